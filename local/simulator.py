@@ -1,0 +1,775 @@
+"""A local stand-in for Amazon Bedrock Custom Model Import: imported models that go cold.
+
+moto cannot play an imported model (its ``invoke_model`` always answers ``{}``, and it has
+no ``GetImportedModel``), so this module simulates one, as the project brief describes it,
+behind the same wire protocol a real boto3 client speaks:
+
+- ``POST /model/{modelId}/invoke`` (bedrock-runtime InvokeModel) and
+  ``GET /imported-models/{modelIdentifier}`` (bedrock GetImportedModel) on one server, so
+  ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME`` and ``AWS_ENDPOINT_URL_BEDROCK`` both point at it.
+- A model with no loaded copy answers 429 ``ModelNotReadyException`` and starts loading one;
+  the copy is ready after the model's load time (fixed, or drawn per cold start from a
+  lognormal or uniform distribution). A loaded copy answers a one-token completion in the
+  format of the request: OpenAI chat, OpenAI completion or Llama style.
+- A copy is released once the model has had no successful invocation for
+  ``release_seconds`` (default 900: seed 000's "kept 5 minutes, then two idle 5-minute
+  periods"), counted from the later of the last invocation and the end of loading.
+- Billing per copy: whole 5-minute windows from the copy's first successful call until its
+  release (or until now, while it is loaded); billed CMU-minutes = minutes x CMUs per copy.
+- Faults per model: ``throttle_rate`` (429 ThrottlingException), ``error_rate`` (500
+  InternalServerException and 503 ServiceUnavailableException, alternating),
+  ``slow_seconds`` (the answer is held back that long), ``denied`` (403
+  AccessDeniedException), and deletion (404 ResourceNotFoundException).
+- Administration in JSON, mirrored in Python on :class:`Simulator`: ``POST /_sim/models``
+  (``add_model``), ``GET /_sim/models``, ``GET|PATCH|DELETE /_sim/models/{id or ARN}``
+  (``inspect``, ``set_faults``, ``remove_model``), ``GET /_sim/calls`` (``calls``),
+  ``GET|POST /_sim/clock`` (``now``, ``set_clock``; 409 unless on a :class:`ManualClock`).
+
+Errors go out as AWS sends them: the HTTP status of botocore's model, an
+``x-amzn-ErrorType: Code:http://internal.amazon.com/coral/...`` header (what botocore's
+rest-json parser reads first) and a ``{"__type": Code, "message": ...}`` body (its
+fallback), so ``e.response["Error"]["Code"]`` and ``["Message"]`` come out right.
+
+Documented choices:
+- State is computed lazily from the clock on each request; there are no background
+  threads, so a :class:`ManualClock` drives hours of simulated time in milliseconds.
+  Simulator time never runs backwards: an earlier clock reading counts as the latest seen.
+- Checks run in this order: unknown or deleted model (404), denied (403), malformed body
+  (400), throttled (429), server error (500/503), then readiness. A call stopped by any of
+  them is not activity: it neither holds a copy loaded nor starts loading one.
+- ``slow_seconds`` does not change the outcome: the call is processed when it arrives
+  (recorded, counted as activity if it succeeds) and only the answer is delayed, as when a
+  real endpoint is slow and the client gives up while the model still ran.
+- A copy that loaded but never served a successful call bills nothing (billing counts from
+  the first successful call).
+- Randomness (faults, load-time draws) comes from per-model RNGs seeded from the model's
+  ``seed`` or else from the simulator's seed and the model ARN: runs are reproducible.
+- Signatures and credentials are not checked; every model accepts all three request
+  formats, whatever its architecture.
+- Timestamps are ISO 8601 UTC with a ``Z``; fractions of a second appear only when non-zero.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import ipaddress
+import json
+import math
+import random
+import re
+import signal
+import socket
+import sys
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable, Optional, Union
+from urllib.parse import unquote, urlsplit
+
+UTC = timezone.utc
+Clock = Callable[[], datetime]
+LoadTime = Union[float, dict[str, Any]]
+
+ARN_RE = re.compile(r"^arn:aws(-[a-z-]+)?:bedrock:([a-z0-9-]{1,20}):([0-9]{12}):imported-model/([a-z0-9]{12})$")
+WINDOW_SECONDS = 300
+NOT_READY_MESSAGE = "Model is not ready for inference. Wait and try your request again."
+FAULT_KEYS = ("throttle_rate", "error_rate", "slow_seconds", "denied")
+DEMO_MODELS = [
+    dict(arn="arn:aws:bedrock:us-west-2:123456789012:imported-model/demollama8b1",
+         load_seconds={"kind": "lognormal", "median": 67, "sigma": 0.1}, cmus=4,
+         architecture="llama", name="demo-llama-8b"),
+    dict(arn="arn:aws:bedrock:us-west-2:123456789012:imported-model/demoqwen7b01",
+         load_seconds={"kind": "lognormal", "median": 96, "sigma": 0.1}, cmus=2,
+         architecture="qwen2", name="demo-qwen-7b"),
+]
+
+# Outcome of a call -> (HTTP status, error code). "ready" is the 200 answer.
+OUTCOMES = {
+    "ready": (200, None),
+    "not_ready": (429, "ModelNotReadyException"),
+    "throttled": (429, "ThrottlingException"),
+    "error": (500, "InternalServerException"),
+    "unavailable": (503, "ServiceUnavailableException"),
+    "denied": (403, "AccessDeniedException"),
+    "not_found": (404, "ResourceNotFoundException"),
+    "invalid": (400, "ValidationException"),
+}
+
+
+def iso(dt: Optional[datetime]) -> Optional[str]:
+    if dt is None:
+        return None
+    dt = dt.astimezone(UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S") + (f".{dt.microsecond:06d}" if dt.microsecond else "") + "Z"
+
+
+def parse_iso(text: str) -> datetime:
+    dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if dt.tzinfo is None:
+        raise ValueError(f"timestamp needs a time zone: {text!r}")
+    return dt.astimezone(UTC)
+
+
+def real_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class ManualClock:
+    """A clock that moves only when told to; thread-safe. Calling it returns ``now()``."""
+
+    def __init__(self, start: Optional[datetime] = None):
+        self._lock = threading.Lock()
+        self._now = self._aware(start) if start is not None else real_clock().replace(microsecond=0)
+
+    @staticmethod
+    def _aware(dt: datetime) -> datetime:
+        if dt.tzinfo is None:
+            raise ValueError("ManualClock needs an aware datetime")
+        return dt.astimezone(UTC)
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    __call__ = now
+
+    def set(self, dt: datetime) -> datetime:
+        with self._lock:
+            self._now = self._aware(dt)
+            return self._now
+
+    def advance(self, seconds: float) -> datetime:
+        with self._lock:
+            self._now += timedelta(seconds=seconds)
+            return self._now
+
+
+class SimError(Exception):
+    """An error answered as ``{"__type", "message"}`` with an HTTP status."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def check_load_time(load: LoadTime) -> LoadTime:
+    if isinstance(load, bool):
+        raise ValueError("load_seconds must be a number or a distribution")
+    if isinstance(load, (int, float)):
+        if load < 0:
+            raise ValueError("load_seconds must be >= 0")
+        return float(load)
+    if isinstance(load, dict):
+        kind = load.get("kind")
+        if kind == "lognormal" and float(load["median"]) > 0 and float(load.get("sigma", 0)) >= 0:
+            return {"kind": kind, "median": float(load["median"]), "sigma": float(load.get("sigma", 0))}
+        if kind == "uniform" and 0 <= float(load["low"]) <= float(load["high"]):
+            return {"kind": kind, "low": float(load["low"]), "high": float(load["high"])}
+    raise ValueError(f"bad load time {load!r}: a number, {{'kind': 'lognormal', 'median', 'sigma'}} "
+                     "or {'kind': 'uniform', 'low', 'high'}")
+
+
+def check_faults(faults: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(faults) - set(FAULT_KEYS)
+    if unknown:
+        raise ValueError(f"unknown fault(s) {sorted(unknown)}; known: {list(FAULT_KEYS)}")
+    out: dict[str, Any] = {}
+    for key in ("throttle_rate", "error_rate"):
+        if key in faults:
+            rate = float(faults[key])
+            if not 0 <= rate <= 1:
+                raise ValueError(f"{key} must be within [0, 1]")
+            out[key] = rate
+    if "slow_seconds" in faults:
+        if float(faults["slow_seconds"]) < 0:
+            raise ValueError("slow_seconds must be >= 0")
+        out["slow_seconds"] = float(faults["slow_seconds"])
+    if "denied" in faults:
+        if not isinstance(faults["denied"], bool):
+            raise ValueError("denied must be true or false")
+        out["denied"] = faults["denied"]
+    return out
+
+
+@dataclass
+class Copy:
+    load_started_at: datetime
+    load_seconds: float
+    first_success_at: Optional[datetime] = None
+    released_at: Optional[datetime] = None
+
+    @property
+    def ready_at(self) -> datetime:
+        return self.load_started_at + timedelta(seconds=self.load_seconds)
+
+    def billed_minutes(self, now: datetime) -> int:
+        if self.first_success_at is None:
+            return 0
+        end = self.released_at or now
+        windows = math.ceil((end - self.first_success_at).total_seconds() / WINDOW_SECONDS)
+        # A window is billed whole from its first second, so a live copy bills at least one.
+        return max(1, windows) * WINDOW_SECONDS // 60
+
+
+@dataclass
+class Model:
+    arn: str
+    name: str
+    load: LoadTime
+    release_seconds: float
+    cmus: int
+    architecture: str
+    instruct_supported: bool
+    created_at: datetime
+    fault_rng: random.Random
+    load_rng: random.Random
+    throttle_rate: float = 0.0
+    error_rate: float = 0.0
+    slow_seconds: float = 0.0
+    denied: bool = False
+    deleted: bool = False
+    errors_given: int = 0
+    last_activity: Optional[datetime] = None
+    copies: list[Copy] = field(default_factory=list)
+    calls: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def model_id(self) -> str:
+        return self.arn.rsplit("/", 1)[1]
+
+    @property
+    def current(self) -> Optional[Copy]:
+        return self.copies[-1] if self.copies and self.copies[-1].released_at is None else None
+
+    def draw_load_seconds(self) -> float:
+        load = self.load
+        if isinstance(load, float):
+            return load
+        if load["kind"] == "lognormal":
+            return load["median"] * math.exp(load["sigma"] * self.load_rng.gauss(0.0, 1.0))
+        return self.load_rng.uniform(load["low"], load["high"])
+
+    def settle(self, now: datetime) -> None:
+        """Release the current copy if it has idled out by ``now``."""
+        copy = self.current
+        if copy is None or copy.ready_at > now:
+            return
+        idle_from = max(copy.ready_at, self.last_activity or copy.ready_at)
+        release_at = idle_from + timedelta(seconds=self.release_seconds)
+        if now >= release_at:
+            copy.released_at = release_at
+
+    def state(self, now: datetime) -> str:
+        if self.deleted:
+            return "deleted"
+        copy = self.current
+        if copy is None:
+            return "cold"
+        return "loaded" if copy.ready_at <= now else "loading"
+
+
+@dataclass
+class Answer:
+    """What an invocation answers: status, headers and JSON body, after ``delay_seconds``."""
+
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_seconds: float = 0.0
+
+
+def error_body(code: str, message: str) -> dict[str, Any]:
+    return {"__type": code, "message": message}
+
+
+def error_headers(code: str) -> dict[str, str]:
+    # The header form AWS sends; botocore's rest-json parser prefers it over the body.
+    return {"x-amzn-ErrorType": f"{code}:http://internal.amazon.com/coral/com.amazon.bedrock/"}
+
+
+def count_tokens(text: str) -> int:
+    return max(1, len(text.split()))
+
+
+def request_format(body: Any) -> Optional[str]:
+    """Which of the three request formats ``body`` is, or None."""
+    if not isinstance(body, dict):
+        return None
+
+    def positive(key: str, required: bool) -> bool:
+        value = body.get(key)
+        if value is None:
+            return not required
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+    messages = body.get("messages")
+    if messages is not None:
+        ok = (isinstance(messages, list) and messages
+              and all(isinstance(m, dict) and isinstance(m.get("role"), str) for m in messages))
+        return "chat" if ok and positive("max_tokens", False) else None
+    if isinstance(body.get("prompt"), str):
+        if "max_gen_len" in body:
+            return "llama" if positive("max_gen_len", True) else None
+        return "completion" if positive("max_tokens", False) else None
+    return None
+
+
+def prompt_text(fmt: str, body: dict[str, Any]) -> str:
+    if fmt != "chat":
+        return body["prompt"]
+    parts = []
+    for m in body["messages"]:
+        content = m.get("content")
+        if isinstance(content, list):  # OpenAI content parts
+            content = " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+        parts.append(str(content or ""))
+    return " ".join(parts)
+
+
+def completion(fmt: str, body: dict[str, Any], model: Model, now: datetime) -> dict[str, Any]:
+    prompt_tokens = count_tokens(prompt_text(fmt, body))
+    if fmt == "llama":
+        return {"generation": ".", "prompt_token_count": prompt_tokens,
+                "generation_token_count": 1, "stop_reason": "length"}
+    usage = {"prompt_tokens": prompt_tokens, "completion_tokens": 1, "total_tokens": prompt_tokens + 1}
+    common = {"created": int(now.timestamp()), "model": model.arn, "usage": usage}
+    if fmt == "chat":
+        return {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", **common,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "."},
+                             "finish_reason": "length"}]}
+    return {"id": f"cmpl-{uuid.uuid4().hex}", "object": "text_completion", **common,
+            "choices": [{"index": 0, "text": ".", "finish_reason": "length"}]}
+
+
+class Simulator:
+    """Imported models on a clock. Every public method is thread-safe.
+
+    ``clock`` is a zero-argument callable returning an aware datetime (default: the real
+    clock). Pass a :class:`ManualClock` or its ``now`` to allow ``set_clock``/``POST
+    /_sim/clock``.
+    """
+
+    def __init__(self, clock: Optional[Clock] = None, seed: int = 0):
+        self._clock: Clock = clock or real_clock
+        owner = clock if isinstance(clock, ManualClock) else getattr(clock, "__self__", None)
+        self.manual_clock: Optional[ManualClock] = owner if isinstance(owner, ManualClock) else None
+        self.seed = seed
+        self._lock = threading.RLock()
+        self._models: dict[str, Model] = {}  # by ARN
+        self._calls: list[dict[str, Any]] = []
+        self._last_now: Optional[datetime] = None
+
+    # -- time ---------------------------------------------------------------------------
+    def now(self) -> datetime:
+        with self._lock:
+            now = self._clock()
+            if now.tzinfo is None:
+                raise ValueError("the simulator's clock must return aware datetimes")
+            now = now.astimezone(UTC)
+            if self._last_now is not None and now < self._last_now:
+                now = self._last_now
+            self._last_now = now
+            return now
+
+    def set_clock(self, now: Optional[datetime] = None, advance_seconds: Optional[float] = None) -> datetime:
+        if self.manual_clock is None:
+            raise SimError(409, "ConflictException", "the simulator runs on the real clock")
+        if (now is None) == (advance_seconds is None):
+            raise SimError(400, "ValidationException", "give exactly one of now, advance_seconds")
+        with self._lock:
+            if now is not None:
+                self.manual_clock.set(now)
+            else:
+                self.manual_clock.advance(float(advance_seconds))  # type: ignore[arg-type]
+            return self.now()
+
+    # -- administration -----------------------------------------------------------------
+    def add_model(self, arn: str, load_seconds: LoadTime = 60.0, *, release_seconds: float = 900.0,
+                  cmus: int = 1, architecture: str = "llama", name: Optional[str] = None,
+                  instruct_supported: bool = True, seed: Optional[int] = None,
+                  **faults: Any) -> dict[str, Any]:
+        """Register an imported model (re-registering a deleted one starts it afresh)."""
+        match = ARN_RE.match(arn)
+        if not match:
+            raise ValueError(f"not an imported-model ARN (12 lowercase alphanumerics at the end): {arn!r}")
+        if not (isinstance(cmus, int) and cmus >= 1):
+            raise ValueError("cmus must be a positive integer")
+        if float(release_seconds) <= 0:
+            raise ValueError("release_seconds must be > 0")
+        try:
+            load = check_load_time(load_seconds)
+        except (KeyError, TypeError) as err:
+            raise ValueError(f"bad load time {load_seconds!r}: {err}") from err
+        checked = check_faults(faults)
+        with self._lock:
+            for other in self._models.values():
+                if not other.deleted and other.model_id == match.group(4):
+                    raise SimError(409, "ConflictException", f"model {other.arn} is already registered")
+            base = f"{seed}" if seed is not None else f"{self.seed}:{arn}"
+            model = Model(arn=arn, name=name or match.group(4), load=load,
+                          release_seconds=float(release_seconds), cmus=cmus,
+                          architecture=architecture, instruct_supported=instruct_supported,
+                          created_at=self.now(), fault_rng=random.Random(f"{base}:faults"),
+                          load_rng=random.Random(f"{base}:load"), **checked)
+            self._models[arn] = model
+            return self._inspect(model)
+
+    def set_faults(self, model: str, **faults: Any) -> dict[str, Any]:
+        checked = check_faults(faults)
+        with self._lock:
+            found = self._find(model)
+            for key, value in checked.items():
+                setattr(found, key, value)
+            return self._inspect(found)
+
+    def remove_model(self, model: str) -> None:
+        """Delete a model: later calls get 404; its history stays visible to ``inspect``."""
+        with self._lock:
+            found = self._find(model)
+            now = self.now()
+            found.settle(now)
+            if found.current is not None:
+                found.current.released_at = now
+            found.deleted = True
+
+    def inspect(self, model: str) -> dict[str, Any]:
+        with self._lock:
+            return self._inspect(self._find(model, include_deleted=True))
+
+    def models(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [self._inspect(m) for m in self._models.values()]
+
+    def calls(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(c) for c in self._calls]
+
+    def _find(self, ident: str, include_deleted: bool = False) -> Model:
+        for m in self._models.values():
+            if (include_deleted or not m.deleted) and ident in (m.arn, m.model_id, m.name):
+                return m
+        raise SimError(404, "ResourceNotFoundException", f"Model {ident} not found.")
+
+    def _inspect(self, m: Model) -> dict[str, Any]:
+        now = self.now()
+        m.settle(now)
+        copies = [{
+            "load_started_at": iso(c.load_started_at),
+            "load_seconds": round(c.load_seconds, 3),
+            "loaded_at": iso(c.ready_at) if c.ready_at <= (c.released_at or now) else None,
+            "first_success_at": iso(c.first_success_at),
+            "released_at": iso(c.released_at),
+            "billed_minutes": c.billed_minutes(now),
+        } for c in m.copies]
+        billed = sum(c["billed_minutes"] for c in copies)
+        return {
+            "model_arn": m.arn, "model_id": m.model_id, "model_name": m.name,
+            "architecture": m.architecture, "cmus": m.cmus, "load_seconds": m.load,
+            "release_seconds": m.release_seconds, "created_at": iso(m.created_at),
+            "faults": {k: getattr(m, k) for k in FAULT_KEYS},
+            "state": m.state(now), "now": iso(now),
+            "calls": [dict(c) for c in m.calls],
+            "copies": copies, "billed_minutes": billed, "billed_cmu_minutes": billed * m.cmus,
+        }
+
+    # -- control plane ------------------------------------------------------------------
+    def get_imported_model(self, ident: str) -> dict[str, Any]:
+        """GetImportedModel's response body."""
+        with self._lock:
+            m = self._find(ident)
+            job_id = hashlib.sha256(m.arn.encode()).hexdigest()[:12]
+            prefix = m.arn.split(":imported-model/")[0]
+            return {
+                "modelArn": m.arn, "modelName": m.name,
+                "jobName": f"import-{m.name}", "jobArn": f"{prefix}:model-import-job/{job_id}",
+                "modelDataSource": {"s3DataSource": {"s3Uri": f"s3://keepwarm-sim-models/{m.name}/"}},
+                "creationTime": iso(m.created_at), "modelArchitecture": m.architecture,
+                "instructSupported": m.instruct_supported,
+                "customModelUnits": {"customModelUnitsPerModelCopy": m.cmus, "customModelUnitsVersion": "1.0"},
+            }
+
+    # -- runtime ------------------------------------------------------------------------
+    def invoke(self, ident: str, raw_body: bytes) -> Answer:
+        """InvokeModel: decide the answer and record the call."""
+        with self._lock:
+            now = self.now()
+            try:
+                model: Optional[Model] = self._find(ident)
+            except SimError:
+                model = None
+            outcome, fmt, body = self._decide(model, raw_body, now)
+            status, code = OUTCOMES[outcome]
+            request_id = str(uuid.uuid4())
+            headers = {"x-amzn-RequestId": request_id}
+            message = None
+            if code is None:
+                assert model is not None and fmt is not None
+                answer = completion(fmt, body, model, now)
+                headers.update({"X-Amzn-Bedrock-Input-Token-Count": str(count_tokens(prompt_text(fmt, body))),
+                                "X-Amzn-Bedrock-Output-Token-Count": "1"})
+            else:
+                message = self._message(outcome, ident, model)
+                answer = error_body(code, message)
+                headers.update(error_headers(code))
+            call = {"at": iso(now), "model": ident, "model_arn": model.arn if model else None,
+                    "outcome": outcome, "status": status, "code": code, "message": message,
+                    "format": fmt, "slow_seconds": model.slow_seconds if model else 0.0,
+                    "request_id": request_id}
+            self._calls.append(call)
+            if model is not None:
+                model.calls.append(call)
+            return Answer(status, answer, headers, model.slow_seconds if model else 0.0)
+
+    def _decide(self, model: Optional[Model], raw_body: bytes, now: datetime) -> tuple[str, Optional[str], Any]:
+        if model is None:
+            return "not_found", None, None
+        try:
+            body = json.loads(raw_body or b"null")
+        except (ValueError, UnicodeDecodeError):
+            body = None
+        fmt = request_format(body)
+        if model.denied:
+            return "denied", fmt, body
+        if fmt is None:
+            return "invalid", None, body
+        # Both draws are made on every call, so changing one rate leaves the other's sequence alone.
+        throttle_draw, error_draw = model.fault_rng.random(), model.fault_rng.random()
+        if throttle_draw < model.throttle_rate:
+            return "throttled", fmt, body
+        if error_draw < model.error_rate:
+            model.errors_given += 1
+            return ("error" if model.errors_given % 2 else "unavailable"), fmt, body
+        model.settle(now)
+        copy = model.current
+        if copy is None:
+            model.copies.append(Copy(now, model.draw_load_seconds()))
+            return "not_ready", fmt, body
+        if copy.ready_at > now:
+            return "not_ready", fmt, body
+        if copy.first_success_at is None:
+            copy.first_success_at = now
+        model.last_activity = now
+        return "ready", fmt, body
+
+    @staticmethod
+    def _message(outcome: str, ident: str, model: Optional[Model]) -> str:
+        if outcome == "not_ready":
+            return NOT_READY_MESSAGE
+        if outcome == "not_found":
+            return "The provided model identifier is invalid or the model does not exist."
+        if outcome == "denied":
+            return ("User: arn:aws:sts::123456789012:assumed-role/sim/keepwarm is not authorized to "
+                    f"perform: bedrock:InvokeModel on resource: {model.arn if model else ident}")
+        if outcome == "invalid":
+            return ("Malformed input request: expected {\"messages\": [...]}, {\"prompt\", \"max_tokens\"} "
+                    "or {\"prompt\", \"max_gen_len\"}, please reformat your input and try again.")
+        if outcome == "throttled":
+            return "Too many requests, please wait before trying again."
+        if outcome == "error":
+            return "The server encountered an internal error while processing the request."
+        return "The service is temporarily unable to handle the request. Try again later."
+
+
+# -- HTTP ---------------------------------------------------------------------------------
+class _Handler(BaseHTTPRequestHandler):
+    server: "_HTTPServer"
+    timeout = 30  # a client that connects and says nothing must not pin a thread forever
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if not self.server.quiet:
+            super().log_message(format, *args)
+
+    def do_GET(self) -> None:
+        self._route("GET")
+
+    def do_POST(self) -> None:
+        self._route("POST")
+
+    def do_PATCH(self) -> None:
+        self._route("PATCH")
+
+    def do_DELETE(self) -> None:
+        self._route("DELETE")
+
+    def _read(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _json(self, raw: bytes) -> dict[str, Any]:
+        try:
+            data = json.loads(raw or b"{}")
+        except ValueError as err:
+            raise SimError(400, "ValidationException", f"body is not JSON: {err}")
+        if not isinstance(data, dict):
+            raise SimError(400, "ValidationException", "body must be a JSON object")
+        return data
+
+    def _send(self, status: int, body: Optional[dict[str, Any]], headers: Optional[dict[str, str]] = None) -> None:
+        data = json.dumps(body).encode() if body is not None else b""
+        try:
+            self.send_response(status)
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
+            if body is not None:
+                self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (a read timeout); nothing to tell it
+
+    def _route(self, method: str) -> None:
+        sim = self.server.simulator
+        raw = self._read()
+        parts = urlsplit(self.path).path.split("/")[1:]  # split before decoding: ARNs hold %2F
+        try:
+            if method == "POST" and len(parts) >= 3 and parts[0] == "model" and parts[-1] == "invoke":
+                answer = sim.invoke(unquote("/".join(parts[1:-1])), raw)
+                # Waiting on the stop event, not sleeping, lets stop() end a slow answer at once.
+                if answer.delay_seconds and self.server.stopping.wait(answer.delay_seconds):
+                    return
+                self._send(answer.status, answer.body, answer.headers)
+            elif method == "GET" and len(parts) >= 2 and parts[0] == "imported-models":
+                self._send(200, sim.get_imported_model(unquote("/".join(parts[1:]))))
+            elif parts[:1] == ["_sim"]:
+                self._admin(method, parts[1:], raw)
+            else:
+                raise SimError(404, "UnknownOperationException", f"no route for {method} {self.path}")
+        except SimError as err:
+            self._send(err.status, error_body(err.code, err.message), error_headers(err.code))
+        except (ValueError, TypeError, KeyError) as err:
+            self._send(400, error_body("ValidationException", str(err)), error_headers("ValidationException"))
+
+    def _admin(self, method: str, parts: list[str], raw: bytes) -> None:
+        sim = self.server.simulator
+        ident = unquote("/".join(parts[1:]))
+        if parts == ["models"] and method == "GET":
+            self._send(200, {"models": sim.models()})
+        elif parts == ["models"] and method == "POST":
+            self._send(201, sim.add_model(**self._json(raw)))
+        elif parts[:1] == ["models"] and ident and method == "GET":
+            self._send(200, sim.inspect(ident))
+        elif parts[:1] == ["models"] and ident and method == "PATCH":
+            self._send(200, sim.set_faults(ident, **self._json(raw)))
+        elif parts[:1] == ["models"] and ident and method == "DELETE":
+            sim.remove_model(ident)
+            self._send(204, None)
+        elif parts == ["calls"] and method == "GET":
+            self._send(200, {"calls": sim.calls()})
+        elif parts == ["clock"] and method == "GET":
+            self._send(200, {"now": iso(sim.now()), "manual": sim.manual_clock is not None})
+        elif parts == ["clock"] and method == "POST":
+            body = self._json(raw)
+            unknown = set(body) - {"now", "advance_seconds"}
+            if unknown:
+                raise SimError(400, "ValidationException", f"unknown keys {sorted(unknown)}")
+            when = parse_iso(body["now"]) if "now" in body else None
+            now = sim.set_clock(when, body.get("advance_seconds"))
+            self._send(200, {"now": iso(now), "manual": True})
+        else:
+            raise SimError(404, "UnknownOperationException", f"no route for {method} /_sim/{'/'.join(parts)}")
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    # Handler threads are joined on close (HTTP/1.0: one request per connection, so they end).
+    daemon_threads = False
+    block_on_close = True
+
+    def __init__(self, address: tuple[str, int], simulator: Simulator, quiet: bool):
+        self.simulator, self.quiet, self.stopping = simulator, quiet, threading.Event()
+        super().__init__(address, _Handler)
+
+
+class SimulatorServer:
+    """Serves a :class:`Simulator` over HTTP on loopback, from a daemon thread."""
+
+    def __init__(self, simulator: Simulator, host: str = "127.0.0.1", port: int = 0, quiet: bool = True):
+        if not ipaddress.ip_address(socket.gethostbyname(host)).is_loopback:
+            raise ValueError(f"the simulator binds loopback only, not {host!r}")
+        self.simulator = simulator
+        self._httpd = _HTTPServer((host, port), simulator, quiet)
+        self._thread: Optional[threading.Thread] = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> "SimulatorServer":
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="keepwarm-simulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.stopping.set()
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join()
+            self._thread = None
+        self._httpd.server_close()
+
+    def __enter__(self) -> "SimulatorServer":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+# -- CLI ----------------------------------------------------------------------------------
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local.simulator",
+                                     description="Local Bedrock imported-model simulator (loopback only).")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=9000)
+    parser.add_argument("--demo", action="store_true", help="register the two demo models")
+    parser.add_argument("--model", action="append", default=[], metavar="ARN",
+                        help="register an imported model (repeatable; the options below apply to each)")
+    parser.add_argument("--load-seconds", type=float, default=60.0)
+    parser.add_argument("--release-seconds", type=float, default=900.0)
+    parser.add_argument("--cmus", type=int, default=1)
+    parser.add_argument("--architecture", default="llama")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--manual-clock", nargs="?", const="", metavar="ISO",
+                        help="run on a manual clock (from ISO, default now), moved by POST /_sim/clock")
+    parser.add_argument("--verbose", action="store_true", help="log every request")
+    args = parser.parse_args(argv)
+
+    clock: Optional[ManualClock] = None
+    if args.manual_clock is not None:
+        clock = ManualClock(parse_iso(args.manual_clock) if args.manual_clock else None)
+    sim = Simulator(clock=clock, seed=args.seed)
+    try:
+        for spec in DEMO_MODELS if args.demo else []:
+            sim.add_model(**spec)  # type: ignore[arg-type]
+        for arn in args.model:
+            sim.add_model(arn, args.load_seconds, release_seconds=args.release_seconds,
+                          cmus=args.cmus, architecture=args.architecture)
+        server = SimulatorServer(sim, args.host, args.port, quiet=not args.verbose)
+    except (ValueError, SimError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+    stop = threading.Event()
+    # SIGINT too: a shell starts background jobs with SIGINT ignored, which Python inherits.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    with server:
+        print(f"imported-model simulator on {server.url}"
+              f" ({'manual clock, POST /_sim/clock to move it' if clock else 'real clock'})")
+        for m in sim.models():
+            print(f"  model {m['model_arn']} ({m['architecture']}, {m['cmus']} CMUs, load {m['load_seconds']})")
+        print("export AWS_ENDPOINT_URL_BEDROCK_RUNTIME=" + server.url)
+        print("export AWS_ENDPOINT_URL_BEDROCK=" + server.url)
+        print("# signatures are not checked; without credentials: "
+              "export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing", flush=True)
+        while not stop.wait(0.5):
+            pass
+    print("stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
