@@ -1,0 +1,91 @@
+"""keepwarm: keeps Amazon Bedrock imported models warm on schedule.
+
+Wiring only: routes read the request and call chalicelib.api; ``tick`` (every minute)
+claims due calls and queues them; ``worker`` makes each call and records it.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from chalice import Chalice, Rate, Response
+
+from chalicelib.api import http_errors
+from chalicelib.queue import WorkMessage
+from chalicelib.records import parse_iso
+from chalicelib.runtime import get_runtime
+
+app = Chalice(app_name="keepwarm")
+app.log.setLevel(logging.INFO)
+logging.getLogger("keepwarm").setLevel(logging.INFO)
+
+# The queue's name is needed when the app is packaged, before any Lambda environment
+# exists; the deployment template creates the queue under the same name.
+QUEUE_NAME = os.environ.get("KEEPWARM_QUEUE_NAME", "keepwarm-work")
+
+
+def _query() -> dict[str, str]:
+    return app.current_request.query_params or {}
+
+
+@app.route("/models", methods=["POST"])
+def register_model() -> Response:
+    rt = get_runtime()
+    with http_errors():
+        body = rt.api.register(app.current_request.json_body, rt.clock())
+    return Response(body=body, status_code=201)
+
+
+@app.route("/models", methods=["GET"])
+def list_models() -> dict[str, Any]:
+    rt = get_runtime()
+    with http_errors():
+        return rt.api.list(_query(), rt.clock())
+
+
+@app.route("/models/{model}", methods=["GET"])
+def show_model(model: str) -> dict[str, Any]:
+    rt = get_runtime()
+    with http_errors():
+        return rt.api.show(model, rt.clock())
+
+
+@app.route("/models/{model}", methods=["PUT"])
+def update_model(model: str) -> dict[str, Any]:
+    rt = get_runtime()
+    with http_errors():
+        return rt.api.update(model, app.current_request.json_body, rt.clock())
+
+
+@app.route("/models/{model}", methods=["DELETE"])
+def delete_model(model: str) -> Response:
+    with http_errors():
+        get_runtime().api.delete(model)
+    return Response(body="", status_code=204)
+
+
+@app.route("/models/{model}/windows", methods=["GET"])
+def model_windows(model: str) -> dict[str, Any]:
+    rt = get_runtime()
+    with http_errors():
+        return rt.api.windows(model, _query(), rt.clock())
+
+
+@app.route("/models/{model}/events", methods=["GET"])
+def model_events(model: str) -> dict[str, Any]:
+    with http_errors():
+        return get_runtime().api.events(model, _query())
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="tick")
+def tick(event: Any) -> dict[str, int]:
+    # The event's own time, not the clock: a replayed or late event plans the same.
+    now = parse_iso(event.time)
+    return vars(get_runtime().ticker.run(now))  # type: ignore[arg-type]
+
+
+@app.on_sqs_message(queue=QUEUE_NAME, batch_size=1, name="worker")
+def worker(event: Any) -> list[str]:
+    worker = get_runtime().worker
+    return [worker.handle(WorkMessage.from_body(record.body)) for record in event]

@@ -1,0 +1,165 @@
+"""Doing: the tick (claim due calls, enqueue them) and the worker (make a call, record it).
+
+Both are at-least-once consumers. Every state change is a conditional write on the model's
+version, and every queued call carries the id of the claim that sent it: a duplicate tick
+loses the claim race, and a duplicate, late or superseded message finds a different claim
+and is dropped without calling. The worst a duplicate costs is one extra call, when two
+copies of one message run at the very same moment.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Callable, Optional, Protocol
+
+from chalicelib.logs import log_event
+from chalicelib.planner import (
+    CallResult,
+    Decision,
+    apply_outcome,
+    new_action_id,
+    next_call,
+    wanted,
+    with_next_due,
+)
+from chalicelib.queue import WorkMessage, WorkQueue, delay_until
+from chalicelib.records import Event, Model, ModelConfig, Pending, require_aware
+from chalicelib.settings import Settings
+from chalicelib.store import StateConflict, Store
+
+logger = logging.getLogger("keepwarm")
+
+Clock = Callable[[], datetime]
+
+# The tick runs every minute and enqueues everything due before the next one.
+TICK_HORIZON = timedelta(seconds=60)
+SAVE_TRIES = 3
+
+
+class InvokerLike(Protocol):
+    def invoke(self, config: ModelConfig) -> CallResult: ...
+
+
+@dataclass
+class TickReport:
+    due: int = 0
+    enqueued: int = 0
+    rescheduled: int = 0
+    conflicts: int = 0
+    expired_claims: int = 0
+
+
+class Ticker:
+    def __init__(self, store: Store, queue: WorkQueue, settings: Settings, clock: Clock):
+        self.store, self.queue, self.settings, self.clock = store, queue, settings, clock
+
+    def run(self, now: datetime) -> TickReport:
+        """Claim and enqueue every call due up to the next tick (``now`` + one minute).
+
+        ``now`` is the scheduled time of the tick (the event's), so a replayed event plans
+        the same; the queue delay is measured on the real clock so each call fires on its
+        second however late this Lambda started."""
+        require_aware(now, "now")
+        report = TickReport()
+        horizon = now + TICK_HORIZON
+        for model in self.store.due(horizon):
+            report.due += 1
+            try:
+                self._tick_one(model, now, horizon, report)
+            except StateConflict:
+                # Another tick, the worker or an API call moved first; it re-planned.
+                report.conflicts += 1
+        log_event(logger, "tick", now=now, **vars(report))
+        return report
+
+    def _tick_one(self, model: Model, now: datetime, horizon: datetime, report: TickReport) -> None:
+        state = model.state
+        if state.pending is not None:
+            # A claimed call never reported back (lost message, crashed worker): re-plan.
+            report.expired_claims += 1
+            log_event(logger, "claim_expired", model=model.name, kind=state.pending.kind)
+            self._event(model.name, Event(now, "claim_expired", {"action": state.pending.kind}))
+            state = replace(state, pending=None)
+        action = next_call(model.config, state, now, self.settings)
+        if action is None or action.at > horizon:
+            report.rescheduled += 1
+            new_state = with_next_due(model.config, state, now, self.settings)
+            self.store.save(replace(model, state=new_state), state.version)
+            return
+        pending = Pending(new_action_id(), action.kind, action.at)
+        claimed = replace(state, pending=pending)
+        self.store.save(replace(model, state=with_next_due(model.config, claimed, now, self.settings)),
+                        state.version)
+        self.queue.send(WorkMessage(model.name, pending), delay_until(action.at, self.clock()))
+        report.enqueued += 1
+        log_event(logger, "enqueued", model=model.name, kind=action.kind, at=action.at)
+
+    def _event(self, name: str, event: Event) -> None:
+        self.store.add_event(name, event, self.settings.event_ttl_days)
+
+
+class Worker:
+    def __init__(self, store: Store, queue: WorkQueue, invoker: InvokerLike, settings: Settings,
+                 clock: Clock):
+        self.store, self.queue, self.invoker = store, queue, invoker
+        self.settings, self.clock = settings, clock
+
+    def handle(self, message: WorkMessage) -> str:
+        """Carry out one queued call; returns what happened, for logs and tests."""
+        model = self.store.find(message.model)
+        if model is None:
+            return self._log("dropped", message, reason="model_gone")
+        if model.state.pending is None or model.state.pending.id != message.action.id:
+            return self._log("dropped", message, reason="stale")
+        now = self.clock()
+        if not wanted(model.config, model.state, now, self.settings):
+            # Paused, or the window closed before the call came due: no call.
+            status = "cold" if model.state.status == "warming" else model.state.status
+            state = with_next_due(model.config, replace(model.state, pending=None, status=status,
+                                                        warming_since=None), now, self.settings)
+            self._save(model, lambda m: replace(m, state=state), message)
+            return self._log("dropped", message, reason="not_wanted")
+
+        called_at = self.clock()
+        result = self.invoker.invoke(model.config)
+        answered_at = self.clock()
+        decision: Optional[Decision] = None
+
+        def decide(current: Model) -> Model:
+            nonlocal decision
+            decision = apply_outcome(current.config, current.state, message.action, result,
+                                     called_at, answered_at, self.settings)
+            return replace(current, state=decision.state)
+
+        saved = self._save(model, decide, message)
+        assert decision is not None
+        for event in decision.events:
+            self.store.add_event(model.name, event, self.settings.event_ttl_days)
+        if saved and decision.follow_up is not None:
+            follow = decision.follow_up
+            self.queue.send(WorkMessage(model.name, follow), delay_until(follow.at, self.clock()))
+        log_event(logger, "called", model=model.name, kind=message.action.kind,
+                  outcome=result.outcome, code=result.code, latency_ms=result.latency_ms,
+                  status=decision.state.status, saved=saved)
+        return result.outcome if saved else "superseded"
+
+    def _save(self, model: Model, change: Callable[[Model], Model], message: WorkMessage) -> bool:
+        """Apply ``change`` and write it, re-reading on conflict while our claim still stands."""
+        for _ in range(SAVE_TRIES):
+            try:
+                self.store.save(change(model), model.state.version)
+                return True
+            except StateConflict:
+                fresh = self.store.find(model.name)
+                if fresh is None or fresh.state.pending is None or fresh.state.pending.id != message.action.id:
+                    return False
+                model = fresh
+        return False
+
+    def _log(self, what: str, message: WorkMessage, **kv: object) -> str:
+        log_event(logger, what, model=message.model, kind=message.action.kind,
+                  action_id=message.action.id, **kv)
+        return kv.get("reason", what)  # type: ignore[return-value]
+
+

@@ -1,0 +1,203 @@
+"""Records the service stores: a model's configuration and its live state.
+
+Each record serialises itself (``to_item`` / ``from_item``) to plain JSON-compatible
+values; the stores add their own keys. Datetimes are aware UTC in memory and ISO 8601
+strings (``2026-03-09T13:57:00Z``) on the wire and in DynamoDB, so string order is time order.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any, Literal, Optional
+
+UTC = timezone.utc
+
+# botocore's ImportedModelIdentifier pattern, narrowed: the region must look like an AWS
+# region, because it chooses the bedrock-runtime endpoint the worker talks to.
+ARN_RE = re.compile(
+    r"^arn:aws(?:-[a-z]+)*:bedrock:(?P<region>[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}):"
+    r"(?P<account>[0-9]{12}):imported-model/(?P<model_id>[a-z0-9]{12})$"
+)
+NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62})$")
+
+Status = Literal["cold", "warming", "warm", "error"]
+RequestFormat = Literal["chat", "completion", "llama", "custom"]
+REQUEST_FORMATS: tuple[str, ...] = ("chat", "completion", "llama", "custom")
+
+# How many recent cold-start durations a model keeps for its statistics.
+COLD_START_SAMPLES = 50
+
+
+def require_aware(at: datetime, what: str = "datetime") -> datetime:
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError(f"{what} must be timezone-aware, got naive {at!r}")
+    return at
+
+
+def iso(at: Optional[datetime]) -> Optional[str]:
+    if at is None:
+        return None
+    require_aware(at)
+    text = at.astimezone(UTC).isoformat(timespec="milliseconds" if at.microsecond else "seconds")
+    return text.replace("+00:00", "Z")
+
+
+def parse_iso(text: Optional[str]) -> Optional[datetime]:
+    """Parse an ISO 8601 instant; naive text is rejected rather than guessed."""
+    if text is None:
+        return None
+    at = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    return require_aware(at, f"instant {text!r}").astimezone(UTC)
+
+
+def arn_region(model_arn: str) -> str:
+    match = ARN_RE.match(model_arn)
+    if not match:
+        raise ValueError(f"not an imported-model ARN: {model_arn!r}")
+    return match.group("region")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str
+    model_arn: str
+    timezone: str
+    windows: list[dict[str, Any]]
+    keepalive_minutes: int = 14
+    release_minutes: int = 15
+    enabled: bool = True
+    request_format: str = "chat"
+    request_body: Optional[dict[str, Any]] = None
+    created_at: Optional[datetime] = None
+    updated_at: Optional[datetime] = None
+
+    @property
+    def region(self) -> str:
+        return arn_region(self.model_arn)
+
+    def to_item(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "model_arn": self.model_arn,
+            "timezone": self.timezone,
+            "windows": self.windows,
+            "keepalive_minutes": self.keepalive_minutes,
+            "release_minutes": self.release_minutes,
+            "enabled": self.enabled,
+            "request_format": self.request_format,
+            "request_body": self.request_body,
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at),
+        }
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> "ModelConfig":
+        return cls(
+            name=item["name"],
+            model_arn=item["model_arn"],
+            timezone=item["timezone"],
+            windows=list(item["windows"]),
+            keepalive_minutes=int(item["keepalive_minutes"]),
+            release_minutes=int(item.get("release_minutes", 15)),
+            enabled=bool(item["enabled"]),
+            request_format=item.get("request_format", "chat"),
+            request_body=item.get("request_body"),
+            created_at=parse_iso(item.get("created_at")),
+            updated_at=parse_iso(item.get("updated_at")),
+        )
+
+
+@dataclass(frozen=True)
+class Pending:
+    """An action claimed by a tick (or re-enqueued by the worker) and not yet reported."""
+
+    id: str
+    kind: str
+    at: datetime
+    attempt: int = 0
+
+    def to_item(self) -> dict[str, Any]:
+        return {"id": self.id, "kind": self.kind, "at": iso(self.at), "attempt": self.attempt}
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> "Pending":
+        return cls(id=item["id"], kind=item["kind"], at=parse_iso(item["at"]),  # type: ignore[arg-type]
+                   attempt=int(item.get("attempt", 0)))
+
+
+@dataclass(frozen=True)
+class ModelState:
+    status: Status = "cold"
+    last_success_at: Optional[datetime] = None
+    last_call_at: Optional[datetime] = None
+    # First "not ready" answer of the cold start in progress: the cold start's start.
+    warming_since: Optional[datetime] = None
+    error: Optional[str] = None
+    # "fatal": denied / gone / invalid, not retried until the next window or a config
+    # change; "transient": retried at the next keep-alive slot.
+    error_kind: Optional[str] = None
+    error_at: Optional[datetime] = None
+    pending: Optional[Pending] = None
+    next_due_at: Optional[datetime] = None
+    cold_starts: tuple[float, ...] = ()
+    cold_start_count: int = 0
+    version: int = 0
+
+    def with_cold_start(self, seconds: float) -> "ModelState":
+        samples = (self.cold_starts + (round(seconds, 3),))[-COLD_START_SAMPLES:]
+        return replace(self, cold_starts=samples, cold_start_count=self.cold_start_count + 1)
+
+    def to_item(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "last_success_at": iso(self.last_success_at),
+            "last_call_at": iso(self.last_call_at),
+            "warming_since": iso(self.warming_since),
+            "error": self.error,
+            "error_kind": self.error_kind,
+            "error_at": iso(self.error_at),
+            "pending": self.pending.to_item() if self.pending else None,
+            "next_due_at": iso(self.next_due_at),
+            "cold_starts": list(self.cold_starts),
+            "cold_start_count": self.cold_start_count,
+            "version": self.version,
+        }
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> "ModelState":
+        pending = item.get("pending")
+        return cls(
+            status=item.get("status", "cold"),
+            last_success_at=parse_iso(item.get("last_success_at")),
+            last_call_at=parse_iso(item.get("last_call_at")),
+            warming_since=parse_iso(item.get("warming_since")),
+            error=item.get("error"),
+            error_kind=item.get("error_kind"),
+            error_at=parse_iso(item.get("error_at")),
+            pending=Pending.from_item(pending) if pending else None,
+            next_due_at=parse_iso(item.get("next_due_at")),
+            cold_starts=tuple(float(s) for s in item.get("cold_starts") or ()),
+            cold_start_count=int(item.get("cold_start_count", 0)),
+            version=int(item.get("version", 0)),
+        )
+
+
+@dataclass(frozen=True)
+class Model:
+    config: ModelConfig
+    state: ModelState
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+
+@dataclass(frozen=True)
+class Event:
+    at: datetime
+    kind: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def to_item(self) -> dict[str, Any]:
+        return {"at": iso(self.at), "kind": self.kind, **self.detail}

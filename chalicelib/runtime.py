@@ -1,0 +1,64 @@
+"""The service's parts, built once and lazily from the environment.
+
+Lambda reuses a warm container, so clients and the table handle are made on first use and
+kept. Tests, the local runner and the benchmark install their own parts with :func:`use`
+(a moto table, a manual clock) instead of patching modules.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable, Optional
+
+import boto3
+
+from chalicelib.api import Api, utcnow
+from chalicelib.bedrock import Invoker
+from chalicelib.loop import InvokerLike, Ticker, Worker
+from chalicelib.queue import SqsQueue, WorkQueue
+from chalicelib.settings import Settings
+from chalicelib.store import DynamoStore, Store
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: Store
+    queue: WorkQueue
+    invoker: InvokerLike
+    clock: Callable[[], datetime] = utcnow
+
+    @classmethod
+    def from_env(cls) -> "Runtime":
+        settings = Settings.from_env()
+        table = boto3.resource("dynamodb").Table(settings.table_name)
+        queue = SqsQueue(boto3.client("sqs"), settings.queue_url)
+        return cls(settings, DynamoStore(table), queue, Invoker(settings))
+
+    @property
+    def api(self) -> Api:
+        return Api(self.store, self.settings)
+
+    @property
+    def ticker(self) -> Ticker:
+        return Ticker(self.store, self.queue, self.settings, self.clock)
+
+    @property
+    def worker(self) -> Worker:
+        return Worker(self.store, self.queue, self.invoker, self.settings, self.clock)
+
+
+_current: Optional[Runtime] = None
+
+
+def get_runtime() -> Runtime:
+    global _current
+    if _current is None:
+        _current = Runtime.from_env()
+    return _current
+
+
+def use(runtime: Optional[Runtime]) -> None:
+    """Install the parts to use (None: build them from the environment on next use)."""
+    global _current
+    _current = runtime

@@ -1,0 +1,79 @@
+"""Service settings: read once from the environment into one frozen object.
+
+Nothing else in chalicelib reads os.environ. AWS endpoints are not settings of ours:
+boto3 honours the standard ``AWS_ENDPOINT_URL_<SERVICE>`` variables, which is how the
+local stack and the tests point DynamoDB, SQS and bedrock-runtime at stand-ins.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import MISSING, dataclass, fields
+from typing import Mapping
+
+
+class SettingsError(ValueError):
+    """A variable is missing or malformed; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    table_name: str
+    queue_url: str
+    # First call for a window goes out this long before it opens.
+    prewarm_lead_seconds: int = 180
+    # While a model loads, the worker re-polls it this often (via SQS delay).
+    poll_seconds: int = 10
+    # A cold start longer than this is given up as an error.
+    max_cold_start_seconds: int = 900
+    default_keepalive_minutes: int = 14
+    # How long Bedrock is assumed to keep an idle copy (see BRIEF: uncertain, per model).
+    default_release_minutes: int = 15
+    # A claimed action whose message never reported back is re-planned after this.
+    claim_timeout_seconds: int = 300
+    # Throttling and server errors back off exponentially between these bounds.
+    backoff_base_seconds: int = 5
+    backoff_max_seconds: int = 300
+    # After this many consecutive transient failures the model shows status "error".
+    max_attempts: int = 8
+    invoke_connect_timeout_seconds: int = 5
+    invoke_read_timeout_seconds: int = 60
+    event_ttl_days: int = 30
+
+    # Variable name for each field: KEEPWARM_<FIELD> except the two resource names.
+    _ENV = {"table_name": "KEEPWARM_TABLE", "queue_url": "KEEPWARM_QUEUE_URL"}
+
+    @classmethod
+    def env_name(cls, field_name: str) -> str:
+        return cls._ENV.get(field_name, "KEEPWARM_" + field_name.upper())
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            name = cls.env_name(f.name)
+            raw = env.get(name)
+            if raw is None or raw == "":
+                if f.default is MISSING:
+                    raise SettingsError(f"{name} is not set")
+                continue
+            if f.type == "int":
+                try:
+                    values[f.name] = int(raw)
+                except ValueError:
+                    raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+                if values[f.name] < 0:
+                    raise SettingsError(f"{name} must not be negative, got {raw!r}")
+            else:
+                values[f.name] = raw
+        settings = cls(**values)  # type: ignore[arg-type]
+        if settings.default_keepalive_minutes >= settings.default_release_minutes:
+            raise SettingsError(
+                f"{cls.env_name('default_keepalive_minutes')} must be below "
+                f"{cls.env_name('default_release_minutes')}"
+            )
+        return settings
+
+    def describe(self) -> dict[str, object]:
+        """Every setting with its variable name: what the README table lists."""
+        return {self.env_name(f.name): getattr(self, f.name) for f in fields(self)}

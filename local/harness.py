@@ -1,0 +1,106 @@
+"""Driving the service on a simulated clock: EventBridge's minute tick and SQS's delays.
+
+In Lambda, EventBridge calls ``tick`` every minute and SQS hands each queued call to
+``worker`` once its delay has passed. :class:`Driver` plays both on a manual clock, so a
+test or a benchmark runs hours of the real tick and worker code in seconds. The callables
+it is given decide how tick and worker are reached: through Chalice's test client (tests),
+or directly (benchmarks).
+"""
+from __future__ import annotations
+
+import heapq
+import itertools
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Optional
+
+from chalicelib.queue import WorkMessage
+
+UTC = timezone.utc
+MINUTE = timedelta(minutes=1)
+
+
+class SimQueue:
+    """A work queue whose delays run on the simulated clock (SQS's run on the real one)."""
+
+    def __init__(self, clock: Callable[[], datetime]):
+        self._clock = clock
+        self._heap: list[tuple[datetime, int, str]] = []
+        self._seq = itertools.count()
+        self.sent: list[tuple[datetime, int, WorkMessage]] = []
+
+    def send(self, message: WorkMessage, delay_seconds: int) -> None:
+        now = self._clock()
+        self.sent.append((now, delay_seconds, message))
+        heapq.heappush(self._heap, (now + timedelta(seconds=delay_seconds), next(self._seq),
+                                    message.to_body()))
+
+    def push_body(self, at: datetime, body: str) -> None:
+        """Queue a raw body (a duplicate or a hand-made message) for delivery at ``at``."""
+        heapq.heappush(self._heap, (at, next(self._seq), body))
+
+    def next_at(self) -> Optional[datetime]:
+        return self._heap[0][0] if self._heap else None
+
+    def pop(self) -> tuple[datetime, str]:
+        at, _, body = heapq.heappop(self._heap)
+        return at, body
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+
+def tick_event(at: datetime) -> dict[str, Any]:
+    """The EventBridge scheduled event for ``at`` (its ``time`` is what the tick plans by)."""
+    return {
+        "version": "0", "id": f"tick-{at:%Y%m%d%H%M}", "detail-type": "Scheduled Event",
+        "source": "aws.events", "account": "123456789012",
+        "time": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "region": "us-west-2",
+        "resources": ["arn:aws:events:us-west-2:123456789012:rule/keepwarm-tick"], "detail": {},
+    }
+
+
+def sqs_event(body: str, queue_name: str = "keepwarm-work") -> dict[str, Any]:
+    return {"Records": [{
+        "messageId": f"m-{abs(hash(body)) % 10**12}", "receiptHandle": "r", "body": body,
+        "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
+        "md5OfBody": "", "eventSource": "aws:sqs",
+        "eventSourceARN": f"arn:aws:sqs:us-west-2:123456789012:{queue_name}",
+        "awsRegion": "us-west-2",
+    }]}
+
+
+@dataclass
+class Driver:
+    """Advance a manual clock, firing ticks on each minute and queued work when due."""
+
+    clock: Any  # local.simulator.ManualClock (now(), set())
+    queue: SimQueue
+    tick: Callable[[datetime], Any]
+    work: Callable[[str], Any]
+    ticks: int = 0
+    deliveries: int = 0
+    results: list[Any] = field(default_factory=list)
+
+    def run_until(self, end: datetime) -> None:
+        now = self.clock.now()
+        next_tick = now.replace(second=0, microsecond=0)
+        if next_tick < now:
+            next_tick += MINUTE
+        while True:
+            queued = self.queue.next_at()
+            if queued is not None and queued < next_tick:
+                if queued > end:
+                    break
+                self.clock.set(max(queued, self.clock.now()))
+                _, body = self.queue.pop()
+                self.deliveries += 1
+                self.results.append(self.work(body))
+            else:
+                if next_tick > end:
+                    break
+                self.clock.set(next_tick)
+                self.ticks += 1
+                self.tick(next_tick)
+                next_tick += MINUTE
+        self.clock.set(end)

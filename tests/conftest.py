@@ -1,0 +1,124 @@
+"""Shared fixtures: moto's server for DynamoDB and SQS, the imported-model simulator,
+and the service's runtime wired to them over real HTTP on loopback.
+
+Nothing here can reach AWS: credentials are fake, and every client the service builds is
+pointed at a loopback endpoint through the standard ``AWS_ENDPOINT_URL_*`` variables.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+from datetime import datetime, timezone
+from typing import Iterator
+
+import boto3
+import pytest
+
+for _var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+    os.environ.pop(_var, None)
+os.environ.update({
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-west-2",
+    "AWS_EC2_METADATA_DISABLED": "true",
+    # Until a fixture sets real ones, every service points at a closed loopback port.
+    "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+})
+
+from moto.server import ThreadedMotoServer  # noqa: E402
+
+from chalicelib import runtime as runtime_module  # noqa: E402
+from chalicelib.bedrock import Invoker  # noqa: E402
+from chalicelib.queue import SqsQueue  # noqa: E402
+from chalicelib.runtime import Runtime  # noqa: E402
+from chalicelib.settings import Settings  # noqa: E402
+from chalicelib.store import DynamoStore, create_table  # noqa: E402
+from local.harness import SimQueue  # noqa: E402
+from local.simulator import ManualClock, Simulator, SimulatorServer  # noqa: E402
+
+logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server, one line a request
+
+UTC = timezone.utc
+_names = itertools.count()
+
+ARN_LLAMA = "arn:aws:bedrock:us-west-2:123456789012:imported-model/llama8b00001"
+ARN_QWEN = "arn:aws:bedrock:us-west-2:123456789012:imported-model/qwen7b000001"
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{os.getpid()}-{next(_names)}"
+
+
+@pytest.fixture(scope="session")
+def moto_url() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = url
+    os.environ["AWS_ENDPOINT_URL_SQS"] = url
+    yield url
+    server.stop()
+
+
+@pytest.fixture
+def table(moto_url: str):
+    name = unique("keepwarm")
+    create_table(boto3.client("dynamodb"), name)
+    return boto3.resource("dynamodb").Table(name)
+
+
+@pytest.fixture
+def sqs(moto_url: str):
+    return boto3.client("sqs")
+
+
+@pytest.fixture
+def queue_url(sqs) -> str:
+    return sqs.create_queue(QueueName=unique("keepwarm-work"))["QueueUrl"]
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    # Monday 2026-03-09, 08:00 UTC: a working day, after the US DST change.
+    return ManualClock(datetime(2026, 3, 9, 8, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def simulator(clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Simulator]:
+    sim = Simulator(clock=clock.now)
+    with SimulatorServer(sim) as server:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", server.url)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK", server.url)
+        yield sim
+
+
+@pytest.fixture
+def settings(table, queue_url: str) -> Settings:
+    return Settings.from_env({"KEEPWARM_TABLE": table.name, "KEEPWARM_QUEUE_URL": queue_url})
+
+
+@pytest.fixture
+def sim_queue(clock: ManualClock) -> SimQueue:
+    return SimQueue(clock.now)
+
+
+@pytest.fixture
+def runtime(settings: Settings, table, simulator: Simulator, clock: ManualClock,
+            sim_queue: SimQueue) -> Iterator[Runtime]:
+    """The service on a simulated clock: moto DynamoDB, the simulator, a simulated queue."""
+    rt = Runtime(settings, DynamoStore(table), sim_queue, Invoker(settings), clock=clock.now)
+    runtime_module.use(rt)
+    yield rt
+    runtime_module.use(None)
+
+
+@pytest.fixture
+def sqs_runtime(settings: Settings, table, sqs, simulator: Simulator, clock: ManualClock) -> Iterator[Runtime]:
+    """The same, but with moto's SQS as the work queue."""
+    rt = Runtime(settings, DynamoStore(table), SqsQueue(sqs, settings.queue_url), Invoker(settings),
+                 clock=clock.now)
+    runtime_module.use(rt)
+    yield rt
+    runtime_module.use(None)

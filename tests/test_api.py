@@ -1,0 +1,212 @@
+"""The REST API through Chalice's test client, on moto's DynamoDB."""
+from __future__ import annotations
+
+import json
+from urllib.parse import quote
+
+import pytest
+from chalice.test import Client
+
+from app import app
+from conftest import ARN_LLAMA, ARN_QWEN
+
+JSON = {"Content-Type": "application/json"}
+BUSINESS_HOURS = [{"days": "MON-FRI", "start": "09:00", "stop": "18:00"}]
+
+
+@pytest.fixture
+def client(runtime):
+    with Client(app) as c:
+        yield c
+
+
+def post(client, body, path="/models"):
+    return client.http.post(path, headers=JSON, body=body if isinstance(body, str) else json.dumps(body))
+
+
+def put(client, name, body):
+    return client.http.put(f"/models/{name}", headers=JSON,
+                           body=body if isinstance(body, str) else json.dumps(body))
+
+
+def stored(client) -> list[dict]:
+    return client.http.get("/models?limit=100").json_body["models"]
+
+
+def test_register_with_defaults(client):
+    response = post(client, {"model_arn": ARN_LLAMA, "windows": BUSINESS_HOURS})
+    assert response.status_code == 201
+    model = response.json_body
+    assert model["name"] == "llama8b00001"  # the ARN's model id
+    assert model["timezone"] == "UTC"
+    assert model["keepalive_minutes"] == 14 and model["enabled"] is True
+    assert model["request_format"] == "chat"
+    assert model["windows"] == BUSINESS_HOURS
+    state = model["state"]
+    assert state["status"] == "cold" and state["ready"] is False
+    assert state["cold_starts"] == {"count": 0, "last_seconds": None, "p50_seconds": None,
+                                    "p95_seconds": None}
+    # Monday 08:00 UTC: the pre-warm 3 minutes before 09:00.
+    assert state["next_action"] == {"kind": "prewarm", "at": "2026-03-09T08:57:00Z"}
+
+
+def test_register_with_every_option(client):
+    body = {"model_arn": ARN_QWEN, "name": "qwen-batch", "timezone": "asia/kolkata",
+            "windows": [{"warm": "30 1 * * *", "stop": "0 3 * * *"}], "keepalive_minutes": 9,
+            "release_minutes": 10, "enabled": False, "request_format": "custom",
+            "request_body": {"inputText": "hi", "maxTokens": 1}}
+    model = post(client, body).json_body
+    assert model["timezone"] == "Asia/Kolkata"  # canonical spelling
+    assert {k: model[k] for k in ("name", "keepalive_minutes", "release_minutes", "enabled",
+                                  "request_format", "request_body")} == {
+        "name": "qwen-batch", "keepalive_minutes": 9, "release_minutes": 10, "enabled": False,
+        "request_format": "custom", "request_body": {"inputText": "hi", "maxTokens": 1}}
+    assert model["state"]["next_action"] is None
+
+
+def test_register_conflicts_on_name_or_arn(client):
+    assert post(client, {"model_arn": ARN_LLAMA, "name": "a", "windows": BUSINESS_HOURS}).status_code == 201
+    dup_arn = post(client, {"model_arn": ARN_LLAMA, "name": "b", "windows": BUSINESS_HOURS})
+    dup_name = post(client, {"model_arn": ARN_QWEN, "name": "a", "windows": BUSINESS_HOURS})
+    assert dup_arn.status_code == dup_name.status_code == 409
+    assert "model_arn" in dup_arn.json_body["Message"]
+    assert "name" in dup_name.json_body["Message"]
+    assert [m["name"] for m in stored(client)] == ["a"]
+
+
+VALID = {"model_arn": ARN_LLAMA, "windows": BUSINESS_HOURS}
+DROP = object()  # the field is left out of the body
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"model_arn": DROP}, "model_arn"),
+    ({"model_arn": "arn:aws:bedrock:us-west-2.evil.example:123456789012:imported-model/abcdefghijkl"}, "model_arn"),
+    ({"model_arn": "arn:aws:s3:us-west-2:123456789012:imported-model/abcdefghijkl"}, "model_arn"),
+    ({"model_arn": "arn:aws:bedrock:us-west-2:123456789012:custom-model/abcdefghijkl"}, "model_arn"),
+    ({"model_arn": "arn:aws:bedrock:us-west-2:12345:imported-model/abcdefghijkl"}, "model_arn"),
+    ({"model_arn": 42}, "model_arn"),
+    ({"name": "Has Spaces"}, "name"),
+    ({"name": "x" * 64}, "name"),
+    ({"name": "modèle"}, "name"),
+    ({"timezone": "Mars/Olympus"}, "timezone"),
+    ({"timezone": 8}, "timezone"),
+    ({"windows": []}, "windows"),
+    ({"windows": DROP}, "windows"),
+    ({"windows": "MON-FRI"}, "windows"),
+    ({"windows": [{"start": "09:00"}]}, "windows[0]"),
+    ({"windows": [{"start": "9am", "stop": "18:00"}]}, "windows[0].start"),
+    ({"windows": [{"warm": "0 9 * *", "stop": "0 18 * * *"}]}, "windows[0].warm"),
+    ({"windows": [{"start": "09:00", "stop": "18:00"}] * 1000}, "windows"),
+    ({"keepalive_minutes": 0}, "keepalive_minutes"),
+    ({"keepalive_minutes": 15}, "keepalive_minutes"),
+    ({"keepalive_minutes": -5}, "keepalive_minutes"),
+    ({"keepalive_minutes": 10**12}, "keepalive_minutes"),
+    ({"keepalive_minutes": "14"}, "keepalive_minutes"),
+    ({"keepalive_minutes": True}, "keepalive_minutes"),
+    ({"keepalive_minutes": 10, "release_minutes": 10}, "keepalive_minutes"),
+    ({"enabled": "yes"}, "enabled"),
+    ({"request_format": "xml"}, "request_format"),
+    ({"request_format": "custom"}, "request_body"),
+    ({"request_body": {"a": 1}}, "request_body"),
+    ({"colour": "blue"}, "colour"),
+])
+def test_bad_registrations_name_the_field_and_store_nothing(client, change, field):
+    body = {k: v for k, v in {**VALID, **change}.items() if v is not DROP}
+    response = post(client, body)
+    assert response.status_code == 400, response.body
+    assert response.json_body["Message"].startswith(field), response.json_body
+    assert stored(client) == []
+
+
+@pytest.mark.parametrize("raw", ["not json", "[1, 2]", '"text"', "null"])
+def test_bodies_that_are_not_json_objects(client, raw):
+    response = post(client, raw)
+    assert response.status_code == 400
+    assert stored(client) == []
+
+
+def test_show_by_name_or_url_encoded_arn(client):
+    post(client, {**VALID, "name": "llama"})
+    by_arn = client.http.get("/models/" + quote(ARN_LLAMA, safe=""))
+    assert by_arn.status_code == 200 and by_arn.json_body["name"] == "llama"
+    missing = client.http.get("/models/nope")
+    assert missing.status_code == 404 and "nope" in missing.json_body["Message"]
+
+
+def test_list_is_paginated(client):
+    for i in range(5):
+        post(client, {**VALID, "model_arn": ARN_LLAMA[:-12] + f"model{i:07d}", "name": f"m{i}"})
+    first = client.http.get("/models?limit=2").json_body
+    second = client.http.get(f"/models?limit=2&next_token={first['next_token']}").json_body
+    third = client.http.get(f"/models?limit=2&next_token={second['next_token']}").json_body
+    names = [m["name"] for page in (first, second, third) for m in page["models"]]
+    assert names == ["m0", "m1", "m2", "m3", "m4"] and third["next_token"] is None
+    assert client.http.get("/models?limit=0").status_code == 400
+    assert client.http.get("/models?limit=ten").status_code == 400
+    assert client.http.get("/models?next_token=***").status_code == 400
+
+
+def test_update_changes_the_schedule_and_keeps_the_rest(client):
+    post(client, {**VALID, "name": "llama", "keepalive_minutes": 10})
+    response = put(client, "llama", {"timezone": "Asia/Shanghai"})
+    assert response.status_code == 200
+    model = response.json_body
+    assert model["timezone"] == "Asia/Shanghai" and model["keepalive_minutes"] == 10
+    assert model["windows"] == BUSINESS_HOURS
+    # 09:00 Shanghai is 01:00 UTC: Monday's window is already open at 08:00 UTC.
+    assert model["state"]["window_open"] is True
+    assert model["state"]["next_action"] == {"kind": "warmup", "at": "2026-03-09T08:00:00Z"}
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"model_arn": ARN_QWEN}, "model_arn"),
+    ({"name": "other"}, "name"),
+    ({"windows": [{"start": "18:00", "stop": "18:00"}]}, "windows[0]"),
+    ({"keepalive_minutes": 30}, "keepalive_minutes"),
+])
+def test_rejected_update_changes_nothing(client, body, field):
+    before = post(client, {**VALID, "name": "llama"}).json_body
+    response = put(client, "llama", body)
+    assert response.status_code == 400 and response.json_body["Message"].startswith(field)
+    assert client.http.get("/models/llama").json_body == before
+
+
+def test_update_and_delete_of_unknown_models(client):
+    assert put(client, "ghost", {"enabled": False}).status_code == 404
+    assert client.http.delete("/models/ghost").status_code == 404
+
+
+def test_delete_by_arn_frees_the_name(client):
+    post(client, {**VALID, "name": "llama"})
+    assert client.http.delete("/models/" + quote(ARN_LLAMA, safe="")).status_code == 204
+    assert client.http.get("/models/llama").status_code == 404
+    assert post(client, {**VALID, "name": "llama"}).status_code == 201
+
+
+def test_windows_preview_across_the_london_spring_change(client):
+    post(client, {**VALID, "name": "ldn", "timezone": "Europe/London"})
+    response = client.http.get("/models/ldn/windows?from=2026-03-27T00:00:00Z&days=4")
+    assert response.status_code == 200
+    # Friday on GMT, then (29 March, clocks forward) Monday on BST: an hour earlier in UTC.
+    assert response.json_body["windows"] == [
+        {"open": "2026-03-27T09:00:00Z", "close": "2026-03-27T18:00:00Z"},
+        {"open": "2026-03-30T08:00:00Z", "close": "2026-03-30T17:00:00Z"},
+    ]
+    assert response.json_body["timezone"] == "Europe/London"
+
+
+@pytest.mark.parametrize("query, field", [("from=yesterday", "from"), ("from=2026-03-27T00:00:00", "from"),
+                                          ("days=0", "days"), ("days=1000", "days")])
+def test_windows_preview_rejects_bad_queries(client, query, field):
+    post(client, {**VALID, "name": "ldn"})
+    response = client.http.get(f"/models/ldn/windows?{query}")
+    assert response.status_code == 400 and response.json_body["Message"].startswith(field)
+
+
+def test_events_start_with_registration(client):
+    post(client, {**VALID, "name": "llama"})
+    put(client, "llama", {"enabled": False})
+    events = client.http.get("/models/llama/events").json_body["events"]
+    assert [e["kind"] for e in events] == ["updated", "registered"]
+    assert events[1]["model_arn"] == ARN_LLAMA
+    assert client.http.get("/models/ghost/events").status_code == 404

@@ -1,0 +1,267 @@
+"""The whole loop on a simulated clock: register -> tick -> worker -> imported model.
+
+The routes, ``tick`` and ``worker`` run through Chalice's test client as Lambda would run
+them; DynamoDB is moto's server and the model is the simulator, both over HTTP; only time
+(and with it SQS's delays) is simulated.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from chalice.test import Client
+
+from app import app
+from conftest import ARN_LLAMA, ARN_QWEN
+from local.harness import Driver, sqs_event, tick_event
+
+UTC = timezone.utc
+MONDAY = datetime(2026, 3, 9, tzinfo=UTC)  # Europe/London is on UTC this week
+
+
+def at(hour: int, minute: int = 0, second: int = 0, day: int = 0) -> datetime:
+    return MONDAY + timedelta(days=day, hours=hour, minutes=minute, seconds=second)
+
+
+@pytest.fixture
+def client(runtime):
+    with Client(app) as c:
+        yield c
+
+
+@pytest.fixture
+def driver(client, clock, sim_queue) -> Driver:
+    return Driver(
+        clock, sim_queue,
+        tick=lambda when: client.lambda_.invoke("tick", tick_event(when)).payload,
+        work=lambda body: client.lambda_.invoke("worker", sqs_event(body)).payload,
+    )
+
+
+def register(client, **body) -> dict:
+    body.setdefault("timezone", "Europe/London")
+    body.setdefault("windows", [{"days": "MON-FRI", "start": "09:00", "stop": "18:00"}])
+    response = client.http.post("/models", headers={"Content-Type": "application/json"},
+                                body=json.dumps(body))
+    assert response.status_code == 201, response.body
+    return response.json_body
+
+
+def show(client, name: str) -> dict:
+    response = client.http.get(f"/models/{name}")
+    assert response.status_code == 200, response.body
+    return response.json_body
+
+
+def calls(simulator, arn: str) -> list[dict]:
+    return simulator.inspect(arn)["calls"]
+
+
+def call_times(simulator, arn: str, outcome: str | None = None) -> list[datetime]:
+    return [datetime.fromisoformat(c["at"].replace("Z", "+00:00"))
+            for c in calls(simulator, arn) if outcome is None or c["outcome"] == outcome]
+
+
+def test_a_business_day_from_registration_to_the_window_close(client, driver, simulator):
+    simulator.add_model(ARN_LLAMA, load_seconds=67)
+    register(client, model_arn=ARN_LLAMA, name="llama")
+    state = show(client, "llama")["state"]
+    assert state["status"] == "cold" and state["window_open"] is False
+    assert state["next_action"] == {"kind": "prewarm", "at": "2026-03-09T08:57:00Z"}
+
+    # Pre-warm 3 minutes early; the model is cold, so it is polled every 10 s until ready.
+    driver.run_until(at(9))
+    state = show(client, "llama")["state"]
+    assert state["status"] == "warm" and state["ready"] is True
+    assert call_times(simulator, ARN_LLAMA)[0] == at(8, 57)
+    not_ready = call_times(simulator, ARN_LLAMA, "not_ready")
+    assert [(b - a).total_seconds() for a, b in zip(not_ready, not_ready[1:])] == [10.0] * 6
+    # The copy loaded at 08:58:07; the poll interval bounds the measurement's error.
+    cold = state["cold_starts"]
+    assert cold["count"] == 1 and 67 <= cold["last_seconds"] <= 67 + 10
+    ready_at = call_times(simulator, ARN_LLAMA, "ready")[0]
+    assert ready_at == at(8, 58, 10)
+    assert state["next_action"] == {"kind": "keepalive", "at": "2026-03-09T09:12:10Z"}
+
+    # Keep-alives every 14 minutes through the day, none at or after 18:00.
+    driver.run_until(at(20))
+    successes = call_times(simulator, ARN_LLAMA, "ready")
+    gaps = {(b - a).total_seconds() for a, b in zip(successes, successes[1:])}
+    assert gaps == {14 * 60.0}
+    assert successes[-1] < at(18) <= successes[-1] + timedelta(minutes=14)
+    assert all(at(8, 57) <= t < at(18) for t in call_times(simulator, ARN_LLAMA))
+    # The model never went cold inside the window: one copy, loaded before 09:00.
+    copies = simulator.inspect(ARN_LLAMA)["copies"]
+    assert len(copies) == 1 and copies[0]["loaded_at"] < "2026-03-09T09:00:00Z"
+
+    state = show(client, "llama")["state"]
+    assert state["window_open"] is False and state["status"] == "cold"
+    assert state["next_action"] == {"kind": "prewarm", "at": "2026-03-10T08:57:00Z"}
+    kinds = [e["kind"] for e in client.http.get("/models/llama/events").json_body["events"]]
+    assert kinds.count("cold_start") == 1 and kinds[-1] == "registered"
+
+
+def test_the_learned_state_survives_a_schedule_change(client, driver, simulator):
+    simulator.add_model(ARN_LLAMA, load_seconds=30)
+    register(client, model_arn=ARN_LLAMA, name="llama")
+    driver.run_until(at(9, 5))
+    response = client.http.put("/models/llama", headers={"Content-Type": "application/json"},
+                               body=json.dumps({"windows": [{"start": "09:00", "stop": "10:00"}]}))
+    assert response.status_code == 200
+    state = response.json_body["state"]
+    assert state["status"] == "warm" and state["cold_starts"]["count"] == 1
+    driver.run_until(at(12))
+    assert max(call_times(simulator, ARN_LLAMA)) < at(10)
+
+
+def test_delete_stops_the_calls(client, driver, simulator):
+    simulator.add_model(ARN_LLAMA, load_seconds=30)
+    register(client, model_arn=ARN_LLAMA, name="llama")
+    driver.run_until(at(9, 30))
+    assert client.http.delete("/models/llama").status_code == 204
+    count = len(calls(simulator, ARN_LLAMA))
+    driver.run_until(at(12))
+    assert len(calls(simulator, ARN_LLAMA)) == count
+    assert client.http.get("/models/llama").status_code == 404
+
+
+def test_a_paused_model_is_not_called(client, driver, simulator):
+    simulator.add_model(ARN_LLAMA, load_seconds=30)
+    register(client, model_arn=ARN_LLAMA, name="llama", enabled=False)
+    driver.run_until(at(12))
+    assert calls(simulator, ARN_LLAMA) == []
+    assert show(client, "llama")["state"]["next_action"] is None
+
+
+def test_overnight_window_in_its_own_zone(client, driver, simulator, clock):
+    # 22:00-06:00 in New York (UTC-4 after 8 March): 02:00-10:00 UTC.
+    clock.set(at(23))
+    simulator.add_model(ARN_QWEN, load_seconds=96)
+    register(client, model_arn=ARN_QWEN, name="qwen", timezone="America/New_York",
+             windows=[{"days": "MON-FRI", "start": "22:00", "stop": "06:00"}])
+    driver.run_until(at(11, day=1))
+    times = call_times(simulator, ARN_QWEN)
+    assert times[0] == at(1, 57, day=1)
+    assert all(at(1, 57, day=1) <= t < at(10, day=1) for t in times)
+    assert show(client, "qwen")["state"]["cold_starts"]["count"] == 1
+
+
+# -- at-least-once delivery -------------------------------------------------------------------
+def test_a_duplicated_tick_enqueues_each_call_once(client, driver, simulator, sim_queue, clock):
+    simulator.add_model(ARN_LLAMA, load_seconds=30)
+    register(client, model_arn=ARN_LLAMA, name="llama")
+    clock.set(at(8, 56))
+    first = client.lambda_.invoke("tick", tick_event(at(8, 56))).payload
+    again = client.lambda_.invoke("tick", tick_event(at(8, 56))).payload
+    assert first["enqueued"] == 1 and again["enqueued"] == 0
+    assert len(sim_queue) == 1
+    (sent_at, delay, message), = sim_queue.sent
+    # Sent at 08:56:00 to fire at 08:57:00 exactly.
+    assert delay == 60 and message.action.kind == "prewarm"
+
+
+def test_a_duplicated_message_calls_once(client, driver, simulator, sim_queue, clock):
+    simulator.add_model(ARN_LLAMA, load_seconds=30)
+    register(client, model_arn=ARN_LLAMA, name="llama")
+    clock.set(at(8, 57))
+    client.lambda_.invoke("tick", tick_event(at(8, 57)))
+    _, body = sim_queue.pop()
+    assert client.lambda_.invoke("worker", sqs_event(body)).payload == ["not_ready"]
+    version = show(client, "llama")
+    # The same message again (SQS redelivery): dropped without calling the model.
+    assert client.lambda_.invoke("worker", sqs_event(body)).payload == ["stale"]
+    assert len(calls(simulator, ARN_LLAMA)) == 1
+    assert show(client, "llama") == version
+
+
+def test_a_message_delivered_after_the_window_closed_calls_nothing(client, simulator, sim_queue, clock):
+    simulator.add_model(ARN_LLAMA, load_seconds=30)
+    register(client, model_arn=ARN_LLAMA, name="llama",
+             windows=[{"days": "MON-FRI", "start": "09:00", "stop": "09:10"}])
+    clock.set(at(8, 57))
+    client.lambda_.invoke("tick", tick_event(at(8, 57)))
+    _, body = sim_queue.pop()
+    # SQS held the pre-warm far too long: it arrives after the window has closed.
+    clock.set(at(9, 10, 3))
+    assert client.lambda_.invoke("worker", sqs_event(body)).payload == ["not_wanted"]
+    assert calls(simulator, ARN_LLAMA) == []
+    assert show(client, "llama")["state"]["next_action"] == {"kind": "prewarm",
+                                                             "at": "2026-03-10T08:57:00Z"}
+
+
+# -- each class of answer ---------------------------------------------------------------------
+@pytest.mark.parametrize("fault, code", [({"denied": True}, "AccessDeniedException"),
+                                         ("deleted", "ResourceNotFoundException")])
+def test_denied_or_deleted_model_shows_error_and_is_not_retried_in_the_window(
+        client, driver, simulator, fault, code):
+    simulator.add_model(ARN_LLAMA, load_seconds=30)
+    register(client, model_arn=ARN_LLAMA, name="llama")
+    if fault == "deleted":
+        simulator.remove_model(ARN_LLAMA)
+    else:
+        simulator.set_faults(ARN_LLAMA, **fault)
+    driver.run_until(at(17))
+    state = show(client, "llama")["state"]
+    assert state["status"] == "error" and state["error"].startswith(code)
+    assert state["next_action"] == {"kind": "prewarm", "at": "2026-03-10T08:57:00Z"}
+    if fault != "deleted":
+        assert len(calls(simulator, ARN_LLAMA)) == 1
+    events = client.http.get("/models/llama/events").json_body["events"]
+    assert events[0]["kind"] == "error" and code in events[0]["reason"]
+
+
+def test_throttling_is_retried_with_backoff_until_warm(client, driver, simulator):
+    simulator.add_model(ARN_LLAMA, load_seconds=30, throttle_rate=0.5, seed=7)
+    register(client, model_arn=ARN_LLAMA, name="llama")
+    driver.run_until(at(10))
+    state = show(client, "llama")["state"]
+    assert state["status"] == "warm"
+    outcomes = [c["outcome"] for c in calls(simulator, ARN_LLAMA)]
+    assert "throttled" in outcomes
+    events = client.http.get("/models/llama/events?limit=200").json_body["events"]
+    assert any(e.get("code") == "ThrottlingException" for e in events)
+
+
+def test_constant_throttling_gives_up_visibly(client, driver, simulator):
+    simulator.add_model(ARN_LLAMA, load_seconds=30, throttle_rate=1.0)
+    register(client, model_arn=ARN_LLAMA, name="llama")
+    driver.run_until(at(9, 10))
+    times = call_times(simulator, ARN_LLAMA)
+    gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:])]
+    assert gaps == [5, 10, 20, 40, 80, 160, 300]
+    state = show(client, "llama")["state"]
+    assert state["status"] == "error" and "ThrottlingException" in state["error"]
+
+
+def test_server_errors_are_retried(client, driver, simulator):
+    simulator.add_model(ARN_LLAMA, load_seconds=30, error_rate=0.5, seed=3)
+    register(client, model_arn=ARN_LLAMA, name="llama")
+    driver.run_until(at(10))
+    assert show(client, "llama")["state"]["status"] == "warm"
+    codes = {c.get("code") for c in calls(simulator, ARN_LLAMA)}
+    assert codes & {"InternalServerException", "ServiceUnavailableException"}
+
+
+# -- through moto's SQS -----------------------------------------------------------------------
+def test_tick_sends_each_call_to_sqs_with_the_delay_for_its_second(sqs_runtime, sqs, simulator, clock):
+    simulator.add_model(ARN_LLAMA, load_seconds=30)
+    sent = []
+    sqs.meta.events.register("provide-client-params.sqs.SendMessage",
+                             lambda params, **_: sent.append(params))
+    with Client(app) as c:
+        register(c, model_arn=ARN_LLAMA, name="llama")
+        clock.set(at(8, 56, 0))
+        assert c.lambda_.invoke("tick", tick_event(at(8, 56))).payload["enqueued"] == 1
+        assert [p["DelaySeconds"] for p in sent] == [60]
+        # The message is in moto's queue; hand it to the worker as Lambda's poller would.
+        clock.set(at(8, 57, 0))
+        body = json.loads(sent[0]["MessageBody"])
+        assert (body["model"], body["kind"], body["at"]) == ("llama", "prewarm", "2026-03-09T08:57:00Z")
+        assert c.lambda_.invoke("worker", sqs_event(sent[0]["MessageBody"])).payload == ["not_ready"]
+        # The worker queued its own poll, 10 s later.
+        assert sent[-1]["DelaySeconds"] == 10
+        assert json.loads(sent[-1]["MessageBody"])["kind"] == "poll"
+    attrs = sqs.get_queue_attributes(QueueUrl=sqs_runtime.settings.queue_url,
+                                     AttributeNames=["ApproximateNumberOfMessagesDelayed"])
+    assert attrs["Attributes"]["ApproximateNumberOfMessagesDelayed"] == "2"

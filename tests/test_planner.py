@@ -1,0 +1,191 @@
+"""The planner: pure decisions from config, state and an explicit ``now``."""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from chalicelib.planner import (
+    FATAL,
+    NOT_READY,
+    READY,
+    THROTTLED,
+    TRANSIENT,
+    CallResult,
+    apply_outcome,
+    display_status,
+    next_call,
+    percentile,
+    wanted,
+)
+from chalicelib.records import ModelConfig, ModelState, Pending
+from chalicelib.settings import Settings
+
+UTC = timezone.utc
+SETTINGS = Settings(table_name="t", queue_url="q")
+# Asia/Shanghai is UTC+8 all year: 09:00-18:00 there is 01:00-10:00 UTC.
+SHANGHAI = ModelConfig(
+    name="m", model_arn="arn:aws:bedrock:us-west-2:123456789012:imported-model/abcdefghijkl",
+    timezone="Asia/Shanghai", windows=[{"days": "MON-FRI", "start": "09:00", "stop": "18:00"}],
+)
+
+
+def utc(day: int, hour: int, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(2026, 3, day, hour, minute, second, tzinfo=UTC)
+
+
+def warm_since(at: datetime) -> ModelState:
+    return ModelState(status="warm", last_success_at=at)
+
+
+# Monday 9 March 2026 .. Friday 13 March.
+@pytest.mark.parametrize("state, now, kind, at", [
+    # Cold before the window: first call the lead (3 min) before it opens.
+    (ModelState(), utc(9, 0, 0), "prewarm", utc(9, 0, 57)),
+    (ModelState(), utc(9, 0, 58), "prewarm", utc(9, 0, 58)),
+    # Cold inside the window (registered mid-morning, or released): call at once.
+    (ModelState(), utc(9, 3, 0), "warmup", utc(9, 3, 0)),
+    (warm_since(utc(9, 1, 0)), utc(9, 3, 0), "warmup", utc(9, 3, 0)),
+    # Warm: keep-alive 14 minutes after the last success.
+    (warm_since(utc(9, 3, 0)), utc(9, 3, 5), "keepalive", utc(9, 3, 14)),
+    # Overdue keep-alive (a tick was missed) goes now, not in the past.
+    (warm_since(utc(9, 3, 0)), utc(9, 3, 14, 30), "keepalive", utc(9, 3, 14, 30)),
+    # The next keep-alive would fall after 18:00: none; next is Tuesday's pre-warm.
+    (warm_since(utc(9, 9, 50)), utc(9, 9, 55), "prewarm", utc(10, 0, 57)),
+    # Friday evening: nothing until Monday.
+    (warm_since(utc(13, 9, 50)), utc(13, 10, 30), "prewarm", utc(16, 0, 57)),
+    # Denied or gone: not again in this window, first thing in the next one.
+    (ModelState(status="error", error_kind="fatal", error_at=utc(9, 3, 0)), utc(9, 3, 1),
+     "prewarm", utc(10, 0, 57)),
+    # A fatal error during the pre-warm also skips the window it was for.
+    (ModelState(status="error", error_kind="fatal", error_at=utc(9, 0, 58)), utc(9, 0, 59),
+     "prewarm", utc(10, 0, 57)),
+    # Transient trouble (gave up retrying): again at the next keep-alive slot.
+    (ModelState(status="error", error_kind="transient", error_at=utc(9, 3, 0)), utc(9, 3, 1),
+     "warmup", utc(9, 3, 14)),
+])
+def test_next_call(state, now, kind, at):
+    action = next_call(SHANGHAI, state, now, SETTINGS)
+    assert (action.kind, action.at) == (kind, at)
+
+
+def test_paused_model_is_never_called():
+    assert next_call(replace(SHANGHAI, enabled=False), ModelState(), utc(9, 3), SETTINGS) is None
+    assert not wanted(replace(SHANGHAI, enabled=False), ModelState(), utc(9, 3), SETTINGS)
+
+
+def test_overnight_window_keeps_calling_past_midnight():
+    config = replace(SHANGHAI, timezone="UTC", windows=[{"start": "22:00", "stop": "06:00"}])
+    action = next_call(config, warm_since(utc(9, 23, 55)), utc(9, 23, 56), SETTINGS)
+    assert (action.kind, action.at) == ("keepalive", utc(10, 0, 9))
+
+
+def test_keepalive_interval_is_per_model():
+    config = replace(SHANGHAI, keepalive_minutes=5)
+    action = next_call(config, warm_since(utc(9, 3, 0)), utc(9, 3, 1), SETTINGS)
+    assert action.at == utc(9, 3, 5)
+
+
+@pytest.mark.parametrize("now, expected", [
+    (utc(9, 0, 56, 59), False),  # before the lead
+    (utc(9, 0, 57), True),       # lead starts
+    (utc(9, 9, 59, 59), True),
+    (utc(9, 10, 0), False),      # the window's close: no call at or after it
+])
+def test_wanted_is_the_hold_interval(now, expected):
+    assert wanted(SHANGHAI, ModelState(), now, SETTINGS) is expected
+
+
+def test_warm_shows_cold_once_the_release_time_has_passed():
+    state = warm_since(utc(9, 9, 50))
+    assert display_status(SHANGHAI, state, utc(9, 10, 4)) == "warm"
+    assert display_status(SHANGHAI, state, utc(9, 10, 5)) == "cold"
+
+
+# -- outcomes -------------------------------------------------------------------------------
+ACTION = Pending("a1", "prewarm", utc(9, 0, 57))
+
+
+def decide(state, result, called=utc(9, 0, 57), answered=utc(9, 0, 57, 1), action=ACTION):
+    return apply_outcome(SHANGHAI, replace(state, pending=action), action, result, called,
+                         answered, SETTINGS)
+
+
+def test_not_ready_starts_a_cold_start_and_polls():
+    d = decide(ModelState(), CallResult(NOT_READY, "ModelNotReadyException"))
+    assert d.state.status == "warming"
+    assert d.state.warming_since == utc(9, 0, 57)
+    assert d.follow_up.kind == "poll"
+    assert d.follow_up.at == utc(9, 0, 57, 11)  # answer + poll_seconds
+    assert d.state.pending == d.follow_up
+    assert d.state.next_due_at == d.follow_up.at + timedelta(seconds=SETTINGS.claim_timeout_seconds)
+    assert [e.kind for e in d.events] == ["call", "cold"]
+
+
+def test_ready_after_polling_records_the_cold_start():
+    warming = ModelState(status="warming", warming_since=utc(9, 0, 57))
+    d = decide(warming, CallResult(READY, latency_ms=40), called=utc(9, 0, 58, 2),
+               answered=utc(9, 0, 58, 3), action=Pending("p9", "poll", utc(9, 0, 58, 2)))
+    assert d.state.status == "warm"
+    assert d.state.last_success_at == utc(9, 0, 58, 3)
+    assert d.state.warming_since is None
+    assert d.state.cold_starts == (63.0,)
+    assert d.state.cold_start_count == 1
+    assert d.follow_up is None and d.state.pending is None
+    # Next is the keep-alive 14 minutes after this success.
+    assert d.state.next_due_at == utc(9, 0, 58, 3) + timedelta(minutes=14)
+    assert [(e.kind, e.detail.get("seconds")) for e in d.events] == [("call", None), ("cold_start", 63.0)]
+
+
+def test_a_cold_start_that_never_ends_becomes_an_error():
+    warming = ModelState(status="warming", warming_since=utc(9, 1, 0))
+    d = decide(warming, CallResult(NOT_READY, "ModelNotReadyException"), called=utc(9, 1, 15, 1),
+               answered=utc(9, 1, 15, 2), action=Pending("p", "poll", utc(9, 1, 15, 1)))
+    assert d.state.status == "error"
+    assert "900 s" in d.state.error
+    assert d.follow_up is None
+
+
+@pytest.mark.parametrize("outcome, code", [(THROTTLED, "ThrottlingException"),
+                                           (TRANSIENT, "ServiceUnavailableException")])
+def test_throttling_and_server_errors_back_off_then_give_up(outcome, code):
+    state, action, delays = ModelState(), ACTION, []
+    for attempt in range(1, SETTINGS.max_attempts):
+        d = decide(state, CallResult(outcome, code, "slow down"), action=action)
+        delays.append((d.follow_up.at - utc(9, 0, 57, 1)).total_seconds())
+        assert d.follow_up.attempt == attempt and d.follow_up.kind == "prewarm"
+        assert d.state.status == "cold"
+        state, action = d.state, d.follow_up
+    assert delays == [5, 10, 20, 40, 80, 160, 300]
+    d = decide(state, CallResult(outcome, code, "slow down"), action=action)
+    assert d.state.status == "error" and d.state.error_kind == "transient"
+    assert code in d.state.error and d.follow_up is None
+
+
+def test_throttling_while_warming_keeps_the_cold_start_running():
+    warming = ModelState(status="warming", warming_since=utc(9, 0, 57))
+    d = decide(warming, CallResult(THROTTLED, "ThrottlingException"),
+               action=Pending("p", "poll", utc(9, 1, 7)))
+    assert d.state.status == "warming" and d.state.warming_since == utc(9, 0, 57)
+
+
+@pytest.mark.parametrize("code", ["AccessDeniedException", "ResourceNotFoundException",
+                                  "ValidationException"])
+def test_fatal_errors_stop_retrying_with_the_reason(code):
+    d = decide(ModelState(), CallResult(FATAL, code, "no access"))
+    assert d.state.status == "error" and d.state.error_kind == "fatal"
+    assert d.state.error == f"{code}: no access"
+    assert d.follow_up is None
+    assert d.state.next_due_at == utc(10, 0, 57)  # tomorrow's window
+
+
+def test_percentile_nearest_rank():
+    assert percentile((), 50) is None
+    assert percentile((60.0, 90.0, 70.0, 300.0), 50) == 70.0
+    assert percentile(tuple(float(i) for i in range(1, 101)), 95) == 95.0
+
+
+def test_naive_now_is_refused():
+    with pytest.raises(ValueError):
+        next_call(SHANGHAI, ModelState(), datetime(2026, 3, 9, 3, 0), SETTINGS)
