@@ -2,9 +2,10 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+PORT   ?= 8000
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install test clean
+.PHONY: install test run clean
 
 # (Re)install whenever a requirements file changes.
 $(STAMP): requirements.txt requirements-dev.txt
@@ -16,6 +17,10 @@ install: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The whole service on loopback: moto, the simulator, chalice local, tick and worker.
+run: $(STAMP)
+	$(BIN)/python -m local.stack --port $(PORT)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,271 @@
+"""The whole service on this machine, no AWS account: ``make run`` (``python -m local.stack``).
+
+Starts, all on loopback:
+- moto's server for DynamoDB and SQS, with the table, the work queue and its dead-letter
+  queue created;
+- the imported-model simulator with two demo models (unless
+  ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME`` is already set: then that endpoint is used);
+- the REST API under ``chalice local`` on 127.0.0.1:$PORT (default 8000);
+- a runner that plays EventBridge (calls ``tick`` every minute, with the minute as the
+  event's time) and Lambda's SQS poller (hands each message to ``worker``, deletes it once
+  handled, leaves it for redelivery and the dead-letter queue if the worker fails).
+
+The service finds all of them through the standard ``AWS_ENDPOINT_URL_*`` variables, as
+it would find AWS. Ctrl-C stops everything it started.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Optional
+
+import boto3
+
+from local.harness import sqs_event, tick_event
+
+ROOT = Path(__file__).resolve().parent.parent
+TABLE = "keepwarm-local"
+QUEUE = "keepwarm-local-work"
+DLQ = "keepwarm-local-dead"
+# A message the worker failed on this many times goes to the dead-letter queue.
+MAX_RECEIVES = 5
+DEMO_MODELS = {
+    "demo-llama": "arn:aws:bedrock:us-west-2:123456789012:imported-model/demollama8b1",
+    "demo-qwen": "arn:aws:bedrock:us-west-2:123456789012:imported-model/demoqwen7b01",
+}
+log = logging.getLogger("keepwarm.local")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def create_resources() -> dict[str, str]:
+    """The table, the queue and its dead-letter queue, as the deployment template has them."""
+    from chalicelib.store import create_table
+
+    create_table(boto3.client("dynamodb"), TABLE)
+    sqs = boto3.client("sqs")
+    dlq_url = sqs.create_queue(QueueName=DLQ)["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_url = sqs.create_queue(QueueName=QUEUE, Attributes={
+        "VisibilityTimeout": "130",
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVES)}),
+    })["QueueUrl"]
+    return {"queue_url": queue_url, "dead_letter_queue_url": dlq_url}
+
+
+class Runner:
+    """EventBridge's minute tick and Lambda's SQS poller, in threads of this process."""
+
+    def __init__(self, queue_url: str, tick_seconds: float = 60.0, workers: int = 4):
+        import app  # the service's own handlers, as Lambda would load them
+
+        self.app = app
+        self.queue_url = queue_url
+        self.tick_seconds = tick_seconds
+        self.sqs = boto3.client("sqs")
+        self.stopping = threading.Event()
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="worker")
+        self.threads = [threading.Thread(target=self._tick_loop, name="tick", daemon=True),
+                        threading.Thread(target=self._poll_loop, name="poller", daemon=True)]
+
+    def start(self) -> "Runner":
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join(timeout=5)
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _tick_loop(self) -> None:
+        period = self.tick_seconds
+        while not self.stopping.is_set():
+            # Fire on the boundary, with the boundary as the event's time, as EventBridge does.
+            now = time.time()
+            due = (now // period + 1) * period
+            if self.stopping.wait(due - now):
+                return
+            at = datetime.fromtimestamp(due, timezone.utc)
+            try:
+                self.app.tick(tick_event(at), None)
+            except Exception:  # keep ticking: EventBridge would call again next minute
+                log.exception("tick failed")
+
+    def _poll_loop(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                messages = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10,
+                                                    WaitTimeSeconds=1).get("Messages", [])
+            except Exception:
+                log.exception("receive failed")
+                self.stopping.wait(1)
+                continue
+            for message in messages:
+                self.pool.submit(self._work, message)
+
+    def _work(self, message: dict[str, Any]) -> None:
+        try:
+            self.app.worker(sqs_event(message["Body"], QUEUE), None)
+        except Exception:
+            # Left on the queue: redelivered after the visibility timeout, then dead-lettered.
+            log.exception("worker failed; the message will be redelivered")
+            return
+        self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def wait_for_http(url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except urllib.error.HTTPError:
+            return  # it answered
+        except (urllib.error.URLError, ConnectionError, OSError):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nothing answered at {url} within {timeout:.0f} s") from None
+            time.sleep(0.2)
+
+
+def register_demo(api_url: str, now: datetime) -> list[str]:
+    """Give a newcomer something to watch: a window opening in five minutes, for an hour
+    (so the pre-warm, three minutes before it opens, can be seen too)."""
+    start = (now + timedelta(minutes=5)).strftime("%H:%M")
+    stop = (now + timedelta(minutes=65)).strftime("%H:%M")
+    lines = []
+    for name, arn in DEMO_MODELS.items():
+        body = {"model_arn": arn, "name": name, "timezone": "UTC",
+                "windows": [{"start": start, "stop": stop}],
+                "request_format": "llama" if "llama" in name else "chat"}
+        request = urllib.request.Request(f"{api_url}/models", data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"}, method="POST")
+        try:
+            urllib.request.urlopen(request, timeout=10).close()
+            lines.append(f"  {name}: warm {start}-{stop} UTC daily")
+        except urllib.error.HTTPError as err:
+            lines.append(f"  {name}: not registered ({err.code} {err.read().decode()[:200]})")
+    return lines
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local.stack", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")),
+                        help="REST API port on 127.0.0.1 (default $PORT or 8000)")
+    parser.add_argument("--tick-seconds", type=float, default=60.0,
+                        help="how often the tick runs (EventBridge: 60)")
+    parser.add_argument("--no-demo", action="store_true", help="register no demo models")
+    parser.add_argument("--endpoints-file", type=Path,
+                        help="write the endpoints as JSON here once everything is up")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    for noisy in ("werkzeug", "botocore", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+    # Fake credentials: nothing started here checks them, and no real AWS is reachable.
+    for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        os.environ.pop(var, None)
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-west-2")
+    os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+
+    from moto.server import ThreadedMotoServer
+
+    from local.simulator import Simulator, SimulatorServer
+
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+    moto.start()
+    host, port = moto.get_host_and_port()
+    moto_url = f"http://{host}:{port}"
+    os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = moto_url
+    os.environ["AWS_ENDPOINT_URL_SQS"] = moto_url
+
+    simulator_server = None
+    demo = not args.no_demo
+    if os.environ.get("AWS_ENDPOINT_URL_BEDROCK_RUNTIME"):
+        demo = False  # someone else's models: register none of ours
+    else:
+        sim = Simulator()
+        sim.add_model(DEMO_MODELS["demo-llama"], {"kind": "lognormal", "median": 67, "sigma": 0.1},
+                      cmus=4, architecture="llama")
+        sim.add_model(DEMO_MODELS["demo-qwen"], {"kind": "lognormal", "median": 96, "sigma": 0.1},
+                      cmus=2, architecture="qwen2")
+        simulator_server = SimulatorServer(sim, port=free_port()).start()
+        os.environ["AWS_ENDPOINT_URL_BEDROCK_RUNTIME"] = simulator_server.url
+        os.environ["AWS_ENDPOINT_URL_BEDROCK"] = simulator_server.url
+
+    resources = create_resources()
+    os.environ["KEEPWARM_TABLE"] = TABLE
+    os.environ["KEEPWARM_QUEUE_URL"] = resources["queue_url"]
+    os.environ["KEEPWARM_QUEUE_NAME"] = QUEUE
+
+    api_url = f"http://127.0.0.1:{args.port}"
+    chalice = subprocess.Popen(
+        [str(Path(sys.executable).parent / "chalice"), "local", "--host", "127.0.0.1", "--port", str(args.port),
+         "--stage", "local", "--no-autoreload"],
+        cwd=ROOT, env=os.environ.copy(),
+    )
+    runner: Optional[Runner] = None
+    try:
+        wait_for_http(f"{api_url}/models", timeout=30)
+        runner = Runner(resources["queue_url"], tick_seconds=args.tick_seconds).start()
+        demo_lines = register_demo(api_url, datetime.now(timezone.utc)) if demo else []
+        endpoints = {"api": api_url, "dynamodb_sqs": moto_url, "queue_url": resources["queue_url"],
+                     "dead_letter_queue_url": resources["dead_letter_queue_url"],
+                     "bedrock_runtime": os.environ["AWS_ENDPOINT_URL_BEDROCK_RUNTIME"]}
+        print("\nkeepwarm is running locally (loopback only; Ctrl-C stops everything):", flush=True)
+        for what, url in endpoints.items():
+            print(f"  {what:22} {url}")
+        if simulator_server is not None:
+            print(f"  simulator inspection   {simulator_server.url}/_sim/models")
+        if demo_lines:
+            print("demo models registered:", *demo_lines, sep="\n")
+        print(f"\ntry:\n  curl -s {api_url}/models/demo-llama | python3 -m json.tool\n"
+              f"  curl -s {api_url}/models/demo-llama/events\n", flush=True)
+        if args.endpoints_file:
+            args.endpoints_file.write_text(json.dumps(endpoints))
+        while not stopping.is_set():
+            if chalice.poll() is not None:
+                print(f"chalice local exited with {chalice.returncode}", file=sys.stderr)
+                return 1
+            stopping.wait(0.5)
+        return 0
+    finally:
+        if runner is not None:
+            runner.stop()
+        chalice.terminate()
+        try:
+            chalice.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            chalice.kill()
+        if simulator_server is not None:
+            simulator_server.stop()
+        moto.stop()
+        print("keepwarm local stack stopped", flush=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,33 @@
+"""Settings: one frozen object from the environment, failing fast with the variable's name."""
+from __future__ import annotations
+
+import pytest
+
+from chalicelib.settings import Settings, SettingsError
+
+REQUIRED = {"KEEPWARM_TABLE": "keepwarm-dev", "KEEPWARM_QUEUE_URL": "http://127.0.0.1:1/q"}
+
+
+def test_defaults_and_overrides():
+    settings = Settings.from_env({**REQUIRED, "KEEPWARM_POLL_SECONDS": "3"})
+    assert settings.table_name == "keepwarm-dev"
+    assert settings.poll_seconds == 3
+    assert settings.prewarm_lead_seconds == 180 and settings.default_keepalive_minutes == 14
+
+
+@pytest.mark.parametrize("env, name", [
+    ({"KEEPWARM_QUEUE_URL": "q"}, "KEEPWARM_TABLE"),
+    ({"KEEPWARM_TABLE": "t"}, "KEEPWARM_QUEUE_URL"),
+    ({**REQUIRED, "KEEPWARM_POLL_SECONDS": "ten"}, "KEEPWARM_POLL_SECONDS"),
+    ({**REQUIRED, "KEEPWARM_MAX_ATTEMPTS": "-1"}, "KEEPWARM_MAX_ATTEMPTS"),
+    ({**REQUIRED, "KEEPWARM_DEFAULT_KEEPALIVE_MINUTES": "15"}, "KEEPWARM_DEFAULT_KEEPALIVE_MINUTES"),
+])
+def test_bad_environment_names_the_variable(env, name):
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env(env)
+
+
+def test_settings_are_frozen():
+    settings = Settings.from_env(REQUIRED)
+    with pytest.raises(AttributeError):
+        settings.poll_seconds = 1  # type: ignore[misc]
