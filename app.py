@@ -9,7 +9,7 @@ import logging
 import os
 from typing import Any
 
-from chalice import Chalice, Rate, Response
+from chalice import Chalice, IAMAuthorizer, Rate, Response
 
 from chalicelib.api import http_errors
 from chalicelib.queue import WorkMessage
@@ -20,6 +20,11 @@ app = Chalice(app_name="keepwarm")
 app.log.setLevel(logging.INFO)
 logging.getLogger("keepwarm").setLevel(logging.INFO)
 
+# Every route of a deployed stage needs SigV4-signed requests from an IAM principal
+# allowed execute-api:Invoke. (chalice local and the test client do not check it; the
+# local stack listens on loopback only.)
+iam = IAMAuthorizer()
+
 # The queue's name is needed when the app is packaged, before any Lambda environment
 # exists; the deployment template creates the queue under the same name.
 QUEUE_NAME = os.environ.get("KEEPWARM_QUEUE_NAME", "keepwarm-work")
@@ -29,7 +34,7 @@ def _query() -> dict[str, str]:
     return app.current_request.query_params or {}
 
 
-@app.route("/models", methods=["POST"])
+@app.route("/models", methods=["POST"], authorizer=iam)
 def register_model() -> Response:
     rt = get_runtime()
     with http_errors():
@@ -37,42 +42,42 @@ def register_model() -> Response:
     return Response(body=body, status_code=201)
 
 
-@app.route("/models", methods=["GET"])
+@app.route("/models", methods=["GET"], authorizer=iam)
 def list_models() -> dict[str, Any]:
     rt = get_runtime()
     with http_errors():
         return rt.api.list(_query(), rt.clock())
 
 
-@app.route("/models/{model}", methods=["GET"])
+@app.route("/models/{model}", methods=["GET"], authorizer=iam)
 def show_model(model: str) -> dict[str, Any]:
     rt = get_runtime()
     with http_errors():
         return rt.api.show(model, rt.clock())
 
 
-@app.route("/models/{model}", methods=["PUT"])
+@app.route("/models/{model}", methods=["PUT"], authorizer=iam)
 def update_model(model: str) -> dict[str, Any]:
     rt = get_runtime()
     with http_errors():
         return rt.api.update(model, app.current_request.json_body, rt.clock())
 
 
-@app.route("/models/{model}", methods=["DELETE"])
+@app.route("/models/{model}", methods=["DELETE"], authorizer=iam)
 def delete_model(model: str) -> Response:
     with http_errors():
         get_runtime().api.delete(model)
     return Response(body="", status_code=204)
 
 
-@app.route("/models/{model}/windows", methods=["GET"])
+@app.route("/models/{model}/windows", methods=["GET"], authorizer=iam)
 def model_windows(model: str) -> dict[str, Any]:
     rt = get_runtime()
     with http_errors():
         return rt.api.windows(model, _query(), rt.clock())
 
 
-@app.route("/models/{model}/events", methods=["GET"])
+@app.route("/models/{model}/events", methods=["GET"], authorizer=iam)
 def model_events(model: str) -> dict[str, Any]:
     with http_errors():
         return get_runtime().api.events(model, _query())
