@@ -3,9 +3,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
+STAGE  ?= dev
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install test run clean
+.PHONY: install test run package clean
 
 # (Re)install whenever a requirements file changes.
 $(STAMP): requirements.txt requirements-dev.txt
@@ -22,5 +23,10 @@ test: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python -m local.stack --port $(PORT)
 
+# The CloudFormation (SAM) package for a stage, checked with cfn-lint: build/$(STAGE)/.
+package: $(STAMP)
+	$(BIN)/python -m deploy.package --stage $(STAGE)
+	$(BIN)/cfn-lint build/$(STAGE)/sam.json
+
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache build
