@@ -83,6 +83,58 @@ def model_events(model: str) -> dict[str, Any]:
         return get_runtime().api.events(model, _query())
 
 
+@app.route("/models/{model}/leases", methods=["POST"], authorizer=iam)
+def create_lease(model: str) -> Response:
+    rt = get_runtime()
+    with http_errors():
+        body = rt.api.create_lease(model, app.current_request.json_body, rt.clock())
+    return Response(body=body, status_code=201)
+
+
+@app.route("/models/{model}/leases", methods=["GET"], authorizer=iam)
+def list_leases(model: str) -> dict[str, Any]:
+    rt = get_runtime()
+    with http_errors():
+        return rt.api.leases(model, rt.clock())
+
+
+@app.route("/models/{model}/leases/{lease}", methods=["GET"], authorizer=iam)
+def show_lease(model: str, lease: str) -> dict[str, Any]:
+    rt = get_runtime()
+    with http_errors():
+        return rt.api.lease(model, lease, rt.clock())
+
+
+@app.route("/models/{model}/leases/{lease}", methods=["DELETE"], authorizer=iam)
+def release_lease(model: str, lease: str) -> Response:
+    rt = get_runtime()
+    with http_errors():
+        rt.api.release_lease(model, lease, rt.clock())
+    return Response(body="", status_code=204)
+
+
+@app.route("/models/{model}/override", methods=["PUT"], authorizer=iam)
+def set_override(model: str) -> dict[str, Any]:
+    rt = get_runtime()
+    with http_errors():
+        return rt.api.set_override(model, app.current_request.json_body, rt.clock())
+
+
+@app.route("/models/{model}/override", methods=["DELETE"], authorizer=iam)
+def clear_override(model: str) -> Response:
+    rt = get_runtime()
+    with http_errors():
+        rt.api.clear_override(model, rt.clock())
+    return Response(body="", status_code=204)
+
+
+@app.route("/models/{model}/cost", methods=["GET"], authorizer=iam)
+def model_cost(model: str) -> dict[str, Any]:
+    rt = get_runtime()
+    with http_errors():
+        return rt.api.cost(model, _query(), rt.clock())
+
+
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="tick")
 def tick(event: Any) -> dict[str, int]:
     # The event's own time, not the clock: a replayed or late event plans the same.

@@ -7,21 +7,24 @@ is written, so a rejected request changes nothing stored.
 from __future__ import annotations
 
 import json
+import secrets
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator, Optional
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Callable, Iterator, Optional, Protocol
 from urllib.parse import unquote
 
-from chalice import BadRequestError, ConflictError, NotFoundError
+from chalice import BadRequestError, ChaliceViewError, ConflictError, NotFoundError
 
+from chalicelib import costs
 from chalicelib.planner import (
-    current_interval,
     display_status,
     is_warm,
+    keepalive_in_force,
     next_action,
     percentile,
-    schedule_of,
+    prewarm_lead,
+    release_in_force,
     with_next_due,
 )
 from chalicelib.records import (
@@ -29,15 +32,18 @@ from chalicelib.records import (
     NAME_RE,
     REQUEST_FORMATS,
     Event,
+    Lease,
     Model,
     ModelConfig,
     ModelState,
+    Override,
     iso,
     parse_iso,
 )
 from chalicelib.schedule import Schedule, ScheduleError
 from chalicelib.settings import Settings
 from chalicelib.store import BadPageToken, ModelAlreadyExists, ModelNotFound, StateConflict, Store
+from chalicelib.timeline import current_window, holiday_calendar, window_intervals
 
 MAX_KEEPALIVE_MINUTES = 14
 MAX_RELEASE_MINUTES = 120
@@ -45,8 +51,20 @@ MAX_REQUEST_BODY_BYTES = 4096
 MAX_PAGE = 100
 MAX_PREVIEW_DAYS = 92
 FIELDS = {"model_arn", "name", "timezone", "windows", "keepalive_minutes", "release_minutes",
-          "enabled", "request_format", "request_body"}
+          "enabled", "request_format", "request_body", "exclude_dates", "holidays",
+          "custom_model_units"}
 UPDATE_TRIES = 3
+MAX_EXCLUDE_DATES = 366
+MAX_LEASE_MINUTES = 720
+MAX_ACTIVE_LEASES = 20
+MAX_OVERRIDE_DAYS = 31
+MAX_COST_DAYS = 366
+
+
+class UpstreamError(ChaliceViewError):
+    """A service keepwarm depends on (Bedrock's control plane) refused or failed."""
+
+    STATUS_CODE = 502
 
 
 class RequestError(ValueError):
@@ -64,12 +82,24 @@ def http_errors() -> Iterator[None]:
         yield
     except (RequestError, ScheduleError, BadPageToken) as err:
         raise BadRequestError(str(err)) from None
-    except ModelNotFound as err:
+    except (ModelNotFound, LeaseNotFound) as err:
         raise NotFoundError(str(err)) from None
     except ModelAlreadyExists as err:
         raise ConflictError(str(err)) from None
     except StateConflict as err:
         raise ConflictError(f"the model changed while this request ran, try again ({err})") from None
+    except LeaseLimit as err:
+        raise ConflictError(str(err)) from None
+    except costs.CostError as err:
+        raise UpstreamError(str(err)) from None
+
+
+class LeaseLimit(Exception):
+    pass
+
+
+class LeaseNotFound(Exception):
+    pass
 
 
 # -- validation ---------------------------------------------------------------------------
@@ -117,7 +147,47 @@ def _config(body: dict[str, Any], defaults: ModelConfig, now: datetime) -> Model
     spec = schedule.to_dict()
     return replace(defaults, timezone=spec["timezone"], windows=spec["windows"],
                    keepalive_minutes=keepalive, release_minutes=release, enabled=enabled,
-                   request_format=request_format, request_body=request_body)
+                   request_format=request_format, request_body=request_body,
+                   exclude_dates=_exclude_dates(body.get("exclude_dates", list(defaults.exclude_dates))),
+                   holidays=_holidays(body.get("holidays", defaults.holidays)),
+                   custom_model_units=_optional_int(body, "custom_model_units",
+                                                    defaults.custom_model_units, 1, 1000))
+
+
+def _exclude_dates(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or len(value) > MAX_EXCLUDE_DATES:
+        raise RequestError("exclude_dates", f"must be a list of at most {MAX_EXCLUDE_DATES} dates (YYYY-MM-DD)")
+    days = set()
+    for i, text in enumerate(value):
+        try:
+            if not isinstance(text, str) or len(text) != 10:
+                raise ValueError
+            days.add(date.fromisoformat(text).isoformat())
+        except ValueError:
+            raise RequestError(f"exclude_dates[{i}]", f"{str(text)[:40]!r} is not a date (YYYY-MM-DD)") from None
+    return tuple(sorted(days))
+
+
+def _holidays(value: Any) -> Optional[dict[str, Any]]:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not set(value) <= {"country", "subdiv"} or "country" not in value:
+        raise RequestError("holidays", 'must be null or {"country": "GB", "subdiv": "ENG"} (subdiv optional)')
+    country, subdiv = value["country"], value.get("subdiv")
+    if not isinstance(country, str) or (subdiv is not None and not isinstance(subdiv, str)):
+        raise RequestError("holidays", "country and subdiv must be strings")
+    try:
+        holiday_calendar(country, subdiv)
+    except NotImplementedError as err:
+        raise RequestError("holidays", f"no public-holiday calendar for {country!r}"
+                                       f"{'/' + repr(subdiv) if subdiv else ''} ({err})") from None
+    return {"country": country, "subdiv": subdiv} if subdiv else {"country": country}
+
+
+def _optional_int(body: dict[str, Any], field: str, default: Optional[int], low: int, high: int) -> Optional[int]:
+    if body.get(field, default) is None:
+        return None
+    return _int(body, field, default or low, low, high)
 
 
 def new_config(body: Any, now: datetime, settings: Settings) -> ModelConfig:
@@ -169,46 +239,122 @@ def _query_int(params: Optional[dict[str, str]], field: str, default: int, low: 
 
 
 # -- views --------------------------------------------------------------------------------
+def expected_ready_at(model: Model, now: datetime, settings: Settings) -> datetime:
+    """When a call made now is expected to find the model ready, from its cold starts."""
+    config, state = model.config, model.state
+    if is_warm(config, state, now):
+        return now
+    typical = timedelta(seconds=percentile(state.cold_starts, 50) or settings.prewarm_lead_seconds)
+    if state.status == "warming" and state.warming_since is not None:
+        return max(now + timedelta(seconds=settings.poll_seconds), state.warming_since + typical)
+    return now + typical
+
+
+def lease_view(model: Model, lease: Lease, now: datetime, settings: Settings) -> dict[str, Any]:
+    config, state = model.config, model.state
+    active = lease.created_at <= now < lease.expires_at
+    status = display_status(config, state, now)
+    return {
+        "id": lease.id, "model": model.name, "holder": lease.holder,
+        "created_at": iso(lease.created_at), "expires_at": iso(lease.expires_at), "active": active,
+        "ready": active and is_warm(config, state, now), "status": status,
+        "expected_ready_at": iso(expected_ready_at(model, now, settings)) if active else None,
+        "error": state.error if status == "error" else None,
+    }
+
+
 def view(model: Model, now: datetime, settings: Settings) -> dict[str, Any]:
     config, state = model.config, model.state
     action = next_action(config, state, now, settings)
     samples = state.cold_starts
     status = display_status(config, state, now)
+    override = state.override if state.override and now < state.override.until else None
     return {
         **config.to_item(),
         "state": {
             "status": status,
             "ready": is_warm(config, state, now),
-            "window_open": current_interval(config, now) is not None if config.enabled else False,
+            "window_open": config.enabled and current_window(config, now) is not None,
             "last_success_at": iso(state.last_success_at),
             "last_call_at": iso(state.last_call_at),
             "warming_since": iso(state.warming_since),
             "next_action": {"kind": action.kind, "at": iso(action.at)} if action else None,
             "error": state.error if status == "error" else None,
+            "keepalive_minutes_in_force": keepalive_in_force(config, state),
+            "release_minutes_assumed": release_in_force(config, state),
+            "keepalive_reason": state.keepalive_reason,
+            "prewarm_lead_seconds": prewarm_lead(config, state, settings).total_seconds(),
             "cold_starts": {
                 "count": state.cold_start_count,
                 "last_seconds": samples[-1] if samples else None,
                 "p50_seconds": percentile(samples, 50),
                 "p95_seconds": percentile(samples, 95),
             },
+            "leases": [lease_view(model, lease, now, settings)
+                       for lease in state.leases if lease.expires_at > now],
+            "override": override.to_item() if override else None,
         },
     }
 
 
 # -- operations ---------------------------------------------------------------------------
+class Dispatcher(Protocol):
+    def dispatch(self, model: Model, now: datetime) -> Model: ...
+
+
+def _active_leases(state: ModelState, now: datetime) -> tuple[Lease, ...]:
+    return tuple(lease for lease in state.leases if lease.expires_at > now)
+
+
+def _replanned(state: ModelState, retry_errors: bool) -> ModelState:
+    """A changed plan: in-flight calls become stale, and (if asked) an error the operator
+    may just have fixed is tried again at once."""
+    if retry_errors and state.status == "error":
+        state = replace(state, status="cold", error=None, error_kind=None, error_at=None)
+    return replace(state, pending=None)
+
+
 class Api:
-    def __init__(self, store: Store, settings: Settings):
+    def __init__(self, store: Store, settings: Settings, dispatcher: Optional[Dispatcher] = None,
+                 bedrock: Optional[Callable[[str], Any]] = None):
         self.store, self.settings = store, settings
+        self.dispatcher = dispatcher
+        self.bedrock = bedrock  # region -> bedrock control-plane client (cost estimates)
 
     def _event(self, name: str, at: datetime, kind: str, **detail: Any) -> None:
         self.store.add_event(name, Event(at, kind, detail), self.settings.event_ttl_days)
+
+    def _dispatch(self, model: Model, now: datetime) -> Model:
+        """Start a call that is due now at once instead of at the next tick."""
+        if self.dispatcher is None:
+            return model
+        try:
+            return self.dispatcher.dispatch(model, now)
+        except StateConflict:
+            return self.store.get(model.name)  # someone else moved; the tick will plan it
+
+    def _mutate(self, key: str, change: Callable[[Model], Model], now: datetime) -> Model:
+        """Apply ``change`` to the stored model with a conditional write, re-reading on a
+        conflict; then re-plan. ``change`` validates, so a rejected request writes nothing."""
+        model = self.store.get(model_key(key))
+        for attempt in range(UPDATE_TRIES):
+            changed = change(model)
+            state = with_next_due(changed.config, changed.state, now, self.settings)
+            try:
+                saved = self.store.save(replace(changed, state=state), model.state.version)
+                break
+            except StateConflict:
+                if attempt == UPDATE_TRIES - 1:
+                    raise
+                model = self.store.get(model.name)
+        return self._dispatch(saved, now)
 
     def register(self, body: Any, now: datetime) -> dict[str, Any]:
         config = new_config(body, now, self.settings)
         state = with_next_due(config, ModelState(), now, self.settings)
         model = self.store.create(Model(config, state))
         self._event(model.name, now, "registered", model_arn=config.model_arn)
-        return view(model, now, self.settings)
+        return view(self._dispatch(model, now), now, self.settings)
 
     def show(self, key: str, now: datetime) -> dict[str, Any]:
         return view(self.store.get(model_key(key)), now, self.settings)
@@ -219,22 +365,16 @@ class Api:
         return {"models": [view(m, now, self.settings) for m in models], "next_token": token}
 
     def update(self, key: str, body: Any, now: datetime) -> dict[str, Any]:
-        model = self.store.get(model_key(key))
-        for attempt in range(UPDATE_TRIES):
+        def change(model: Model) -> Model:
             config = changed_config(model.config, body, now)
-            state = model.state
-            # A new schedule re-plans from scratch: in-flight calls become stale, and an
-            # error the operator may just have fixed is tried again at once.
-            if state.status == "error":
-                state = replace(state, status="cold", error=None, error_kind=None, error_at=None)
-            state = with_next_due(config, replace(state, pending=None), now, self.settings)
-            try:
-                saved = self.store.save(Model(config, state), model.state.version)
-                break
-            except StateConflict:
-                if attempt == UPDATE_TRIES - 1:
-                    raise
-                model = self.store.get(model.name)
+            state = _replanned(model.state, retry_errors=True)
+            if "keepalive_minutes" in body or "release_minutes" in body:
+                # The operator has spoken: what was learned gives way to it.
+                state = replace(state, learned_keepalive_minutes=None, learned_release_minutes=None,
+                                keepalive_reason=None)
+            return Model(config, state)
+
+        saved = self._mutate(key, change, now)
         self._event(saved.name, now, "updated", fields=sorted(body))
         return view(saved, now, self.settings)
 
@@ -244,28 +384,134 @@ class Api:
 
     def windows(self, key: str, params: Optional[dict[str, str]], now: datetime) -> dict[str, Any]:
         model = self.store.get(model_key(key))
-        raw_from = (params or {}).get("from")
-        start = now
-        if raw_from is not None:
-            try:
-                start = parse_iso(raw_from)  # type: ignore[assignment]
-            except ValueError:
-                raise RequestError("from", f"{raw_from[:60]!r} is not an ISO 8601 instant with a "
-                                           "zone, e.g. 2026-03-09T00:00:00Z") from None
+        start = _query_instant(params, "from", now)
         days = _query_int(params, "days", 7, 1, MAX_PREVIEW_DAYS)
         end = start + timedelta(days=days)
-        intervals = schedule_of(model.config).intervals(start, end)
         return {
             "timezone": model.config.timezone,
             "from": iso(start),
             "to": iso(end),
-            "windows": [{"open": iso(i.open), "close": iso(i.close)} for i in intervals],
+            "windows": [{"open": iso(i.open), "close": iso(i.close)}
+                        for i in window_intervals(model.config, start, end)],
         }
 
     def events(self, key: str, params: Optional[dict[str, str]]) -> dict[str, Any]:
         model = self.store.get(model_key(key))
         limit = _query_int(params, "limit", 50, 1, 200)
         return {"events": self.store.events(model.name, limit)}
+
+    # -- leases ---------------------------------------------------------------------------
+    def create_lease(self, key: str, body: Any, now: datetime) -> dict[str, Any]:
+        if not isinstance(body, dict) or not set(body) <= {"minutes", "holder"}:
+            raise RequestError("body", 'must be {"minutes": N} with an optional "holder"')
+        minutes = _int(body, "minutes", 0, 1, MAX_LEASE_MINUTES)
+        holder = body.get("holder")
+        if holder is not None and (not isinstance(holder, str) or not 0 < len(holder) <= 100):
+            raise RequestError("holder", "must be a string of 1-100 characters")
+        lease = Lease("l" + secrets.token_hex(6), now, now + timedelta(minutes=minutes), holder)
+
+        def change(model: Model) -> Model:
+            active = _active_leases(model.state, now)
+            if len(active) >= MAX_ACTIVE_LEASES:
+                raise LeaseLimit(f"{model.name} already has {len(active)} active leases "
+                                 f"(at most {MAX_ACTIVE_LEASES}); release one first")
+            state = _replanned(model.state, retry_errors=True)
+            return replace(model, state=replace(state, leases=active + (lease,)))
+
+        saved = self._mutate(key, change, now)
+        self._event(saved.name, now, "lease_created", lease=lease.id, minutes=minutes, holder=holder)
+        return lease_view(saved, lease, now, self.settings)
+
+    def _lease(self, model: Model, lease_id: str) -> Lease:
+        for lease in model.state.leases:
+            if lease.id == lease_id:
+                return lease
+        raise LeaseNotFound(f"{model.name} has no lease {lease_id!r} (it may have expired)")
+
+    def lease(self, key: str, lease_id: str, now: datetime) -> dict[str, Any]:
+        model = self.store.get(model_key(key))
+        return lease_view(model, self._lease(model, lease_id), now, self.settings)
+
+    def leases(self, key: str, now: datetime) -> dict[str, Any]:
+        model = self.store.get(model_key(key))
+        return {"leases": [lease_view(model, lease, now, self.settings)
+                           for lease in _active_leases(model.state, now)]}
+
+    def release_lease(self, key: str, lease_id: str, now: datetime) -> None:
+        def change(model: Model) -> Model:
+            self._lease(model, lease_id)
+            kept = tuple(lease for lease in _active_leases(model.state, now) if lease.id != lease_id)
+            return replace(model, state=replace(_replanned(model.state, retry_errors=False), leases=kept))
+
+        saved = self._mutate(key, change, now)
+        self._event(saved.name, now, "lease_released", lease=lease_id)
+
+    # -- overrides --------------------------------------------------------------------------
+    def set_override(self, key: str, body: Any, now: datetime) -> dict[str, Any]:
+        if not isinstance(body, dict) or set(body) != {"state", "until"}:
+            raise RequestError("body", 'must be {"state": "warm" | "cold", "until": <ISO 8601>}')
+        if body["state"] not in ("warm", "cold"):
+            raise RequestError("state", f"must be warm or cold, got {str(body['state'])[:40]!r}")
+        until = _instant(body["until"], "until")
+        if not now < until <= now + timedelta(days=MAX_OVERRIDE_DAYS):
+            raise RequestError("until", f"must be in the future and at most {MAX_OVERRIDE_DAYS} days away")
+        override = Override(body["state"], until, now)
+
+        def change(model: Model) -> Model:
+            state = _replanned(model.state, retry_errors=override.state == "warm")
+            return replace(model, state=replace(state, override=override))
+
+        saved = self._mutate(key, change, now)
+        self._event(saved.name, now, "override_set", state=override.state, until=iso(until))
+        return view(saved, now, self.settings)
+
+    def clear_override(self, key: str, now: datetime) -> None:
+        def change(model: Model) -> Model:
+            return replace(model, state=replace(_replanned(model.state, retry_errors=False), override=None))
+
+        saved = self._mutate(key, change, now)
+        self._event(saved.name, now, "override_cleared")
+
+    # -- cost ---------------------------------------------------------------------------------
+    def cost(self, key: str, params: Optional[dict[str, str]], now: datetime) -> dict[str, Any]:
+        model = self.store.get(model_key(key))
+        config, state = model.config, model.state
+        days = _query_int(params, "days", 30, 1, MAX_COST_DAYS)
+        start = _query_instant(params, "from", now)
+        if config.custom_model_units is not None:
+            cmus, source = config.custom_model_units, "setting custom_model_units"
+        else:
+            if self.bedrock is None:
+                raise costs.CostError("no Bedrock client to read the model's custom model units; "
+                                      "set custom_model_units on the model")
+            cmus = costs.custom_model_units(self.bedrock(config.region), config.model_arn)
+            source = "GetImportedModel"
+        lead = prewarm_lead(config, state, self.settings)
+        typical = percentile(state.cold_starts, 50)
+        estimate = costs.estimate(
+            [(i.open, i.close) for i in window_intervals(config, start, start + timedelta(days=days))],
+            start=start, days=days, custom_model_units=cmus,
+            price=costs.price_for(config.region, costs.parse_price_overrides(self.settings.cmu_prices)),
+            lead=lead, cold_start=timedelta(seconds=typical) if typical is not None else lead,
+            keepalive=timedelta(minutes=keepalive_in_force(config, state)),
+            release=timedelta(minutes=release_in_force(config, state)))
+        return {"model": model.name, "region": config.region, "custom_model_units_source": source,
+                **estimate.to_dict()}
+
+
+def _instant(raw: Any, field: str) -> datetime:
+    try:
+        if not isinstance(raw, str):
+            raise ValueError
+        return parse_iso(raw)  # type: ignore[return-value]
+    except ValueError:
+        raise RequestError(field, f"{str(raw)[:60]!r} is not an ISO 8601 instant with a zone, "
+                                  "e.g. 2026-03-09T00:00:00Z") from None
+
+
+def _query_instant(params: Optional[dict[str, str]], field: str, default: datetime) -> datetime:
+    raw = (params or {}).get(field)
+    return default if raw is None else _instant(raw, field)
 
 
 def utcnow() -> datetime:

@@ -65,35 +65,41 @@ class Ticker:
         horizon = now + TICK_HORIZON
         for model in self.store.due(horizon):
             report.due += 1
+            if model.state.pending is not None:
+                # A claimed call never reported back (lost message, crashed worker): re-plan.
+                report.expired_claims += 1
+                log_event(logger, "claim_expired", model=model.name, kind=model.state.pending.kind)
+                self._event(model.name, Event(now, "claim_expired", {"action": model.state.pending.kind}))
+                model = replace(model, state=replace(model.state, pending=None))
             try:
-                self._tick_one(model, now, horizon, report)
+                if self.dispatch(model, now).state.pending is not None:
+                    report.enqueued += 1
+                else:
+                    report.rescheduled += 1
             except StateConflict:
                 # Another tick, the worker or an API call moved first; it re-planned.
                 report.conflicts += 1
         log_event(logger, "tick", now=now, **vars(report))
         return report
 
-    def _tick_one(self, model: Model, now: datetime, horizon: datetime, report: TickReport) -> None:
+    def dispatch(self, model: Model, now: datetime) -> Model:
+        """Claim and enqueue the model's next call if it is due before the next tick;
+        otherwise just record when it is due. ``model`` must have no live claim.
+
+        The API calls this too, so a lease or a registration inside a window starts its
+        call at once rather than at the next tick. Raises StateConflict if the model
+        changed since it was read."""
         state = model.state
-        if state.pending is not None:
-            # A claimed call never reported back (lost message, crashed worker): re-plan.
-            report.expired_claims += 1
-            log_event(logger, "claim_expired", model=model.name, kind=state.pending.kind)
-            self._event(model.name, Event(now, "claim_expired", {"action": state.pending.kind}))
-            state = replace(state, pending=None)
         action = next_call(model.config, state, now, self.settings)
-        if action is None or action.at > horizon:
-            report.rescheduled += 1
-            new_state = with_next_due(model.config, state, now, self.settings)
-            self.store.save(replace(model, state=new_state), state.version)
-            return
+        if action is None or action.at > now + TICK_HORIZON:
+            return self.store.save(replace(model, state=with_next_due(model.config, state, now, self.settings)),
+                                   state.version)
         pending = Pending(new_action_id(), action.kind, action.at)
-        claimed = replace(state, pending=pending)
-        self.store.save(replace(model, state=with_next_due(model.config, claimed, now, self.settings)),
-                        state.version)
+        claimed = with_next_due(model.config, replace(state, pending=pending), now, self.settings)
+        saved = self.store.save(replace(model, state=claimed), state.version)
         self.queue.send(WorkMessage(model.name, pending), delay_until(action.at, self.clock()))
-        report.enqueued += 1
         log_event(logger, "enqueued", model=model.name, kind=action.kind, at=action.at)
+        return saved
 
     def _event(self, name: str, event: Event) -> None:
         self.store.add_event(name, event, self.settings.event_ttl_days)

@@ -5,30 +5,30 @@ clock. The tick asks :func:`next_call` which call a model needs next; the worker
 :func:`apply_outcome` what a call's outcome means for the model's state and whether it
 must call again soon (a cold model is polled, a throttled call retried).
 
-The model is held warm over each window's *hold interval*: from ``lead`` before the window
-opens until it closes. Inside it, a warm model is called every ``keepalive_minutes`` after
-its last success; a cold one at once. No call is planned at or after a window's close.
+The model is held warm over its *holds* (chalicelib.timeline: windows from ``lead``
+before they open until they close, leases, overrides). Inside a hold, a warm model is
+called every keep-alive interval after its last success and a cold one at once; the last
+call of a hold is timed so the copy is released as soon after the close as possible. No
+call is planned at or after a hold's close.
 """
 from __future__ import annotations
 
-import json
 import math
 import secrets
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
-from functools import lru_cache
+from datetime import datetime, timedelta
 from typing import Optional
 
-from chalicelib.records import Event, ModelConfig, ModelState, Pending, require_aware
-from chalicelib.schedule import Interval, Schedule
+from chalicelib.records import Event, ModelConfig, ModelState, Pending, iso, require_aware
 from chalicelib.settings import Settings
+from chalicelib.timeline import in_hold, next_hold
 
 # Outcomes of one call, as chalicelib.bedrock classifies them.
 READY = "ready"
 NOT_READY = "not_ready"
 THROTTLED = "throttled"
 TRANSIENT = "transient"  # server errors, timeouts: retried with backoff
-FATAL = "fatal"  # denied, gone, invalid request: not retried in this window
+FATAL = "fatal"  # denied, gone, invalid request: not retried in this hold
 
 
 @dataclass(frozen=True)
@@ -45,30 +45,36 @@ class CallResult:
     latency_ms: int = 0
 
 
-# Stored schedules were validated on the way in; rebuilding them must not depend on the
-# clock, so the "never opens" check is anchored to a fixed instant here.
-_VALIDATION_EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
-
-
-@lru_cache(maxsize=4096)
-def _schedule(zone: str, windows_json: str) -> Schedule:
-    return Schedule.from_dict(zone, json.loads(windows_json), at=_VALIDATION_EPOCH)
-
-
-def schedule_of(config: ModelConfig) -> Schedule:
-    return _schedule(config.timezone, json.dumps(config.windows, sort_keys=True))
-
-
 def prewarm_lead(config: ModelConfig, state: ModelState, settings: Settings) -> timedelta:
-    return timedelta(seconds=settings.prewarm_lead_seconds)
+    """How early the first call of a window goes out.
+
+    Learned from this model's cold starts once there are enough of them: a high
+    percentile plus the poll interval (the measurement's resolution) and a margin for
+    queue latency, bounded. The fixed setting before that."""
+    samples = state.cold_starts
+    if len(samples) < settings.lead_min_samples:
+        return timedelta(seconds=settings.prewarm_lead_seconds)
+    high = percentile(samples, settings.lead_percentile) or 0.0
+    seconds = high + settings.poll_seconds + settings.lead_margin_seconds
+    return timedelta(seconds=min(settings.lead_max_seconds, seconds))
+
+
+def keepalive_in_force(config: ModelConfig, state: ModelState) -> int:
+    learned = state.learned_keepalive_minutes
+    return min(config.keepalive_minutes, learned) if learned else config.keepalive_minutes
+
+
+def release_in_force(config: ModelConfig, state: ModelState) -> int:
+    learned = state.learned_release_minutes
+    return min(config.release_minutes, learned) if learned else config.release_minutes
 
 
 def is_warm(config: ModelConfig, state: ModelState, at: datetime) -> bool:
-    """A copy is assumed loaded until ``release_minutes`` after the last success."""
+    """A copy is assumed loaded until the release time after the last success."""
     return (
         state.status == "warm"
         and state.last_success_at is not None
-        and at < state.last_success_at + timedelta(minutes=config.release_minutes)
+        and at < state.last_success_at + timedelta(minutes=release_in_force(config, state))
     )
 
 
@@ -79,52 +85,46 @@ def display_status(config: ModelConfig, state: ModelState, now: datetime) -> str
 
 
 def next_call(config: ModelConfig, state: ModelState, now: datetime, settings: Settings) -> Optional[Action]:
-    """The next call the schedule asks for, at or after ``now``; None if none ever will.
+    """The next call the model's holds ask for, at or after ``now``; None if none ever will.
 
-    Ignores any pending claim: the caller decides whether a claim still stands."""
+    A call at ``c`` keeps the model safely loaded until ``c + keepalive``. The next call
+    goes out when that cover runs out inside a hold, except that the last call of a hold
+    goes out as early as still covers the hold to its close (``close - keepalive``), so
+    the copy is released as soon after the close as the release rule allows. Ignores any
+    pending claim: the caller decides whether a claim still stands."""
     require_aware(now, "now")
     if not config.enabled:
         return None
-    schedule = schedule_of(config)
     lead = prewarm_lead(config, state, settings)
-    keepalive = timedelta(minutes=config.keepalive_minutes)
+    keepalive = timedelta(minutes=keepalive_in_force(config, state))
 
-    base = now
-    if state.status == "error" and state.error_kind == "fatal" and state.error_at is not None:
-        # Denied or gone: try again when the next window comes, not in a hot loop.
-        failed_in = schedule.next_interval(state.error_at + lead)
-        if failed_in is None:
-            return None
-        base = max(now, failed_in.close)
-    elif state.status == "error" and state.error_at is not None:
-        base = max(now, state.error_at + keepalive)
+    covered = now  # the first instant from now on that no earlier call covers
+    if state.status == "error" and state.error_at is not None:
+        if state.error_kind == "fatal":
+            # Denied or gone: not again in the hold that failed (no hot loop); the next one.
+            failed = next_hold(config, state, state.error_at, lead)
+            if failed is not None and failed.start <= state.error_at:
+                covered = max(now, failed.close)
+        else:
+            covered = max(now, state.error_at + keepalive)
     elif is_warm(config, state, now):
-        base = max(now, state.last_success_at + keepalive)  # type: ignore[operator]
+        covered = max(now, state.last_success_at + keepalive)  # type: ignore[operator]
 
-    interval = schedule.next_interval(base)
-    if interval is None:
+    hold = next_hold(config, state, covered, lead)
+    if hold is None:
         return None
-    start = interval.open - lead
-    at = max(base, start)
-    if at < interval.open:
+    at = max(now, hold.start, min(covered, hold.close - keepalive))
+    if at < hold.open:
         return Action("prewarm", at)
     return Action("keepalive" if is_warm(config, state, at) else "warmup", at)
 
 
-def current_interval(config: ModelConfig, now: datetime) -> Optional[Interval]:
-    interval = schedule_of(config).next_interval(now)
-    return interval if interval is not None and interval.open <= now else None
-
-
 def wanted(config: ModelConfig, state: ModelState, now: datetime, settings: Settings) -> bool:
-    """Whether a call at ``now`` still serves the schedule: inside a hold interval.
+    """Whether a call at ``now`` still serves the model: inside one of its holds.
 
     The worker asks before every call, so a late message, a poll chain running past a
-    window's close or a model paused meanwhile never calls outside the schedule."""
-    if not config.enabled:
-        return False
-    interval = schedule_of(config).next_interval(now)
-    return interval is not None and interval.open - prewarm_lead(config, state, settings) <= now
+    window's close or a model paused meanwhile never calls outside them."""
+    return config.enabled and in_hold(config, state, now, prewarm_lead(config, state, settings))
 
 
 def backoff_seconds(attempt: int, settings: Settings) -> int:
@@ -167,6 +167,9 @@ def apply_outcome(
             new = new.with_cold_start(seconds)
             events.append(Event(answered_at, "cold_start", {"seconds": round(seconds, 3)}))
     elif result.outcome == NOT_READY:
+        if state.warming_since is None and is_warm(config, state, called_at):
+            base, event = learn_from_unexpected_cold(config, base, called_at)
+            events.append(event)
         since = state.warming_since or called_at
         waited = (answered_at - since).total_seconds()
         if waited > settings.max_cold_start_seconds:
@@ -200,6 +203,25 @@ def apply_outcome(
 
     return Decision(with_next_due(config, replace(new, pending=follow), answered_at, settings),
                     follow, tuple(events))
+
+
+def learn_from_unexpected_cold(config: ModelConfig, state: ModelState, at: datetime) -> tuple[ModelState, Event]:
+    """A call found the model cold though it should still have been loaded.
+
+    The copy was released sooner than assumed, somewhere within ``gap`` of the last
+    success. Halve the keep-alive interval against that gap (a call costs one token, a
+    cold start minutes of a user's time) and take the gap as the new release estimate."""
+    gap = (at - state.last_success_at).total_seconds() / 60  # type: ignore[operator]
+    before = keepalive_in_force(config, state)
+    after = max(1, min(before - 1, math.floor(gap / 2)))
+    release = max(after + 1, min(release_in_force(config, state), math.floor(gap)))
+    reason = (f"shortened from {before} to {after} min: a keep-alive {gap:.1f} min after the "
+              f"last success found the model cold at {iso(at)}")
+    learned = replace(state, learned_keepalive_minutes=after, learned_release_minutes=release,
+                      keepalive_reason=reason)
+    return learned, Event(at, "unexpected_cold", {
+        "gap_seconds": round(gap * 60, 3), "keepalive_minutes_before": before,
+        "keepalive_minutes_after": after, "release_minutes_assumed": release})
 
 
 def with_next_due(config: ModelConfig, state: ModelState, now: datetime, settings: Settings) -> ModelState:

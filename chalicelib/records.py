@@ -69,6 +69,12 @@ class ModelConfig:
     enabled: bool = True
     request_format: str = "chat"
     request_body: Optional[dict[str, Any]] = None
+    # Local dates (YYYY-MM-DD) with no windows, and an optional public-holiday calendar
+    # from the holidays package: {"country": "GB", "subdiv": "ENG"}.
+    exclude_dates: tuple[str, ...] = ()
+    holidays: Optional[dict[str, Any]] = None
+    # CMUs per copy for the cost estimate; None: ask GetImportedModel.
+    custom_model_units: Optional[int] = None
     created_at: Optional[datetime] = None
     updated_at: Optional[datetime] = None
 
@@ -87,6 +93,9 @@ class ModelConfig:
             "enabled": self.enabled,
             "request_format": self.request_format,
             "request_body": self.request_body,
+            "exclude_dates": list(self.exclude_dates),
+            "holidays": self.holidays,
+            "custom_model_units": self.custom_model_units,
             "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
         }
@@ -103,6 +112,9 @@ class ModelConfig:
             enabled=bool(item["enabled"]),
             request_format=item.get("request_format", "chat"),
             request_body=item.get("request_body"),
+            exclude_dates=tuple(item.get("exclude_dates") or ()),
+            holidays=item.get("holidays"),
+            custom_model_units=item.get("custom_model_units"),
             created_at=parse_iso(item.get("created_at")),
             updated_at=parse_iso(item.get("updated_at")),
         )
@@ -127,6 +139,41 @@ class Pending:
 
 
 @dataclass(frozen=True)
+class Lease:
+    """A batch job's request: keep the model warm from ``created_at`` to ``expires_at``."""
+
+    id: str
+    created_at: datetime
+    expires_at: datetime
+    holder: Optional[str] = None
+
+    def to_item(self) -> dict[str, Any]:
+        return {"id": self.id, "created_at": iso(self.created_at),
+                "expires_at": iso(self.expires_at), "holder": self.holder}
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> "Lease":
+        return cls(item["id"], parse_iso(item["created_at"]), parse_iso(item["expires_at"]),  # type: ignore[arg-type]
+                   item.get("holder"))
+
+
+@dataclass(frozen=True)
+class Override:
+    """An operator's "warm" or "cold" until ``until``; then the schedule resumes."""
+
+    state: str
+    until: datetime
+    set_at: datetime
+
+    def to_item(self) -> dict[str, Any]:
+        return {"state": self.state, "until": iso(self.until), "set_at": iso(self.set_at)}
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> "Override":
+        return cls(item["state"], parse_iso(item["until"]), parse_iso(item["set_at"]))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
 class ModelState:
     status: Status = "cold"
     last_success_at: Optional[datetime] = None
@@ -142,6 +189,13 @@ class ModelState:
     next_due_at: Optional[datetime] = None
     cold_starts: tuple[float, ...] = ()
     cold_start_count: int = 0
+    leases: tuple[Lease, ...] = ()
+    override: Optional[Override] = None
+    # Learned from keep-alives that found the model cold: the interval and release time
+    # in force when shorter than configured, and why.
+    learned_keepalive_minutes: Optional[int] = None
+    learned_release_minutes: Optional[int] = None
+    keepalive_reason: Optional[str] = None
     version: int = 0
 
     def with_cold_start(self, seconds: float) -> "ModelState":
@@ -161,6 +215,11 @@ class ModelState:
             "next_due_at": iso(self.next_due_at),
             "cold_starts": list(self.cold_starts),
             "cold_start_count": self.cold_start_count,
+            "leases": [lease.to_item() for lease in self.leases],
+            "override": self.override.to_item() if self.override else None,
+            "learned_keepalive_minutes": self.learned_keepalive_minutes,
+            "learned_release_minutes": self.learned_release_minutes,
+            "keepalive_reason": self.keepalive_reason,
             "version": self.version,
         }
 
@@ -179,6 +238,11 @@ class ModelState:
             next_due_at=parse_iso(item.get("next_due_at")),
             cold_starts=tuple(float(s) for s in item.get("cold_starts") or ()),
             cold_start_count=int(item.get("cold_start_count", 0)),
+            leases=tuple(Lease.from_item(x) for x in item.get("leases") or ()),
+            override=Override.from_item(item["override"]) if item.get("override") else None,
+            learned_keepalive_minutes=item.get("learned_keepalive_minutes"),
+            learned_release_minutes=item.get("learned_release_minutes"),
+            keepalive_reason=item.get("keepalive_reason"),
             version=int(item.get("version", 0)),
         )
 

@@ -6,9 +6,9 @@ kept. Tests, the local runner and the benchmark install their own parts with :fu
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import boto3
 
@@ -27,6 +27,7 @@ class Runtime:
     queue: WorkQueue
     invoker: InvokerLike
     clock: Callable[[], datetime] = utcnow
+    _bedrock: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls) -> "Runtime":
@@ -35,9 +36,15 @@ class Runtime:
         queue = SqsQueue(boto3.client("sqs"), settings.queue_url)
         return cls(settings, DynamoStore(table), queue, Invoker(settings))
 
+    def bedrock(self, region: str) -> Any:
+        """The Bedrock control-plane client for a region (GetImportedModel), made once."""
+        if region not in self._bedrock:
+            self._bedrock[region] = boto3.client("bedrock", region_name=region)
+        return self._bedrock[region]
+
     @property
     def api(self) -> Api:
-        return Api(self.store, self.settings)
+        return Api(self.store, self.settings, dispatcher=self.ticker, bedrock=self.bedrock)
 
     @property
     def ticker(self) -> Ticker:

@@ -19,14 +19,21 @@ class SettingsError(ValueError):
 class Settings:
     table_name: str
     queue_url: str
-    # First call for a window goes out this long before it opens.
+    # First call for a window goes out this long before it opens, until the model has
+    # lead_min_samples cold starts recorded; then their lead_percentile plus the poll
+    # interval plus lead_margin_seconds, at most lead_max_seconds.
     prewarm_lead_seconds: int = 180
+    lead_min_samples: int = 3
+    lead_percentile: int = 95
+    lead_margin_seconds: int = 30
+    lead_max_seconds: int = 900
     # While a model loads, the worker re-polls it this often (via SQS delay).
     poll_seconds: int = 10
     # A cold start longer than this is given up as an error.
     max_cold_start_seconds: int = 900
     default_keepalive_minutes: int = 14
-    # How long Bedrock is assumed to keep an idle copy (see BRIEF: uncertain, per model).
+    # How long Bedrock is assumed to keep an idle copy (sources disagree: a per-model
+    # setting, and learned from keep-alives that find the model cold).
     default_release_minutes: int = 15
     # A claimed action whose message never reported back is re-planned after this.
     claim_timeout_seconds: int = 300
@@ -38,6 +45,8 @@ class Settings:
     invoke_connect_timeout_seconds: int = 5
     invoke_read_timeout_seconds: int = 60
     event_ttl_days: int = 30
+    # Operator's prices per CMU-minute, JSON {"region": USD}; win over the built-in table.
+    cmu_prices: str = ""
 
     # Variable name for each field: KEEPWARM_<FIELD> except the two resource names.
     _ENV = {"table_name": "KEEPWARM_TABLE", "queue_url": "KEEPWARM_QUEUE_URL"}
@@ -67,6 +76,12 @@ class Settings:
             else:
                 values[f.name] = raw
         settings = cls(**values)  # type: ignore[arg-type]
+        from chalicelib.costs import parse_price_overrides  # pure; checked here to fail fast
+
+        try:
+            parse_price_overrides(settings.cmu_prices)
+        except ValueError as err:
+            raise SettingsError(f"{cls.env_name('cmu_prices')}: {err}") from None
         if settings.default_keepalive_minutes >= settings.default_release_minutes:
             raise SettingsError(
                 f"{cls.env_name('default_keepalive_minutes')} must be below "

@@ -120,6 +120,11 @@ class Store(ABC):
     def due(self, until: datetime) -> Iterator[Model]:
         """Models whose next due time is at or before ``until``, earliest first."""
 
+    def earliest_due(self) -> Optional[datetime]:
+        """The earliest next-due time of any model (for simulations that skip idle ticks)."""
+        first = next(self.due(datetime.max.replace(tzinfo=timezone.utc)), None)
+        return first.state.next_due_at if first else None
+
     @abstractmethod
     def add_event(self, name: str, event: Event, ttl_days: int) -> None: ...
 
@@ -383,6 +388,13 @@ class DynamoStore(Store):
             if "LastEvaluatedKey" not in page:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def earliest_due(self) -> Optional[datetime]:
+        page = self._table.query(IndexName=DUE_INDEX, KeyConditionExpression="due_pk = :d",
+                                 ExpressionAttributeValues={":d": DUE_PARTITION}, Limit=1,
+                                 ProjectionExpression="next_due_at")
+        items = page.get("Items", [])
+        return parse_iso(items[0]["next_due_at"]) if items else None
 
     def add_event(self, name: str, event: Event, ttl_days: int) -> None:
         expires = event.at + timedelta(days=ttl_days)

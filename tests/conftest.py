@@ -34,7 +34,7 @@ from chalicelib.queue import SqsQueue  # noqa: E402
 from chalicelib.runtime import Runtime  # noqa: E402
 from chalicelib.settings import Settings  # noqa: E402
 from chalicelib.store import DynamoStore, create_table  # noqa: E402
-from local.harness import SimQueue  # noqa: E402
+from local.harness import Driver, SimQueue, sqs_event, tick_event  # noqa: E402
 from local.simulator import ManualClock, Simulator, SimulatorServer  # noqa: E402
 
 logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server, one line a request
@@ -122,3 +122,26 @@ def sqs_runtime(settings: Settings, table, sqs, simulator: Simulator, clock: Man
     runtime_module.use(rt)
     yield rt
     runtime_module.use(None)
+
+
+@pytest.fixture
+def client(runtime):
+    """Chalice's test client: routes, ``tick`` and ``worker`` as Lambda runs them."""
+    from chalice.test import Client
+
+    from app import app
+
+    with Client(app) as c:
+        yield c
+
+
+@pytest.fixture
+def driver(client, clock: ManualClock, sim_queue: SimQueue, runtime: Runtime) -> Driver:
+    """Simulated time: EventBridge's tick each minute, queued calls when their delay ends
+    (minutes in which no tick could find anything due are skipped)."""
+    return Driver(
+        clock, sim_queue,
+        tick=lambda when: client.lambda_.invoke("tick", tick_event(when)).payload,
+        work=lambda body: client.lambda_.invoke("worker", sqs_event(body)).payload,
+        earliest_due=runtime.store.earliest_due,
+    )

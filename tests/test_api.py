@@ -5,19 +5,10 @@ import json
 from urllib.parse import quote
 
 import pytest
-from chalice.test import Client
-
-from app import app
 from conftest import ARN_LLAMA, ARN_QWEN
 
 JSON = {"Content-Type": "application/json"}
 BUSINESS_HOURS = [{"days": "MON-FRI", "start": "09:00", "stop": "18:00"}]
-
-
-@pytest.fixture
-def client(runtime):
-    with Client(app) as c:
-        yield c
 
 
 def post(client, body, path="/models"):

@@ -17,6 +17,7 @@ from chalicelib.planner import (
     display_status,
     next_call,
     percentile,
+    prewarm_lead,
     wanted,
 )
 from chalicelib.records import ModelConfig, ModelState, Pending
@@ -189,3 +190,61 @@ def test_percentile_nearest_rank():
 def test_naive_now_is_refused():
     with pytest.raises(ValueError):
         next_call(SHANGHAI, ModelState(), datetime(2026, 3, 9, 3, 0), SETTINGS)
+
+
+# -- learned lead, tight end, self-correction -------------------------------------------------
+def test_lead_is_fixed_until_enough_cold_starts_are_recorded():
+    two = ModelState(cold_starts=(60.0, 70.0), cold_start_count=2)
+    assert next_call(SHANGHAI, two, utc(9, 0, 0), SETTINGS).at == utc(9, 0, 57)
+    # Three samples: p95 (100 s) + poll interval (10 s) + margin (30 s) = 140 s early.
+    three = ModelState(cold_starts=(60.0, 100.0, 70.0), cold_start_count=3)
+    assert next_call(SHANGHAI, three, utc(9, 0, 0), SETTINGS).at == utc(9, 0, 57, 40)
+    assert prewarm_lead(SHANGHAI, three, SETTINGS) == timedelta(seconds=140)
+
+
+def test_learned_lead_is_bounded():
+    slow = ModelState(cold_starts=(2000.0,) * 5, cold_start_count=5)
+    assert prewarm_lead(SHANGHAI, slow, SETTINGS) == timedelta(seconds=SETTINGS.lead_max_seconds)
+
+
+@pytest.mark.parametrize("last_success, now, at", [
+    # Far from the close: the ordinary 14 minutes.
+    (utc(9, 9, 0), utc(9, 9, 1), utc(9, 9, 14)),
+    # 09:40 + 14 would be 09:54; instead the last call goes at 09:46 (close - 14), which
+    # covers the window to 10:00 and lets the copy go at 10:01 rather than 10:09.
+    (utc(9, 9, 40), utc(9, 9, 41), utc(9, 9, 46)),
+    # Overdue for the tight end: now.
+    (utc(9, 9, 33), utc(9, 9, 47), utc(9, 9, 47)),
+])
+def test_the_last_keepalive_of_a_window_is_as_early_as_still_covers_it(last_success, now, at):
+    action = next_call(SHANGHAI, warm_since(last_success), now, SETTINGS)
+    assert (action.kind, action.at) == ("keepalive", at)
+
+
+def test_after_the_tight_last_call_nothing_until_the_next_window():
+    action = next_call(SHANGHAI, warm_since(utc(9, 9, 46)), utc(9, 9, 47), SETTINGS)
+    assert (action.kind, action.at) == ("prewarm", utc(10, 0, 57))
+
+
+def test_a_keepalive_that_finds_the_model_cold_shortens_the_interval():
+    state = replace(warm_since(utc(9, 3, 0)), pending=Pending("k", "keepalive", utc(9, 3, 14)))
+    d = apply_outcome(SHANGHAI, state, state.pending, CallResult(NOT_READY, "ModelNotReadyException"),
+                      utc(9, 3, 14), utc(9, 3, 14), SETTINGS)
+    event = next(e for e in d.events if e.kind == "unexpected_cold")
+    assert event.detail == {"gap_seconds": 840.0, "keepalive_minutes_before": 14,
+                            "keepalive_minutes_after": 7, "release_minutes_assumed": 14}
+    assert d.state.learned_keepalive_minutes == 7
+    assert "found the model cold" in d.state.keepalive_reason
+    assert d.state.status == "warming"  # and the cold start is being waited out
+    # Once warm again, keep-alives come every 7 minutes.
+    warm = replace(d.state, status="warm", last_success_at=utc(9, 3, 15, 30), warming_since=None,
+                   pending=None)
+    assert next_call(SHANGHAI, warm, utc(9, 3, 16), SETTINGS).at == utc(9, 3, 22, 30)
+
+
+def test_a_cold_model_found_cold_is_no_surprise():
+    state = ModelState(pending=Pending("w", "warmup", utc(9, 3, 0)))
+    d = apply_outcome(SHANGHAI, state, state.pending, CallResult(NOT_READY, "ModelNotReadyException"),
+                      utc(9, 3, 0), utc(9, 3, 0), SETTINGS)
+    assert all(e.kind != "unexpected_cold" for e in d.events)
+    assert d.state.learned_keepalive_minutes is None

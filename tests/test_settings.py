@@ -21,6 +21,8 @@ def test_defaults_and_overrides():
     ({**REQUIRED, "KEEPWARM_POLL_SECONDS": "ten"}, "KEEPWARM_POLL_SECONDS"),
     ({**REQUIRED, "KEEPWARM_MAX_ATTEMPTS": "-1"}, "KEEPWARM_MAX_ATTEMPTS"),
     ({**REQUIRED, "KEEPWARM_DEFAULT_KEEPALIVE_MINUTES": "15"}, "KEEPWARM_DEFAULT_KEEPALIVE_MINUTES"),
+    ({**REQUIRED, "KEEPWARM_CMU_PRICES": "{not json"}, "KEEPWARM_CMU_PRICES"),
+    ({**REQUIRED, "KEEPWARM_CMU_PRICES": '{"us-west-2": -1}'}, "KEEPWARM_CMU_PRICES"),
 ])
 def test_bad_environment_names_the_variable(env, name):
     with pytest.raises(SettingsError, match=name):

@@ -166,3 +166,11 @@ def test_events_expire_through_ttl(table):
     assert int(item["expires_at"]) == int((T0 + timedelta(days=30)).timestamp())
     ttl = table.meta.client.describe_time_to_live(TableName=table.name)["TimeToLiveDescription"]
     assert ttl["AttributeName"] == "expires_at" and ttl["TimeToLiveStatus"] == "ENABLED"
+
+
+def test_earliest_due(store):
+    assert store.earliest_due() is None
+    store.create(model("late", due=T0 + timedelta(hours=2)))
+    store.create(model("soon", due=T0 + timedelta(seconds=90)))
+    store.create(model("paused"))
+    assert store.earliest_due() == T0 + timedelta(seconds=90)

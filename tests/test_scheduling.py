@@ -1,0 +1,220 @@
+"""Smart scheduling on a simulated clock: learned lead, tight end, self-correction,
+leases, overrides, holidays and cost, through the API, tick and worker."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from conftest import ARN_LLAMA, ARN_QWEN
+from helpers import at, call_times, calls, events, instant, register, send, show
+
+
+def test_the_copy_is_released_a_minute_after_the_window_closes(client, driver, simulator):
+    simulator.add_model(ARN_LLAMA, load_seconds=67)
+    register(client, model_arn=ARN_LLAMA, name="llama")
+    driver.run_until(at(20))
+    successes = call_times(simulator, ARN_LLAMA, "ready")
+    # The last call is the one that just covers 18:00: 14 minutes before it.
+    assert successes[-1] == at(17, 46)
+    assert all((b - a) <= timedelta(minutes=14) for a, b in zip(successes, successes[1:]))
+    (copy,) = simulator.inspect(ARN_LLAMA)["copies"]
+    # The simulator releases an idle copy 15 minutes after the last call: 18:01.
+    assert instant(copy["released_at"]) == at(18, 1)
+
+
+def test_the_lead_learned_from_cold_starts_makes_the_model_ready_at_the_open(client, driver, simulator):
+    # A slow model: 4 minutes to load, longer than the default 3-minute lead.
+    simulator.add_model(ARN_LLAMA, load_seconds=240)
+    register(client, model_arn=ARN_LLAMA, name="llama")
+    ready_at = []
+    for day in range(4):
+        driver.run_until(at(12, day=day))
+        first = [t for t in call_times(simulator, ARN_LLAMA, "ready") if t >= at(0, day=day)][0]
+        ready_at.append(first - at(9, day=day))
+    # Days 1-3 record cold starts (ready a minute late); from the fourth the lead is learned.
+    assert ready_at[0] > timedelta(0)
+    assert ready_at[3] <= timedelta(0)
+    state = show(client, "llama")["state"]
+    assert state["prewarm_lead_seconds"] == pytest.approx(state["cold_starts"]["p95_seconds"] + 40)
+    # Not paid for long before it is needed: ready within a minute of the open.
+    assert ready_at[3] >= -timedelta(minutes=1)
+
+
+def test_a_model_released_early_gets_a_shorter_keepalive(client, driver, simulator):
+    # This model's copies go after 10 idle minutes, not the assumed 15.
+    simulator.add_model(ARN_LLAMA, load_seconds=30, release_seconds=600)
+    register(client, model_arn=ARN_LLAMA, name="llama")
+    driver.run_until(at(18))
+    surprises = [e for e in events(client, "llama") if e["kind"] == "unexpected_cold"]
+    assert len(surprises) == 1
+    assert surprises[0]["keepalive_minutes_after"] == 7
+    state = show(client, "llama")["state"]
+    assert state["keepalive_minutes_in_force"] == 7 and "found the model cold" in state["keepalive_reason"]
+    # Since then the model stayed loaded: one copy from the surprise to the close.
+    copies = simulator.inspect(ARN_LLAMA)["copies"]
+    assert len(copies) == 2
+    # An operator's own interval wins over what was learned.
+    body = send(client, "PUT", "/models/llama", {"keepalive_minutes": 9}).json_body
+    assert body["state"]["keepalive_minutes_in_force"] == 9 and body["state"]["keepalive_reason"] is None
+
+
+# -- leases ---------------------------------------------------------------------------------------
+def lease(client, name: str, minutes: int, **extra) -> dict:
+    response = send(client, "POST", f"/models/{name}/leases", {"minutes": minutes, **extra})
+    assert response.status_code == 201, response.body
+    return response.json_body
+
+
+def test_a_lease_warms_the_model_at_once_outside_its_windows(client, driver, simulator, clock):
+    simulator.add_model(ARN_LLAMA, load_seconds=90)
+    register(client, model_arn=ARN_LLAMA, name="llama")
+    clock.set(at(20, 0, 30))  # evening: the window is long closed
+    body = lease(client, "llama", 60, holder="nightly-etl")
+    assert body["ready"] is False and body["status"] == "cold" and body["active"] is True
+    assert body["holder"] == "nightly-etl"
+    assert instant(body["expires_at"]) == at(21, 0, 30)
+    # No sample yet: expected ready after the default lead.
+    assert instant(body["expected_ready_at"]) == at(20, 3, 30)
+    # The API queued the first call itself: it goes now, not at the next tick.
+    assert call_times(simulator, ARN_LLAMA) == []
+    driver.run_until(at(20, 0, 31))
+    assert call_times(simulator, ARN_LLAMA) == [at(20, 0, 30)]
+    driver.run_until(at(20, 5))
+    status = client.http.get(f"/models/llama/leases/{body['id']}").json_body
+    assert status["ready"] is True and status["status"] == "warm"
+    driver.run_until(at(23))
+    times = call_times(simulator, ARN_LLAMA)
+    assert max(times) < at(21, 0, 30)
+    assert max(times) >= at(21, 0, 30) - timedelta(minutes=14)
+    assert client.http.get(f"/models/llama/leases/{body['id']}").json_body["active"] is False
+
+
+def test_overlapping_leases_and_early_release(client, driver, simulator, clock):
+    simulator.add_model(ARN_LLAMA, load_seconds=30)
+    register(client, model_arn=ARN_LLAMA, name="llama")
+    clock.set(at(20))
+    short = lease(client, "llama", 30)
+    long = lease(client, "llama", 120)
+    listed = client.http.get("/models/llama/leases").json_body["leases"]
+    assert [x["id"] for x in listed] == [short["id"], long["id"]]
+    driver.run_until(at(20, 10))
+    assert client.http.delete(f"/models/llama/leases/{long['id']}").status_code == 204
+    assert client.http.get(f"/models/llama/leases/{long['id']}").status_code == 404
+    driver.run_until(at(23))
+    # Held while the short lease lasted, not after.
+    assert max(call_times(simulator, ARN_LLAMA)) < at(20, 30)
+    assert {e["kind"] for e in events(client, "llama")} >= {"lease_created", "lease_released"}
+
+
+def test_a_lease_across_the_window_close_keeps_the_model_until_it_ends(client, driver, simulator, clock):
+    simulator.add_model(ARN_LLAMA, load_seconds=30)
+    register(client, model_arn=ARN_LLAMA, name="llama")
+    driver.run_until(at(17, 50))
+    lease(client, "llama", 40)  # until 18:30
+    driver.run_until(at(20))
+    times = call_times(simulator, ARN_LLAMA)
+    assert at(18) < max(times) < at(18, 30)
+    (copy,) = simulator.inspect(ARN_LLAMA)["copies"]
+    assert at(18, 30) <= instant(copy["released_at"]) <= at(18, 31)
+
+
+@pytest.mark.parametrize("body, field", [({"minutes": 0}, "minutes"), ({"minutes": 721}, "minutes"),
+                                         ({"minutes": "90"}, "minutes"), ({}, "minutes"),
+                                         ({"minutes": 5, "holder": ""}, "holder"),
+                                         ({"minutes": 5, "colour": "red"}, "body")])
+def test_bad_leases_are_refused(client, simulator, body, field):
+    register(client, model_arn=ARN_LLAMA, name="llama")
+    response = send(client, "POST", "/models/llama/leases", body)
+    assert response.status_code == 400 and response.json_body["Message"].startswith(field)
+    assert show(client, "llama")["state"]["leases"] == []
+    assert send(client, "POST", "/models/ghost/leases", {"minutes": 5}).status_code == 404
+
+
+# -- overrides --------------------------------------------------------------------------------------
+def test_a_cold_override_that_expires_during_a_window(client, driver, simulator, clock):
+    simulator.add_model(ARN_LLAMA, load_seconds=30)
+    register(client, model_arn=ARN_LLAMA, name="llama")
+    clock.set(at(8))
+    response = send(client, "PUT", "/models/llama/override", {"state": "cold", "until": "2026-03-09T11:00:00Z"})
+    assert response.status_code == 200
+    assert response.json_body["state"]["override"]["state"] == "cold"
+    assert response.json_body["state"]["next_action"] == {"kind": "warmup", "at": "2026-03-09T11:00:00Z"}
+    driver.run_until(at(12))
+    times = call_times(simulator, ARN_LLAMA)
+    # Nothing until 11:00, then the schedule resumed by itself.
+    assert times[0] == at(11)
+    assert show(client, "llama")["state"]["status"] == "warm"
+
+
+def test_a_warm_override_outside_the_windows_and_ending_it_early(client, driver, simulator, clock):
+    simulator.add_model(ARN_LLAMA, load_seconds=30)
+    register(client, model_arn=ARN_LLAMA, name="llama")
+    clock.set(at(19))
+    send(client, "PUT", "/models/llama/override", {"state": "warm", "until": "2026-03-09T23:00:00Z"})
+    driver.run_until(at(20))
+    assert show(client, "llama")["state"]["status"] == "warm"
+    assert client.http.delete("/models/llama/override").status_code == 204
+    count = len(calls(simulator, ARN_LLAMA))
+    driver.run_until(at(23, 30))
+    assert len(calls(simulator, ARN_LLAMA)) == count
+    assert show(client, "llama")["state"]["override"] is None
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"state": "hot", "until": "2026-03-09T23:00:00Z"}, "state"),
+    ({"state": "warm", "until": "2026-03-09T07:00:00Z"}, "until"),   # in the past
+    ({"state": "warm", "until": "2026-05-09T07:00:00Z"}, "until"),   # too far
+    ({"state": "warm", "until": "tomorrow"}, "until"),
+    ({"state": "warm"}, "body"),
+])
+def test_bad_overrides_are_refused(client, simulator, body, field):
+    register(client, model_arn=ARN_LLAMA, name="llama")
+    response = send(client, "PUT", "/models/llama/override", body)
+    assert response.status_code == 400 and response.json_body["Message"].startswith(field)
+    assert show(client, "llama")["state"]["override"] is None
+
+
+# -- holidays -----------------------------------------------------------------------------------------
+def test_excluded_dates_and_public_holidays_have_no_windows(client, driver, simulator):
+    simulator.add_model(ARN_LLAMA, load_seconds=30)
+    register(client, model_arn=ARN_LLAMA, name="llama", exclude_dates=["2026-03-10"])
+    windows = client.http.get("/models/llama/windows?from=2026-03-09T00:00:00Z&days=3").json_body["windows"]
+    assert [w["open"] for w in windows] == ["2026-03-09T09:00:00Z", "2026-03-11T09:00:00Z"]
+    driver.run_until(at(20, day=1))
+    assert not [t for t in call_times(simulator, ARN_LLAMA) if t >= at(0, day=1)]
+
+
+def test_a_public_holiday_calendar_in_the_models_zone(client, simulator):
+    # Good Friday and Easter Monday 2026 (3 and 6 April) are bank holidays in England.
+    register(client, model_arn=ARN_LLAMA, name="llama", holidays={"country": "GB", "subdiv": "ENG"})
+    windows = client.http.get("/models/llama/windows?from=2026-03-30T00:00:00Z&days=14").json_body["windows"]
+    days = [w["open"][:10] for w in windows]
+    assert "2026-04-03" not in days and "2026-04-06" not in days
+    assert len(days) == 8
+    bad = send(client, "PUT", "/models/llama", {"holidays": {"country": "XX"}})
+    assert bad.status_code == 400 and bad.json_body["Message"].startswith("holidays")
+
+
+# -- cost -----------------------------------------------------------------------------------------------
+def test_cost_of_a_business_week_against_around_the_clock(client, simulator):
+    register(client, model_arn=ARN_LLAMA, name="llama", custom_model_units=4)
+    body = client.http.get("/models/llama/cost?days=30&from=2026-03-09T00:00:00Z").json_body
+    assert body["custom_model_units"] == 4 and body["custom_model_units_source"] == "setting custom_model_units"
+    assert body["always_warm_cost"] == pytest.approx(9880.70, abs=0.01)
+    assert body["price"]["per_cmu_minute"] == pytest.approx(0.05718)
+    # 22 weekdays from 9 March (London on GMT, then BST from 29 March: still 9 hours a day).
+    assert body["windows"] == 22 and body["window_minutes"] == 22 * 540
+    assert body["billed_minutes"] >= body["window_minutes"]
+    assert body["cost"] < body["always_warm_cost"] / 3
+    assert body["saving"] == pytest.approx(body["always_warm_cost"] - body["cost"], abs=0.01)
+
+
+def test_cost_reads_the_model_units_from_bedrock(client, simulator):
+    simulator.add_model(ARN_QWEN, load_seconds=30, cmus=2)
+    register(client, model_arn=ARN_QWEN, name="qwen")
+    body = client.http.get("/models/qwen/cost?days=7").json_body
+    assert body["custom_model_units"] == 2 and body["custom_model_units_source"] == "GetImportedModel"
+    simulator.remove_model(ARN_QWEN)
+    gone = client.http.get("/models/qwen/cost?days=7")
+    assert gone.status_code == 502 and "not found" in gone.json_body["Message"].lower()
