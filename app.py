@@ -145,4 +145,12 @@ def tick(event: Any) -> dict[str, int]:
 @app.on_sqs_message(queue=QUEUE_NAME, batch_size=1, name="worker")
 def worker(event: Any) -> list[str]:
     worker = get_runtime().worker
-    return [worker.handle(WorkMessage.from_body(record.body)) for record in event]
+    results = []
+    for record in event:
+        try:
+            results.append(worker.handle(WorkMessage.from_body(record.body)))
+        except Exception as err:
+            receives = int(record.to_dict().get("attributes", {}).get("ApproximateReceiveCount", 1))
+            worker.failed(record.body, receives, err)
+            raise  # SQS redelivers it, then moves it to the dead-letter queue
+    return results

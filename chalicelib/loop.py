@@ -8,6 +8,7 @@ copies of one message run at the very same moment.
 """
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -149,6 +150,34 @@ class Worker:
                   outcome=result.outcome, code=result.code, latency_ms=result.latency_ms,
                   status=decision.state.status, saved=saved)
         return result.outcome if saved else "superseded"
+
+    def failed(self, body: str, receive_count: int, error: BaseException) -> None:
+        """A message the worker could not handle. SQS redelivers it; on its last delivery
+        before the dead-letter queue, the model it concerned shows why (best effort: the
+        body may not even name a model)."""
+        log_event(logger, "worker_failed", level=logging.ERROR, receive_count=receive_count,
+                  error=f"{type(error).__name__}: {error}", body=body[:500])
+        if receive_count < self.settings.max_receives:
+            return
+        try:
+            name = json.loads(body)["model"]
+            model = self.store.find(str(name))
+        except Exception:  # unreadable: the dead-letter queue and the log are all there is
+            return
+        if model is None:
+            return
+        now = self.clock()
+        reason = (f"a queued call failed {receive_count} times and went to the dead-letter "
+                  f"queue ({type(error).__name__}: {str(error)[:200]})")
+        state = replace(model.state, status="error", error=reason, error_kind="transient",
+                        error_at=now, pending=None, warming_since=None)
+        try:
+            self.store.save(replace(model, state=with_next_due(model.config, state, now, self.settings)),
+                            model.state.version)
+        except StateConflict:
+            pass  # the model moved on meanwhile: its newer state stands
+        self.store.add_event(model.name, Event(now, "dead_lettered", {"reason": reason}),
+                             self.settings.event_ttl_days)
 
     def _save(self, model: Model, change: Callable[[Model], Model], message: WorkMessage) -> bool:
         """Apply ``change`` and write it, re-reading on conflict while our claim still stands."""

@@ -45,6 +45,9 @@ class Settings:
     invoke_connect_timeout_seconds: int = 5
     invoke_read_timeout_seconds: int = 60
     event_ttl_days: int = 30
+    # Deliveries of one message before SQS moves it to the dead-letter queue (the queue's
+    # redrive policy says the same).
+    max_receives: int = 5
     # Operator's prices per CMU-minute, JSON {"region": USD}; win over the built-in table.
     cmu_prices: str = ""
 

@@ -29,7 +29,7 @@ from chalicelib.store import TABLE_KEYS, TTL_ATTRIBUTE  # noqa: E402
 FUNCTIONS = ("APIHandler", "Tick", "Worker")
 # AWS's advice for a Lambda event source: visibility at least 6x the function's timeout.
 WORKER_TIMEOUT_SECONDS = 120
-MAX_RECEIVES = 5
+MAX_RECEIVES = 5  # as KEEPWARM_MAX_RECEIVES' default
 
 
 def names(stage: str) -> dict[str, str]:

@@ -60,10 +60,10 @@ def tick_event(at: datetime) -> dict[str, Any]:
     }
 
 
-def sqs_event(body: str, queue_name: str = "keepwarm-work") -> dict[str, Any]:
+def sqs_event(body: str, queue_name: str = "keepwarm-work", receive_count: int = 1) -> dict[str, Any]:
     return {"Records": [{
         "messageId": f"m-{abs(hash(body)) % 10**12}", "receiptHandle": "r", "body": body,
-        "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
+        "attributes": {"ApproximateReceiveCount": str(receive_count)}, "messageAttributes": {},
         "md5OfBody": "", "eventSource": "aws:sqs",
         "eventSourceARN": f"arn:aws:sqs:us-west-2:123456789012:{queue_name}",
         "awsRegion": "us-west-2",

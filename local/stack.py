@@ -40,7 +40,8 @@ ROOT = Path(__file__).resolve().parent.parent
 TABLE = "keepwarm-local"
 QUEUE = "keepwarm-local-work"
 DLQ = "keepwarm-local-dead"
-# A message the worker failed on this many times goes to the dead-letter queue.
+# A message the worker failed on this many times goes to the dead-letter queue
+# (KEEPWARM_MAX_RECEIVES' default).
 MAX_RECEIVES = 5
 DEMO_MODELS = {
     "demo-llama": "arn:aws:bedrock:us-west-2:123456789012:imported-model/demollama8b1",
@@ -113,8 +114,9 @@ class Runner:
     def _poll_loop(self) -> None:
         while not self.stopping.is_set():
             try:
-                messages = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10,
-                                                    WaitTimeSeconds=1).get("Messages", [])
+                messages = self.sqs.receive_message(
+                    QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                    MessageSystemAttributeNames=["ApproximateReceiveCount"]).get("Messages", [])
             except Exception:
                 log.exception("receive failed")
                 self.stopping.wait(1)
@@ -124,7 +126,8 @@ class Runner:
 
     def _work(self, message: dict[str, Any]) -> None:
         try:
-            self.app.worker(sqs_event(message["Body"], QUEUE), None)
+            receives = int(message.get("Attributes", {}).get("ApproximateReceiveCount", 1))
+            self.app.worker(sqs_event(message["Body"], QUEUE, receives), None)
         except Exception:
             # Left on the queue: redelivered after the visibility timeout, then dead-lettered.
             log.exception("worker failed; the message will be redelivered")

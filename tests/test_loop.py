@@ -14,7 +14,7 @@ from chalice.test import Client
 
 from app import app
 from conftest import ARN_LLAMA, ARN_QWEN
-from helpers import at, call_times, calls, register, show
+from helpers import at, call_times, calls, events, register, show
 from local.harness import sqs_event, tick_event
 
 
@@ -220,3 +220,20 @@ def test_tick_sends_each_call_to_sqs_with_the_delay_for_its_second(sqs_runtime, 
     attrs = sqs.get_queue_attributes(QueueUrl=sqs_runtime.settings.queue_url,
                                      AttributeNames=["ApproximateNumberOfMessagesDelayed"])
     assert attrs["Attributes"]["ApproximateNumberOfMessagesDelayed"] == "2"
+
+
+def test_a_poison_message_is_retried_then_shows_on_the_model(client, simulator, clock):
+    simulator.add_model(ARN_LLAMA, load_seconds=30)
+    register(client, model_arn=ARN_LLAMA, name="llama")
+    body = json.dumps({"model": "llama", "id": "x1", "kind": "keepalive", "at": "not a time"})
+    for receive in range(1, 6):
+        with pytest.raises(Exception):
+            client.lambda_.invoke("worker", sqs_event(body, receive_count=receive))
+        # SQS redelivers it; until its last delivery the model is left alone.
+        status = show(client, "llama")["state"]["status"]
+        assert status == ("error" if receive == 5 else "cold")
+    state = show(client, "llama")["state"]
+    assert "dead-letter" in state["error"]
+    assert state["next_action"] is not None  # planned again; the tick takes it from here
+    assert events(client, "llama")[0]["kind"] == "dead_lettered"
+    assert calls(simulator, ARN_LLAMA) == []
