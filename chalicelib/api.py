@@ -19,6 +19,7 @@ from chalice import BadRequestError, ChaliceViewError, ConflictError, NotFoundEr
 from chalicelib import costs
 from chalicelib.planner import (
     display_status,
+    drop_claim,
     is_warm,
     keepalive_in_force,
     next_action,
@@ -106,7 +107,7 @@ class LeaseNotFound(Exception):
 def _int(body: dict[str, Any], field: str, default: int, low: int, high: int) -> int:
     value = body.get(field, default)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise RequestError(field, f"must be a whole number of minutes from {low} to {high}, got {value!r}")
+        raise RequestError(field, f"must be a whole number from {low} to {high}, got {str(value)[:40]!r}")
     if not low <= value <= high:
         raise RequestError(field, f"must be from {low} to {high}, got {value}")
     return value
@@ -126,8 +127,11 @@ def _config(body: dict[str, Any], defaults: ModelConfig, now: datetime) -> Model
     schedule = Schedule.from_dict(body.get("timezone", defaults.timezone),
                                   body.get("windows", defaults.windows), at=now)
     release = _int(body, "release_minutes", defaults.release_minutes, 2, MAX_RELEASE_MINUTES)
-    keepalive = _int(body, "keepalive_minutes", defaults.keepalive_minutes, 1,
-                     min(MAX_KEEPALIVE_MINUTES, release - 1))
+    keepalive = _int(body, "keepalive_minutes", defaults.keepalive_minutes, 1, MAX_KEEPALIVE_MINUTES)
+    if keepalive >= release:
+        field = "keepalive_minutes" if "keepalive_minutes" in body else "release_minutes"
+        raise RequestError(field, f"keepalive_minutes ({keepalive}) must be below release_minutes "
+                                  f"({release}): a copy must not be released between keep-alives")
     enabled = body.get("enabled", defaults.enabled)
     if not isinstance(enabled, bool):
         raise RequestError("enabled", f"must be true or false, got {enabled!r}")
@@ -221,8 +225,12 @@ def changed_config(current: ModelConfig, body: Any, now: datetime) -> ModelConfi
 
 
 def model_key(raw: str) -> str:
-    """The ``{model}`` path parameter: a name or a URL-encoded ARN."""
-    return unquote(raw)
+    """The ``{model}`` path parameter: a name or a URL-encoded ARN. Anything else names no
+    model (and must not reach the store: a key has a size limit)."""
+    key = unquote(raw)
+    if not (NAME_RE.match(key) or ARN_RE.match(key)):
+        raise ModelNotFound(key[:100])
+    return key
 
 
 def _query_int(params: Optional[dict[str, str]], field: str, default: int, low: int, high: int) -> int:
@@ -311,7 +319,7 @@ def _replanned(state: ModelState, retry_errors: bool) -> ModelState:
     may just have fixed is tried again at once."""
     if retry_errors and state.status == "error":
         state = replace(state, status="cold", error=None, error_kind=None, error_at=None)
-    return replace(state, pending=None)
+    return drop_claim(state)
 
 
 class Api:
@@ -503,7 +511,10 @@ def _instant(raw: Any, field: str) -> datetime:
     try:
         if not isinstance(raw, str):
             raise ValueError
-        return parse_iso(raw)  # type: ignore[return-value]
+        at = parse_iso(raw)
+        if not 2000 <= at.year <= 2200:  # type: ignore[union-attr]
+            raise ValueError  # and keeps date arithmetic away from datetime's limits
+        return at  # type: ignore[return-value]
     except ValueError:
         raise RequestError(field, f"{str(raw)[:60]!r} is not an ISO 8601 instant with a zone, "
                                   "e.g. 2026-03-09T00:00:00Z") from None

@@ -19,6 +19,7 @@ from chalicelib.planner import (
     CallResult,
     Decision,
     apply_outcome,
+    drop_claim,
     new_action_id,
     next_call,
     wanted,
@@ -49,6 +50,7 @@ class TickReport:
     rescheduled: int = 0
     conflicts: int = 0
     expired_claims: int = 0
+    failed: int = 0
 
 
 class Ticker:
@@ -66,13 +68,13 @@ class Ticker:
         horizon = now + TICK_HORIZON
         for model in self.store.due(horizon):
             report.due += 1
-            if model.state.pending is not None:
-                # A claimed call never reported back (lost message, crashed worker): re-plan.
-                report.expired_claims += 1
-                log_event(logger, "claim_expired", model=model.name, kind=model.state.pending.kind)
-                self._event(model.name, Event(now, "claim_expired", {"action": model.state.pending.kind}))
-                model = replace(model, state=replace(model.state, pending=None))
             try:
+                if model.state.pending is not None:
+                    # A claimed call never reported back (lost message, crashed worker).
+                    report.expired_claims += 1
+                    log_event(logger, "claim_expired", model=model.name, kind=model.state.pending.kind)
+                    self._event(model.name, Event(now, "claim_expired", {"action": model.state.pending.kind}))
+                    model = replace(model, state=drop_claim(model.state))
                 if self.dispatch(model, now).state.pending is not None:
                     report.enqueued += 1
                 else:
@@ -80,6 +82,10 @@ class Ticker:
             except StateConflict:
                 # Another tick, the worker or an API call moved first; it re-planned.
                 report.conflicts += 1
+            except Exception as err:  # one model's trouble must not stop the others' calls
+                report.failed += 1
+                log_event(logger, "tick_failed", level=logging.ERROR, model=model.name,
+                          error=f"{type(err).__name__}: {err}")
         log_event(logger, "tick", now=now, **vars(report))
         return report
 
@@ -98,7 +104,13 @@ class Ticker:
         pending = Pending(new_action_id(), action.kind, action.at)
         claimed = with_next_due(model.config, replace(state, pending=pending), now, self.settings)
         saved = self.store.save(replace(model, state=claimed), state.version)
-        self.queue.send(WorkMessage(model.name, pending), delay_until(action.at, self.clock()))
+        try:
+            self.queue.send(WorkMessage(model.name, pending), delay_until(action.at, self.clock()))
+        except Exception:
+            # Undo the claim so the next tick tries again, rather than waiting out its expiry.
+            unclaimed = replace(state, next_due_at=action.at)
+            self.store.save(replace(model, state=unclaimed), saved.state.version)
+            raise
         log_event(logger, "enqueued", model=model.name, kind=action.kind, at=action.at)
         return saved
 
@@ -122,10 +134,8 @@ class Worker:
         now = self.clock()
         if not wanted(model.config, model.state, now, self.settings):
             # Paused, or the window closed before the call came due: no call.
-            status = "cold" if model.state.status == "warming" else model.state.status
-            state = with_next_due(model.config, replace(model.state, pending=None, status=status,
-                                                        warming_since=None), now, self.settings)
-            self._save(model, lambda m: replace(m, state=state), message)
+            self._save(model, lambda m: replace(m, state=with_next_due(
+                m.config, drop_claim(m.state), now, self.settings)), message)
             return self._log("dropped", message, reason="not_wanted")
 
         called_at = self.clock()
@@ -141,11 +151,17 @@ class Worker:
 
         saved = self._save(model, decide, message)
         assert decision is not None
-        for event in decision.events:
-            self.store.add_event(model.name, event, self.settings.event_ttl_days)
-        if saved and decision.follow_up is not None:
-            follow = decision.follow_up
-            self.queue.send(WorkMessage(model.name, follow), delay_until(follow.at, self.clock()))
+        if saved:
+            if decision.follow_up is not None:
+                # First the poll or retry, so that nothing after it can break the chain.
+                follow = decision.follow_up
+                self.queue.send(WorkMessage(model.name, follow), delay_until(follow.at, self.clock()))
+            try:
+                for event in decision.events:
+                    self.store.add_event(model.name, event, self.settings.event_ttl_days)
+            except Exception as err:  # the state is saved; a lost event must not fail the call
+                log_event(logger, "event_write_failed", level=logging.ERROR, model=model.name,
+                          error=f"{type(err).__name__}: {err}")
         log_event(logger, "called", model=model.name, kind=message.action.kind,
                   outcome=result.outcome, code=result.code, latency_ms=result.latency_ms,
                   status=decision.state.status, saved=saved)

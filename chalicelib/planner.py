@@ -84,6 +84,14 @@ def display_status(config: ModelConfig, state: ModelState, now: datetime) -> str
     return state.status
 
 
+def drop_claim(state: ModelState) -> ModelState:
+    """Forget a queued call (the plan changed, or its message was lost). A cold start it
+    was polling is abandoned too: measured later, it would span hours."""
+    if state.status == "warming":
+        state = replace(state, status="cold", warming_since=None)
+    return replace(state, pending=None)
+
+
 def next_call(config: ModelConfig, state: ModelState, now: datetime, settings: Settings) -> Optional[Action]:
     """The next call the model's holds ask for, at or after ``now``; None if none ever will.
 
@@ -162,7 +170,7 @@ def apply_outcome(
     if result.outcome == READY:
         new = replace(base, status="warm", last_success_at=answered_at, warming_since=None,
                       error=None, error_kind=None, error_at=None)
-        if state.warming_since is not None:
+        if state.warming_since is not None and _chain_alive(state, called_at, settings):
             seconds = (answered_at - state.warming_since).total_seconds()
             new = new.with_cold_start(seconds)
             events.append(Event(answered_at, "cold_start", {"seconds": round(seconds, 3)}))
@@ -170,7 +178,8 @@ def apply_outcome(
         if state.warming_since is None and is_warm(config, state, called_at):
             base, event = learn_from_unexpected_cold(config, base, called_at)
             events.append(event)
-        since = state.warming_since or called_at
+        since = state.warming_since if _chain_alive(state, called_at, settings) else None
+        since = since or called_at
         waited = (answered_at - since).total_seconds()
         if waited > settings.max_cold_start_seconds:
             reason = f"model did not become ready within {settings.max_cold_start_seconds} s"
@@ -203,6 +212,16 @@ def apply_outcome(
 
     return Decision(with_next_due(config, replace(new, pending=follow), answered_at, settings),
                     follow, tuple(events))
+
+
+def _chain_alive(state: ModelState, called_at: datetime, settings: Settings) -> bool:
+    """Whether this call continues the cold start in progress: polls and retries follow
+    each other within the longest backoff. A cold start whose polling stopped long ago is
+    no measure of this one."""
+    if state.warming_since is None or state.last_call_at is None:
+        return False
+    limit = timedelta(seconds=settings.backoff_max_seconds + settings.poll_seconds + 60)
+    return called_at - state.last_call_at <= limit
 
 
 def learn_from_unexpected_cold(config: ModelConfig, state: ModelState, at: datetime) -> tuple[ModelState, Event]:

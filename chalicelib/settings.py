@@ -51,6 +51,13 @@ class Settings:
     # Operator's prices per CMU-minute, JSON {"region": USD}; win over the built-in table.
     cmu_prices: str = ""
 
+    # Settings below these would poll or retry in a hot loop, or steal live claims.
+    _MINIMUM = {"poll_seconds": 1, "claim_timeout_seconds": 60, "backoff_base_seconds": 1,
+                "backoff_max_seconds": 1, "max_attempts": 1, "max_receives": 1,
+                "default_keepalive_minutes": 1, "default_release_minutes": 2,
+                "invoke_connect_timeout_seconds": 1, "invoke_read_timeout_seconds": 1,
+                "event_ttl_days": 1, "lead_min_samples": 1, "lead_percentile": 1}
+
     # Variable name for each field: KEEPWARM_<FIELD> except the two resource names.
     _ENV = {"table_name": "KEEPWARM_TABLE", "queue_url": "KEEPWARM_QUEUE_URL"}
 
@@ -74,8 +81,8 @@ class Settings:
                     values[f.name] = int(raw)
                 except ValueError:
                     raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
-                if values[f.name] < 0:
-                    raise SettingsError(f"{name} must not be negative, got {raw!r}")
+                if values[f.name] < cls._MINIMUM.get(f.name, 0):
+                    raise SettingsError(f"{name} must be at least {cls._MINIMUM.get(f.name, 0)}, got {raw!r}")
             else:
                 values[f.name] = raw
         settings = cls(**values)  # type: ignore[arg-type]

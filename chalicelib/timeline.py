@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
 from typing import Any, Iterable, Optional
 
@@ -27,8 +27,8 @@ UTC = timezone.utc
 # Stored schedules were validated on the way in; rebuilding them must not depend on the
 # clock, so the "never opens" check is anchored to a fixed instant here.
 _VALIDATION_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
-# How many excluded windows in a row are skipped before giving up (a schedule whose every
-# window is a holiday never holds).
+# How many excluded days in a row are skipped before giving up (a schedule whose every
+# window is excluded never holds).
 _MAX_SKIPPED = 400
 
 
@@ -79,8 +79,15 @@ def next_window(config: ModelConfig, at: datetime) -> Optional[Interval]:
     for _ in range(_MAX_SKIPPED):
         if interval is None or _kept(config, interval):
             return interval
-        interval = schedule.next_interval(interval.close)
+        # Skip the whole excluded day at once: a day of hourly windows is one step.
+        interval = schedule.next_interval(max(interval.close, _next_midnight(config, interval.open)))
     return None
+
+
+def _next_midnight(config: ModelConfig, at: datetime) -> datetime:
+    zone = pytz.timezone(config.timezone)
+    day = at.astimezone(zone).date() + timedelta(days=1)
+    return zone.localize(datetime.combine(day, time()), is_dst=False).astimezone(UTC)
 
 
 def window_intervals(config: ModelConfig, start: datetime, end: datetime) -> list[Interval]:

@@ -95,6 +95,10 @@ DROP = object()  # the field is left out of the body
     ({"keepalive_minutes": "14"}, "keepalive_minutes"),
     ({"keepalive_minutes": True}, "keepalive_minutes"),
     ({"keepalive_minutes": 10, "release_minutes": 10}, "keepalive_minutes"),
+    ({"release_minutes": 5}, "release_minutes"),
+    ({"custom_model_units": 0}, "custom_model_units"),
+    ({"exclude_dates": ["2026-02-30"]}, "exclude_dates[0]"),
+    ({"holidays": {"country": "GB", "region": "x"}}, "holidays"),
     ({"enabled": "yes"}, "enabled"),
     ({"request_format": "xml"}, "request_format"),
     ({"request_format": "custom"}, "request_body"),
@@ -186,7 +190,14 @@ def test_windows_preview_across_the_london_spring_change(client):
     assert response.json_body["timezone"] == "Europe/London"
 
 
+def test_paths_that_cannot_name_a_model_are_404_without_a_lookup(client):
+    for path in ("/models/" + "x" * 3000, "/models/Not%20A%20Name", "/models/arn%3Aaws%3As3%3A%3A%3Ab"):
+        response = client.http.get(path)
+        assert response.status_code == 404, path
+
+
 @pytest.mark.parametrize("query, field", [("from=yesterday", "from"), ("from=2026-03-27T00:00:00", "from"),
+                                          ("from=9999-12-31T00:00:00Z", "from"),
                                           ("days=0", "days"), ("days=1000", "days")])
 def test_windows_preview_rejects_bad_queries(client, query, field):
     post(client, {**VALID, "name": "ldn"})

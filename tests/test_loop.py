@@ -237,3 +237,91 @@ def test_a_poison_message_is_retried_then_shows_on_the_model(client, simulator, 
     assert state["next_action"] is not None  # planned again; the tick takes it from here
     assert events(client, "llama")[0]["kind"] == "dead_lettered"
     assert calls(simulator, ARN_LLAMA) == []
+
+
+# -- recovery ----------------------------------------------------------------------------------
+def test_a_lost_message_is_replanned_when_its_claim_expires(client, driver, simulator, sim_queue, clock):
+    simulator.add_model(ARN_LLAMA, load_seconds=30)
+    register(client, model_arn=ARN_LLAMA, name="llama")
+    clock.set(at(8, 56))
+    client.lambda_.invoke("tick", tick_event(at(8, 56)))
+    sim_queue.pop()  # SQS lost it (or the worker crashed before it reported)
+    driver.run_until(at(9, 10))
+    kinds = [e["kind"] for e in events(client, "llama")]
+    assert "claim_expired" in kinds
+    # Claimed for 08:57, expiring 5 minutes later: the tick whose minute reaches the
+    # expiry (09:01) plans it again and calls at once.
+    assert call_times(simulator, ARN_LLAMA)[0] == at(9, 1)
+    assert show(client, "llama")["state"]["status"] == "warm"
+
+
+class FlakyQueue:
+    """The work queue, failing every send for one model (SQS down for that request)."""
+
+    def __init__(self, queue, failing: str):
+        self.queue, self.failing, self.failures = queue, failing, 0
+
+    def send(self, message, delay_seconds):
+        if message.model == self.failing:
+            self.failures += 1
+            raise ConnectionError("SQS unreachable")
+        self.queue.send(message, delay_seconds)
+
+
+def test_one_models_failure_does_not_stop_the_tick(client, simulator, sim_queue, runtime, clock):
+    simulator.add_model(ARN_LLAMA, load_seconds=30)
+    simulator.add_model(ARN_QWEN, load_seconds=30)
+    register(client, model_arn=ARN_LLAMA, name="llama")
+    register(client, model_arn=ARN_QWEN, name="qwen")
+    runtime.queue = FlakyQueue(sim_queue, failing="llama")
+    clock.set(at(8, 56))
+    report = client.lambda_.invoke("tick", tick_event(at(8, 56))).payload
+    assert report["failed"] == 1 and report["enqueued"] == 1
+    assert [m.model for _, _, m in sim_queue.sent] == ["qwen"]
+    # The failed claim was undone: the next tick tries again rather than in 5 minutes.
+    runtime.queue = sim_queue
+    clock.set(at(8, 57))
+    assert client.lambda_.invoke("tick", tick_event(at(8, 57))).payload["enqueued"] == 1
+    assert show(client, "llama")["state"]["next_action"]["kind"] == "prewarm"
+
+
+def test_a_cold_start_abandoned_by_a_released_lease_does_not_spoil_the_next(client, driver, simulator, clock):
+    simulator.add_model(ARN_LLAMA, load_seconds=120)
+    register(client, model_arn=ARN_LLAMA, name="llama")
+    clock.set(at(20))
+    lease = client.http.post("/models/llama/leases", headers={"Content-Type": "application/json"},
+                             body=json.dumps({"minutes": 30})).json_body
+    driver.run_until(at(20, 0, 30))
+    assert show(client, "llama")["state"]["status"] == "warming"
+    client.http.delete(f"/models/llama/leases/{lease['id']}")
+    assert show(client, "llama")["state"]["status"] == "cold"
+    driver.run_until(at(10, day=1))
+    state = show(client, "llama")["state"]
+    assert state["status"] == "warm" and state["error"] is None
+    # Tomorrow's cold start was measured on its own: about two minutes, not thirteen hours.
+    assert state["cold_starts"]["count"] == 1 and state["cold_starts"]["last_seconds"] < 140
+
+
+def test_two_copies_of_one_message_at_once_cost_one_extra_call(runtime, simulator, sim_queue, clock, client):
+    import threading
+
+    from chalicelib.queue import WorkMessage
+
+    simulator.add_model(ARN_LLAMA, load_seconds=60, slow_seconds=0.3)
+    register(client, model_arn=ARN_LLAMA, name="llama")
+    clock.set(at(8, 57))
+    client.lambda_.invoke("tick", tick_event(at(8, 57)))
+    _, body = sim_queue.pop()
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(runtime.worker.handle(WorkMessage.from_body(body))))
+               for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # Both were in flight together: both called, one result stands, the other is dropped.
+    assert sorted(results) == ["not_ready", "superseded"]
+    assert len(calls(simulator, ARN_LLAMA)) == 2
+    state = show(client, "llama")["state"]
+    assert state["status"] == "warming" and state["next_action"]["kind"] == "poll"
+    assert len(sim_queue) == 1  # one poll chain, not two

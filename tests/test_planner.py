@@ -125,7 +125,7 @@ def test_not_ready_starts_a_cold_start_and_polls():
 
 
 def test_ready_after_polling_records_the_cold_start():
-    warming = ModelState(status="warming", warming_since=utc(9, 0, 57))
+    warming = ModelState(status="warming", warming_since=utc(9, 0, 57), last_call_at=utc(9, 0, 57, 52))
     d = decide(warming, CallResult(READY, latency_ms=40), called=utc(9, 0, 58, 2),
                answered=utc(9, 0, 58, 3), action=Pending("p9", "poll", utc(9, 0, 58, 2)))
     assert d.state.status == "warm"
@@ -139,8 +139,17 @@ def test_ready_after_polling_records_the_cold_start():
     assert [(e.kind, e.detail.get("seconds")) for e in d.events] == [("call", None), ("cold_start", 63.0)]
 
 
+def test_a_cold_start_whose_polling_stopped_long_ago_is_not_continued():
+    # Yesterday's abandoned cold start must not be measured into today's.
+    stale = ModelState(status="warming", warming_since=utc(8, 9, 50), last_call_at=utc(8, 9, 59))
+    ready = decide(stale, CallResult(READY))
+    assert ready.state.cold_starts == () and ready.state.status == "warm"
+    cold = decide(stale, CallResult(NOT_READY, "ModelNotReadyException"))
+    assert cold.state.status == "warming" and cold.state.warming_since == utc(9, 0, 57)
+
+
 def test_a_cold_start_that_never_ends_becomes_an_error():
-    warming = ModelState(status="warming", warming_since=utc(9, 1, 0))
+    warming = ModelState(status="warming", warming_since=utc(9, 1, 0), last_call_at=utc(9, 1, 14, 51))
     d = decide(warming, CallResult(NOT_READY, "ModelNotReadyException"), called=utc(9, 1, 15, 1),
                answered=utc(9, 1, 15, 2), action=Pending("p", "poll", utc(9, 1, 15, 1)))
     assert d.state.status == "error"
@@ -165,7 +174,7 @@ def test_throttling_and_server_errors_back_off_then_give_up(outcome, code):
 
 
 def test_throttling_while_warming_keeps_the_cold_start_running():
-    warming = ModelState(status="warming", warming_since=utc(9, 0, 57))
+    warming = ModelState(status="warming", warming_since=utc(9, 0, 57), last_call_at=utc(9, 1, 0))
     d = decide(warming, CallResult(THROTTLED, "ThrottlingException"),
                action=Pending("p", "poll", utc(9, 1, 7)))
     assert d.state.status == "warming" and d.state.warming_since == utc(9, 0, 57)

@@ -218,3 +218,12 @@ def test_cost_reads_the_model_units_from_bedrock(client, simulator):
     simulator.remove_model(ARN_QWEN)
     gone = client.http.get("/models/qwen/cost?days=7")
     assert gone.status_code == 502 and "not found" in gone.json_body["Message"].lower()
+
+
+def test_weeks_of_excluded_days_do_not_lose_the_model(client, driver, simulator, clock):
+    # Hourly windows, three weeks excluded: the model must come back by itself afterwards.
+    simulator.add_model(ARN_LLAMA, load_seconds=30)
+    excluded = [f"2026-03-{d:02d}" for d in range(9, 30)]
+    register(client, model_arn=ARN_LLAMA, name="llama", timezone="UTC", exclude_dates=excluded,
+             windows=[{"warm": "0 * * * *", "stop": "30 * * * *"}])
+    assert show(client, "llama")["state"]["next_action"]["at"].startswith("2026-03-29T23:5")
