@@ -1,0 +1,263 @@
+"""``keepwarm``: warm a model before a batch job, release it, show its state.
+
+    keepwarm warm my-model --minutes 90 --wait && python run_batch.py
+
+Exit status: 0 done (for ``warm --wait``: the model is ready), 1 bad usage, 2 an error
+(the model's error, an HTTP error such as an unknown model, the network), 3 ``--wait``
+timed out, 130 interrupted (Ctrl-C; the lease is not released).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import datetime, timezone
+from typing import Any, Optional, Sequence, TextIO
+
+from keepwarm_client.client import KeepwarmClient, KeepwarmError, LeaseTimeout
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+EXIT_OK, EXIT_USAGE, EXIT_ERROR, EXIT_TIMEOUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+EPILOG = """\
+examples:
+  keepwarm warm my-model --minutes 90 --wait && python run_batch.py
+  keepwarm warm my-model --minutes 30 --holder nightly-etl
+  keepwarm release my-model l3f9a0c1b2d4e
+  keepwarm status my-model
+
+MODEL is the model's name or its ARN. The API's URL comes from --url, else
+$KEEPWARM_URL, else http://127.0.0.1:8000 (the local stack). Requests to a deployed
+stage are SigV4-signed with your AWS credentials (the usual AWS_PROFILE /
+AWS_ACCESS_KEY_ID chain); requests to localhost/127.0.0.1 are not.
+
+exit status: 0 ok (warm --wait: the model is ready), 1 bad usage, 2 error (model
+error, HTTP error such as an unknown model, network), 3 --wait timed out,
+130 interrupted (the lease is kept).
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad usage exits 1 (argparse's own default is 2, which here means an error)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
+
+
+def _connection_options(parser: argparse.ArgumentParser, top: bool) -> None:
+    # Accepted before or after the subcommand; a subcommand's copy only overrides when given.
+    default = (lambda value: value) if top else (lambda value: argparse.SUPPRESS)
+    group = parser.add_argument_group("connection")
+    group.add_argument("--url", default=default(None),
+                       help=f"the API's base URL (default: $KEEPWARM_URL, else {DEFAULT_URL})")
+    group.add_argument("--region", default=default(None),
+                       help="region to sign for (default: from an execute-api host name, else AWS_REGION/profile)")
+    group.add_argument("--no-sign", dest="no_sign", action="store_true", default=default(False),
+                       help="never SigV4-sign requests (default: sign unless the host is loopback)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="keepwarm", description="Keep Amazon Bedrock imported models warm for batch jobs.",
+                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _connection_options(parser, top=True)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    warm = commands.add_parser("warm", help="keep MODEL warm from now for --minutes (a lease)",
+                               description="Take a lease that keeps MODEL warm from now for --minutes; "
+                                           "print its id and expiry. With --wait, also wait until "
+                                           "the model is ready (exit 0), or until --timeout (exit 3).")
+    warm.add_argument("model", metavar="MODEL", help="the model's name or ARN")
+    warm.add_argument("--minutes", type=_positive_int, required=True, help="how long to keep it warm")
+    warm.add_argument("--wait", action="store_true", help="wait until the model is ready")
+    warm.add_argument("--timeout", type=_positive_float, default=900.0,
+                      help="with --wait: give up after this many seconds (default 900)")
+    warm.add_argument("--poll", type=_positive_float, default=5.0,
+                      help="with --wait: seconds between checks (default 5)")
+    warm.add_argument("--holder", help="who holds the lease (shown in the model's state and events)")
+    _connection_options(warm, top=False)
+    warm.set_defaults(func=cmd_warm)
+
+    release = commands.add_parser("release", help="end a lease now",
+                                  description="End a lease early (exit 2 if it is unknown or already over).")
+    release.add_argument("model", metavar="MODEL", help="the model's name or ARN")
+    release.add_argument("lease_id", metavar="LEASE_ID", help="the id `keepwarm warm` printed")
+    _connection_options(release, top=False)
+    release.set_defaults(func=cmd_release)
+
+    status = commands.add_parser("status", help="show MODEL's live state",
+                                 description="Print the model's status, readiness, whether a window is "
+                                             "open, its next action and its median cold start.")
+    status.add_argument("model", metavar="MODEL", help="the model's name or ARN")
+    _connection_options(status, top=False)
+    status.set_defaults(func=cmd_status)
+    return parser
+
+
+# -- output -------------------------------------------------------------------------------
+def _clock(value: Optional[str]) -> Optional[str]:
+    """``2026-03-09T09:58:10Z`` -> ``09:58:10Z`` (UTC); None stays None."""
+    if not value:
+        return None
+    try:
+        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=timezone.utc)
+    return at.astimezone(timezone.utc).strftime("%H:%M:%SZ")
+
+
+def _lease_line(name: str, lease: dict) -> str:
+    line = f"lease {lease['id']} on {name} until {lease.get('expires_at')}"
+    if lease.get("ready"):
+        return line + " (ready)"
+    expected = _clock(lease.get("expected_ready_at"))
+    return line + f" ({lease.get('status')}" + (f", expected ready {expected})" if expected else ")")
+
+
+class Progress:
+    """The waiting line on ``stream``: rewritten in place (``\\r``) on a terminal, one line
+    per poll otherwise (a log file, a pipe)."""
+
+    def __init__(self, name: str, stream: TextIO):
+        self.name = name
+        self.stream = stream
+        isatty = getattr(stream, "isatty", None)
+        self.in_place = bool(isatty and isatty())
+        self._width = 0
+
+    def __call__(self, lease: dict, elapsed: float) -> None:
+        line = f"waiting for {self.name}: {lease.get('status')}, {elapsed:.0f} s elapsed"
+        expected = _clock(lease.get("expected_ready_at"))
+        if expected:
+            line += f", expected ready {expected}"
+        if self.in_place:
+            self.stream.write("\r" + line.ljust(self._width))
+            self._width = len(line)
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def done(self) -> None:
+        """End an in-place line so that what follows starts on a line of its own."""
+        if self.in_place and self._width:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._width = 0
+
+
+# -- commands -----------------------------------------------------------------------------
+def _client(args: argparse.Namespace) -> KeepwarmClient:
+    url = args.url or os.environ.get("KEEPWARM_URL") or DEFAULT_URL
+    return KeepwarmClient(url, sign=False if args.no_sign else None, region=args.region)
+
+
+def cmd_warm(args: argparse.Namespace, client: KeepwarmClient) -> int:
+    name = args.model
+    lease = client.lease(name, args.minutes, args.holder)
+    print(_lease_line(name, lease), flush=True)
+    if not args.wait:
+        return EXIT_OK
+    lease_id, until = lease["id"], lease.get("expires_at")
+    kept = (f"lease {lease_id} stays active until {until} "
+            f"(end it with: keepwarm release {name} {lease_id})")
+    if not lease.get("ready"):
+        progress = Progress(name, sys.stderr)
+        try:
+            lease = client.wait_until_ready(name, lease_id, timeout=args.timeout, poll=args.poll,
+                                            on_progress=progress)
+        except LeaseTimeout as err:
+            progress.done()
+            expected = _clock(err.lease.get("expected_ready_at"))
+            print(f"keepwarm: {name} was not ready after {args.timeout:g} s (status {err.lease.get('status')}"
+                  + (f", expected ready {expected}" if expected else "") + f"); {kept}", file=sys.stderr)
+            return EXIT_TIMEOUT
+        except KeyboardInterrupt:
+            progress.done()
+            print(f"keepwarm: interrupted; the lease was NOT released: {kept}", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        except KeepwarmError as err:
+            progress.done()
+            print(f"keepwarm: {err}", file=sys.stderr)
+            if err.code == "ModelError" or err.transient:  # the lease itself is still there
+                print(f"keepwarm: {kept}", file=sys.stderr)
+            return EXIT_ERROR
+        progress.done()
+    print(f"{name} is ready (lease {lease_id}, until {lease.get('expires_at') or until})", flush=True)
+    return EXIT_OK
+
+
+def cmd_release(args: argparse.Namespace, client: KeepwarmClient) -> int:
+    client.release(args.model, args.lease_id)
+    print(f"released lease {args.lease_id} on {args.model}")
+    return EXIT_OK
+
+
+def _yes_no(value: Any) -> str:
+    return "yes" if value else "no"
+
+
+def cmd_status(args: argparse.Namespace, client: KeepwarmClient) -> int:
+    model = client.model(args.model)
+    state = model.get("state") or {}
+    action = state.get("next_action")
+    cold = state.get("cold_starts") or {}
+    p50 = cold.get("p50_seconds")
+    lines = [
+        f"status: {state.get('status')}",
+        f"ready: {_yes_no(state.get('ready'))}",
+        f"window_open: {_yes_no(state.get('window_open'))}",
+        "next action: " + (f"{action.get('kind')} at {action.get('at')}" if action else "none"),
+        "cold-start p50: " + (f"{p50:.1f} s ({cold.get('count')} recorded)" if p50 is not None
+                              else "none recorded"),
+    ]
+    if state.get("error"):
+        lines.append(f"error: {state['error']}")
+    print("\n".join(lines))
+    return EXIT_OK
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # --help (0) or bad usage (1)
+        return stop.code if isinstance(stop.code, int) else (EXIT_OK if stop.code is None else EXIT_USAGE)
+    try:
+        client = _client(args)
+    except KeepwarmError as err:
+        print(f"keepwarm: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return args.func(args, client)
+    except KeepwarmError as err:
+        print(f"keepwarm: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("keepwarm: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,396 @@
+"""The client and the ``keepwarm`` command against the real service: ``python -m
+local.stack`` (as ``make run`` starts it) in a subprocess, over HTTP on loopback, with a
+one-second tick and one-second polls. Nothing about the service is faked; the simulator
+stands in for Bedrock as everywhere else in the suite.
+
+Signing is checked by building a request without sending it.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional
+from urllib.parse import quote
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+try:
+    import keepwarm_client  # noqa: F401  (installed: pip install -e .)
+except ImportError:  # not installed: use the source tree
+    sys.path.insert(0, str(ROOT / "client"))
+
+from keepwarm_client import KeepwarmClient, KeepwarmError, LeaseTimeout  # noqa: E402
+from keepwarm_client import client as client_module  # noqa: E402
+from keepwarm_client.cli import main  # noqa: E402
+
+UTC = timezone.utc
+LOAD_SECONDS = 3
+POLL_SECONDS = 1
+ACCOUNT = "123456789012"
+
+
+# -- the stack, as tests/test_e2e.py starts it ---------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def request(method: str, url: str, body: Any = None) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            raw = resp.read()
+            return resp.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"null")
+
+
+def wait_for(what: str, check: Callable[[], Optional[Any]], timeout: float, every: float = 0.25) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory) -> Iterator[dict[str, str]]:
+    tmp = tmp_path_factory.mktemp("client-stack")
+    endpoints_file = tmp / "endpoints.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL_")}
+    env.update(KEEPWARM_POLL_SECONDS=str(POLL_SECONDS), PYTHONUNBUFFERED="1")
+    port = free_port()
+    log = open(tmp / "stack.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "local.stack", "--port", str(port), "--tick-seconds", "1", "--no-demo",
+         "--endpoints-file", str(endpoints_file)],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for("the stack to start", lambda: endpoints_file.exists() or proc.poll() is not None, 60)
+        assert proc.poll() is None, (tmp / "stack.log").read_text()
+        yield json.loads(endpoints_file.read_text())
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+    assert proc.returncode == 0, (tmp / "stack.log").read_text()
+
+
+_serial = iter(range(1, 10_000))
+
+
+@pytest.fixture
+def register(stack) -> Callable[..., tuple[str, str]]:
+    """A simulator model and a keepwarm model for it whose only window is hours away, so
+    that nothing but a lease warms it. Returns (name, ARN)."""
+    api, sim = stack["api"], stack["bedrock_runtime"]
+
+    def make(load_seconds: float = LOAD_SECONDS, **faults: Any) -> tuple[str, str]:
+        n = next(_serial)
+        arn = f"arn:aws:bedrock:us-west-2:{ACCOUNT}:imported-model/cli{os.getpid() % 100000:05d}{n:04d}"
+        name = f"cli-{n}"
+        status, body = request("POST", f"{sim}/_sim/models", {"arn": arn, "load_seconds": load_seconds, **faults})
+        assert status == 201, body
+        now = datetime.now(UTC)
+        window = {"start": (now + timedelta(hours=4)).strftime("%H:%M"),
+                  "stop": (now + timedelta(hours=5)).strftime("%H:%M")}
+        status, body = request("POST", f"{api}/models", {"model_arn": arn, "name": name, "windows": [window]})
+        assert status == 201, body
+        assert body["state"]["status"] == "cold" and body["state"]["window_open"] is False
+        return name, arn
+
+    return make
+
+
+@pytest.fixture
+def kw(stack) -> KeepwarmClient:
+    return KeepwarmClient(stack["api"])
+
+
+def sim_calls(stack, arn: str) -> list[dict]:
+    return request("GET", f"{stack['bedrock_runtime']}/_sim/models/{quote(arn, safe='')}")[1]["calls"]
+
+
+# -- the command, end to end ----------------------------------------------------------------
+def test_warm_wait_makes_the_model_ready(stack, register, kw, capsys):
+    name, arn = register()
+    assert sim_calls(stack, arn) == []
+
+    code = main(["--url", stack["api"], "warm", name, "--minutes", "5", "--wait",
+                 "--poll", "0.5", "--timeout", "30", "--holder", "nightly-etl"])
+    out, err = capsys.readouterr()
+    assert code == 0, (out, err)
+
+    lease_id = re.search(r"^lease (l[0-9a-f]+) on " + re.escape(name) + r" until \S+Z", out, re.M).group(1)
+    assert re.search(rf"^{re.escape(name)} is ready \(lease {lease_id}, until \S+Z\)$", out, re.M), out
+    # Not a terminal: one progress line per poll, on stderr.
+    progress = [line for line in err.splitlines() if line.startswith(f"waiting for {name}: ")]
+    assert progress, err
+    assert "\r" not in err
+    for line in progress:
+        assert re.fullmatch(rf"waiting for {re.escape(name)}: (cold|warming), \d+ s elapsed"
+                            r"(, expected ready \d\d:\d\d:\d\dZ)?", line), line
+
+    state = kw.model(name)["state"]
+    assert state["status"] == "warm" and state["ready"] is True
+    assert state["window_open"] is False  # the lease did it, not the schedule
+    assert [lease["holder"] for lease in state["leases"]] == ["nightly-etl"]
+    assert any(call["outcome"] == "ready" for call in sim_calls(stack, arn))
+    lease = kw.lease_status(name, lease_id)
+    assert lease["ready"] is True and lease["status"] == "warm" and lease["active"] is True
+
+    # status, one fact a line, with the cold start just measured.
+    assert main(["--url", stack["api"], "status", name]) == 0
+    out, _ = capsys.readouterr()
+    lines = out.splitlines()
+    assert lines[:3] == ["status: warm", "ready: yes", "window_open: no"]
+    # A 5-minute lease needs no keep-alive (14 min): next is the window's pre-warm.
+    assert re.fullmatch(r"next action: (keepalive|prewarm) at \S+Z", lines[3]), lines
+    p50 = float(re.fullmatch(r"cold-start p50: ([0-9.]+) s \(1 recorded\)", lines[4]).group(1))
+    assert LOAD_SECONDS <= p50 <= LOAD_SECONDS + POLL_SECONDS + 2
+
+
+def test_client_warm_and_release(stack, register, kw):
+    name, arn = register()
+    seen: list[tuple[str, float]] = []
+    lease = kw.warm(arn, 5, wait=True, timeout=30, poll=0.5,  # by ARN: URL-encoded in the path
+                    on_progress=lambda lease, elapsed: seen.append((lease["status"], elapsed)))
+    assert lease["ready"] is True and lease["model"] == name
+    assert seen and all(status in ("cold", "warming") for status, _ in seen)
+    assert [elapsed for _, elapsed in seen] == sorted(elapsed for _, elapsed in seen)
+
+    assert kw.release(name, lease["id"]) is None
+    with pytest.raises(KeepwarmError) as caught:
+        kw.lease_status(name, lease["id"])
+    assert caught.value.status == 404 and caught.value.code == "NotFoundError"
+    assert lease["id"] in caught.value.message
+    assert str(caught.value).startswith("HTTP 404 NotFoundError: ")
+    with pytest.raises(KeepwarmError) as caught:
+        kw.wait_until_ready(name, lease["id"], timeout=5, poll=0.5)
+    assert caught.value.status == 404 and "gone" in str(caught.value)
+
+
+def test_release_command(stack, register, kw, capsys):
+    name, _ = register()
+    lease = kw.lease(name, 5)
+    assert main(["release", name, lease["id"], "--url", stack["api"]]) == 0
+    out, _ = capsys.readouterr()
+    assert out == f"released lease {lease['id']} on {name}\n"
+    assert main(["release", name, lease["id"], "--url", stack["api"]]) == 2
+    _, err = capsys.readouterr()
+    assert err.startswith("keepwarm: HTTP 404 NotFoundError: ") and lease["id"] in err
+
+
+def test_wait_times_out_and_keeps_the_lease(stack, register, kw, capsys):
+    name, _ = register(load_seconds=60)
+    started = time.monotonic()
+    code = main(["--url", stack["api"], "warm", name, "--minutes", "5", "--wait",
+                 "--timeout", "1", "--poll", "0.5"])
+    assert code == 3
+    assert time.monotonic() - started < 10
+    out, err = capsys.readouterr()
+    lease_id = re.search(r"^lease (l[0-9a-f]+) on ", out, re.M).group(1)
+    assert "is ready" not in out
+    assert f"keepwarm: {name} was not ready after 1 s" in err
+    assert f"keepwarm release {name} {lease_id}" in err
+    assert kw.lease_status(name, lease_id)["active"] is True  # not released
+    kw.release(name, lease_id)
+
+    with pytest.raises(LeaseTimeout) as caught:
+        kw.warm(name, 5, wait=True, timeout=0.5, poll=0.2)
+    assert isinstance(caught.value, KeepwarmError) and caught.value.lease["active"] is True
+    kw.release(name, caught.value.lease["id"])
+
+
+def test_interrupt_exits_130_without_releasing(stack, register, kw, capsys, monkeypatch):
+    name, _ = register(load_seconds=60)
+
+    def ctrl_c(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(client_module.time, "sleep", ctrl_c)
+    assert main(["--url", stack["api"], "warm", name, "--minutes", "5", "--wait"]) == 130
+    monkeypatch.undo()
+    out, err = capsys.readouterr()
+    lease_id = re.search(r"^lease (l[0-9a-f]+) on ", out, re.M).group(1)
+    assert "interrupted; the lease was NOT released" in err
+    assert kw.lease_status(name, lease_id)["active"] is True
+    kw.release(name, lease_id)
+
+
+def test_unknown_model_exits_2_with_the_servers_message(stack, capsys):
+    status, body = request("POST", f"{stack['api']}/models/no-such-model/leases", {"minutes": 5})
+    assert status == 404
+    assert main(["--url", stack["api"], "warm", "no-such-model", "--minutes", "5", "--wait"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == f"keepwarm: HTTP 404 NotFoundError: {body['Message']}\n"
+    assert main(["--url", stack["api"], "status", "no-such-model"]) == 2
+
+
+def test_model_error_exits_2_with_the_models_error(stack, register, capsys):
+    name, _ = register(denied=True)  # the simulator answers AccessDeniedException
+    code = main(["--url", stack["api"], "warm", name, "--minutes", "5", "--wait", "--poll", "0.5",
+                 "--timeout", "30"])
+    out, err = capsys.readouterr()
+    assert code == 2, (out, err)
+    assert f"keepwarm: {name} is in error: " in err and "AccessDenied" in err
+
+
+def test_bad_request_from_the_server_exits_2(stack, register, capsys):
+    name, _ = register()
+    assert main(["--url", stack["api"], "warm", name, "--minutes", "100000"]) == 2
+    _, err = capsys.readouterr()
+    assert err.startswith("keepwarm: HTTP 400 BadRequestError: minutes")
+
+
+def test_bad_usage_exits_1(capsys):
+    assert main([]) == 1
+    assert main(["warm", "m"]) == 1  # --minutes is required
+    assert main(["warm", "m", "--minutes", "0"]) == 1
+    assert main(["warm", "m", "--minutes", "5", "--timeout", "soon"]) == 1
+    assert main(["frobnicate"]) == 1
+    assert main(["--url", "ftp://example.com", "status", "m"]) == 1
+    assert main(["--help"]) == 0
+    out, _ = capsys.readouterr()
+    assert "keepwarm warm my-model --minutes 90 --wait && python run_batch.py" in out
+
+
+def test_network_error(capsys):
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    with pytest.raises(KeepwarmError) as caught:
+        KeepwarmClient(url).model("m")
+    assert caught.value.status is None and caught.value.code == "NetworkError"
+    assert str(caught.value).startswith(f"cannot reach {url}: ")
+    assert main(["--url", url, "status", "m"]) == 2
+
+
+def test_url_from_the_environment(stack, register, capsys, monkeypatch):
+    name, _ = register()
+    monkeypatch.setenv("KEEPWARM_URL", stack["api"])
+    assert main(["status", name]) == 0
+    assert capsys.readouterr().out.startswith("status: cold\n")
+
+
+# -- signing, without sending --------------------------------------------------------------
+ENDPOINT = "https://abc123.execute-api.us-west-2.amazonaws.com/api"
+
+
+@pytest.fixture
+def fake_credentials(monkeypatch, tmp_path):
+    for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_REGION",
+                "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")  # the host's region wins
+
+
+def test_signed_request_for_a_deployed_stage(fake_credentials):
+    kw = KeepwarmClient(ENDPOINT, timeout=1)
+    assert kw.sign is True and kw.region == "us-west-2"
+    arn = f"arn:aws:bedrock:us-west-2:{ACCOUNT}:imported-model/abcdefghijkl"
+    req = kw.build_request("POST", f"/models/{quote(arn, safe='')}/leases", {"minutes": 90})
+    assert req.full_url == ("https://abc123.execute-api.us-west-2.amazonaws.com/api/models/"
+                            "arn%3Aaws%3Abedrock%3Aus-west-2%3A123456789012%3Aimported-model%2Fabcdefghijkl/leases")
+    assert req.get_method() == "POST" and json.loads(req.data) == {"minutes": 90}
+    headers = {k.lower(): v for k, v in req.header_items()}
+    auth = headers["authorization"]
+    assert re.fullmatch(r"AWS4-HMAC-SHA256 Credential=testing/\d{8}/us-west-2/execute-api/aws4_request, "
+                        r"SignedHeaders=[a-z0-9;-]+, Signature=[0-9a-f]{64}", auth), auth
+    signed = auth.split("SignedHeaders=")[1].split(",")[0].split(";")
+    assert {"host", "x-amz-date", "content-type"} <= set(signed)
+    assert re.fullmatch(r"\d{8}T\d{6}Z", headers["x-amz-date"])
+    assert "x-amz-security-token" not in headers
+
+    # A session token is sent along; a region given explicitly wins over the host's.
+    os.environ["AWS_SESSION_TOKEN"] = "token"
+    try:
+        req = KeepwarmClient(ENDPOINT, region="us-east-1").build_request("GET", "/models/m")
+    finally:
+        del os.environ["AWS_SESSION_TOKEN"]
+    headers = {k.lower(): v for k, v in req.header_items()}
+    assert "/us-east-1/execute-api/aws4_request" in headers["authorization"]
+    assert headers["x-amz-security-token"] == "token"
+
+
+def test_signature_is_valid_sigv4(fake_credentials):
+    """What goes on the wire verifies as SigV4, recomputed here from AWS's specification
+    (not with botocore): for a POST whose path holds a URL-encoded ARN, which the canonical
+    request encodes once more, as API Gateway expects."""
+    arn = f"arn:aws:bedrock:us-west-2:{ACCOUNT}:imported-model/abcdefghijkl"
+    req = KeepwarmClient(ENDPOINT).build_request("POST", f"/models/{quote(arn, safe='')}/leases",
+                                                 {"minutes": 90, "holder": "etl"})
+    headers = {k.lower(): v for k, v in req.header_items()}
+    headers.setdefault("host", "abc123.execute-api.us-west-2.amazonaws.com")  # urllib adds it from the URL
+    credential, signed_headers, signature = re.fullmatch(
+        r"AWS4-HMAC-SHA256 Credential=([^,]+), SignedHeaders=([^,]+), Signature=([0-9a-f]{64})",
+        headers["authorization"]).groups()
+    _, day, region, service, _ = credential.split("/")
+    path = urllib.parse.urlsplit(req.full_url).path
+    canonical = "\n".join([
+        "POST",
+        "/".join(quote(segment, safe="-_.~") for segment in path.split("/")),
+        "",
+        "".join(f"{name}:{headers[name].strip()}\n" for name in signed_headers.split(";")),
+        signed_headers,
+        hashlib.sha256(req.data).hexdigest(),
+    ])
+    assert "%253Aimported-model%252Fabcdefghijkl" in canonical
+    scope = f"{day}/{region}/{service}/aws4_request"
+    to_sign = "\n".join(["AWS4-HMAC-SHA256", headers["x-amz-date"], scope,
+                         hashlib.sha256(canonical.encode()).hexdigest()])
+    key = ("AWS4" + "testing").encode()
+    for part in (day, region, service, "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    assert hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest() == signature
+
+
+def test_loopback_is_not_signed_and_sign_can_be_forced(fake_credentials):
+    for url in ("http://127.0.0.1:8000", "http://localhost:8000/", "http://[::1]:8000"):
+        req = KeepwarmClient(url).build_request("GET", "/models/m")
+        assert "Authorization" not in dict(req.header_items()), url
+    req = KeepwarmClient("http://127.0.0.1:8000", sign=True, region="us-west-2").build_request("GET", "/models")
+    assert dict(req.header_items())["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=testing/")
+    req = KeepwarmClient(ENDPOINT, sign=False).build_request("GET", "/models")
+    assert "Authorization" not in dict(req.header_items())
+
+
+def test_signing_without_credentials_or_region_fails_clearly(fake_credentials, monkeypatch):
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    with pytest.raises(KeepwarmError) as caught:
+        KeepwarmClient("https://keepwarm.example.com/api").build_request("GET", "/models")
+    assert caught.value.code == "NoRegion" and "region" in str(caught.value)
+
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    with pytest.raises(KeepwarmError) as caught:
+        KeepwarmClient(ENDPOINT).build_request("GET", "/models")
+    assert caught.value.code == "NoCredentials" and "no AWS credentials" in str(caught.value)
+    assert main(["--url", ENDPOINT, "status", "m"]) == 2
