@@ -12,6 +12,7 @@ from typing import Any
 from chalice import Chalice, IAMAuthorizer, Rate, Response
 
 from chalicelib.api import http_errors
+from chalicelib.openapi import DOCUMENT
 from chalicelib.queue import WorkMessage
 from chalicelib.records import parse_iso
 from chalicelib.runtime import get_runtime
@@ -133,6 +134,11 @@ def model_cost(model: str) -> dict[str, Any]:
     rt = get_runtime()
     with http_errors():
         return rt.api.cost(model, _query(), rt.clock())
+
+
+@app.route("/openapi.json", methods=["GET"], authorizer=iam)
+def openapi() -> dict[str, Any]:
+    return DOCUMENT
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="tick")

@@ -212,3 +212,18 @@ def test_events_start_with_registration(client):
     assert [e["kind"] for e in events] == ["updated", "registered"]
     assert events[1]["model_arn"] == ARN_LLAMA
     assert client.http.get("/models/ghost/events").status_code == 404
+
+
+def test_the_openapi_document_describes_every_route(client):
+    from app import app
+
+    doc = client.http.get("/openapi.json").json_body
+    assert doc["openapi"].startswith("3.")
+    described = {(path, verb.upper()) for path, ops in doc["paths"].items()
+                 for verb in ops if verb != "parameters"}
+    served = {(path, method) for path, by_method in app.routes.items() for method in by_method}
+    assert described == served
+    for path, ops in doc["paths"].items():
+        for verb, op in ops.items():
+            if verb in ("post", "put"):
+                assert op["requestBody"]["content"]["application/json"]["schema"]["$ref"], (path, verb)

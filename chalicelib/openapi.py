@@ -1,0 +1,188 @@
+"""The API's OpenAPI 3 document, served at ``GET /openapi.json``.
+
+Written by hand because Chalice's generated Swagger knows the routes but not the bodies;
+a test checks that every route of the app is described here and nothing else is.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.api import (
+    MAX_ACTIVE_LEASES,
+    MAX_COST_DAYS,
+    MAX_EXCLUDE_DATES,
+    MAX_LEASE_MINUTES,
+    MAX_PAGE,
+    MAX_PREVIEW_DAYS,
+    MAX_RELEASE_MINUTES,
+)
+from chalicelib.records import REQUEST_FORMATS
+from chalicelib.schedule import MAX_WINDOWS
+
+ISO = {"type": "string", "format": "date-time", "example": "2026-03-09T09:00:00Z"}
+MODEL = {"name": "model", "in": "path", "required": True, "schema": {"type": "string"},
+         "description": "the model's name, or its URL-encoded ARN"}
+LEASE = {"name": "lease", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _body(name: str) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": _ref(name)}}}
+
+
+ERRORS = {"400": _json(_ref("Error"), "bad input: Message starts with the field at fault"),
+          "404": _json(_ref("Error"), "no such model (or lease)")}
+QUERY_FROM = {"name": "from", "in": "query", "schema": ISO}
+
+
+def _days(default: int, high: int) -> dict[str, Any]:
+    return {"name": "days", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": high,
+                                                      "default": default}}
+
+
+WINDOW = {"oneOf": [
+    {"type": "object", "additionalProperties": False, "required": ["start", "stop"], "properties": {
+        "days": {"type": "string", "example": "MON-FRI", "description": "day names, ranges, lists or *"},
+        "start": {"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]$"},
+        "stop": {"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]$"}}},
+    {"type": "object", "additionalProperties": False, "required": ["warm", "stop"], "properties": {
+        "warm": {"type": "string", "example": "0 9 * * MON-FRI", "description": "5-field cron"},
+        "stop": {"type": "string", "example": "0 18 * * MON-FRI"}}},
+]}
+CONFIG_FIELDS: dict[str, Any] = {
+    "timezone": {"type": "string", "default": "UTC", "example": "Asia/Shanghai"},
+    "windows": {"type": "array", "minItems": 1, "maxItems": MAX_WINDOWS, "items": WINDOW},
+    "keepalive_minutes": {"type": "integer", "minimum": 1, "maximum": 14, "default": 14},
+    "release_minutes": {"type": "integer", "minimum": 2, "maximum": MAX_RELEASE_MINUTES, "default": 15},
+    "enabled": {"type": "boolean", "default": True},
+    "request_format": {"type": "string", "enum": list(REQUEST_FORMATS), "default": "chat"},
+    "request_body": {"type": "object", "nullable": True, "description": "with request_format custom"},
+    "exclude_dates": {"type": "array", "maxItems": MAX_EXCLUDE_DATES,
+                      "items": {"type": "string", "format": "date"}},
+    "holidays": {"type": "object", "nullable": True, "required": ["country"], "additionalProperties": False,
+                 "properties": {"country": {"type": "string", "example": "GB"},
+                                "subdiv": {"type": "string", "example": "ENG"}}},
+    "custom_model_units": {"type": "integer", "minimum": 1, "maximum": 1000, "nullable": True},
+}
+ARN = {"type": "string", "example": "arn:aws:bedrock:us-west-2:123456789012:imported-model/km5b98xhpqel",
+       "pattern": r"^arn:aws(-[a-z]+)*:bedrock:[a-z]{2}(-[a-z]+)+-[0-9]{1,2}:[0-9]{12}:imported-model/[a-z0-9]{12}$"}
+NAME = {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"}
+
+SCHEMAS: dict[str, Any] = {
+    "Registration": {"type": "object", "additionalProperties": False, "required": ["model_arn", "windows"],
+                     "properties": {"model_arn": ARN, "name": NAME, **CONFIG_FIELDS}},
+    "Change": {"type": "object", "additionalProperties": False,
+               "description": "fields left out keep their value; model_arn and name cannot change",
+               "properties": {"model_arn": ARN, "name": NAME, **CONFIG_FIELDS}},
+    "Model": {"type": "object", "properties": {
+        "model_arn": ARN, "name": NAME, **CONFIG_FIELDS, "created_at": ISO, "updated_at": ISO,
+        "state": {"type": "object", "properties": {
+            "status": {"type": "string", "enum": ["cold", "warming", "warm", "error"]},
+            "ready": {"type": "boolean"}, "window_open": {"type": "boolean"},
+            "last_success_at": ISO, "last_call_at": ISO, "warming_since": ISO,
+            "next_action": {"type": "object", "nullable": True, "properties": {
+                "kind": {"type": "string", "enum": ["prewarm", "warmup", "keepalive", "poll"]}, "at": ISO}},
+            "error": {"type": "string", "nullable": True},
+            "keepalive_minutes_in_force": {"type": "integer"}, "release_minutes_assumed": {"type": "integer"},
+            "keepalive_reason": {"type": "string", "nullable": True},
+            "prewarm_lead_seconds": {"type": "number"},
+            "cold_starts": {"type": "object", "properties": {
+                "count": {"type": "integer"}, "last_seconds": {"type": "number", "nullable": True},
+                "p50_seconds": {"type": "number", "nullable": True},
+                "p95_seconds": {"type": "number", "nullable": True}}},
+            "leases": {"type": "array", "items": _ref("Lease")},
+            "override": {"type": "object", "nullable": True}}}}},
+    "LeaseRequest": {"type": "object", "additionalProperties": False, "required": ["minutes"], "properties": {
+        "minutes": {"type": "integer", "minimum": 1, "maximum": MAX_LEASE_MINUTES},
+        "holder": {"type": "string", "minLength": 1, "maxLength": 100}}},
+    "Lease": {"type": "object", "properties": {
+        "id": {"type": "string"}, "model": NAME, "holder": {"type": "string", "nullable": True},
+        "created_at": ISO, "expires_at": ISO, "active": {"type": "boolean"}, "ready": {"type": "boolean"},
+        "status": {"type": "string"}, "expected_ready_at": ISO, "error": {"type": "string", "nullable": True}}},
+    "Override": {"type": "object", "additionalProperties": False, "required": ["state", "until"], "properties": {
+        "state": {"type": "string", "enum": ["warm", "cold"]}, "until": ISO}},
+    "Error": {"type": "object", "properties": {"Code": {"type": "string"}, "Message": {"type": "string"}}},
+}
+
+PATHS: dict[str, Any] = {
+    "/models": {
+        "post": {"summary": "register a model", "requestBody": _body("Registration"),
+                 "responses": {"201": _json(_ref("Model"), "registered"), **ERRORS,
+                               "409": _json(_ref("Error"), "the name or ARN is taken")}},
+        "get": {"summary": "list models in name order",
+                "parameters": [{"name": "limit", "in": "query",
+                                "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}},
+                               {"name": "next_token", "in": "query", "schema": {"type": "string"}}],
+                "responses": {"200": _json({"type": "object", "properties": {
+                    "models": {"type": "array", "items": _ref("Model")},
+                    "next_token": {"type": "string", "nullable": True}}}), **ERRORS}},
+    },
+    "/models/{model}": {
+        "parameters": [MODEL],
+        "get": {"summary": "one model", "responses": {"200": _json(_ref("Model")), **ERRORS}},
+        "put": {"summary": "change a model's schedule or options", "requestBody": _body("Change"),
+                "responses": {"200": _json(_ref("Model")), **ERRORS}},
+        "delete": {"summary": "remove a model", "responses": {"204": {"description": "removed"}, **ERRORS}},
+    },
+    "/models/{model}/windows": {
+        "parameters": [MODEL],
+        "get": {"summary": "the windows' open/close instants (UTC)",
+                "parameters": [QUERY_FROM, _days(7, MAX_PREVIEW_DAYS)],
+                "responses": {"200": _json({"type": "object", "properties": {"windows": {
+                    "type": "array", "items": {"type": "object", "properties": {"open": ISO, "close": ISO}}}}}),
+                    **ERRORS}},
+    },
+    "/models/{model}/events": {
+        "parameters": [MODEL],
+        "get": {"summary": "recent events, newest first",
+                "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
+                                                                            "maximum": 200}}],
+                "responses": {"200": _json({"type": "object", "properties": {
+                    "events": {"type": "array", "items": {"type": "object"}}}}), **ERRORS}},
+    },
+    "/models/{model}/leases": {
+        "parameters": [MODEL],
+        "post": {"summary": "keep the model warm from now for N minutes", "requestBody": _body("LeaseRequest"),
+                 "responses": {"201": _json(_ref("Lease")), **ERRORS,
+                               "409": _json(_ref("Error"), f"already {MAX_ACTIVE_LEASES} active leases")}},
+        "get": {"summary": "active leases", "responses": {"200": _json({"type": "object", "properties": {
+            "leases": {"type": "array", "items": _ref("Lease")}}}), **ERRORS}},
+    },
+    "/models/{model}/leases/{lease}": {
+        "parameters": [MODEL, LEASE],
+        "get": {"summary": "one lease: is the model ready?", "responses": {"200": _json(_ref("Lease")), **ERRORS}},
+        "delete": {"summary": "release a lease early", "responses": {"204": {"description": "released"}, **ERRORS}},
+    },
+    "/models/{model}/override": {
+        "parameters": [MODEL],
+        "put": {"summary": "force warm or cold until a time", "requestBody": _body("Override"),
+                "responses": {"200": _json(_ref("Model")), **ERRORS}},
+        "delete": {"summary": "end the override", "responses": {"204": {"description": "ended"}, **ERRORS}},
+    },
+    "/models/{model}/cost": {
+        "parameters": [MODEL],
+        "get": {"summary": "what the schedule costs against keeping the model warm around the clock",
+                "parameters": [QUERY_FROM, _days(30, MAX_COST_DAYS)],
+                "responses": {"200": _json({"type": "object"}), **ERRORS,
+                              "502": _json(_ref("Error"), "Bedrock's GetImportedModel failed")}},
+    },
+    "/openapi.json": {"get": {"summary": "this document", "responses": {"200": _json({"type": "object"})}}},
+}
+
+DOCUMENT: dict[str, Any] = {
+    "openapi": "3.0.3",
+    "info": {"title": "keepwarm", "version": "1.0",
+             "description": "Keeps Amazon Bedrock imported models warm on schedule."},
+    "paths": PATHS,
+    "components": {"schemas": SCHEMAS,
+                   "securitySchemes": {"sigv4": {"type": "apiKey", "name": "Authorization", "in": "header",
+                                                 "description": "AWS SigV4 (execute-api) on deployed stages"}}},
+    "security": [{"sigv4": []}],
+}
