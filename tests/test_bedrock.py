@@ -95,3 +95,24 @@ def test_clients_follow_the_arn_region_through_the_standard_endpoint_variable(si
     assert client.meta.endpoint_url.startswith("http://127.0.0.1:")
     assert invoker.client_for("eu-central-1") is client
     assert client.meta.config.retries["total_max_attempts"] == 1
+
+
+@pytest.mark.parametrize("region", ["us-west-2", "eu-central-1", "ap-southeast-2", "us-gov-west-1"])
+def test_without_a_local_endpoint_clients_go_to_aws_own_hosts(monkeypatch, region):
+    for var in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_BEDROCK_RUNTIME"):
+        monkeypatch.delenv(var, raising=False)
+    client = Invoker(SETTINGS).client_for(region)
+    assert client.meta.endpoint_url == f"https://bedrock-runtime.{region}.amazonaws.com"
+
+
+@pytest.mark.parametrize("arn", [
+    "arn:aws:bedrock:us-west-2.evil.example:123456789012:imported-model/abcdefghijkl",
+    "arn:aws:bedrock:evil.example/us-west-2:123456789012:imported-model/abcdefghijkl",
+    "arn:aws:bedrock:127.0.0.1:123456789012:imported-model/abcdefghijkl",
+    "arn:aws:bedrock:us-west-2@evil:123456789012:imported-model/abcdefghijkl",
+])
+def test_a_forged_region_never_reaches_a_client(arn):
+    from chalicelib.records import arn_region
+
+    with pytest.raises(ValueError):
+        arn_region(arn)
