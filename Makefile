@@ -29,5 +29,19 @@ package: $(STAMP)
 	$(BIN)/python -m deploy.package --stage $(STAGE)
 	$(BIN)/cfn-lint build/$(STAGE)/sam.json
 
+# Benchmarks: keepwarm against a 14-minute cron over a simulated week, and the tick's cost
+# at 1,000 and 10,000 models; both write docs/benchmarks.md (and docs/timeline.png).
+.PHONY: bench
+bench: $(STAMP)
+	$(BIN)/python -m bench.simulate --models 50 --days 7 --seed 1 --out docs/benchmarks.md --png docs/timeline.png
+	$(BIN)/python -m bench.tick_scaling --sizes 1000 10000 --out docs/benchmarks.md
+
+# A thousand models opening at the same minute with 10% throttling (in-memory store), and
+# two hundred on DynamoDB (moto's server slows down sharply past a few hundred).
+.PHONY: bench-load
+bench-load: $(STAMP)
+	$(BIN)/python -m bench.load --models 1000 --store memory
+	$(BIN)/python -m bench.load --models 200 --store dynamo
+
 clean:
 	rm -rf $(VENV) .pytest_cache build

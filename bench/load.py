@@ -112,7 +112,11 @@ def run(models: int, throttle: float, workers: int, seed: int = 1, store_kind: s
                 ready_after.append((at - OPEN).total_seconds())
     finally:
         moto.terminate()
-        moto.wait(timeout=10)
+        try:
+            moto.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # werkzeug may not stop on SIGTERM at once
+            moto.kill()
+            moto.wait()
     ready_after.sort()
     return {
         "models": models, "throttle": throttle, "workers": workers, "store": store_kind, "calls": calls, "throttled": throttled,
