@@ -12,9 +12,6 @@ import hmac
 import json
 import os
 import re
-import signal
-import socket
-import subprocess
 import sys
 import time
 import urllib.error
@@ -22,7 +19,7 @@ import urllib.parse
 import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterator
 from urllib.parse import quote
 
 import pytest
@@ -37,65 +34,17 @@ from keepwarm_client import KeepwarmClient, KeepwarmError, LeaseTimeout  # noqa:
 from keepwarm_client import client as client_module  # noqa: E402
 from keepwarm_client.cli import main  # noqa: E402
 
+from live import POLL_SECONDS, free_port, request, running_stack  # noqa: E402
+
 UTC = timezone.utc
 LOAD_SECONDS = 3
-POLL_SECONDS = 1
 ACCOUNT = "123456789012"
-
-
-# -- the stack, as tests/test_e2e.py starts it ---------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def request(method: str, url: str, body: Any = None) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            raw = resp.read()
-            return resp.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read() or b"null")
-
-
-def wait_for(what: str, check: Callable[[], Optional[Any]], timeout: float, every: float = 0.25) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory) -> Iterator[dict[str, str]]:
-    tmp = tmp_path_factory.mktemp("client-stack")
-    endpoints_file = tmp / "endpoints.json"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL_")}
-    env.update(KEEPWARM_POLL_SECONDS=str(POLL_SECONDS), PYTHONUNBUFFERED="1")
-    port = free_port()
-    log = open(tmp / "stack.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "local.stack", "--port", str(port), "--tick-seconds", "1", "--no-demo",
-         "--endpoints-file", str(endpoints_file)],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        wait_for("the stack to start", lambda: endpoints_file.exists() or proc.poll() is not None, 60)
-        assert proc.poll() is None, (tmp / "stack.log").read_text()
-        yield json.loads(endpoints_file.read_text())
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
-    assert proc.returncode == 0, (tmp / "stack.log").read_text()
+    with running_stack(tmp_path_factory.mktemp("client-stack")) as endpoints:
+        yield endpoints
 
 
 _serial = iter(range(1, 10_000))

@@ -7,90 +7,27 @@ checked to be gone) at the end.
 """
 from __future__ import annotations
 
-import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Iterator, Optional
 from urllib.parse import quote
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from live import POLL_SECONDS, request, running_stack, wait_for
+
 UTC = timezone.utc
 LOAD_SECONDS = 3
-POLL_SECONDS = 1
 
 READY = "arn:aws:bedrock:us-west-2:123456789012:imported-model/e2eready0001"
 SLOW = "arn:aws:bedrock:us-west-2:123456789012:imported-model/e2eslow00001"
 LATER = "arn:aws:bedrock:us-west-2:123456789012:imported-model/e2elater0001"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def request(method: str, url: str, body: Any = None) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            raw = resp.read()
-            return resp.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read() or b"null")
-
-
-def wait_for(what: str, check: Callable[[], Optional[Any]], timeout: float, every: float = 0.25) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory) -> Iterator[dict[str, str]]:
-    tmp = tmp_path_factory.mktemp("stack")
-    endpoints_file = tmp / "endpoints.json"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL_")}
-    env.update(KEEPWARM_POLL_SECONDS=str(POLL_SECONDS), PYTHONUNBUFFERED="1")
-    port = free_port()
-    log = open(tmp / "stack.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "local.stack", "--port", str(port), "--tick-seconds", "1", "--no-demo",
-         "--endpoints-file", str(endpoints_file)],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        wait_for("the stack to start", lambda: endpoints_file.exists() or proc.poll() is not None, 60)
-        assert proc.poll() is None, (tmp / "stack.log").read_text()
-        yield json.loads(endpoints_file.read_text())
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
-    output = (tmp / "stack.log").read_text()
-    assert proc.returncode == 0, output
-    assert "keepwarm local stack stopped" in output
-    # Nothing left listening: chalice local went with it.
-    with socket.socket() as s:
-        assert s.connect_ex(("127.0.0.1", port)) != 0
+    with running_stack(tmp_path_factory.mktemp("stack")) as endpoints:
+        yield endpoints
 
 
 def hhmm(at: datetime) -> str:
