@@ -56,6 +56,32 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def port_taken(port: int) -> bool:
+    """Whether something already listens on 127.0.0.1:``port``. Binds as chalice local's
+    server does (SO_REUSEADDR), so a closed connection still in TIME_WAIT does not count."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+# Run as the child, before chalice: ask Linux to send it SIGTERM when the stack dies, even
+# by SIGKILL, so no API server is left holding the port. Elsewhere it just runs chalice.
+_CHILD = """
+import ctypes, os, signal, sys
+try:
+    ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+except (OSError, AttributeError):
+    pass
+if os.getppid() != int(sys.argv[1]):  # the stack died before the line above ran
+    sys.exit(1)
+os.execv(sys.argv[2], sys.argv[2:])
+"""
+
+
 def create_resources() -> dict[str, str]:
     """The table, the queue and its dead-letter queue, as the deployment template has them."""
     from chalicelib.store import create_table
@@ -135,9 +161,12 @@ class Runner:
         self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
 
-def wait_for_http(url: str, timeout: float) -> None:
+def wait_for_http(url: str, timeout: float, server: Optional[subprocess.Popen] = None) -> None:
+    """Wait until ``url`` answers; fail at once if ``server``, which should answer it, exited."""
     deadline = time.monotonic() + timeout
     while True:
+        if server is not None and server.poll() is not None:
+            raise RuntimeError(f"the server for {url} exited with {server.returncode} before answering")
         try:
             with urllib.request.urlopen(url, timeout=2):
                 return
@@ -179,6 +208,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--endpoints-file", type=Path,
                         help="write the endpoints as JSON here once everything is up")
     args = parser.parse_args(argv)
+    if port_taken(args.port):
+        print(f"port {args.port} on 127.0.0.1 is already in use (another `make run`?): stop that, or "
+              f"choose another port: make run PORT={args.port + 1}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     for noisy in ("werkzeug", "botocore", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -227,13 +260,17 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     api_url = f"http://127.0.0.1:{args.port}"
     chalice = subprocess.Popen(
-        [str(Path(sys.executable).parent / "chalice"), "local", "--host", "127.0.0.1", "--port", str(args.port),
+        [sys.executable, "-c", _CHILD, str(os.getpid()), str(Path(sys.executable).parent / "chalice"), "local", "--host", "127.0.0.1", "--port", str(args.port),
          "--stage", "local", "--no-autoreload"],
         cwd=ROOT, env=os.environ.copy(),
     )
     runner: Optional[Runner] = None
     try:
-        wait_for_http(f"{api_url}/models", timeout=30)
+        try:
+            wait_for_http(f"{api_url}/models", timeout=30, server=chalice)
+        except (RuntimeError, TimeoutError) as err:
+            print(f"chalice local did not start: {err}", file=sys.stderr)
+            return 1
         runner = Runner(resources["queue_url"], tick_seconds=args.tick_seconds).start()
         demo_lines = register_demo(api_url, datetime.now(timezone.utc)) if demo else []
         endpoints = {"api": api_url, "dynamodb_sqs": moto_url, "queue_url": resources["queue_url"],

@@ -48,22 +48,37 @@ def wait_for(what: str, check: Callable[[], Optional[Any]], timeout: float, ever
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
+def launch(tmp: Path, port: int, *extra: str) -> subprocess.Popen:
+    """``python -m local.stack`` on ``port`` in its own session, output to tmp/stack.log."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL_")}
+    env.update(KEEPWARM_POLL_SECONDS=str(POLL_SECONDS), PYTHONUNBUFFERED="1")
+    with open(tmp / "stack.log", "w") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "local.stack", "--port", str(port), "--tick-seconds", "1", "--no-demo",
+             "--endpoints-file", str(tmp / "endpoints.json"), *extra],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def started(tmp: Path, proc: subprocess.Popen) -> dict[str, str]:
+    """The endpoints once the stack says it is up; fails with its log if it exited instead."""
+    endpoints_file = tmp / "endpoints.json"
+    wait_for("the stack to start", lambda: endpoints_file.exists() or proc.poll() is not None, 60)
+    assert proc.poll() is None, (tmp / "stack.log").read_text()
+    return json.loads(endpoints_file.read_text())
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
 @contextmanager
 def running_stack(tmp: Path) -> Iterator[dict[str, str]]:
     """Start the stack, yield its endpoints, stop it and check it left nothing listening."""
-    endpoints_file = tmp / "endpoints.json"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL_")}
-    env.update(KEEPWARM_POLL_SECONDS=str(POLL_SECONDS), PYTHONUNBUFFERED="1")
     port = free_port()
-    log = open(tmp / "stack.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "local.stack", "--port", str(port), "--tick-seconds", "1", "--no-demo",
-         "--endpoints-file", str(endpoints_file)],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = launch(tmp, port)
     try:
-        wait_for("the stack to start", lambda: endpoints_file.exists() or proc.poll() is not None, 60)
-        assert proc.poll() is None, (tmp / "stack.log").read_text()
-        yield json.loads(endpoints_file.read_text())
+        yield started(tmp, proc)
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -71,9 +86,7 @@ def running_stack(tmp: Path) -> Iterator[dict[str, str]]:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-        log.close()
     output = (tmp / "stack.log").read_text()
     assert proc.returncode == 0, output
     assert "keepwarm local stack stopped" in output
-    with socket.socket() as s:  # chalice local went with it
-        assert s.connect_ex(("127.0.0.1", port)) != 0
+    assert not listening(port)  # chalice local went with it
