@@ -260,8 +260,8 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     api_url = f"http://127.0.0.1:{args.port}"
     chalice = subprocess.Popen(
-        [sys.executable, "-c", _CHILD, str(os.getpid()), str(Path(sys.executable).parent / "chalice"), "local", "--host", "127.0.0.1", "--port", str(args.port),
-         "--stage", "local", "--no-autoreload"],
+        [sys.executable, "-c", _CHILD, str(os.getpid()), str(Path(sys.executable).parent / "chalice"),
+         "local", "--host", "127.0.0.1", "--port", str(args.port), "--stage", "local", "--no-autoreload"],
         cwd=ROOT, env=os.environ.copy(),
     )
     runner: Optional[Runner] = None
