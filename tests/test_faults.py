@@ -48,19 +48,21 @@ def test_an_old_message_arriving_after_a_newer_one_is_dropped(client, driver, si
     assert show(client, "llama") == before
 
 
-class CrashOnce:
-    """A store whose next save fails as if the Lambda died before its write landed."""
+class SaveFailsOnce:
+    """A store whose next save raises ``error``: RuntimeError as if the Lambda died before
+    its write landed, StateConflict as if another writer (an API call) landed between the
+    worker's read and its write."""
 
-    def __init__(self, store):
-        self.store, self.armed = store, True
+    def __init__(self, store, error: Exception):
+        self.store, self.error = store, error
 
     def __getattr__(self, name):
         return getattr(self.store, name)
 
     def save(self, model, expected_version):
-        if self.armed:
-            self.armed = False
-            raise RuntimeError("Lambda timed out")
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
         return self.store.save(model, expected_version)
 
 
@@ -72,7 +74,7 @@ def test_a_worker_that_dies_after_the_answer_costs_one_call_and_loses_nothing(
     clock.set(at(8, 57, 30))
     _, body = sim_queue.pop()  # the poll that will find the model ready
     real = runtime.store
-    runtime.store = CrashOnce(real)
+    runtime.store = SaveFailsOnce(real, RuntimeError("Lambda timed out"))
     with pytest.raises(RuntimeError):
         client.lambda_.invoke("worker", sqs_event(body))
     runtime.store = real
@@ -87,29 +89,13 @@ def test_a_worker_that_dies_after_the_answer_costs_one_call_and_loses_nothing(
     assert len(call_times(simulator, ARN_LLAMA, "ready")) == 2
 
 
-class ConflictOnce:
-    """Another writer (an API call) lands between the worker's read and its write."""
-
-    def __init__(self, store):
-        self.store, self.armed = store, True
-
-    def __getattr__(self, name):
-        return getattr(self.store, name)
-
-    def save(self, model, expected_version):
-        if self.armed:
-            self.armed = False
-            raise StateConflict("someone else wrote first")
-        return self.store.save(model, expected_version)
-
-
 def test_a_conditional_write_conflict_is_retried_on_fresh_state(client, runtime, simulator, sim_queue, clock):
     simulator.add_model(ARN_LLAMA, load_seconds=60)
     register(client, model_arn=ARN_LLAMA, name="llama")
     clock.set(at(8, 57))
     client.lambda_.invoke("tick", tick_event(at(8, 57)))
     _, body = sim_queue.pop()
-    runtime.store = ConflictOnce(runtime.store)
+    runtime.store = SaveFailsOnce(runtime.store, StateConflict("someone else wrote first"))
     assert runtime.worker.handle(WorkMessage.from_body(body)) == "not_ready"
     assert show(client, "llama")["state"]["status"] == "warming"
     assert len(sim_queue) == 1
