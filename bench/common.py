@@ -23,7 +23,8 @@ def offline_aws() -> None:
     """Make sure nothing this process builds can reach AWS.
 
     Fake credentials, no instance metadata, and every service endpoint pointed at a closed
-    loopback port until the benchmark points the ones it uses at its own stand-ins."""
+    loopback port until the benchmark (or the test) points the ones it uses at its own
+    stand-ins."""
     for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
         os.environ.pop(var, None)
     os.environ.update({
@@ -32,7 +33,7 @@ def offline_aws() -> None:
         "AWS_DEFAULT_REGION": "us-west-2",
         "AWS_EC2_METADATA_DISABLED": "true",
     })
-    os.environ.setdefault("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    os.environ["AWS_ENDPOINT_URL"] = "http://127.0.0.1:9"
 
 
 @contextmanager

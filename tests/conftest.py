@@ -15,16 +15,9 @@ from typing import Iterator
 import boto3
 import pytest
 
-for _var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
-    os.environ.pop(_var, None)
-os.environ.update({
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-west-2",
-    "AWS_EC2_METADATA_DISABLED": "true",
-    # Until a fixture sets real ones, every service points at a closed loopback port.
-    "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
-})
+from bench.common import offline_aws  # the benchmarks' own: the same offline environment
+
+offline_aws()  # fake credentials; every service on a closed loopback port until a fixture says otherwise
 
 from moto.server import ThreadedMotoServer  # noqa: E402
 

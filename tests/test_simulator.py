@@ -20,6 +20,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, ReadTimeoutError
 
+from live import request
 from local.simulator import ManualClock, Simulator, SimulatorServer
 
 UTC = timezone.utc
@@ -84,16 +85,7 @@ def error_of(rt: Any, body: Any = LLAMA, model: str = ARN) -> tuple[str, int, st
 
 
 def admin(url: str, method: str, path: str, body: Optional[dict] = None) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            raw = response.read()
-            return response.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as err:
-        with err:
-            return err.code, json.loads(err.read())
+    return request(method, url + path, body)
 
 
 # -- cold start, formats, release -----------------------------------------------------------
@@ -403,11 +395,11 @@ def test_errors_carry_both_wire_forms_aws_uses(sim, server):
     # botocore reads x-amzn-ErrorType first, then the body's __type: both are sent, so
     # a client reading either one (botocore, or a plain HTTP client) sees the code.
     sim.add_model(ARN, load_seconds=60)
-    request = urllib.request.Request(f"{server.url}/model/{quote(ARN, safe='')}/invoke",
-                                     data=json.dumps(LLAMA).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(f"{server.url}/model/{quote(ARN, safe='')}/invoke",
+                                 data=json.dumps(LLAMA).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
     with pytest.raises(urllib.error.HTTPError) as info:
-        urllib.request.urlopen(request, timeout=5)
+        urllib.request.urlopen(req, timeout=5)
     with info.value as err:
         assert err.code == 429
         assert err.headers["x-amzn-ErrorType"].split(":")[0] == "ModelNotReadyException"
