@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.schedule import MAX_WINDOWS, Interval, Schedule, ScheduleError
+from chalicelib.schedule import DAY_NAMES, MAX_WINDOWS, MONTH_NAMES, Interval, Schedule, ScheduleError
 
 UTC = timezone.utc
 # Reference instant for from_dict's "never opens" check: fixed, no clock.
@@ -114,12 +114,13 @@ def test_edge_inside_spring_forward_gap(zone: str, window: dict[str, Any], start
     assert sched(zone, window).intervals(start, end) == expected
 
 
-def test_gap_rule_can_put_a_start_after_a_later_stop() -> None:
-    # 02:30 (in the gap) lands at 07:30Z, after 03:15 EDT = 07:15Z: that day's stop comes
-    # first, so the window stays open until the next day's stop. A consequence of the rule.
+def test_a_day_whose_start_the_gap_rule_puts_after_its_stop_has_no_window() -> None:
+    # 02:30 (in the gap) lands at 07:30Z, after 03:15 EDT = 07:15Z: that day's interval is
+    # empty, so the window skips the day rather than staying open until the next day's stop.
     schedule = sched("America/New_York", {"start": "02:30", "stop": "03:15"})
-    assert schedule.next_interval(utc(2026, 3, 8, 7)) == Interval(utc(2026, 3, 8, 7, 30), utc(2026, 3, 9, 7, 15))
+    assert schedule.next_interval(utc(2026, 3, 8, 7)) == Interval(utc(2026, 3, 9, 6, 30), utc(2026, 3, 9, 7, 15))
     assert not schedule.is_open(utc(2026, 3, 8, 7, 20))
+    assert not schedule.is_open(utc(2026, 3, 8, 12))
 
 
 def test_gap_start_landing_on_the_stop_is_a_tie() -> None:
@@ -204,11 +205,12 @@ def test_repeated_hour_window_is_open_only_on_first_pass(zone: str, first_pass: 
 
 # --- overnight windows ---------------------------------------------------------------------
 
-def test_overnight_weekdays_compile_to_shifted_stop_days() -> None:
+def test_simple_windows_keep_their_days_and_minutes() -> None:
     window, = sched("UTC", {"days": "MON-FRI", "start": "22:00", "stop": "06:00"}).windows
-    assert (window.warm, window.stop) == ("0 22 * * MON-FRI", "0 6 * * TUE-SAT")
+    assert (window.days, window.start, window.stop) == (frozenset({1, 2, 3, 4, 5}), 22 * 60, 6 * 60)
     day, = sched("UTC", {"days": "mon-fri", "start": "09:30", "stop": "18:00"}).windows
-    assert (day.warm, day.stop) == ("30 9 * * MON-FRI", "0 18 * * MON-FRI")
+    assert (day.days, day.start, day.stop) == (frozenset({1, 2, 3, 4, 5}), 9 * 60 + 30, 18 * 60)
+    assert day.spec == {"days": "MON-FRI", "start": "09:30", "stop": "18:00"}
 
 
 def test_overnight_weekdays_over_a_week() -> None:
@@ -408,11 +410,11 @@ def test_nothing_opens_within_400_days() -> None:
     assert schedule.intervals(utc(2026, 3, 1), utc(2026, 6, 1)) == []
     with pytest.raises(ScheduleError, match="never opens"):
         sched("UTC", leap_day, at=utc(2026, 3, 1))
-    # An interval already open at `at` does not count: the next one must open and close in time.
+    # A window open at `at` counts, however long until it opens again.
     until_six = {"warm": "0 9 29 2 *", "stop": "0 18 * * *"}
-    assert sched("UTC", until_six, at=utc(2028, 2, 29, 8)).is_open(utc(2028, 2, 29, 12))
+    assert sched("UTC", until_six, at=utc(2028, 2, 29, 12)).is_open(utc(2028, 2, 29, 12))
     with pytest.raises(ScheduleError, match="never opens"):
-        sched("UTC", until_six, at=utc(2028, 2, 29, 12))
+        sched("UTC", until_six, at=utc(2028, 2, 29, 18))
 
 
 # --- round trip ----------------------------------------------------------------------------
@@ -461,13 +463,14 @@ OK = {"start": "09:00", "stop": "18:00"}
     ("UTC", [OK] * (MAX_WINDOWS + 1), "windows", "at most 20"),
     ("UTC", ["09:00-18:00"], "windows[0]", "must be an object"),
     ("UTC", [OK, None], "windows[1]", "must be an object"),
-    ("UTC", [OK, {"start": "9:00", "stop": "18:00"}], "windows[1].start", "'9:00' is not a time of day (HH:MM)"),
+    ("UTC", [OK, {"start": "9:00", "stop": "18:00"}], "windows[1].start", "'9:00' is not a time of day (HH:MM, 00:00 to 23:59)"),
     ("UTC", [{"start": "24:00", "stop": "18:00"}], "windows[0].start", "is not a time of day"),
     ("UTC", [{"start": "09:60", "stop": "18:00"}], "windows[0].start", "is not a time of day"),
     ("UTC", [{"start": "0900", "stop": "18:00"}], "windows[0].start", "is not a time of day"),
     ("UTC", [{"start": "09:00\n", "stop": "18:00"}], "windows[0].start", "is not a time of day"),
     ("UTC", [{"start": 900, "stop": "18:00"}], "windows[0].start", "is not a time of day"),
-    ("UTC", [{"start": "09:00", "stop": "24:00"}], "windows[0].stop", "is not a time of day"),
+    ("UTC", [{"start": "09:00", "stop": "24:01"}], "windows[0].stop", "(HH:MM, 00:00 to 24:00)"),
+    ("UTC", [{"start": "00:00", "stop": "00:00"}], "windows[0].stop", "start 00:00 and stop 24:00"),
     ("UTC", [{"start": "09:00", "stop": "0 18 * * *"}], "windows[0].stop", "is not a time of day"),
     ("UTC", [{"start": "09:00", "stop": "09:00"}], "windows[0].stop", "must differ from start"),
     ("UTC", [{"days": "MON-FUN", **OK}], "windows[0].days", "'MON-FUN' is not a day name"),
@@ -511,7 +514,7 @@ def test_bad_input_names_the_field(timezone_: object, windows: object, field: st
 def test_error_message_format() -> None:
     with pytest.raises(ScheduleError) as caught:
         Schedule.from_dict("UTC", [OK, {"start": "25:00", "stop": "18:00"}], at=AT)
-    assert str(caught.value) == "windows[1].start: '25:00' is not a time of day (HH:MM)"
+    assert str(caught.value) == "windows[1].start: '25:00' is not a time of day (HH:MM, 00:00 to 23:59)"
     assert caught.value.field == "windows[1].start"
 
 
@@ -539,3 +542,164 @@ def test_naive_datetimes_are_refused(call: Any) -> None:
     schedule = sched("UTC", OK)
     with pytest.raises(ValueError, match="timezone-aware"):
         call(schedule)
+
+
+# --- always open, 24:00, and exclusions per local day ---------------------------------------
+
+def test_start_00_00_stop_24_00_every_day_is_always_open() -> None:
+    schedule = sched("Europe/London", {"start": "00:00", "stop": "24:00"})
+    for at in (utc(2026, 3, 29, 0, 59), utc(2026, 3, 29, 1), utc(2026, 10, 25, 1, 30), utc(2026, 12, 31, 23, 59)):
+        assert schedule.is_open(at)
+    interval = schedule.next_interval(utc(2026, 5, 4, 12))
+    # It goes on past any bound the search keeps to, and says so.
+    assert interval is not None and interval.cut
+    assert interval.open <= utc(2026, 5, 4) and interval.close >= utc(2026, 5, 5)
+    assert schedule.intervals(utc(2026, 5, 4), utc(2026, 8, 1)) and all(
+        iv.open <= utc(2026, 5, 4) and iv.close >= utc(2026, 8, 1)
+        for iv in schedule.intervals(utc(2026, 5, 4), utc(2026, 8, 1)))
+
+
+def test_weekdays_to_24_00_run_from_monday_midnight_to_saturday_midnight() -> None:
+    schedule = sched("UTC", {"days": "MON-FRI", "start": "00:00", "stop": "24:00"})
+    assert schedule.intervals(utc(2026, 5, 4), utc(2026, 5, 11)) == [Interval(utc(2026, 5, 4), utc(2026, 5, 9))]
+    assert not schedule.is_open(utc(2026, 5, 9, 0)) and schedule.is_open(utc(2026, 5, 8, 23, 59))
+    evening = sched("UTC", {"days": "MON", "start": "18:00", "stop": "24:00"})
+    assert evening.next_interval(utc(2026, 5, 4)) == Interval(utc(2026, 5, 4, 18), utc(2026, 5, 5))
+
+
+def test_exclusions_remove_only_their_own_day_of_merged_windows() -> None:
+    # Windows that touch around the clock, Monday to Friday: one merged interval a week.
+    schedule = sched("Europe/London", {"days": "MON-FRI", "start": "00:00", "stop": "12:00"},
+                     {"days": "MON-FRI", "start": "12:00", "stop": "24:00"})
+    wednesday = datetime(2026, 5, 6).date()
+    found = schedule.intervals(utc(2026, 5, 3), utc(2026, 5, 10), excluded=lambda d: d == wednesday)
+    # Local midnight is 23:00Z in May (BST).
+    assert found == [Interval(utc(2026, 5, 3, 23), utc(2026, 5, 5, 23)),
+                     Interval(utc(2026, 5, 6, 23), utc(2026, 5, 8, 23))]
+    assert not schedule.is_open(utc(2026, 5, 6, 12), excluded=lambda d: d == wednesday)
+    assert schedule.next_interval(utc(2026, 5, 6, 12), excluded=lambda d: d == wednesday) == found[1]
+
+
+def test_an_excluded_opening_of_a_cron_window_is_skipped() -> None:
+    schedule = sched("UTC", {"warm": "0 9 * * MON-FRI", "stop": "0 18 * * MON-FRI"})
+    monday = datetime(2026, 5, 4).date()
+    assert schedule.next_interval(utc(2026, 5, 4, 8), excluded=lambda d: d == monday) == \
+        Interval(utc(2026, 5, 5, 9), utc(2026, 5, 5, 18))
+    assert schedule.intervals(utc(2026, 5, 4), utc(2026, 5, 6), excluded=lambda d: d == monday) == \
+        [Interval(utc(2026, 5, 5, 9), utc(2026, 5, 5, 18))]
+
+
+# --- zones a team means, and the instant validation is judged at ------------------------------
+
+@pytest.mark.parametrize("zone, hint", [
+    ("EST", "America/New_York"), ("est", "America/New_York"), ("MST", "America/Denver"),
+    ("HST", "Pacific/Honolulu"), ("Etc/GMT+5", "UTC-N"), ("Etc/GMT-8", "name a place"),
+])
+def test_fixed_offset_zones_are_refused_with_a_place_to_use(zone: str, hint: str) -> None:
+    with pytest.raises(ScheduleError) as caught:
+        sched(zone, DAILY_9_18)
+    assert caught.value.field == "timezone" and "fixed offset" in str(caught.value)
+    assert hint in str(caught.value)
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Etc/UTC", "GMT", "EST5EDT", "CET", "Asia/Kolkata"])
+def test_zones_that_are_utc_or_follow_rules_are_accepted(zone: str) -> None:
+    assert sched(zone, DAILY_9_18).timezone
+
+
+def test_a_stored_schedule_is_rebuilt_without_the_checks_for_new_input() -> None:
+    # Stored before the zone rule, or validated at a time it was open: it keeps its meaning.
+    assert Schedule.from_stored("EST", [DAILY_9_18]).next_interval(utc(2026, 5, 4, 12)) == \
+        Interval(utc(2026, 5, 4, 14), utc(2026, 5, 4, 23))
+    leap = Schedule.from_stored("UTC", [{"warm": "0 9 29 2 *", "stop": "0 18 29 2 *"}])
+    assert leap.next_interval(utc(2027, 6, 1)) == Interval(utc(2028, 2, 29, 9), utc(2028, 2, 29, 18))
+
+
+def test_a_yearly_window_open_now_is_accepted() -> None:
+    year = {"warm": "0 0 1 1 *", "stop": "0 0 31 12 *"}
+    schedule = sched("UTC", year, at=utc(2026, 7, 1))
+    assert schedule.next_interval(utc(2026, 7, 1)) == Interval(utc(2026, 1, 1), utc(2026, 12, 31))
+
+
+def test_a_29_february_window_registered_in_mid_2027_is_accepted() -> None:
+    leap = {"warm": "0 9 29 2 *", "stop": "0 18 29 2 *"}
+    assert sched("UTC", leap, at=utc(2027, 6, 1)).next_interval(utc(2027, 6, 1)) == \
+        Interval(utc(2028, 2, 29, 9), utc(2028, 2, 29, 18))
+
+
+def test_a_schedule_opening_too_often_is_refused() -> None:
+    with pytest.raises(ScheduleError) as caught:
+        sched("UTC", {"warm": "*/2 * * * *", "stop": "1-59/2 * * * *"})
+    assert caught.value.field == "windows[0]" and "720 times a day" in str(caught.value)
+    # Half-hourly windows are at the limit, and fine.
+    assert sched("UTC", {"warm": "0,30 * * * *", "stop": "15,45 * * * *"})
+
+
+# --- the minute grid agrees with croniter -----------------------------------------------------
+
+def _cron_field(low: int, high: int, names: tuple[str, ...] = ()) -> Any:
+    from hypothesis import strategies as st
+
+    value = st.integers(low, high)
+    single = value.map(str) | (st.sampled_from(names) if names else value.map(str))
+    ranged = st.tuples(value, value).map(lambda ab: f"{min(ab)}-{max(ab)}")
+    stepped = st.tuples(st.sampled_from(["*", f"{low}-{high}"]) | ranged, st.integers(1, max(1, high - low)))
+    item = single | ranged | stepped.map(lambda ps: f"{ps[0]}/{ps[1]}")
+    return st.just("*") | st.lists(item, min_size=1, max_size=3).map(",".join)
+
+
+def test_cron_firings_match_croniter() -> None:
+    from croniter import croniter
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from chalicelib.schedule import _step
+
+    expressions = st.tuples(_cron_field(0, 59), _cron_field(0, 23), _cron_field(1, 31),
+                            _cron_field(1, 12, MONTH_NAMES), _cron_field(0, 6, DAY_NAMES)).map(" ".join)
+    walls = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1))
+
+    @settings(max_examples=400, deadline=None, derandomize=True)
+    @given(expr=expressions, wall=walls, forward=st.booleans())
+    def agree(expr: str, wall: datetime, forward: bool) -> None:
+        if not croniter.is_valid(expr):
+            return
+        it = croniter(expr, wall)
+        try:
+            expected = it.get_next(datetime) if forward else it.get_prev(datetime)
+        except Exception:  # croniter found none within its own search range
+            expected = None
+        found = _step(expr, wall, forward)
+        if expected is None or abs(expected.year - wall.year) > 8:
+            return  # beyond the grid's search on purpose
+        assert found == expected, (expr, wall, forward)
+
+    agree()
+
+
+def test_range_sweep_agrees_with_stepping_window_by_window() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    zones = st.sampled_from(["Europe/London", "America/New_York", "Australia/Sydney", "Australia/Lord_Howe",
+                             "Asia/Kolkata", "UTC", "America/Sao_Paulo"])
+    crons = st.sampled_from(["0 9 * * MON-FRI", "30 2 * * *", "0,30 1-3 * * *", "15 22 * * SUN",
+                             "0 0 1,15 * *", "10,35 2 * * *", "0 12 * * SAT,SUN", "45 */4 * * *"])
+    starts = st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2026, 12, 1),
+                          timezones=st.just(UTC))
+
+    @settings(max_examples=150, deadline=None, derandomize=True)
+    @given(zone=zones, warm=crons, stop=crons, start=starts, days=st.integers(1, 40))
+    def agree(zone: str, warm: str, stop: str, start: datetime, days: int) -> None:
+        if warm == stop:
+            return
+        window, = Schedule.from_stored(zone, [{"warm": warm, "stop": stop}]).windows
+        end = start + timedelta(days=days)
+        stepped = []
+        interval = window.next(zone, start)
+        while interval is not None and interval.open < end:
+            stepped.append(interval)
+            interval = window.next(zone, interval.close)
+        assert window.between(zone, start, end) == stepped
+
+    agree()
