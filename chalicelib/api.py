@@ -17,7 +17,9 @@ from urllib.parse import unquote
 from chalice import BadRequestError, ChaliceViewError, ConflictError, NotFoundError
 
 from chalicelib import costs
+from chalicelib.budget import PlanningOverrun, budget
 from chalicelib.planner import (
+    PLANNING_ERRORS,
     display_status,
     drop_claim,
     is_warm,
@@ -60,6 +62,8 @@ MAX_LEASE_MINUTES = 720
 MAX_ACTIVE_LEASES = 20
 MAX_OVERRIDE_DAYS = 31
 MAX_COST_DAYS = 366
+# Well under API Gateway's 29 s; every schedule the API accepts plans in far less.
+API_PLANNING_BUDGET_SECONDS = 10
 
 
 class UpstreamError(ChaliceViewError):
@@ -78,11 +82,16 @@ class RequestError(ValueError):
 
 @contextmanager
 def http_errors() -> Iterator[None]:
-    """Map domain errors to Chalice's HTTP errors (the only place that does)."""
+    """Map domain errors to Chalice's HTTP errors (the only place that does). Every route
+    runs in here, so this is also where a request's planning gets its time budget."""
     try:
-        yield
+        with budget(API_PLANNING_BUDGET_SECONDS):
+            yield
     except (RequestError, ScheduleError, BadPageToken) as err:
         raise BadRequestError(str(err)) from None
+    except PlanningOverrun:
+        raise BadRequestError(f"windows: planning this schedule took over {API_PLANNING_BUDGET_SECONDS} s; "
+                              "use fewer windows or fewer openings a day (or ask for fewer days)") from None
     except (ModelNotFound, LeaseNotFound) as err:
         raise NotFoundError(str(err)) from None
     except ModelAlreadyExists as err:
@@ -273,21 +282,29 @@ def lease_view(model: Model, lease: Lease, now: datetime, settings: Settings) ->
 
 def view(model: Model, now: datetime, settings: Settings) -> dict[str, Any]:
     config, state = model.config, model.state
-    action = next_action(config, state, now, settings)
     samples = state.cold_starts
     status = display_status(config, state, now)
+    error = state.error if status == "error" else None
+    try:
+        with budget(settings.plan_budget_seconds):
+            action = next_action(config, state, now, settings)
+            window_open = config.enabled and current_window(config, now) is not None
+    except PLANNING_ERRORS as err:
+        # A stored model must always be viewable; the planning failure is its error.
+        action, window_open = None, False
+        status, error = "error", f"planning failed ({type(err).__name__}: {str(err)[:300]})"
     override = state.override if state.override and now < state.override.until else None
     return {
         **config.to_item(),
         "state": {
             "status": status,
             "ready": is_warm(config, state, now),
-            "window_open": config.enabled and current_window(config, now) is not None,
+            "window_open": window_open,
             "last_success_at": iso(state.last_success_at),
             "last_call_at": iso(state.last_call_at),
             "warming_since": iso(state.warming_since),
             "next_action": {"kind": action.kind, "at": iso(action.at)} if action else None,
-            "error": state.error if status == "error" else None,
+            "error": error,
             "keepalive_minutes_in_force": keepalive_in_force(config, state),
             "release_minutes_assumed": release_in_force(config, state),
             "keepalive_reason": state.keepalive_reason,

@@ -14,8 +14,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Callable, Optional, Protocol
 
+from chalicelib.budget import budget
 from chalicelib.logs import log_event
 from chalicelib.planner import (
+    PLANNING_ERRORS,
     CallResult,
     Decision,
     apply_outcome,
@@ -37,6 +39,25 @@ Clock = Callable[[], datetime]
 # The tick runs every minute and enqueues everything due before the next one.
 TICK_HORIZON = timedelta(seconds=60)
 SAVE_TRIES = 3
+
+
+# A model whose planning failed is tried again after this (a PUT re-plans it at once).
+PLANNING_RETRY = timedelta(hours=1)
+
+
+def set_planning_error(store: Store, model: Model, err: BaseException, now: datetime,
+                       settings: Settings) -> None:
+    """Put a model whose planning failed in ``error`` with the reason, without planning it
+    (that is what failed): it is looked at again after PLANNING_RETRY. Best effort: a
+    model that changed meanwhile keeps its newer state."""
+    reason = f"planning failed ({type(err).__name__}: {str(err)[:300]}); fix the schedule with a PUT"
+    state = replace(model.state, status="error", error=reason, error_kind="planning", error_at=now,
+                    pending=None, warming_since=None, next_due_at=now + PLANNING_RETRY)
+    try:
+        store.save(replace(model, state=state), model.state.version)
+    except StateConflict:
+        return
+    store.add_event(model.name, Event(now, "error", {"reason": reason}), settings.event_ttl_days)
 
 
 class InvokerLike(Protocol):
@@ -69,13 +90,21 @@ class Ticker:
         for model in self.store.due(horizon):
             report.due += 1
             try:
-                if model.state.pending is not None:
+                pending = model.state.pending
+                if pending is not None:
+                    if now < pending.at + timedelta(seconds=self.settings.claim_timeout_seconds):
+                        # Due within the minute, but the claim still stands: the tick at or
+                        # after its expiry takes it.
+                        report.due -= 1
+                        continue
                     # A claimed call never reported back (lost message, crashed worker).
                     report.expired_claims += 1
-                    log_event(logger, "claim_expired", model=model.name, kind=model.state.pending.kind)
-                    self._event(model.name, Event(now, "claim_expired", {"action": model.state.pending.kind}))
+                    log_event(logger, "claim_expired", model=model.name, kind=pending.kind)
+                    self._event(model.name, Event(now, "claim_expired", {"action": pending.kind}))
                     model = replace(model, state=drop_claim(model.state))
-                if self.dispatch(model, now).state.pending is not None:
+                with budget(self.settings.plan_budget_seconds):
+                    dispatched = self.dispatch(model, now)
+                if dispatched.state.pending is not None:
                     report.enqueued += 1
                 else:
                     report.rescheduled += 1
@@ -86,6 +115,8 @@ class Ticker:
                 report.failed += 1
                 log_event(logger, "tick_failed", level=logging.ERROR, model=model.name,
                           error=f"{type(err).__name__}: {err}")
+                if isinstance(err, PLANNING_ERRORS):
+                    set_planning_error(self.store, model, err, now, self.settings)
         log_event(logger, "tick", now=now, **vars(report))
         return report
 
@@ -132,11 +163,17 @@ class Worker:
         if model.state.pending is None or model.state.pending.id != message.action.id:
             return self._log("dropped", message, reason="stale")
         now = self.clock()
-        if not wanted(model.config, model.state, now, self.settings):
-            # Paused, or the window closed before the call came due: no call.
-            self._save(model, lambda m: replace(m, state=with_next_due(
-                m.config, drop_claim(m.state), now, self.settings)), message)
-            return self._log("dropped", message, reason="not_wanted")
+        try:
+            with budget(self.settings.plan_budget_seconds):
+                if not wanted(model.config, model.state, now, self.settings):
+                    # Paused, or the window closed before the call came due: no call.
+                    self._save(model, lambda m: replace(m, state=with_next_due(
+                        m.config, drop_claim(m.state), now, self.settings)), message)
+                    return self._log("dropped", message, reason="not_wanted")
+        except PLANNING_ERRORS as err:
+            # Redelivering would fail the same way: the model shows why, and is not called.
+            set_planning_error(self.store, model, err, now, self.settings)
+            return self._log("dropped", message, reason="planning_failed")
 
         called_at = self.clock()
         result = self.invoker.invoke(model.config)
@@ -145,11 +182,17 @@ class Worker:
 
         def decide(current: Model) -> Model:
             nonlocal decision
-            decision = apply_outcome(current.config, current.state, message.action, result,
-                                     called_at, answered_at, self.settings)
+            with budget(self.settings.plan_budget_seconds):
+                decision = apply_outcome(current.config, current.state, message.action, result,
+                                         called_at, answered_at, self.settings)
             return replace(current, state=decision.state)
 
-        saved = self._save(model, decide, message)
+        try:
+            saved = self._save(model, decide, message)
+        except PLANNING_ERRORS as err:
+            set_planning_error(self.store, self.store.find(model.name) or model, err, answered_at,
+                               self.settings)
+            return self._log("dropped", message, reason="planning_failed")
         assert decision is not None
         if saved:
             if decision.follow_up is not None:

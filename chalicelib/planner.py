@@ -19,7 +19,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Optional
 
+from chalicelib.budget import PlanningOverrun
 from chalicelib.records import Event, ModelConfig, ModelState, Pending, iso, require_aware
+from chalicelib.schedule import ScheduleError
 from chalicelib.settings import Settings
 from chalicelib.timeline import in_hold, next_hold
 
@@ -29,6 +31,14 @@ NOT_READY = "not_ready"
 THROTTLED = "throttled"
 TRANSIENT = "transient"  # server errors, timeouts: retried with backoff
 FATAL = "fatal"  # denied, gone, invalid request: not retried in this hold
+
+# What planning a model can raise: an overrun of its time budget, or a stored schedule
+# or holiday calendar that no longer parses. The tick, the worker and the API catch these
+# for the one model concerned; anything else is a fault of the service.
+PLANNING_ERRORS = (PlanningOverrun, ScheduleError, NotImplementedError, KeyError, ValueError)
+
+# Shorter than the schedule's search horizon (400 days) by far: see with_next_due.
+REPLAN_AFTER = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -121,7 +131,9 @@ def next_call(config: ModelConfig, state: ModelState, now: datetime, settings: S
     hold = next_hold(config, state, covered, lead)
     if hold is None:
         return None
-    at = max(now, hold.start, min(covered, hold.close - keepalive))
+    # The tight end, where the hold really closes (a cut hold goes on past its close).
+    last = hold.close if hold.cut else hold.close - keepalive
+    at = max(now, hold.start, min(covered, last))
     if at < hold.open:
         return Action("prewarm", at)
     return Action("keepalive" if is_warm(config, state, at) else "warmup", at)
@@ -244,12 +256,15 @@ def learn_from_unexpected_cold(config: ModelConfig, state: ModelState, at: datet
 
 
 def with_next_due(config: ModelConfig, state: ModelState, now: datetime, settings: Settings) -> ModelState:
-    """Set the time the tick should next look at this model (None: never, until changed)."""
+    """Set the time the tick should next look at this model (None: never, until changed).
+
+    A model with nothing to do within the schedule's horizon (a window once a year, or on
+    29 February) is looked at again after REPLAN_AFTER, so that its window is found in time."""
     if state.pending is not None:
         due: Optional[datetime] = state.pending.at + timedelta(seconds=settings.claim_timeout_seconds)
     else:
         action = next_call(config, state, now, settings)
-        due = action.at if action else None
+        due = action.at if action else (now + REPLAN_AFTER if config.enabled else None)
     return replace(state, next_due_at=due)
 
 

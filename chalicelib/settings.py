@@ -6,6 +6,7 @@ local stack and the tests point DynamoDB, SQS and bedrock-runtime at stand-ins.
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import MISSING, dataclass, fields
 from typing import Mapping
@@ -37,6 +38,9 @@ class Settings:
     default_release_minutes: int = 15
     # A claimed action whose message never reported back is re-planned after this.
     claim_timeout_seconds: int = 300
+    # The most the tick, the worker or the API spends planning one model; past it the
+    # model is put in error (tick, worker) or the request refused, and the others go on.
+    plan_budget_seconds: float = 2.0
     # Throttling and server errors back off exponentially between these bounds.
     backoff_base_seconds: int = 5
     backoff_max_seconds: int = 300
@@ -56,7 +60,8 @@ class Settings:
                 "backoff_max_seconds": 1, "max_attempts": 1, "max_receives": 1,
                 "default_keepalive_minutes": 1, "default_release_minutes": 2,
                 "invoke_connect_timeout_seconds": 1, "invoke_read_timeout_seconds": 1,
-                "event_ttl_days": 1, "lead_min_samples": 1, "lead_percentile": 1}
+                "event_ttl_days": 1, "lead_min_samples": 1, "lead_percentile": 1,
+                "plan_budget_seconds": 0.1}
 
     # Variable name for each field: KEEPWARM_<FIELD> except the two resource names.
     _ENV = {"table_name": "KEEPWARM_TABLE", "queue_url": "KEEPWARM_QUEUE_URL"}
@@ -76,12 +81,14 @@ class Settings:
                 if f.default is MISSING:
                     raise SettingsError(f"{name} is not set")
                 continue
-            if f.type == "int":
+            if f.type in ("int", "float"):
+                kind = int if f.type == "int" else float
                 try:
-                    values[f.name] = int(raw)
+                    values[f.name] = kind(raw)
                 except ValueError:
-                    raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
-                if values[f.name] < cls._MINIMUM.get(f.name, 0):
+                    noun = "an integer" if kind is int else "a number"
+                    raise SettingsError(f"{name} must be {noun}, got {raw!r}") from None
+                if not math.isfinite(values[f.name]) or values[f.name] < cls._MINIMUM.get(f.name, 0):
                     raise SettingsError(f"{name} must be at least {cls._MINIMUM.get(f.name, 0)}, got {raw!r}")
             else:
                 values[f.name] = raw

@@ -1,35 +1,37 @@
 """When a model must be warm: its *holds*, from every source that asks for it.
 
 A hold is a span over which the model is kept loaded:
-- each window of its schedule, minus excluded dates and public holidays (a window is
-  skipped when the local date of its opening is one), starting ``lead`` before the window
-  opens so the model is ready when it does;
+- each window of its schedule, starting ``lead`` before the window opens so the model is
+  ready when it does. Excluded dates and public holidays remove the window intervals
+  that open on them (judged per window interval, in the model's zone, before anything
+  merges: one holiday never removes the days it touches);
 - each active lease (a batch job's "warm from now for N minutes");
 - a ``warm`` override, until it ends.
 Holds that overlap or touch merge. A ``cold`` override suppresses everything until it
 ends; whatever is due then resumes by itself. Pure: config, state and instants in.
+
+Merging is followed for ``PLAN_HORIZON`` past the instant asked about (and at most
+``MAX_MERGES`` steps): a hold that goes on beyond that, such as an always-open schedule's,
+is reported ``cut`` there, and asked about again later it goes on from where it was cut.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta
 from functools import lru_cache
-from typing import Any, Iterable, Optional
+from typing import Any, Callable, Optional
 
 import holidays
-import pytz
 
+from chalicelib.budget import check
 from chalicelib.records import ModelConfig, ModelState, require_aware
 from chalicelib.schedule import Interval, Schedule
 
-UTC = timezone.utc
-# Stored schedules were validated on the way in; rebuilding them must not depend on the
-# clock, so the "never opens" check is anchored to a fixed instant here.
-_VALIDATION_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
-# How many excluded days in a row are skipped before giving up (a schedule whose every
-# window is excluded never holds).
-_MAX_SKIPPED = 400
+# A call is never planned more than a keep-alive interval ahead; a day of merged hold is
+# plenty to plan it, and bounds the work for schedules that never close.
+PLAN_HORIZON = timedelta(days=1)
+MAX_MERGES = 200
 
 
 @dataclass(frozen=True)
@@ -38,11 +40,13 @@ class Hold:
     open: datetime   # the model should be ready from here
     close: datetime  # no call at or after this
     source: str      # window | lease | override
+    # True when the hold goes on past ``close`` (merging stopped at the planning horizon).
+    cut: bool = False
 
 
 @lru_cache(maxsize=4096)
 def _schedule(zone: str, windows_json: str) -> Schedule:
-    return Schedule.from_dict(zone, json.loads(windows_json), at=_VALIDATION_EPOCH)
+    return Schedule.from_stored(zone, json.loads(windows_json))
 
 
 def schedule_of(config: ModelConfig) -> Schedule:
@@ -55,44 +59,25 @@ def holiday_calendar(country: str, subdiv: Optional[str]) -> Any:
     return holidays.country_holidays(country, subdiv=subdiv)
 
 
-def is_excluded(config: ModelConfig, day: date) -> bool:
-    if day.isoformat() in config.exclude_dates:
-        return True
-    if config.holidays:
-        return day in holiday_calendar(config.holidays["country"], config.holidays.get("subdiv"))
-    return False
-
-
-def _local_date(config: ModelConfig, at: datetime) -> date:
-    return at.astimezone(pytz.timezone(config.timezone)).date()
-
-
-def _kept(config: ModelConfig, interval: Interval) -> bool:
-    return not (config.exclude_dates or config.holidays) or not is_excluded(
-        config, _local_date(config, interval.open))
+def exclusions(config: ModelConfig) -> Optional[Callable[[date], bool]]:
+    """Whether a local date is excluded (an ``exclude_dates`` entry or a public holiday);
+    None when the model excludes nothing."""
+    if not (config.exclude_dates or config.holidays):
+        return None
+    dates = frozenset(config.exclude_dates)
+    calendar = (holiday_calendar(config.holidays["country"], config.holidays.get("subdiv"))
+                if config.holidays else None)
+    return lambda day: day.isoformat() in dates or (calendar is not None and day in calendar)
 
 
 def next_window(config: ModelConfig, at: datetime) -> Optional[Interval]:
     """The schedule's window containing ``at`` or opening next, exclusions applied."""
-    schedule = schedule_of(config)
-    interval = schedule.next_interval(at)
-    for _ in range(_MAX_SKIPPED):
-        if interval is None or _kept(config, interval):
-            return interval
-        # Skip the whole excluded day at once: a day of hourly windows is one step.
-        interval = schedule.next_interval(max(interval.close, _next_midnight(config, interval.open)))
-    return None
-
-
-def _next_midnight(config: ModelConfig, at: datetime) -> datetime:
-    zone = pytz.timezone(config.timezone)
-    day = at.astimezone(zone).date() + timedelta(days=1)
-    return zone.localize(datetime.combine(day, time()), is_dst=False).astimezone(UTC)
+    return schedule_of(config).next_interval(at, exclusions(config))
 
 
 def window_intervals(config: ModelConfig, start: datetime, end: datetime) -> list[Interval]:
     """The schedule's windows overlapping [start, end), exclusions applied."""
-    return [i for i in schedule_of(config).intervals(start, end) if _kept(config, i)]
+    return schedule_of(config).intervals(start, end, exclusions(config))
 
 
 def current_window(config: ModelConfig, at: datetime) -> Optional[Interval]:
@@ -115,68 +100,55 @@ def _candidates(state: ModelState, at: datetime) -> list[Hold]:
 
 
 def next_hold(config: ModelConfig, state: ModelState, at: datetime, lead: timedelta) -> Optional[Hold]:
-    """The merged hold with ``close > at`` that comes first; None if nothing ever holds."""
+    """The merged hold with ``close > at`` that comes first; None if nothing holds within
+    the schedule's horizon."""
     require_aware(at, "at")
     cold = _override(state, at, "cold")
     if cold is not None:
         # Nothing is held before the override ends; what is due then is held from then on.
-        hold = next_hold(config, _without_override(state), cold.until, lead)
+        hold = next_hold(config, replace(state, override=None), cold.until, lead)
         if hold is None:
             return None
-        return Hold(max(hold.start, cold.until), max(hold.open, cold.until), hold.close, hold.source)
+        return replace(hold, start=max(hold.start, cold.until), open=max(hold.open, cold.until))
+
+    schedule, excluded = schedule_of(config), exclusions(config)
 
     def window_hold(after: datetime) -> Optional[Hold]:
         # A window whose pre-warm has begun but which opens after ``after`` is found too:
-        # next_window returns the next opening.
-        w = next_window(config, after)
-        return Hold(w.open - lead, w.open, w.close, "window") if w is not None else None
+        # next_interval returns the next opening.
+        w = schedule.next_interval(after, excluded)
+        return Hold(w.open - lead, w.open, w.close, "window", w.cut) if w is not None else None
 
     pool = _candidates(state, at)
     first_window = window_hold(at)
     if first_window is not None:
         pool.append(first_window)
-    pool = [h for h in pool if h.close > at]
+    pool = sorted((h for h in pool if h.close > at), key=lambda h: h.start)
     if not pool:
         return None
-    pool.sort(key=lambda h: h.start)
-    merged = pool[0]
-    rest = pool[1:]
-    while True:
-        grew = False
-        for h in list(rest):
-            if h.start <= merged.close:
-                merged = _merge(merged, h)
-                rest.remove(h)
-                grew = True
+    merged, rest = pool[0], pool[1:]
+    for _ in range(MAX_MERGES):
+        check()
+        for h in [h for h in rest if h.start <= merged.close]:
+            merged = _merge(merged, h)
+            rest.remove(h)
         following = window_hold(merged.close)
-        if following is not None and following.start <= merged.close and following.close > merged.close:
-            merged = _merge(merged, following)
-            grew = True
-        if not grew:
+        continues = following is not None and following.start <= merged.close < following.close
+        if not continues and not any(h.start <= merged.close for h in rest):
             return merged
+        if merged.close - at > PLAN_HORIZON:
+            return replace(merged, cut=True)  # planned again from later on
+        if continues:
+            merged = _merge(merged, following)  # type: ignore[arg-type]
+    return replace(merged, cut=True)
 
 
 def _merge(a: Hold, b: Hold) -> Hold:
     first = a if a.start <= b.start else b
-    return Hold(first.start, min(a.open, b.open), max(a.close, b.close), first.source)
-
-
-def _without_override(state: ModelState) -> ModelState:
-    return replace(state, override=None)
+    last = a if (a.close, a.cut) >= (b.close, b.cut) else b
+    return Hold(first.start, min(a.open, b.open), last.close, first.source, last.cut)
 
 
 def in_hold(config: ModelConfig, state: ModelState, at: datetime, lead: timedelta) -> bool:
     hold = next_hold(config, state, at, lead)
     return hold is not None and hold.start <= at
-
-
-def holds_between(config: ModelConfig, state: ModelState, start: datetime, end: datetime,
-                  lead: timedelta) -> Iterable[Hold]:
-    at = start
-    while at < end:
-        hold = next_hold(config, state, at, lead)
-        if hold is None or hold.start >= end:
-            return
-        yield hold
-        at = hold.close
-

@@ -249,9 +249,9 @@ def test_a_lost_message_is_replanned_when_its_claim_expires(client, driver, simu
     driver.run_until(at(9, 10))
     kinds = [e["kind"] for e in events(client, "llama")]
     assert "claim_expired" in kinds
-    # Claimed for 08:57, expiring 5 minutes later: the tick whose minute reaches the
-    # expiry (09:01) plans it again and calls at once.
-    assert call_times(simulator, ARN_LLAMA)[0] == at(9, 1)
+    # Claimed for 08:57, expiring 5 minutes later: the tick at the expiry (09:02), not a
+    # minute before it, plans it again and calls at once.
+    assert call_times(simulator, ARN_LLAMA)[0] == at(9, 2)
     assert show(client, "llama")["state"]["status"] == "warm"
 
 

@@ -257,3 +257,60 @@ def test_a_cold_model_found_cold_is_no_surprise():
                       utc(9, 3, 0), utc(9, 3, 0), SETTINGS)
     assert all(e.kind != "unexpected_cold" for e in d.events)
     assert d.state.learned_keepalive_minutes is None
+
+
+# -- schedules that (almost) never close --------------------------------------------------
+ALL_DAY = replace(SHANGHAI, timezone="Europe/London",
+                  windows=[{"days": "MON-SUN", "start": "00:00", "stop": "23:59"}])
+ALWAYS = replace(SHANGHAI, timezone="Europe/London", windows=[{"start": "00:00", "stop": "24:00"}])
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("config", [ALL_DAY, ALWAYS], ids=["00:00-23:59", "00:00-24:00"])
+def test_a_model_held_around_the_clock_is_called_every_keepalive(config):
+    # A week from Saturday: the night the clocks go forward in London included.
+    now, state = datetime(2026, 3, 28, 10, tzinfo=UTC), ModelState()
+    calls = []
+    while now < datetime(2026, 4, 4, 10, tzinfo=UTC):
+        action = next_call(config, state, now, SETTINGS)
+        assert action is not None
+        calls.append(action.at)
+        now, state = action.at, warm_since(action.at)
+    gaps = {b - a for a, b in zip(calls, calls[1:])}
+    assert gaps == {timedelta(minutes=14)}
+    assert len(calls) == 7 * 24 * 60 // 14 + 1
+
+
+def test_an_excluded_day_inside_round_the_clock_weekdays_removes_that_day_only():
+    # Mon-Fri around the clock in London, with Easter Monday (6 April 2026) a holiday.
+    config = replace(SHANGHAI, timezone="Europe/London", holidays={"country": "GB", "subdiv": "ENG"},
+                     windows=[{"days": "MON-FRI", "start": "00:00", "stop": "24:00"}])
+    # Thursday 2 April, 23:50 BST, warm since the hold's last keep-alive (23:46 BST): Good
+    # Friday (3 April) and Easter Monday are holidays, so nothing more until the pre-warm
+    # for Tuesday 00:00 BST.
+    last = datetime(2026, 4, 2, 22, 46, tzinfo=UTC)
+    action = next_call(config, warm_since(last), last + timedelta(minutes=4), SETTINGS)
+    assert (action.kind, action.at) == ("prewarm", datetime(2026, 4, 6, 22, 57, tzinfo=UTC))
+    assert not wanted(config, ModelState(), datetime(2026, 4, 6, 12, tzinfo=UTC), SETTINGS)
+    assert wanted(config, ModelState(), datetime(2026, 4, 7, 12, tzinfo=UTC), SETTINGS)
+    # An exclude_dates entry on a Wednesday is honoured, not ignored inside the merged week.
+    wednesday = replace(config, holidays=None, exclude_dates=("2026-04-08",))
+    last = datetime(2026, 4, 7, 22, 46, tzinfo=UTC)
+    action = next_call(wednesday, warm_since(last), last + timedelta(minutes=4), SETTINGS)
+    assert (action.kind, action.at) == ("prewarm", datetime(2026, 4, 8, 22, 57, tzinfo=UTC))
+    assert not wanted(wednesday, ModelState(), datetime(2026, 4, 8, 12, tzinfo=UTC), SETTINGS)
+    assert wanted(wednesday, ModelState(), datetime(2026, 4, 9, 12, tzinfo=UTC), SETTINGS)
+
+
+def test_a_window_beyond_the_horizon_is_looked_at_again_in_time():
+    from chalicelib.planner import with_next_due
+
+    leap = replace(SHANGHAI, timezone="UTC", windows=[{"warm": "0 9 29 2 *", "stop": "0 18 29 2 *"}])
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    assert next_call(leap, ModelState(), now, SETTINGS) is None  # 2028 is past the horizon
+    due = with_next_due(leap, ModelState(), now, SETTINGS).next_due_at
+    assert due is not None and now < due <= now + timedelta(days=31)
+    # Looked at again within the horizon, the pre-warm is found.
+    action = next_call(leap, ModelState(), datetime(2027, 6, 1, tzinfo=UTC), SETTINGS)
+    assert action.at == datetime(2028, 2, 29, 8, 57, tzinfo=UTC)
+    assert with_next_due(replace(leap, enabled=False), ModelState(), now, SETTINGS).next_due_at is None
