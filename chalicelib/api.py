@@ -270,7 +270,7 @@ def expected_ready_at(model: Model, now: datetime, settings: Settings) -> dateti
 def lease_view(model: Model, lease: Lease, now: datetime, settings: Settings) -> dict[str, Any]:
     config, state = model.config, model.state
     active = lease.created_at <= now < lease.expires_at
-    status = display_status(config, state, now)
+    status = display_status(config, state, now, settings)
     return {
         "id": lease.id, "model": model.name, "holder": lease.holder,
         "created_at": iso(lease.created_at), "expires_at": iso(lease.expires_at), "active": active,
@@ -283,7 +283,7 @@ def lease_view(model: Model, lease: Lease, now: datetime, settings: Settings) ->
 def view(model: Model, now: datetime, settings: Settings) -> dict[str, Any]:
     config, state = model.config, model.state
     samples = state.cold_starts
-    status = display_status(config, state, now)
+    status = display_status(config, state, now, settings)
     error = state.error if status == "error" else None
     try:
         with budget(settings.plan_budget_seconds):

@@ -88,17 +88,20 @@ def is_warm(config: ModelConfig, state: ModelState, at: datetime) -> bool:
     )
 
 
-def display_status(config: ModelConfig, state: ModelState, now: datetime) -> str:
+def display_status(config: ModelConfig, state: ModelState, now: datetime, settings: Settings) -> str:
+    """The status as a user should read it now: a copy past its release time is cold, and
+    so is a model whose cold start nobody polls any more (paused, or under a cold override)."""
     if state.status == "warm" and not is_warm(config, state, now):
+        return "cold"
+    if state.status == "warming" and not _chain_alive(state, now, settings):
         return "cold"
     return state.status
 
 
 def drop_claim(state: ModelState) -> ModelState:
-    """Forget a queued call (the plan changed, or its message was lost). A cold start it
-    was polling is abandoned too: measured later, it would span hours."""
-    if state.status == "warming":
-        state = replace(state, status="cold", warming_since=None)
+    """Forget a queued call (the plan changed, or its message was lost). A cold start in
+    progress is kept: the next call continues its measurement if it comes soon enough
+    (see ``_chain_alive``), so a lease or a PUT while a model loads does not restart it."""
     return replace(state, pending=None)
 
 
@@ -187,11 +190,11 @@ def apply_outcome(
             new = new.with_cold_start(seconds)
             events.append(Event(answered_at, "cold_start", {"seconds": round(seconds, 3)}))
     elif result.outcome == NOT_READY:
-        if state.warming_since is None and is_warm(config, state, called_at):
+        continuing = _chain_alive(state, called_at, settings)
+        if not continuing and is_warm(config, state, called_at):
             base, event = learn_from_unexpected_cold(config, base, called_at)
             events.append(event)
-        since = state.warming_since if _chain_alive(state, called_at, settings) else None
-        since = since or called_at
+        since = state.warming_since if continuing and state.warming_since else called_at
         waited = (answered_at - since).total_seconds()
         if waited > settings.max_cold_start_seconds:
             reason = f"model did not become ready within {settings.max_cold_start_seconds} s"
@@ -200,7 +203,7 @@ def apply_outcome(
             events.append(Event(answered_at, "error", {"reason": reason}))
         else:
             new = replace(base, status="warming", warming_since=since)
-            if state.warming_since is None:
+            if not continuing:
                 events.append(Event(answered_at, "cold", {"action": action.kind}))
             follow = Pending(new_action_id(), "poll",
                              answered_at + timedelta(seconds=settings.poll_seconds))
@@ -228,11 +231,12 @@ def apply_outcome(
 
 def _chain_alive(state: ModelState, called_at: datetime, settings: Settings) -> bool:
     """Whether this call continues the cold start in progress: polls and retries follow
-    each other within the longest backoff. A cold start whose polling stopped long ago is
-    no measure of this one."""
-    if state.warming_since is None or state.last_call_at is None:
+    each other within the longest backoff, or a claim's expiry and the next tick when a
+    poll was lost. A cold start whose polling stopped long ago is no measure of this one."""
+    if state.status != "warming" or state.warming_since is None or state.last_call_at is None:
         return False
-    limit = timedelta(seconds=settings.backoff_max_seconds + settings.poll_seconds + 60)
+    limit = timedelta(seconds=max(settings.backoff_max_seconds, settings.claim_timeout_seconds)
+                      + settings.poll_seconds + 2 * 60)
     return called_at - state.last_call_at <= limit
 
 

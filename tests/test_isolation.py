@@ -138,6 +138,21 @@ def test_planning_errors_cover_what_a_bad_stored_schedule_raises():
         next_window(config, at(9))
 
 
+def test_a_lease_while_the_model_loads_does_not_restart_its_cold_start(client, driver, simulator, clock):
+    simulator.add_model(ARN_LLAMA, load_seconds=90)
+    register(client, model_arn=ARN_LLAMA, name="llama")
+    driver.run_until(at(8, 57, 40))  # the pre-warm found it cold at 08:57:00
+    assert show(client, "llama")["state"]["status"] == "warming"
+    assert send(client, "POST", "/models/llama/leases", {"minutes": 60}).status_code == 201
+    driver.run_until(at(8, 57, 50))
+    assert send(client, "PUT", "/models/llama", {"keepalive_minutes": 13}).status_code == 200
+    driver.run_until(at(9, 30))
+    cold = show(client, "llama")["state"]["cold_starts"]
+    # Loaded at 08:58:30: measured from the first "not ready", not from the lease or the PUT.
+    assert cold["count"] == 1 and 90 <= cold["last_seconds"] <= 90 + 10
+    assert [e["kind"] for e in events(client, "llama")].count("cold") == 1
+
+
 def test_an_all_day_registration_body_round_trips_through_the_api(client, simulator):
     simulator.add_model(ARN_LLAMA, load_seconds=30)
     body = register(client, model_arn=ARN_LLAMA, name="llama", windows=[{"start": "00:00", "stop": "24:00"}])

@@ -294,6 +294,10 @@ def test_a_cold_start_abandoned_by_a_released_lease_does_not_spoil_the_next(clie
     driver.run_until(at(20, 0, 30))
     assert show(client, "llama")["state"]["status"] == "warming"
     client.http.delete(f"/models/llama/leases/{lease['id']}")
+    assert show(client, "llama")["state"]["next_action"]["kind"] == "prewarm"  # tomorrow's
+    # Nobody polls it any more: once a poll is overdue by more than a lost message could
+    # explain, it shows cold.
+    driver.run_until(at(20, 10))
     assert show(client, "llama")["state"]["status"] == "cold"
     driver.run_until(at(10, day=1))
     state = show(client, "llama")["state"]

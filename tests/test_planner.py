@@ -100,8 +100,8 @@ def test_wanted_is_the_hold_interval(now, expected):
 
 def test_warm_shows_cold_once_the_release_time_has_passed():
     state = warm_since(utc(9, 9, 50))
-    assert display_status(SHANGHAI, state, utc(9, 10, 4)) == "warm"
-    assert display_status(SHANGHAI, state, utc(9, 10, 5)) == "cold"
+    assert display_status(SHANGHAI, state, utc(9, 10, 4), SETTINGS) == "warm"
+    assert display_status(SHANGHAI, state, utc(9, 10, 5), SETTINGS) == "cold"
 
 
 # -- outcomes -------------------------------------------------------------------------------
@@ -314,3 +314,23 @@ def test_a_window_beyond_the_horizon_is_looked_at_again_in_time():
     action = next_call(leap, ModelState(), datetime(2027, 6, 1, tzinfo=UTC), SETTINGS)
     assert action.at == datetime(2028, 2, 29, 8, 57, tzinfo=UTC)
     assert with_next_due(replace(leap, enabled=False), ModelState(), now, SETTINGS).next_due_at is None
+
+
+# -- a cold start is measured whole, whatever happens to the plan meanwhile ---------------
+def test_a_replanned_cold_start_keeps_its_start():
+    from chalicelib.planner import drop_claim
+
+    poll = Pending("p1", "poll", utc(9, 1, 0, 40))
+    warming = ModelState(status="warming", warming_since=utc(9, 1, 0, 0), last_call_at=utc(9, 1, 0, 30),
+                         pending=poll)
+    # A lease or a PUT at 01:00:40 drops the queued poll; the new plan calls at once.
+    replanned = drop_claim(warming)
+    assert replanned.status == "warming" and replanned.warming_since == utc(9, 1, 0, 0)
+    action = Pending("w1", "warmup", utc(9, 1, 0, 41))
+    still = apply_outcome(SHANGHAI, replanned, action, CallResult(NOT_READY), utc(9, 1, 0, 41),
+                          utc(9, 1, 0, 41), SETTINGS)
+    assert still.state.warming_since == utc(9, 1, 0, 0)
+    assert [e.kind for e in still.events] == ["call"]  # no second "cold" for the same load
+    ready = apply_outcome(SHANGHAI, still.state, still.follow_up, CallResult(READY), utc(9, 1, 1, 30),
+                          utc(9, 1, 1, 30), SETTINGS)
+    assert ready.state.cold_starts == (90.0,)
