@@ -7,11 +7,12 @@ is written, so a rejected request changes nothing stored.
 from __future__ import annotations
 
 import json
+import math
 import secrets
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Callable, Iterator, Optional, Protocol
+from typing import Any, Callable, Iterator, Optional, Protocol, Union
 from urllib.parse import unquote
 
 from chalice import BadRequestError, ChaliceViewError, ConflictError, NotFoundError
@@ -101,6 +102,96 @@ class LeaseLimit(Exception):
 
 class LeaseNotFound(Exception):
     pass
+
+
+# -- the body -----------------------------------------------------------------------------
+class _NotFinite:
+    """A number Python would read as NaN or as infinite (``NaN``, ``-Infinity``, ``1e400``),
+    kept as its text until its place in the body is known, then refused."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+
+def _finite_float(text: str) -> Union[float, _NotFinite]:
+    value = float(text)
+    return value if math.isfinite(value) else _NotFinite(text)
+
+
+def parse_body(raw: Union[str, bytes, None]) -> Any:
+    """A request's body as strict JSON (UTF-8, finite numbers), whatever its Content-Type
+    says: curl sends ``-d`` data as a form unless told otherwise.
+
+    Python's json reads NaN and Infinity, which no model accepts and DynamoDB cannot
+    store, so they are refused here, by the path to them."""
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else (raw or "")
+    except UnicodeDecodeError as err:
+        raise RequestError("body", f"is not valid JSON (not UTF-8 text: {err.reason} at byte {err.start})") from None
+    if not text.strip():
+        raise RequestError("body", "is required (a JSON object)")
+    try:
+        body = json.loads(text, parse_constant=_NotFinite, parse_float=_finite_float)
+    except json.JSONDecodeError as err:
+        raise RequestError("body", f"is not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})") from None
+    except RecursionError:
+        raise RequestError("body", "is not valid JSON (nested too deeply)") from None
+    except ValueError:  # Python reads no integer of more than 4300 digits
+        raise RequestError("body", "is not valid JSON (a number has more than 4300 digits)") from None
+    for path, value, _ in _json_nodes(body):
+        problem = _wire_problem(value)
+        if problem:
+            raise RequestError(path, problem)
+    return body
+
+
+def _json_nodes(value: Any, path: str = "") -> Iterator[tuple[str, Any, int]]:
+    """Every value in a JSON document, in document order, with its path
+    (``request_body.messages[0].role``) and depth (the root is 1). Iterative: a body
+    nested a thousand deep is walked, not a RecursionError."""
+    stack = [(path, value, 1)]
+    while stack:
+        path, value, depth = stack.pop()
+        yield path or "body", value, depth
+        if isinstance(value, dict):
+            children = [(_child_path(path, key), item, depth + 1) for key, item in value.items()]
+        elif isinstance(value, list):
+            children = [(_child_path(path, i), item, depth + 1) for i, item in enumerate(value)]
+        else:
+            continue
+        stack.extend(reversed(children))
+
+
+def _child_path(path: str, key: Union[str, int]) -> str:
+    if isinstance(key, str) and key.isidentifier():
+        return f"{path}.{key}" if path else key
+    return f"{path or 'body'}[{key if isinstance(key, int) else json.dumps(key)}]"
+
+
+def _wire_problem(value: Any) -> Optional[str]:
+    """Why ``value`` cannot be stored or sent as strict JSON; None if it can."""
+    if isinstance(value, _NotFinite):
+        return f"{value.text} is not allowed; numbers must be finite"
+    if isinstance(value, float) and not math.isfinite(value):
+        spelled = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+        return f"{spelled} is not allowed; numbers must be finite"
+    if isinstance(value, str) and not _is_unicode(value):
+        return f"is not valid Unicode text ({_LONE_SURROGATE})"
+    if isinstance(value, dict) and not all(_is_unicode(key) for key in value):
+        return f"has a key that is not valid Unicode text ({_LONE_SURROGATE})"
+    return None
+
+
+# JSON can escape half of a UTF-16 pair on its own ("\\ud800"); UTF-8 cannot hold it.
+_LONE_SURROGATE = "a lone surrogate such as \\ud800; characters beyond U+FFFF are escaped as pairs"
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 # -- validation ---------------------------------------------------------------------------

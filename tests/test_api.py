@@ -12,7 +12,7 @@ BUSINESS_HOURS = [{"days": "MON-FRI", "start": "09:00", "stop": "18:00"}]
 
 
 def post(client, body, path="/models"):
-    return client.http.post(path, headers=JSON, body=body if isinstance(body, str) else json.dumps(body))
+    return client.http.post(path, headers=JSON, body=body if isinstance(body, (str, bytes)) else json.dumps(body))
 
 
 def put(client, name, body):
@@ -113,11 +113,51 @@ def test_bad_registrations_name_the_field_and_store_nothing(client, change, fiel
     assert stored(client) == []
 
 
-@pytest.mark.parametrize("raw", ["not json", "[1, 2]", '"text"', "null"])
-def test_bodies_that_are_not_json_objects(client, raw):
+@pytest.mark.parametrize("raw, message", [
+    ("not json", "body: is not valid JSON (Expecting value at line 1, column 1)"),
+    ('{"model_arn": "x" "name": "y"}', "body: is not valid JSON (Expecting ',' delimiter at line 1, column 19)"),
+    ('{"model_arn": "x",\n "windows": [}', "body: is not valid JSON (Expecting value at line 2, column 14)"),
+    ("[1, 2]", "body: must be a JSON object"),
+    ('"text"', "body: must be a JSON object"),
+    ("null", "body: must be a JSON object"),
+    ("", "body: is required (a JSON object)"),
+    (" \n", "body: is required (a JSON object)"),
+    (b"\xff\xfe{}", "body: is not valid JSON (not UTF-8 text"),
+    ("[" * 100_000, "body: is not valid JSON (nested too deeply"),
+    ('{"n": ' + "9" * 5000 + "}", "body: is not valid JSON (a number has more than 4300 digits"),
+    ('{"windows": NaN}', "windows: NaN is not allowed; numbers must be finite"),
+    ('{"windows": [{"start": -Infinity}]}', "windows[0].start: -Infinity is not allowed; numbers must be finite"),
+    ('[1, Infinity]', "body[1]: Infinity is not allowed; numbers must be finite"),
+    ('{"name": "\\ud800"}', "name: is not valid Unicode text"),
+])
+def test_bodies_that_are_not_json_objects(client, raw, message):
     response = post(client, raw)
-    assert response.status_code == 400
+    assert response.status_code == 400, response.body
+    assert response.json_body["Message"].startswith(message), response.json_body
     assert stored(client) == []
+
+
+@pytest.mark.parametrize("method, path", [("POST", "/models"), ("PUT", "/models/llama"),
+                                          ("POST", "/models/llama/leases"), ("PUT", "/models/llama/override")])
+def test_every_route_with_a_body_parses_it_strictly(client, method, path):
+    post(client, {**VALID, "name": "llama"})
+    before = client.http.get("/models/llama").json_body
+    send = getattr(client.http, method.lower())
+    empty = send(path, headers=JSON, body="")
+    assert empty.status_code == 400 and empty.json_body["Message"] == "body: is required (a JSON object)"
+    nan = send(path, headers=JSON, body='{"minutes": NaN, "state": NaN, "until": NaN, "windows": NaN}')
+    assert nan.status_code == 400 and "NaN is not allowed; numbers must be finite" in nan.json_body["Message"]
+    assert client.http.get("/models/llama").json_body == before
+
+
+@pytest.mark.parametrize("headers", [{}, {"Content-Type": "application/x-www-form-urlencoded"},
+                                     {"Content-Type": "text/plain"}])
+def test_the_body_is_json_whatever_the_content_type_says(client, headers):
+    # curl -d without -H sends application/x-www-form-urlencoded.
+    response = client.http.post("/models", headers=headers, body=json.dumps({**VALID, "name": "llama"}))
+    assert response.status_code == 201, response.body
+    lease = client.http.post("/models/llama/leases", headers=headers, body='{"minutes": 5}')
+    assert lease.status_code == 201, lease.body
 
 
 def test_show_by_name_or_url_encoded_arn(client):
