@@ -50,6 +50,14 @@ from chalicelib.timeline import current_window, holiday_calendar, window_interva
 MAX_KEEPALIVE_MINUTES = 14
 MAX_RELEASE_MINUTES = 120
 MAX_REQUEST_BODY_BYTES = 4096
+# DynamoDB nests at most 32 levels in an item, and the stored config holds request_body a
+# level or two down: 16 leaves room and is deeper than any model's request needs.
+MAX_REQUEST_BODY_DEPTH = 16
+# DynamoDB numbers: 38 digits of precision, magnitude from 1e-130. The store reads a whole
+# number back as an int, which it must be able to write again, so whole numbers (and floats
+# from 1e38, which are all whole) stop below 1e38.
+MAX_STORED_DIGITS = 38
+MIN_STORED_MAGNITUDE = 1e-130
 MAX_PAGE = 100
 MAX_PREVIEW_DAYS = 92
 FIELDS = {"model_arn", "name", "timezone", "windows", "keepalive_minutes", "release_minutes",
@@ -231,10 +239,7 @@ def _config(body: dict[str, Any], defaults: ModelConfig, now: datetime) -> Model
         raise RequestError("request_format", f"must be one of {', '.join(REQUEST_FORMATS)}, got {request_format!r}")
     request_body = body.get("request_body", defaults.request_body)
     if request_format == "custom":
-        if not isinstance(request_body, dict) or not request_body:
-            raise RequestError("request_body", "must be a non-empty JSON object when request_format is custom")
-        if len(json.dumps(request_body)) > MAX_REQUEST_BODY_BYTES:
-            raise RequestError("request_body", f"must be at most {MAX_REQUEST_BODY_BYTES} bytes as JSON")
+        _request_body(request_body)
     elif "request_body" in body and request_body is not None:
         raise RequestError("request_body", "is only used with request_format custom")
     else:
@@ -247,6 +252,42 @@ def _config(body: dict[str, Any], defaults: ModelConfig, now: datetime) -> Model
                    holidays=_holidays(body.get("holidays", defaults.holidays)),
                    custom_model_units=_optional_int(body, "custom_model_units",
                                                     defaults.custom_model_units, 1, 1000))
+
+
+def _request_body(value: Any) -> None:
+    """A custom body must be storable in DynamoDB as it is and sendable as strict JSON."""
+    if not isinstance(value, dict) or not value:
+        raise RequestError("request_body", "must be a non-empty JSON object when request_format is custom")
+    for path, node, depth in _json_nodes(value, "request_body"):
+        if isinstance(node, (dict, list)) and depth > MAX_REQUEST_BODY_DEPTH:
+            raise RequestError(path, f"is nested {depth} levels deep; request_body may nest at most "
+                                     f"{MAX_REQUEST_BODY_DEPTH} levels of objects and lists")
+        problem = _wire_problem(node) or _stored_number_problem(node)
+        if isinstance(node, dict) and "" in node:  # DynamoDB keeps no empty map key
+            problem = problem or 'has an empty key ""; object keys must not be empty'
+        if problem:
+            raise RequestError(path, problem)
+    if len(json.dumps(value)) > MAX_REQUEST_BODY_BYTES:
+        raise RequestError("request_body", f"must be at most {MAX_REQUEST_BODY_BYTES} bytes as JSON")
+
+
+def _stored_number_problem(value: Any) -> Optional[str]:
+    """Why DynamoDB (through this store) cannot keep the number ``value``; None if it can."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value == 0:
+        return None
+    if isinstance(value, int):
+        digits = len(str(abs(value)))
+        if digits <= MAX_STORED_DIGITS:
+            return None
+        shown = str(value) if digits <= 60 else f"{str(value)[:40]}..."
+        return f"{shown} has {digits} digits; whole numbers may have at most {MAX_STORED_DIGITS} (DynamoDB's precision)"
+    if abs(value) >= 10.0 ** MAX_STORED_DIGITS:
+        return (f"{value!r} is too large; numbers must be below 1e{MAX_STORED_DIGITS} in magnitude "
+                f"(DynamoDB keeps {MAX_STORED_DIGITS} digits)")
+    if abs(value) < MIN_STORED_MAGNITUDE:
+        return (f"{value!r} is too small; numbers other than 0 must be at least {MIN_STORED_MAGNITUDE!r} "
+                "in magnitude (DynamoDB's range)")
+    return None
 
 
 def _exclude_dates(value: Any) -> tuple[str, ...]:

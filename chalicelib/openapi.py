@@ -15,6 +15,10 @@ from chalicelib.api import (
     MAX_PAGE,
     MAX_PREVIEW_DAYS,
     MAX_RELEASE_MINUTES,
+    MAX_REQUEST_BODY_BYTES,
+    MAX_REQUEST_BODY_DEPTH,
+    MAX_STORED_DIGITS,
+    MIN_STORED_MAGNITUDE,
 )
 from chalicelib.records import REQUEST_FORMATS
 from chalicelib.schedule import MAX_WINDOWS
@@ -63,7 +67,12 @@ CONFIG_FIELDS: dict[str, Any] = {
     "release_minutes": {"type": "integer", "minimum": 2, "maximum": MAX_RELEASE_MINUTES, "default": 15},
     "enabled": {"type": "boolean", "default": True},
     "request_format": {"type": "string", "enum": list(REQUEST_FORMATS), "default": "chat"},
-    "request_body": {"type": "object", "nullable": True, "description": "with request_format custom"},
+    "request_body": {"type": "object", "nullable": True, "minProperties": 1,
+                     "description": f"with request_format custom: at most {MAX_REQUEST_BODY_BYTES} bytes as JSON, "
+                                    f"at most {MAX_REQUEST_BODY_DEPTH} levels of objects and lists, no empty "
+                                    f"keys; numbers finite, whole ones of at most {MAX_STORED_DIGITS} digits, "
+                                    f"others 0 or from {MIN_STORED_MAGNITUDE} to below 1e{MAX_STORED_DIGITS} "
+                                    "in magnitude (what DynamoDB stores)"},
     "exclude_dates": {"type": "array", "maxItems": MAX_EXCLUDE_DATES,
                       "items": {"type": "string", "format": "date"}},
     "holidays": {"type": "object", "nullable": True, "required": ["country"], "additionalProperties": False,

@@ -113,6 +113,59 @@ def test_bad_registrations_name_the_field_and_store_nothing(client, change, fiel
     assert stored(client) == []
 
 
+CUSTOM = {**VALID, "request_format": "custom"}
+
+
+def nested(levels: int) -> dict:
+    body: dict = {"max_tokens": 1}
+    for _ in range(levels - 1):
+        body = {"inner": body}
+    return body
+
+
+@pytest.mark.parametrize("request_body, message", [
+    ({"messages": [{"role": "user", "temperature": float("nan")}]},
+     "request_body.messages[0].temperature: NaN is not allowed; numbers must be finite"),
+    ({"t": float("inf")}, "request_body.t: Infinity is not allowed; numbers must be finite"),
+    ({"t": float("-inf")}, "request_body.t: -Infinity is not allowed; numbers must be finite"),
+    ({"t": 1234567890123456789012345678901234567890},
+     "request_body.t: 1234567890123456789012345678901234567890 has 40 digits; whole numbers may have at most 38"),
+    ({"t": [-(10**38)]}, "request_body.t[0]: -100000000000000000000000000000000000000 has 39 digits"),
+    ({"t": 1e100}, "request_body.t: 1e+100 is too large; numbers must be below 1e38 in magnitude"),
+    ({"t": -1e-140}, "request_body.t: -1e-140 is too small; numbers other than 0 must be at least 1e-130"),
+    ({"": 1}, 'request_body: has an empty key ""; object keys must not be empty'),
+    ({"a": [{"": 1}]}, 'request_body.a[0]: has an empty key ""; object keys must not be empty'),
+    (nested(17), "request_body" + ".inner" * 16 + ": is nested 17 levels deep; request_body may nest at most 16"),
+    ({"t": "x" * 5000}, "request_body: must be at most 4096 bytes as JSON"),
+])
+def test_request_bodies_that_cannot_be_stored_or_sent_are_refused(client, request_body, message):
+    response = post(client, {**CUSTOM, "request_body": request_body})
+    assert response.status_code == 400, response.body
+    assert response.json_body["Message"].startswith(message), response.json_body
+    assert stored(client) == []
+
+
+def test_request_bodies_at_the_limits_are_stored_and_survive_changes(client):
+    request_body = {"whole": 10**38 - 1, "negative": -(10**38 - 1), "large": 9.9e37, "small": 1e-130,
+                    "zero": 0.0, "text": "caf\u00e9 \U0001f600", "deep": nested(16 - 1)}
+    response = post(client, {**CUSTOM, "name": "edge", "request_body": request_body})
+    assert response.status_code == 201, response.body
+    # Read back and written again (a change, the worker's state writes) without a 500.
+    changed = put(client, "edge", {"keepalive_minutes": 10})
+    assert changed.status_code == 200, changed.body
+    kept = client.http.get("/models/edge").json_body["request_body"]
+    assert float(kept.pop("large")) == request_body.pop("large")  # DynamoDB gives it back whole
+    assert kept == request_body
+
+
+def test_python_callers_get_the_same_checks(settings, clock):
+    from chalicelib.api import RequestError, new_config
+
+    body = {**CUSTOM, "request_body": {"temperature": float("nan")}}
+    with pytest.raises(RequestError, match=r"^request_body.temperature: NaN is not allowed"):
+        new_config(body, clock.now(), settings)
+
+
 @pytest.mark.parametrize("raw, message", [
     ("not json", "body: is not valid JSON (Expecting value at line 1, column 1)"),
     ('{"model_arn": "x" "name": "y"}', "body: is not valid JSON (Expecting ',' delimiter at line 1, column 19)"),
