@@ -12,9 +12,11 @@ import secrets
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Any, Callable, Iterator, Optional, Protocol, Union
 from urllib.parse import unquote
 
+import holidays
 from chalice import BadRequestError, ChaliceViewError, ConflictError, NotFoundError
 
 from chalicelib import costs
@@ -65,6 +67,7 @@ FIELDS = {"model_arn", "name", "timezone", "windows", "keepalive_minutes", "rele
           "custom_model_units"}
 UPDATE_TRIES = 3
 MAX_EXCLUDE_DATES = 366
+MAX_LISTED_SUBDIVISIONS = 12
 MAX_LEASE_MINUTES = 720
 MAX_ACTIVE_LEASES = 20
 MAX_OVERRIDE_DAYS = 31
@@ -310,14 +313,32 @@ def _holidays(value: Any) -> Optional[dict[str, Any]]:
     if not isinstance(value, dict) or not set(value) <= {"country", "subdiv"} or "country" not in value:
         raise RequestError("holidays", 'must be null or {"country": "GB", "subdiv": "ENG"} (subdiv optional)')
     country, subdiv = value["country"], value.get("subdiv")
-    if not isinstance(country, str) or (subdiv is not None and not isinstance(subdiv, str)):
-        raise RequestError("holidays", "country and subdiv must be strings")
-    try:
-        holiday_calendar(country, subdiv)
-    except NotImplementedError as err:
-        raise RequestError("holidays", f"no public-holiday calendar for {country!r}"
-                                       f"{'/' + repr(subdiv) if subdiv else ''} ({err})") from None
+    for field, text in (("country", country), ("subdiv", subdiv)):
+        if text is not None and not isinstance(text, str):
+            raise RequestError(f"holidays.{field}", f"must be a string, got {str(text)[:40]!r}")
+    # Checked against the package's own list before it is asked for a calendar: it looks
+    # the code up as an attribute, so "__class__" would otherwise reach its internals.
+    countries = _holiday_countries()
+    if country not in countries:
+        hint = (f"did you mean {country.upper()!r}?" if country.upper() in countries
+                else "use its ISO 3166 alpha-2 code in capitals, e.g. GB, US, DE")
+        raise RequestError("holidays.country", f"{country[:40]!r} is not a country the holidays package knows; {hint}")
+    subdivisions = countries[country]
+    if subdiv is not None and subdiv not in subdivisions:
+        if not subdivisions:
+            raise RequestError("holidays.subdiv", f"{country} has no subdivisions; leave subdiv out")
+        shown = ", ".join(subdivisions[:MAX_LISTED_SUBDIVISIONS])
+        if len(subdivisions) > MAX_LISTED_SUBDIVISIONS:
+            shown += f", ... ({len(subdivisions)} in all)"
+        raise RequestError("holidays.subdiv", f"{subdiv[:40]!r} is not a subdivision of {country}; use one of {shown}")
+    holiday_calendar(country, subdiv)  # built (and cached) now, not by the first tick
     return {"country": country, "subdiv": subdiv} if subdiv else {"country": country}
+
+
+@lru_cache(maxsize=1)
+def _holiday_countries() -> dict[str, list[str]]:
+    """Country codes (alpha-2, alpha-3 and a few aliases such as UK) -> their subdivisions."""
+    return holidays.list_supported_countries()
 
 
 def _optional_int(body: dict[str, Any], field: str, default: Optional[int], low: int, high: int) -> Optional[int]:

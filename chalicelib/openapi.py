@@ -76,8 +76,11 @@ CONFIG_FIELDS: dict[str, Any] = {
     "exclude_dates": {"type": "array", "maxItems": MAX_EXCLUDE_DATES,
                       "items": {"type": "string", "format": "date"}},
     "holidays": {"type": "object", "nullable": True, "required": ["country"], "additionalProperties": False,
-                 "properties": {"country": {"type": "string", "example": "GB"},
-                                "subdiv": {"type": "string", "example": "ENG"}}},
+                 "properties": {"country": {"type": "string", "example": "GB",
+                                            "description": "ISO 3166 alpha-2 in capitals, as the holidays "
+                                                           "package's list_supported_countries() has it"},
+                                "subdiv": {"type": "string", "example": "ENG",
+                                           "description": "one of that country's subdivision codes"}}},
     "custom_model_units": {"type": "integer", "minimum": 1, "maximum": 1000, "nullable": True},
 }
 ARN = {"type": "string", "example": "arn:aws:bedrock:us-west-2:123456789012:imported-model/km5b98xhpqel",

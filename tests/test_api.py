@@ -166,6 +166,33 @@ def test_python_callers_get_the_same_checks(settings, clock):
         new_config(body, clock.now(), settings)
 
 
+@pytest.mark.parametrize("holidays, message", [
+    ({"country": "__class__"}, "holidays.country: '__class__' is not a country the holidays package knows; "
+                               "use its ISO 3166 alpha-2 code in capitals, e.g. GB, US, DE"),
+    ({"country": "__dict__"}, "holidays.country: '__dict__' is not a country"),
+    ({"country": "HolidayBase"}, "holidays.country: 'HolidayBase' is not a country"),
+    ({"country": "gb"}, "holidays.country: 'gb' is not a country the holidays package knows; did you mean 'GB'?"),
+    ({"country": ""}, "holidays.country: '' is not a country"),
+    ({"country": "GB", "subdiv": "England"}, "holidays.subdiv: 'England' is not a subdivision of GB; "
+                                             "use one of ENG, NIR, SCT, WLS"),
+    ({"country": "GB", "subdiv": "__class__"}, "holidays.subdiv: '__class__' is not a subdivision of GB"),
+    ({"country": "US", "subdiv": "XX"}, "holidays.subdiv: 'XX' is not a subdivision of US; use one of AK, AL,"),
+    ({"country": "SG", "subdiv": "X"}, "holidays.subdiv: SG has no subdivisions; leave subdiv out"),
+    ({"country": 44}, "holidays.country: must be a string"),
+])
+def test_holiday_calendars_must_be_real(client, holidays, message):
+    response = post(client, {**VALID, "holidays": holidays})
+    assert response.status_code == 400, response.body
+    assert response.json_body["Message"].startswith(message), response.json_body
+    assert len(response.json_body["Message"]) < 400  # the US's 57 subdivisions are trimmed
+    assert stored(client) == []
+
+
+def test_holiday_calendars_are_stored_as_given(client):
+    model = post(client, {**VALID, "holidays": {"country": "US", "subdiv": "CA"}}).json_body
+    assert model["holidays"] == {"country": "US", "subdiv": "CA"}
+
+
 @pytest.mark.parametrize("raw, message", [
     ("not json", "body: is not valid JSON (Expecting value at line 1, column 1)"),
     ('{"model_arn": "x" "name": "y"}', "body: is not valid JSON (Expecting ',' delimiter at line 1, column 19)"),
