@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import secrets
 from contextlib import contextmanager
 from dataclasses import replace
@@ -113,6 +114,10 @@ class LeaseLimit(Exception):
 
 class LeaseNotFound(Exception):
     pass
+
+
+# As create_lease mints them ("l" + secrets.token_hex(6)); anything else names no lease.
+LEASE_ID_RE = re.compile(r"^l[0-9a-f]{12}\Z")
 
 
 # -- the body -----------------------------------------------------------------------------
@@ -386,6 +391,14 @@ def model_key(raw: str) -> str:
     return key
 
 
+def lease_key(raw: str) -> str:
+    """The ``{lease}`` path parameter; anything not shaped like a lease id names no lease."""
+    lease_id = unquote(raw)
+    if not LEASE_ID_RE.match(lease_id):
+        raise LeaseNotFound(f"no lease {lease_id[:40]!r} (a lease id is l and 12 hex digits)")
+    return lease_id
+
+
 def _query_int(params: Optional[dict[str, str]], field: str, default: int, low: int, high: int) -> int:
     raw = (params or {}).get(field)
     if raw is None:
@@ -590,6 +603,7 @@ class Api:
         raise LeaseNotFound(f"{model.name} has no lease {lease_id!r} (it may have expired)")
 
     def lease(self, key: str, lease_id: str, now: datetime) -> dict[str, Any]:
+        lease_id = lease_key(lease_id)
         model = self.store.get(model_key(key))
         return lease_view(model, self._lease(model, lease_id), now, self.settings)
 
@@ -599,6 +613,8 @@ class Api:
                            for lease in _active_leases(model.state, now)]}
 
     def release_lease(self, key: str, lease_id: str, now: datetime) -> None:
+        lease_id = lease_key(lease_id)
+
         def change(model: Model) -> Model:
             self._lease(model, lease_id)
             kept = tuple(lease for lease in _active_leases(model.state, now) if lease.id != lease_id)

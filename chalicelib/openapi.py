@@ -26,7 +26,8 @@ from chalicelib.schedule import MAX_WINDOWS
 ISO = {"type": "string", "format": "date-time", "example": "2026-03-09T09:00:00Z"}
 MODEL = {"name": "model", "in": "path", "required": True, "schema": {"type": "string"},
          "description": "the model's name, or its URL-encoded ARN"}
-LEASE = {"name": "lease", "in": "path", "required": True, "schema": {"type": "string"}}
+LEASE = {"name": "lease", "in": "path", "required": True,
+         "schema": {"type": "string", "pattern": "^l[0-9a-f]{12}$", "example": "l3f9a0c1b2d4e"}}
 
 
 def _ref(name: str) -> dict[str, str]:

@@ -316,6 +316,35 @@ def test_paths_that_cannot_name_a_model_are_404_without_a_lookup(client):
         assert response.status_code == 404, path
 
 
+@pytest.mark.parametrize("change, field", [
+    ({"name": "llama\n"}, "name"),
+    ({"model_arn": ARN_LLAMA + "\n"}, "model_arn"),
+    ({"name": "llama\n", "model_arn": ARN_LLAMA + "\n"}, "model_arn"),
+])
+def test_a_trailing_newline_is_not_part_of_a_valid_name_or_arn(client, change, field):
+    response = post(client, {**VALID, **change})
+    assert response.status_code == 400, response.body
+    assert response.json_body["Message"].startswith(field)
+    assert stored(client) == []
+
+
+def test_a_path_with_a_trailing_newline_names_no_model_and_is_not_looked_up(client, runtime, monkeypatch):
+    post(client, {**VALID, "name": "llama"})
+    looked_up = []
+    get = runtime.store.get
+    monkeypatch.setattr(runtime.store, "get", lambda key: looked_up.append(key) or get(key))
+    for key in ("llama%0A", quote(ARN_LLAMA + "\n", safe="")):
+        for method, path in (("GET", ""), ("PUT", ""), ("DELETE", ""), ("GET", "/leases"), ("GET", "/events")):
+            response = getattr(client.http, method.lower())(f"/models/{key}{path}", headers=JSON, body="{}")
+            assert response.status_code == 404, (method, key, path, response.body)
+    assert looked_up == []
+    lease = post(client, {"minutes": 5}, "/models/llama/leases").json_body
+    for lease_id in (quote(lease["id"] + "\n"), "l" + "0" * 12 + "%0A", "x" * 3000):
+        response = client.http.get(f"/models/llama/leases/{lease_id}")
+        assert response.status_code == 404 and "no lease" in response.json_body["Message"], response.body
+    assert client.http.get(f"/models/llama/leases/{lease['id']}").status_code == 200
+
+
 @pytest.mark.parametrize("query, field", [("from=yesterday", "from"), ("from=2026-03-27T00:00:00", "from"),
                                           ("from=9999-12-31T00:00:00Z", "from"),
                                           ("days=0", "days"), ("days=1000", "days")])

@@ -321,6 +321,12 @@ def test_signature_is_valid_sigv4(fake_credentials):
     assert hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest() == signature
 
 
+def test_the_region_comes_only_from_a_whole_execute_api_host_name():
+    assert client_module.region_from_host("abc123.execute-api.us-west-2.amazonaws.com") == "us-west-2"
+    assert client_module.region_from_host("abc123.execute-api.us-west-2.amazonaws.com\n") is None
+    assert client_module.region_from_host("abc123.execute-api.us-west-2.amazonaws.com.evil.example") is None
+
+
 def test_loopback_is_not_signed_and_sign_can_be_forced(fake_credentials):
     for url in ("http://127.0.0.1:8000", "http://localhost:8000/", "http://[::1]:8000"):
         req = KeepwarmClient(url).build_request("GET", "/models/m")

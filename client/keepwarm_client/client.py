@@ -29,7 +29,7 @@ from urllib.parse import quote, urlencode, urlsplit
 __all__ = ["KeepwarmClient", "KeepwarmError", "LeaseTimeout"]
 
 SERVICE = "execute-api"
-_EXECUTE_API_HOST = re.compile(r"\.execute-api\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$")
+_EXECUTE_API_HOST = re.compile(r"\.execute-api\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?\Z")
 # Errors worth another try while waiting: the network, throttling, server errors.
 _TRANSIENT_TRIES = 3
 
