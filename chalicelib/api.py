@@ -426,7 +426,7 @@ def expected_ready_at(model: Model, now: datetime, settings: Settings) -> dateti
 
 def lease_view(model: Model, lease: Lease, now: datetime, settings: Settings) -> dict[str, Any]:
     config, state = model.config, model.state
-    active = lease.created_at <= now < lease.expires_at
+    active = now < lease.expires_at
     status = display_status(config, state, now)
     return {
         "id": lease.id, "model": model.name, "holder": lease.holder,
@@ -596,16 +596,20 @@ class Api:
         self._event(saved.name, now, "lease_created", lease=lease.id, minutes=minutes, holder=holder)
         return lease_view(saved, lease, now, self.settings)
 
-    def _lease(self, model: Model, lease_id: str) -> Lease:
+    def _lease(self, model: Model, lease_id: str, now: datetime) -> Lease:
+        """The active lease ``lease_id``: an expired one (kept until the next change drops
+        it) is as gone as a released one."""
         for lease in model.state.leases:
             if lease.id == lease_id:
+                if lease.expires_at <= now:
+                    raise LeaseNotFound(f"lease {lease_id} of {model.name} expired at {iso(lease.expires_at)}")
                 return lease
-        raise LeaseNotFound(f"{model.name} has no lease {lease_id!r} (it may have expired)")
+        raise LeaseNotFound(f"{model.name} has no lease {lease_id!r} (it was released, or expired)")
 
     def lease(self, key: str, lease_id: str, now: datetime) -> dict[str, Any]:
         lease_id = lease_key(lease_id)
         model = self.store.get(model_key(key))
-        return lease_view(model, self._lease(model, lease_id), now, self.settings)
+        return lease_view(model, self._lease(model, lease_id, now), now, self.settings)
 
     def leases(self, key: str, now: datetime) -> dict[str, Any]:
         model = self.store.get(model_key(key))
@@ -616,7 +620,7 @@ class Api:
         lease_id = lease_key(lease_id)
 
         def change(model: Model) -> Model:
-            self._lease(model, lease_id)
+            self._lease(model, lease_id, now)
             kept = tuple(lease for lease in _active_leases(model.state, now) if lease.id != lease_id)
             return replace(model, state=replace(_replanned(model.state, retry_errors=False), leases=kept))
 

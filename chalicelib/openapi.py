@@ -170,8 +170,12 @@ PATHS: dict[str, Any] = {
     },
     "/models/{model}/leases/{lease}": {
         "parameters": [MODEL, LEASE],
-        "get": {"summary": "one lease: is the model ready?", "responses": {"200": _json(_ref("Lease")), **ERRORS}},
-        "delete": {"summary": "release a lease early", "responses": {"204": {"description": "released"}, **ERRORS}},
+        "get": {"summary": "one active lease: is the model ready?", "responses": {
+            "200": _json(_ref("Lease")), **ERRORS,
+            "404": _json(_ref("Error"), "no such model, or the lease expired (Message says when) or was released")}},
+        "delete": {"summary": "release a lease early", "responses": {
+            "204": {"description": "released"}, **ERRORS,
+            "404": _json(_ref("Error"), "no such model, or the lease already expired or was released")}},
     },
     "/models/{model}/override": {
         "parameters": [MODEL],

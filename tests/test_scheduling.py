@@ -87,7 +87,28 @@ def test_a_lease_warms_the_model_at_once_outside_its_windows(client, driver, sim
     times = call_times(simulator, ARN_LLAMA)
     assert max(times) < at(21, 0, 30)
     assert max(times) >= at(21, 0, 30) - timedelta(minutes=14)
-    assert client.http.get(f"/models/llama/leases/{body['id']}").json_body["active"] is False
+    expired = client.http.get(f"/models/llama/leases/{body['id']}")
+    assert expired.status_code == 404
+    assert expired.json_body["Message"] == f"lease {body['id']} of llama expired at 2026-03-09T21:00:30Z"
+
+
+def test_an_expired_lease_is_gone_for_every_route(client, simulator, clock):
+    register(client, model_arn=ARN_LLAMA, name="llama")
+    clock.set(at(20))
+    old = lease(client, "llama", 5)
+    clock.set(at(20, 5))  # the instant it expires
+    before = show(client, "llama")
+    for method in ("GET", "DELETE"):
+        response = getattr(client.http, method.lower())(f"/models/llama/leases/{old['id']}")
+        assert response.status_code == 404, (method, response.body)
+        assert response.json_body["Message"] == f"lease {old['id']} of llama expired at 2026-03-09T20:05:00Z"
+    assert client.http.get("/models/llama/leases").json_body["leases"] == []
+    assert show(client, "llama") == before
+    assert "lease_released" not in {e["kind"] for e in events(client, "llama")}
+    # Once a later change has dropped it, it is simply unknown.
+    lease(client, "llama", 5)
+    gone = client.http.get(f"/models/llama/leases/{old['id']}")
+    assert gone.status_code == 404 and "has no lease" in gone.json_body["Message"]
 
 
 def test_overlapping_leases_and_early_release(client, driver, simulator, clock):
