@@ -102,14 +102,14 @@ def http_errors() -> Iterator[None]:
         raise ConflictError(str(err)) from None
     except StateConflict as err:
         raise ConflictError(f"the model changed while this request ran, try again ({err})") from None
-    except LeaseLimit as err:
+    except LeaseRefused as err:
         raise ConflictError(str(err)) from None
     except costs.CostError as err:
         raise UpstreamError(str(err)) from None
 
 
-class LeaseLimit(Exception):
-    pass
+class LeaseRefused(Exception):
+    """The model cannot take a lease now: too many already, paused, or held cold."""
 
 
 class LeaseNotFound(Exception):
@@ -424,15 +424,37 @@ def expected_ready_at(model: Model, now: datetime, settings: Settings) -> dateti
     return now + typical
 
 
+def _override_in_force(state: ModelState, now: datetime) -> Optional[Override]:
+    return state.override if state.override is not None and now < state.override.until else None
+
+
+def lease_blocker(model: Model, now: datetime) -> Optional[str]:
+    """Why no lease can warm the model now, and how to lift it; None if a lease can.
+
+    A paused model is never called, and a cold override suppresses every hold until it
+    ends: a lease taken then would promise a readiness that never comes."""
+    override = _override_in_force(model.state, now)
+    if not model.config.enabled:
+        return (f"{model.name} is paused (enabled: false); PUT /models/{model.name} with "
+                '{"enabled": true} resumes it')
+    if override is not None and override.state == "cold":
+        return (f"a cold override keeps {model.name} cold until {iso(override.until)}; "
+                f"DELETE /models/{model.name}/override ends it")
+    return None
+
+
 def lease_view(model: Model, lease: Lease, now: datetime, settings: Settings) -> dict[str, Any]:
     config, state = model.config, model.state
     active = now < lease.expires_at
+    blocked = lease_blocker(model, now) if active else None
+    promised = active and blocked is None
     status = display_status(config, state, now)
     return {
         "id": lease.id, "model": model.name, "holder": lease.holder,
         "created_at": iso(lease.created_at), "expires_at": iso(lease.expires_at), "active": active,
-        "ready": active and is_warm(config, state, now), "status": status,
-        "expected_ready_at": iso(expected_ready_at(model, now, settings)) if active else None,
+        "ready": promised and is_warm(config, state, now), "status": status,
+        "expected_ready_at": iso(expected_ready_at(model, now, settings)) if promised else None,
+        "blocked": blocked,
         "error": state.error if status == "error" else None,
     }
 
@@ -442,7 +464,7 @@ def view(model: Model, now: datetime, settings: Settings) -> dict[str, Any]:
     action = next_action(config, state, now, settings)
     samples = state.cold_starts
     status = display_status(config, state, now)
-    override = state.override if state.override and now < state.override.until else None
+    override = _override_in_force(state, now)
     return {
         **config.to_item(),
         "state": {
@@ -586,9 +608,12 @@ class Api:
 
         def change(model: Model) -> Model:
             active = _active_leases(model.state, now)
+            blocked = lease_blocker(model, now)
+            if blocked:
+                raise LeaseRefused(f"no lease taken: {blocked}")
             if len(active) >= MAX_ACTIVE_LEASES:
-                raise LeaseLimit(f"{model.name} already has {len(active)} active leases "
-                                 f"(at most {MAX_ACTIVE_LEASES}); release one first")
+                raise LeaseRefused(f"{model.name} already has {len(active)} active leases "
+                                   f"(at most {MAX_ACTIVE_LEASES}); release one first")
             state = _replanned(model.state, retry_errors=True)
             return replace(model, state=replace(state, leases=active + (lease,)))
 

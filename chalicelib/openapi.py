@@ -118,7 +118,12 @@ SCHEMAS: dict[str, Any] = {
     "Lease": {"type": "object", "properties": {
         "id": {"type": "string"}, "model": NAME, "holder": {"type": "string", "nullable": True},
         "created_at": ISO, "expires_at": ISO, "active": {"type": "boolean"}, "ready": {"type": "boolean"},
-        "status": {"type": "string"}, "expected_ready_at": ISO, "error": {"type": "string", "nullable": True}}},
+        "status": {"type": "string"},
+        "expected_ready_at": {**ISO, "nullable": True, "description": "null while blocked"},
+        "blocked": {"type": "string", "nullable": True,
+                    "description": "why the model will not be warmed for this lease now (paused, or a cold "
+                                   "override until an instant) and how to lift it; null otherwise"},
+        "error": {"type": "string", "nullable": True}}},
     "Override": {"type": "object", "additionalProperties": False, "required": ["state", "until"], "properties": {
         "state": {"type": "string", "enum": ["warm", "cold"]}, "until": ISO}},
     "Error": {"type": "object", "properties": {"Code": {"type": "string"}, "Message": {"type": "string"}}},
@@ -164,7 +169,9 @@ PATHS: dict[str, Any] = {
         "parameters": [MODEL],
         "post": {"summary": "keep the model warm from now for N minutes", "requestBody": _body("LeaseRequest"),
                  "responses": {"201": _json(_ref("Lease")), **ERRORS,
-                               "409": _json(_ref("Error"), f"already {MAX_ACTIVE_LEASES} active leases")}},
+                               "409": _json(_ref("Error"), f"no lease taken: already {MAX_ACTIVE_LEASES} "
+                                                           "active leases, the model is paused, or a cold "
+                                                           "override is in force (Message says until when)")}},
         "get": {"summary": "active leases", "responses": {"200": _json({"type": "object", "properties": {
             "leases": {"type": "array", "items": _ref("Lease")}}}), **ERRORS}},
     },

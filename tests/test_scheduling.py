@@ -140,6 +140,71 @@ def test_a_lease_across_the_window_close_keeps_the_model_until_it_ends(client, d
     assert at(18, 30) <= instant(copy["released_at"]) <= at(18, 31)
 
 
+PAUSED = ('no lease taken: llama is paused (enabled: false); PUT /models/llama with {"enabled": true} '
+          "resumes it")
+HELD_COLD = ("no lease taken: a cold override keeps llama cold until 2026-03-09T23:00:00Z; "
+             "DELETE /models/llama/override ends it")
+
+
+@pytest.mark.parametrize("paused, override, message", [
+    (True, None, PAUSED),
+    (False, {"state": "cold", "until": "2026-03-09T23:00:00Z"}, HELD_COLD),
+    (True, {"state": "cold", "until": "2026-03-09T23:00:00Z"}, PAUSED),
+])
+def test_a_lease_that_cannot_be_honoured_is_refused(client, simulator, clock, paused, override, message):
+    register(client, model_arn=ARN_LLAMA, name="llama", enabled=not paused)
+    clock.set(at(20))
+    if override:
+        send(client, "PUT", "/models/llama/override", override)
+    before = show(client, "llama")
+    response = send(client, "POST", "/models/llama/leases", {"minutes": 30})
+    assert response.status_code == 409, response.body
+    assert response.json_body["Message"] == message
+    assert show(client, "llama") == before
+    assert "lease_created" not in {e["kind"] for e in events(client, "llama")}
+
+
+def test_a_lease_blocked_later_stops_promising_readiness(client, driver, simulator, clock):
+    simulator.add_model(ARN_LLAMA, load_seconds=30)
+    register(client, model_arn=ARN_LLAMA, name="llama")
+    clock.set(at(20))
+    taken = lease(client, "llama", 120)
+    assert taken["blocked"] is None and taken["expected_ready_at"] is not None
+    driver.run_until(at(20, 5))
+    path = f"/models/llama/leases/{taken['id']}"
+    assert client.http.get(path).json_body["ready"] is True
+
+    # Held cold: the copy may still be loaded, but nobody keeps it so.
+    send(client, "PUT", "/models/llama/override", {"state": "cold", "until": "2026-03-09T21:00:00Z"})
+    held = client.http.get(path).json_body
+    assert held["ready"] is False and held["expected_ready_at"] is None
+    assert held["blocked"] == HELD_COLD.removeprefix("no lease taken: ").replace("23:00", "21:00")
+    assert show(client, "llama")["state"]["leases"][0]["blocked"] == held["blocked"]
+
+    # Paused as well: being paused is what the lease hears about first.
+    send(client, "PUT", "/models/llama", {"enabled": False})
+    paused = client.http.get(path).json_body
+    assert paused["ready"] is False and paused["blocked"] == PAUSED.removeprefix("no lease taken: ")
+
+    # Both lifted: the lease promises readiness again, and the model is warmed for it.
+    send(client, "PUT", "/models/llama", {"enabled": True})
+    assert client.http.delete("/models/llama/override").status_code == 204
+    resumed = client.http.get(path).json_body
+    assert resumed["blocked"] is None and resumed["expected_ready_at"] is not None
+    driver.run_until(at(20, 30))
+    assert client.http.get(path).json_body["ready"] is True
+
+
+def test_a_cold_override_that_ends_unblocks_the_lease(client, simulator, clock):
+    register(client, model_arn=ARN_LLAMA, name="llama")
+    clock.set(at(20))
+    taken = lease(client, "llama", 120)
+    send(client, "PUT", "/models/llama/override", {"state": "cold", "until": "2026-03-09T20:30:00Z"})
+    assert client.http.get(f"/models/llama/leases/{taken['id']}").json_body["blocked"] is not None
+    clock.set(at(20, 30))
+    assert client.http.get(f"/models/llama/leases/{taken['id']}").json_body["blocked"] is None
+
+
 @pytest.mark.parametrize("body, field", [({"minutes": 0}, "minutes"), ({"minutes": 721}, "minutes"),
                                          ({"minutes": "90"}, "minutes"), ({}, "minutes"),
                                          ({"minutes": 5, "holder": ""}, "holder"),
