@@ -33,6 +33,7 @@ from chalicelib.planner import (
     with_next_due,
 )
 from chalicelib.records import (
+    ARN_PARTS,
     ARN_RE,
     NAME_RE,
     REQUEST_FORMATS,
@@ -352,15 +353,43 @@ def _optional_int(body: dict[str, Any], field: str, default: Optional[int], low:
     return _int(body, field, default or low, low, high)
 
 
+ARN_RULE = ("arn:aws[-cn|-us-gov]:bedrock:<region>:<12-digit account>:imported-model/"
+            "<id of exactly 12 lowercase letters and digits>")
+
+
+def _arn_problem(arn: str) -> str:
+    """Which part keeps ``arn`` (which ARN_RE refused) from being an imported-model ARN."""
+    parts = arn.split(":", 5)
+    if len(parts) < 6 or parts[0] != "arn":
+        return "an ARN has six parts separated by ':', starting with arn"
+    _, partition, service, region, account, resource = parts
+    kind, _, model_id = resource.partition("/")
+    if not re.fullmatch(ARN_PARTS["partition"], partition):
+        return f"the partition {partition[:40]!r} is not aws, aws-cn or aws-us-gov"
+    if service != "bedrock":
+        return f"the service is {service[:40]!r}, not bedrock"
+    if not re.fullmatch(ARN_PARTS["region"], region):
+        return f"the region {region[:40]!r} is not an AWS region name such as us-west-2"
+    if not re.fullmatch(ARN_PARTS["account"], account):
+        return f"the account {account[:40]!r} is not 12 digits"
+    if kind != "imported-model":
+        return f"the resource type is {kind[:40]!r}, not imported-model"
+    if len(model_id) != 12:
+        return f"the model id {model_id[:40]!r} has {len(model_id)} characters"
+    return f"the model id {model_id!r} is not lowercase letters and digits"
+
+
 def new_config(body: Any, now: datetime, settings: Settings) -> ModelConfig:
     body = _object(body)
     arn = body.get("model_arn")
     if arn is None:
         raise RequestError("model_arn", "is required")
-    match = ARN_RE.match(arn) if isinstance(arn, str) else None
+    if not isinstance(arn, str):
+        raise RequestError("model_arn", f"must be a string, got {str(arn)[:40]!r}; expected {ARN_RULE}")
+    match = ARN_RE.match(arn)
     if match is None:
-        raise RequestError("model_arn", f"{str(arn)[:300]!r} is not an imported-model ARN "
-                                        "(arn:aws:bedrock:<region>:<account>:imported-model/<id>)")
+        raise RequestError("model_arn", f"{arn[:300]!r} is not an imported-model ARN: {_arn_problem(arn)}; "
+                                        f"expected {ARN_RULE}")
     name = body.get("name", match.group("model_id"))
     if not isinstance(name, str) or not NAME_RE.match(name):
         raise RequestError("name", f"{str(name)[:100]!r} must be 1-63 lowercase letters, digits "
@@ -659,8 +688,12 @@ class Api:
         if body["state"] not in ("warm", "cold"):
             raise RequestError("state", f"must be warm or cold, got {str(body['state'])[:40]!r}")
         until = _instant(body["until"], "until")
-        if not now < until <= now + timedelta(days=MAX_OVERRIDE_DAYS):
-            raise RequestError("until", f"must be in the future and at most {MAX_OVERRIDE_DAYS} days away")
+        latest = now + timedelta(days=MAX_OVERRIDE_DAYS)
+        if until <= now:
+            raise RequestError("until", f"must be in the future (after {iso(now)}), got {iso(until)}")
+        if until > latest:
+            raise RequestError("until", f"must be at most {MAX_OVERRIDE_DAYS} days away (no later than "
+                                        f"{iso(latest)}), got {iso(until)}")
         override = Override(body["state"], until, now)
 
         def change(model: Model) -> Model:
@@ -694,15 +727,20 @@ class Api:
             source = "GetImportedModel"
         lead = prewarm_lead(config, state, self.settings)
         typical = percentile(state.cold_starts, 50)
+        price = costs.price_for(config.region, costs.parse_price_overrides(self.settings.cmu_prices))
         estimate = costs.estimate(
             [(i.open, i.close) for i in window_intervals(config, start, start + timedelta(days=days))],
-            start=start, days=days, custom_model_units=cmus,
-            price=costs.price_for(config.region, costs.parse_price_overrides(self.settings.cmu_prices)),
+            start=start, days=days, custom_model_units=cmus, price=price,
             lead=lead, cold_start=timedelta(seconds=typical) if typical is not None else lead,
             keepalive=timedelta(minutes=keepalive_in_force(config, state)),
             release=timedelta(minutes=release_in_force(config, state)))
+        # Money is null without a price; the operator is told how to supply one.
+        hint = None if price is not None else (
+            f"no CMU-minute price is known for {config.region}: set KEEPWARM_CMU_PRICES to its USD price "
+            "per CMU-minute from the Amazon Bedrock pricing page (Custom Model Import), "
+            f"e.g. KEEPWARM_CMU_PRICES='{json.dumps({config.region: 0.0686})}'")
         return {"model": model.name, "region": config.region, "custom_model_units_source": source,
-                **estimate.to_dict()}
+                **estimate.to_dict(), "hint": hint}
 
 
 def _instant(raw: Any, field: str) -> datetime:

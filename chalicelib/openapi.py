@@ -24,6 +24,7 @@ from chalicelib.records import REQUEST_FORMATS
 from chalicelib.schedule import MAX_WINDOWS
 
 ISO = {"type": "string", "format": "date-time", "example": "2026-03-09T09:00:00Z"}
+MONEY = {"type": "number", "nullable": True, "description": "USD, to the cent"}
 MODEL = {"name": "model", "in": "path", "required": True, "schema": {"type": "string"},
          "description": "the model's name, or its URL-encoded ARN"}
 LEASE = {"name": "lease", "in": "path", "required": True,
@@ -126,6 +127,19 @@ SCHEMAS: dict[str, Any] = {
         "error": {"type": "string", "nullable": True}}},
     "Override": {"type": "object", "additionalProperties": False, "required": ["state", "until"], "properties": {
         "state": {"type": "string", "enum": ["warm", "cold"]}, "until": ISO}},
+    "Cost": {"type": "object", "description": "money figures are null where no price is known for the region",
+             "properties": {
+                 "model": NAME, "region": {"type": "string"}, "custom_model_units_source": {"type": "string"},
+                 "days": {"type": "integer"}, "start": ISO, "end": ISO, "windows": {"type": "integer"},
+                 "window_minutes": {"type": "number"}, "billed_minutes": {"type": "integer"},
+                 "custom_model_units": {"type": "integer"},
+                 "price": {"type": "object", "nullable": True, "properties": {
+                     "per_cmu_minute": {"type": "number"}, "source": {"type": "string"}}},
+                 "cost": MONEY, "always_warm_minutes": {"type": "integer"}, "always_warm_cost": MONEY,
+                 "saving": MONEY, "saving_percent": {"type": "number", "nullable": True}, "storage_cost": MONEY,
+                 "currency": {"type": "string", "enum": ["USD"]},
+                 "hint": {"type": "string", "nullable": True,
+                          "description": "with no price for the region: how to set KEEPWARM_CMU_PRICES"}}},
     "Error": {"type": "object", "properties": {"Code": {"type": "string"}, "Message": {"type": "string"}}},
 }
 
@@ -194,7 +208,7 @@ PATHS: dict[str, Any] = {
         "parameters": [MODEL],
         "get": {"summary": "what the schedule costs against keeping the model warm around the clock",
                 "parameters": [QUERY_FROM, _days(30, MAX_COST_DAYS)],
-                "responses": {"200": _json({"type": "object"}), **ERRORS,
+                "responses": {"200": _json(_ref("Cost")), **ERRORS,
                               "502": _json(_ref("Error"), "Bedrock's GetImportedModel failed")}},
     },
     "/openapi.json": {"get": {"summary": "this document", "responses": {"200": _json({"type": "object"})}}},

@@ -67,6 +67,32 @@ def test_register_conflicts_on_name_or_arn(client):
 
 VALID = {"model_arn": ARN_LLAMA, "windows": BUSINESS_HOURS}
 DROP = object()  # the field is left out of the body
+ARN_RULE = ("expected arn:aws[-cn|-us-gov]:bedrock:<region>:<12-digit account>:imported-model/"
+            "<id of exactly 12 lowercase letters and digits>")
+
+
+@pytest.mark.parametrize("arn, problem", [
+    ("arn:aws:bedrock:us-west-2:123456789012:imported-model/abcdefghijk",
+     "the model id 'abcdefghijk' has 11 characters"),
+    ("arn:aws:bedrock:us-west-2:123456789012:imported-model/abcdefghijkl\n",
+     "the model id 'abcdefghijkl\\n' has 13 characters"),
+    ("arn:aws:bedrock:us-west-2:123456789012:imported-model/ABCDEFGHIJKL",
+     "the model id 'ABCDEFGHIJKL' is not lowercase letters and digits"),
+    ("arn:aws:s3:us-west-2:123456789012:imported-model/abcdefghijkl", "the service is 's3', not bedrock"),
+    ("arn:aws:bedrock:us-west-2:123456789012:custom-model/abcdefghijkl",
+     "the resource type is 'custom-model', not imported-model"),
+    ("arn:aws:bedrock:us-west-2:12345:imported-model/abcdefghijkl", "the account '12345' is not 12 digits"),
+    ("arn:aws:bedrock:us-west-2.evil.example:123456789012:imported-model/abcdefghijkl",
+     "the region 'us-west-2.evil.example' is not an AWS region name such as us-west-2"),
+    ("arn:azure:bedrock:us-west-2:123456789012:imported-model/abcdefghijkl",
+     "the partition 'azure' is not aws, aws-cn or aws-us-gov"),
+    ("bedrock/abcdefghijkl", "an ARN has six parts separated by ':', starting with arn"),
+])
+def test_the_arn_error_says_which_part_is_wrong(client, arn, problem):
+    response = post(client, {**VALID, "model_arn": arn})
+    assert response.status_code == 400, response.body
+    assert response.json_body["Message"] == f"model_arn: {arn!r} is not an imported-model ARN: {problem}; {ARN_RULE}"
+    assert stored(client) == []
 
 
 @pytest.mark.parametrize("change, field", [

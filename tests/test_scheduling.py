@@ -247,17 +247,19 @@ def test_a_warm_override_outside_the_windows_and_ending_it_early(client, driver,
     assert show(client, "llama")["state"]["override"] is None
 
 
-@pytest.mark.parametrize("body, field", [
+@pytest.mark.parametrize("body, message", [
     ({"state": "hot", "until": "2026-03-09T23:00:00Z"}, "state"),
-    ({"state": "warm", "until": "2026-03-09T07:00:00Z"}, "until"),   # in the past
-    ({"state": "warm", "until": "2026-05-09T07:00:00Z"}, "until"),   # too far
+    ({"state": "warm", "until": "2026-03-09T07:00:00Z"},
+     "until: must be in the future (after 2026-03-09T08:00:00Z), got 2026-03-09T07:00:00Z"),
+    ({"state": "warm", "until": "2026-05-09T07:00:00+02:00"},
+     "until: must be at most 31 days away (no later than 2026-04-09T08:00:00Z), got 2026-05-09T05:00:00Z"),
     ({"state": "warm", "until": "tomorrow"}, "until"),
     ({"state": "warm"}, "body"),
 ])
-def test_bad_overrides_are_refused(client, simulator, body, field):
-    register(client, model_arn=ARN_LLAMA, name="llama")
+def test_bad_overrides_are_refused(client, simulator, body, message):
+    register(client, model_arn=ARN_LLAMA, name="llama")  # at 08:00
     response = send(client, "PUT", "/models/llama/override", body)
-    assert response.status_code == 400 and response.json_body["Message"].startswith(field)
+    assert response.status_code == 400 and response.json_body["Message"].startswith(message), response.body
     assert show(client, "llama")["state"]["override"] is None
 
 
@@ -294,6 +296,19 @@ def test_cost_of_a_business_week_against_around_the_clock(client, simulator):
     assert body["billed_minutes"] >= body["window_minutes"]
     assert body["cost"] < body["always_warm_cost"] / 3
     assert body["saving"] == pytest.approx(body["always_warm_cost"] - body["cost"], abs=0.01)
+
+
+def test_cost_in_a_region_with_no_known_price_says_how_to_give_one(client, simulator):
+    arn = "arn:aws:bedrock:eu-central-1:123456789012:imported-model/frankfurt001"
+    register(client, model_arn=arn, name="fra", custom_model_units=4)
+    body = client.http.get("/models/fra/cost?days=30&from=2026-03-09T00:00:00Z").json_body
+    assert body["billed_minutes"] >= body["window_minutes"] == 22 * 540
+    assert body["price"] is None and body["cost"] is None and body["always_warm_cost"] is None
+    assert body["hint"] == ("no CMU-minute price is known for eu-central-1: set KEEPWARM_CMU_PRICES to its USD "
+                            "price per CMU-minute from the Amazon Bedrock pricing page (Custom Model Import), "
+                            'e.g. KEEPWARM_CMU_PRICES=\'{"eu-central-1": 0.0686}\'')
+    register(client, model_arn=ARN_LLAMA, name="llama", custom_model_units=4)
+    assert client.http.get("/models/llama/cost?days=1").json_body["hint"] is None
 
 
 def test_cost_reads_the_model_units_from_bedrock(client, simulator):
