@@ -751,9 +751,9 @@ def _instant(raw: Any, field: str) -> datetime:
         if not 2000 <= at.year <= 2200:  # type: ignore[union-attr]
             raise ValueError  # and keeps date arithmetic away from datetime's limits
         return at  # type: ignore[return-value]
-    except ValueError:
-        raise RequestError(field, f"{str(raw)[:60]!r} is not an ISO 8601 instant with a zone, "
-                                  "e.g. 2026-03-09T00:00:00Z") from None
+    except (ValueError, OverflowError):  # 0001-01-01T00:00:00+14:00 is before datetime's first UTC instant
+        raise RequestError(field, f"{str(raw)[:60]!r} is not an ISO 8601 instant with a zone in the years "
+                                  "2000-2200, e.g. 2026-03-09T00:00:00Z") from None
 
 
 def _query_instant(params: Optional[dict[str, str]], field: str, default: datetime) -> datetime:

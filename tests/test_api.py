@@ -373,6 +373,7 @@ def test_a_path_with_a_trailing_newline_names_no_model_and_is_not_looked_up(clie
 
 @pytest.mark.parametrize("query, field", [("from=yesterday", "from"), ("from=2026-03-27T00:00:00", "from"),
                                           ("from=9999-12-31T00:00:00Z", "from"),
+                                          ("from=0001-01-01T00:00:00%2B14:00", "from"),
                                           ("days=0", "days"), ("days=1000", "days")])
 def test_windows_preview_rejects_bad_queries(client, query, field):
     post(client, {**VALID, "name": "ldn"})

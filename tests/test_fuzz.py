@@ -144,6 +144,7 @@ def seeded(client, simulator, runtime, clock):
 @example(request=("POST", "/models", registration(name="qwen\n")))
 @example(request=("POST", "/models", registration(model_arn=ARN_QWEN + "\n")))
 @example(request=("POST", "/models/llama/leases", '{"minutes": 5, "holder": "\\ud800"}'))
+@example(request=("PUT", "/models/llama/override", '{"state": "warm", "until": "0001-01-01T00:00:00+14:00"}'))
 @example(request=("GET", "/models/llama%0A", None))
 @example(request=("GET", f"/models/llama/leases/{EXPIRED_LEASE}", None))
 @example(request=("DELETE", f"/models/llama/leases/{EXPIRED_LEASE}", None))

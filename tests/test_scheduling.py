@@ -254,6 +254,7 @@ def test_a_warm_override_outside_the_windows_and_ending_it_early(client, driver,
     ({"state": "warm", "until": "2026-05-09T07:00:00+02:00"},
      "until: must be at most 31 days away (no later than 2026-04-09T08:00:00Z), got 2026-05-09T05:00:00Z"),
     ({"state": "warm", "until": "tomorrow"}, "until"),
+    ({"state": "warm", "until": "0001-01-01T00:00:00+14:00"}, "until: '0001-01-01T00:00:00+14:00' is not an ISO"),
     ({"state": "warm"}, "body"),
 ])
 def test_bad_overrides_are_refused(client, simulator, body, message):
