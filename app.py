@@ -11,7 +11,7 @@ from typing import Any
 
 from chalice import Chalice, IAMAuthorizer, Rate, Response
 
-from chalicelib.api import http_errors
+from chalicelib.api import http_errors, parse_body
 from chalicelib.openapi import DOCUMENT
 from chalicelib.queue import WorkMessage
 from chalicelib.records import parse_iso
@@ -31,15 +31,24 @@ iam = IAMAuthorizer()
 QUEUE_NAME = os.environ.get("KEEPWARM_QUEUE_NAME", "keepwarm-work")
 
 
+# Routes that take a body read it whatever its Content-Type (curl users forget -H).
+BODY = ["*/*"]
+
+
 def _query() -> dict[str, str]:
     return app.current_request.query_params or {}
 
 
-@app.route("/models", methods=["POST"], authorizer=iam)
+def _body() -> Any:
+    """The request's JSON body; call inside ``http_errors`` (bad JSON is a 400)."""
+    return parse_body(app.current_request.raw_body)
+
+
+@app.route("/models", methods=["POST"], authorizer=iam, content_types=BODY)
 def register_model() -> Response:
     rt = get_runtime()
     with http_errors():
-        body = rt.api.register(app.current_request.json_body, rt.clock())
+        body = rt.api.register(_body(), rt.clock())
     return Response(body=body, status_code=201)
 
 
@@ -57,11 +66,11 @@ def show_model(model: str) -> dict[str, Any]:
         return rt.api.show(model, rt.clock())
 
 
-@app.route("/models/{model}", methods=["PUT"], authorizer=iam)
+@app.route("/models/{model}", methods=["PUT"], authorizer=iam, content_types=BODY)
 def update_model(model: str) -> dict[str, Any]:
     rt = get_runtime()
     with http_errors():
-        return rt.api.update(model, app.current_request.json_body, rt.clock())
+        return rt.api.update(model, _body(), rt.clock())
 
 
 @app.route("/models/{model}", methods=["DELETE"], authorizer=iam)
@@ -84,11 +93,11 @@ def model_events(model: str) -> dict[str, Any]:
         return get_runtime().api.events(model, _query())
 
 
-@app.route("/models/{model}/leases", methods=["POST"], authorizer=iam)
+@app.route("/models/{model}/leases", methods=["POST"], authorizer=iam, content_types=BODY)
 def create_lease(model: str) -> Response:
     rt = get_runtime()
     with http_errors():
-        body = rt.api.create_lease(model, app.current_request.json_body, rt.clock())
+        body = rt.api.create_lease(model, _body(), rt.clock())
     return Response(body=body, status_code=201)
 
 
@@ -114,11 +123,11 @@ def release_lease(model: str, lease: str) -> Response:
     return Response(body="", status_code=204)
 
 
-@app.route("/models/{model}/override", methods=["PUT"], authorizer=iam)
+@app.route("/models/{model}/override", methods=["PUT"], authorizer=iam, content_types=BODY)
 def set_override(model: str) -> dict[str, Any]:
     rt = get_runtime()
     with http_errors():
-        return rt.api.set_override(model, app.current_request.json_body, rt.clock())
+        return rt.api.set_override(model, _body(), rt.clock())
 
 
 @app.route("/models/{model}/override", methods=["DELETE"], authorizer=iam)

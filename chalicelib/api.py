@@ -7,13 +7,17 @@ is written, so a rejected request changes nothing stored.
 from __future__ import annotations
 
 import json
+import math
+import re
 import secrets
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Callable, Iterator, Optional, Protocol
+from functools import lru_cache
+from typing import Any, Callable, Iterator, Optional, Protocol, Union
 from urllib.parse import unquote
 
+import holidays
 from chalice import BadRequestError, ChaliceViewError, ConflictError, NotFoundError
 
 from chalicelib import costs
@@ -31,6 +35,7 @@ from chalicelib.planner import (
     with_next_due,
 )
 from chalicelib.records import (
+    ARN_PARTS,
     ARN_RE,
     NAME_RE,
     REQUEST_FORMATS,
@@ -51,6 +56,14 @@ from chalicelib.timeline import current_window, holiday_calendar, window_interva
 MAX_KEEPALIVE_MINUTES = 14
 MAX_RELEASE_MINUTES = 120
 MAX_REQUEST_BODY_BYTES = 4096
+# DynamoDB nests at most 32 levels in an item, and the stored config holds request_body a
+# level or two down: 16 leaves room and is deeper than any model's request needs.
+MAX_REQUEST_BODY_DEPTH = 16
+# DynamoDB numbers: 38 digits of precision, magnitude from 1e-130. The store reads a whole
+# number back as an int, which it must be able to write again, so whole numbers (and floats
+# from 1e38, which are all whole) stop below 1e38.
+MAX_STORED_DIGITS = 38
+MIN_STORED_MAGNITUDE = 1e-130
 MAX_PAGE = 100
 MAX_PREVIEW_DAYS = 92
 FIELDS = {"model_arn", "name", "timezone", "windows", "keepalive_minutes", "release_minutes",
@@ -58,6 +71,7 @@ FIELDS = {"model_arn", "name", "timezone", "windows", "keepalive_minutes", "rele
           "custom_model_units"}
 UPDATE_TRIES = 3
 MAX_EXCLUDE_DATES = 366
+MAX_LISTED_SUBDIVISIONS = 12
 MAX_LEASE_MINUTES = 720
 MAX_ACTIVE_LEASES = 20
 MAX_OVERRIDE_DAYS = 31
@@ -98,18 +112,112 @@ def http_errors() -> Iterator[None]:
         raise ConflictError(str(err)) from None
     except StateConflict as err:
         raise ConflictError(f"the model changed while this request ran, try again ({err})") from None
-    except LeaseLimit as err:
+    except LeaseRefused as err:
         raise ConflictError(str(err)) from None
     except costs.CostError as err:
         raise UpstreamError(str(err)) from None
 
 
-class LeaseLimit(Exception):
-    pass
+class LeaseRefused(Exception):
+    """The model cannot take a lease now: too many already, paused, or held cold."""
 
 
 class LeaseNotFound(Exception):
     pass
+
+
+# As create_lease mints them ("l" + secrets.token_hex(6)); anything else names no lease.
+LEASE_ID_RE = re.compile(r"^l[0-9a-f]{12}\Z")
+
+
+# -- the body -----------------------------------------------------------------------------
+class _NotFinite:
+    """A number Python would read as NaN or as infinite (``NaN``, ``-Infinity``, ``1e400``),
+    kept as its text until its place in the body is known, then refused."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+
+def _finite_float(text: str) -> Union[float, _NotFinite]:
+    value = float(text)
+    return value if math.isfinite(value) else _NotFinite(text)
+
+
+def parse_body(raw: Union[str, bytes, None]) -> Any:
+    """A request's body as strict JSON (UTF-8, finite numbers), whatever its Content-Type
+    says: curl sends ``-d`` data as a form unless told otherwise.
+
+    Python's json reads NaN and Infinity, which no model accepts and DynamoDB cannot
+    store, so they are refused here, by the path to them."""
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else (raw or "")
+    except UnicodeDecodeError as err:
+        raise RequestError("body", f"is not valid JSON (not UTF-8 text: {err.reason} at byte {err.start})") from None
+    if not text.strip():
+        raise RequestError("body", "is required (a JSON object)")
+    try:
+        body = json.loads(text, parse_constant=_NotFinite, parse_float=_finite_float)
+    except json.JSONDecodeError as err:
+        raise RequestError("body", f"is not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})") from None
+    except RecursionError:
+        raise RequestError("body", "is not valid JSON (nested too deeply)") from None
+    except ValueError:  # Python reads no integer of more than 4300 digits
+        raise RequestError("body", "is not valid JSON (a number has more than 4300 digits)") from None
+    for path, value, _ in _json_nodes(body):
+        problem = _wire_problem(value)
+        if problem:
+            raise RequestError(path, problem)
+    return body
+
+
+def _json_nodes(value: Any, path: str = "") -> Iterator[tuple[str, Any, int]]:
+    """Every value in a JSON document, in document order, with its path
+    (``request_body.messages[0].role``) and depth (the root is 1). Iterative: a body
+    nested a thousand deep is walked, not a RecursionError."""
+    stack = [(path, value, 1)]
+    while stack:
+        path, value, depth = stack.pop()
+        yield path or "body", value, depth
+        if isinstance(value, dict):
+            children = [(_child_path(path, key), item, depth + 1) for key, item in value.items()]
+        elif isinstance(value, list):
+            children = [(_child_path(path, i), item, depth + 1) for i, item in enumerate(value)]
+        else:
+            continue
+        stack.extend(reversed(children))
+
+
+def _child_path(path: str, key: Union[str, int]) -> str:
+    if isinstance(key, str) and key.isidentifier():
+        return f"{path}.{key}" if path else key
+    return f"{path or 'body'}[{key if isinstance(key, int) else json.dumps(key)}]"
+
+
+def _wire_problem(value: Any) -> Optional[str]:
+    """Why ``value`` cannot be stored or sent as strict JSON; None if it can."""
+    if isinstance(value, _NotFinite):
+        return f"{value.text} is not allowed; numbers must be finite"
+    if isinstance(value, float) and not math.isfinite(value):
+        spelled = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+        return f"{spelled} is not allowed; numbers must be finite"
+    if isinstance(value, str) and not _is_unicode(value):
+        return f"is not valid Unicode text ({_LONE_SURROGATE})"
+    if isinstance(value, dict) and not all(_is_unicode(key) for key in value):
+        return f"has a key that is not valid Unicode text ({_LONE_SURROGATE})"
+    return None
+
+
+# JSON can escape half of a UTF-16 pair on its own ("\\ud800"); UTF-8 cannot hold it.
+_LONE_SURROGATE = "a lone surrogate such as \\ud800; characters beyond U+FFFF are escaped as pairs"
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 # -- validation ---------------------------------------------------------------------------
@@ -149,10 +257,7 @@ def _config(body: dict[str, Any], defaults: ModelConfig, now: datetime) -> Model
         raise RequestError("request_format", f"must be one of {', '.join(REQUEST_FORMATS)}, got {request_format!r}")
     request_body = body.get("request_body", defaults.request_body)
     if request_format == "custom":
-        if not isinstance(request_body, dict) or not request_body:
-            raise RequestError("request_body", "must be a non-empty JSON object when request_format is custom")
-        if len(json.dumps(request_body)) > MAX_REQUEST_BODY_BYTES:
-            raise RequestError("request_body", f"must be at most {MAX_REQUEST_BODY_BYTES} bytes as JSON")
+        _request_body(request_body)
     elif "request_body" in body and request_body is not None:
         raise RequestError("request_body", "is only used with request_format custom")
     else:
@@ -165,6 +270,42 @@ def _config(body: dict[str, Any], defaults: ModelConfig, now: datetime) -> Model
                    holidays=_holidays(body.get("holidays", defaults.holidays)),
                    custom_model_units=_optional_int(body, "custom_model_units",
                                                     defaults.custom_model_units, 1, 1000))
+
+
+def _request_body(value: Any) -> None:
+    """A custom body must be storable in DynamoDB as it is and sendable as strict JSON."""
+    if not isinstance(value, dict) or not value:
+        raise RequestError("request_body", "must be a non-empty JSON object when request_format is custom")
+    for path, node, depth in _json_nodes(value, "request_body"):
+        if isinstance(node, (dict, list)) and depth > MAX_REQUEST_BODY_DEPTH:
+            raise RequestError(path, f"is nested {depth} levels deep; request_body may nest at most "
+                                     f"{MAX_REQUEST_BODY_DEPTH} levels of objects and lists")
+        problem = _wire_problem(node) or _stored_number_problem(node)
+        if isinstance(node, dict) and "" in node:  # DynamoDB keeps no empty map key
+            problem = problem or 'has an empty key ""; object keys must not be empty'
+        if problem:
+            raise RequestError(path, problem)
+    if len(json.dumps(value)) > MAX_REQUEST_BODY_BYTES:
+        raise RequestError("request_body", f"must be at most {MAX_REQUEST_BODY_BYTES} bytes as JSON")
+
+
+def _stored_number_problem(value: Any) -> Optional[str]:
+    """Why DynamoDB (through this store) cannot keep the number ``value``; None if it can."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value == 0:
+        return None
+    if isinstance(value, int):
+        digits = len(str(abs(value)))
+        if digits <= MAX_STORED_DIGITS:
+            return None
+        shown = str(value) if digits <= 60 else f"{str(value)[:40]}..."
+        return f"{shown} has {digits} digits; whole numbers may have at most {MAX_STORED_DIGITS} (DynamoDB's precision)"
+    if abs(value) >= 10.0 ** MAX_STORED_DIGITS:
+        return (f"{value!r} is too large; numbers must be below 1e{MAX_STORED_DIGITS} in magnitude "
+                f"(DynamoDB keeps {MAX_STORED_DIGITS} digits)")
+    if abs(value) < MIN_STORED_MAGNITUDE:
+        return (f"{value!r} is too small; numbers other than 0 must be at least {MIN_STORED_MAGNITUDE!r} "
+                "in magnitude (DynamoDB's range)")
+    return None
 
 
 def _exclude_dates(value: Any) -> tuple[str, ...]:
@@ -187,14 +328,32 @@ def _holidays(value: Any) -> Optional[dict[str, Any]]:
     if not isinstance(value, dict) or not set(value) <= {"country", "subdiv"} or "country" not in value:
         raise RequestError("holidays", 'must be null or {"country": "GB", "subdiv": "ENG"} (subdiv optional)')
     country, subdiv = value["country"], value.get("subdiv")
-    if not isinstance(country, str) or (subdiv is not None and not isinstance(subdiv, str)):
-        raise RequestError("holidays", "country and subdiv must be strings")
-    try:
-        holiday_calendar(country, subdiv)
-    except NotImplementedError as err:
-        raise RequestError("holidays", f"no public-holiday calendar for {country!r}"
-                                       f"{'/' + repr(subdiv) if subdiv else ''} ({err})") from None
+    for field, text in (("country", country), ("subdiv", subdiv)):
+        if text is not None and not isinstance(text, str):
+            raise RequestError(f"holidays.{field}", f"must be a string, got {str(text)[:40]!r}")
+    # Checked against the package's own list before it is asked for a calendar: it looks
+    # the code up as an attribute, so "__class__" would otherwise reach its internals.
+    countries = _holiday_countries()
+    if country not in countries:
+        hint = (f"did you mean {country.upper()!r}?" if country.upper() in countries
+                else "use its ISO 3166 alpha-2 code in capitals, e.g. GB, US, DE")
+        raise RequestError("holidays.country", f"{country[:40]!r} is not a country the holidays package knows; {hint}")
+    subdivisions = countries[country]
+    if subdiv is not None and subdiv not in subdivisions:
+        if not subdivisions:
+            raise RequestError("holidays.subdiv", f"{country} has no subdivisions; leave subdiv out")
+        shown = ", ".join(subdivisions[:MAX_LISTED_SUBDIVISIONS])
+        if len(subdivisions) > MAX_LISTED_SUBDIVISIONS:
+            shown += f", ... ({len(subdivisions)} in all)"
+        raise RequestError("holidays.subdiv", f"{subdiv[:40]!r} is not a subdivision of {country}; use one of {shown}")
+    holiday_calendar(country, subdiv)  # built (and cached) now, not by the first tick
     return {"country": country, "subdiv": subdiv} if subdiv else {"country": country}
+
+
+@lru_cache(maxsize=1)
+def _holiday_countries() -> dict[str, list[str]]:
+    """Country codes (alpha-2, alpha-3 and a few aliases such as UK) -> their subdivisions."""
+    return holidays.list_supported_countries()
 
 
 def _optional_int(body: dict[str, Any], field: str, default: Optional[int], low: int, high: int) -> Optional[int]:
@@ -203,15 +362,43 @@ def _optional_int(body: dict[str, Any], field: str, default: Optional[int], low:
     return _int(body, field, default or low, low, high)
 
 
+ARN_RULE = ("arn:aws[-cn|-us-gov]:bedrock:<region>:<12-digit account>:imported-model/"
+            "<id of exactly 12 lowercase letters and digits>")
+
+
+def _arn_problem(arn: str) -> str:
+    """Which part keeps ``arn`` (which ARN_RE refused) from being an imported-model ARN."""
+    parts = arn.split(":", 5)
+    if len(parts) < 6 or parts[0] != "arn":
+        return "an ARN has six parts separated by ':', starting with arn"
+    _, partition, service, region, account, resource = parts
+    kind, _, model_id = resource.partition("/")
+    if not re.fullmatch(ARN_PARTS["partition"], partition):
+        return f"the partition {partition[:40]!r} is not aws, aws-cn or aws-us-gov"
+    if service != "bedrock":
+        return f"the service is {service[:40]!r}, not bedrock"
+    if not re.fullmatch(ARN_PARTS["region"], region):
+        return f"the region {region[:40]!r} is not an AWS region name such as us-west-2"
+    if not re.fullmatch(ARN_PARTS["account"], account):
+        return f"the account {account[:40]!r} is not 12 digits"
+    if kind != "imported-model":
+        return f"the resource type is {kind[:40]!r}, not imported-model"
+    if len(model_id) != 12:
+        return f"the model id {model_id[:40]!r} has {len(model_id)} characters"
+    return f"the model id {model_id!r} is not lowercase letters and digits"
+
+
 def new_config(body: Any, now: datetime, settings: Settings) -> ModelConfig:
     body = _object(body)
     arn = body.get("model_arn")
     if arn is None:
         raise RequestError("model_arn", "is required")
-    match = ARN_RE.match(arn) if isinstance(arn, str) else None
+    if not isinstance(arn, str):
+        raise RequestError("model_arn", f"must be a string, got {str(arn)[:40]!r}; expected {ARN_RULE}")
+    match = ARN_RE.match(arn)
     if match is None:
-        raise RequestError("model_arn", f"{str(arn)[:300]!r} is not an imported-model ARN "
-                                        "(arn:aws:bedrock:<region>:<account>:imported-model/<id>)")
+        raise RequestError("model_arn", f"{arn[:300]!r} is not an imported-model ARN: {_arn_problem(arn)}; "
+                                        f"expected {ARN_RULE}")
     name = body.get("name", match.group("model_id"))
     if not isinstance(name, str) or not NAME_RE.match(name):
         raise RequestError("name", f"{str(name)[:100]!r} must be 1-63 lowercase letters, digits "
@@ -242,6 +429,14 @@ def model_key(raw: str) -> str:
     return key
 
 
+def lease_key(raw: str) -> str:
+    """The ``{lease}`` path parameter; anything not shaped like a lease id names no lease."""
+    lease_id = unquote(raw)
+    if not LEASE_ID_RE.match(lease_id):
+        raise LeaseNotFound(f"no lease {lease_id[:40]!r} (a lease id is l and 12 hex digits)")
+    return lease_id
+
+
 def _query_int(params: Optional[dict[str, str]], field: str, default: int, low: int, high: int) -> int:
     raw = (params or {}).get(field)
     if raw is None:
@@ -267,15 +462,37 @@ def expected_ready_at(model: Model, now: datetime, settings: Settings) -> dateti
     return now + typical
 
 
+def _override_in_force(state: ModelState, now: datetime) -> Optional[Override]:
+    return state.override if state.override is not None and now < state.override.until else None
+
+
+def lease_blocker(model: Model, now: datetime) -> Optional[str]:
+    """Why no lease can warm the model now, and how to lift it; None if a lease can.
+
+    A paused model is never called, and a cold override suppresses every hold until it
+    ends: a lease taken then would promise a readiness that never comes."""
+    override = _override_in_force(model.state, now)
+    if not model.config.enabled:
+        return (f"{model.name} is paused (enabled: false); PUT /models/{model.name} with "
+                '{"enabled": true} resumes it')
+    if override is not None and override.state == "cold":
+        return (f"a cold override keeps {model.name} cold until {iso(override.until)}; "
+                f"DELETE /models/{model.name}/override ends it")
+    return None
+
+
 def lease_view(model: Model, lease: Lease, now: datetime, settings: Settings) -> dict[str, Any]:
     config, state = model.config, model.state
-    active = lease.created_at <= now < lease.expires_at
+    active = now < lease.expires_at
+    blocked = lease_blocker(model, now) if active else None
+    promised = active and blocked is None
     status = display_status(config, state, now, settings)
     return {
         "id": lease.id, "model": model.name, "holder": lease.holder,
         "created_at": iso(lease.created_at), "expires_at": iso(lease.expires_at), "active": active,
-        "ready": active and is_warm(config, state, now), "status": status,
-        "expected_ready_at": iso(expected_ready_at(model, now, settings)) if active else None,
+        "ready": promised and is_warm(config, state, now), "status": status,
+        "expected_ready_at": iso(expected_ready_at(model, now, settings)) if promised else None,
+        "blocked": blocked,
         "error": state.error if status == "error" else None,
     }
 
@@ -293,7 +510,7 @@ def view(model: Model, now: datetime, settings: Settings) -> dict[str, Any]:
         # A stored model must always be viewable; the planning failure is its error.
         action, window_open = None, False
         status, error = "error", f"planning failed ({type(err).__name__}: {str(err)[:300]})"
-    override = state.override if state.override and now < state.override.until else None
+    override = _override_in_force(state, now)
     return {
         **config.to_item(),
         "state": {
@@ -437,9 +654,12 @@ class Api:
 
         def change(model: Model) -> Model:
             active = _active_leases(model.state, now)
+            blocked = lease_blocker(model, now)
+            if blocked:
+                raise LeaseRefused(f"no lease taken: {blocked}")
             if len(active) >= MAX_ACTIVE_LEASES:
-                raise LeaseLimit(f"{model.name} already has {len(active)} active leases "
-                                 f"(at most {MAX_ACTIVE_LEASES}); release one first")
+                raise LeaseRefused(f"{model.name} already has {len(active)} active leases "
+                                   f"(at most {MAX_ACTIVE_LEASES}); release one first")
             state = _replanned(model.state, retry_errors=True)
             return replace(model, state=replace(state, leases=active + (lease,)))
 
@@ -447,15 +667,20 @@ class Api:
         self._event(saved.name, now, "lease_created", lease=lease.id, minutes=minutes, holder=holder)
         return lease_view(saved, lease, now, self.settings)
 
-    def _lease(self, model: Model, lease_id: str) -> Lease:
+    def _lease(self, model: Model, lease_id: str, now: datetime) -> Lease:
+        """The active lease ``lease_id``: an expired one (kept until the next change drops
+        it) is as gone as a released one."""
         for lease in model.state.leases:
             if lease.id == lease_id:
+                if lease.expires_at <= now:
+                    raise LeaseNotFound(f"lease {lease_id} of {model.name} expired at {iso(lease.expires_at)}")
                 return lease
-        raise LeaseNotFound(f"{model.name} has no lease {lease_id!r} (it may have expired)")
+        raise LeaseNotFound(f"{model.name} has no lease {lease_id!r} (it was released, or expired)")
 
     def lease(self, key: str, lease_id: str, now: datetime) -> dict[str, Any]:
+        lease_id = lease_key(lease_id)
         model = self.store.get(model_key(key))
-        return lease_view(model, self._lease(model, lease_id), now, self.settings)
+        return lease_view(model, self._lease(model, lease_id, now), now, self.settings)
 
     def leases(self, key: str, now: datetime) -> dict[str, Any]:
         model = self.store.get(model_key(key))
@@ -463,8 +688,10 @@ class Api:
                            for lease in _active_leases(model.state, now)]}
 
     def release_lease(self, key: str, lease_id: str, now: datetime) -> None:
+        lease_id = lease_key(lease_id)
+
         def change(model: Model) -> Model:
-            self._lease(model, lease_id)
+            self._lease(model, lease_id, now)
             kept = tuple(lease for lease in _active_leases(model.state, now) if lease.id != lease_id)
             return replace(model, state=replace(_replanned(model.state, retry_errors=False), leases=kept))
 
@@ -478,8 +705,12 @@ class Api:
         if body["state"] not in ("warm", "cold"):
             raise RequestError("state", f"must be warm or cold, got {str(body['state'])[:40]!r}")
         until = _instant(body["until"], "until")
-        if not now < until <= now + timedelta(days=MAX_OVERRIDE_DAYS):
-            raise RequestError("until", f"must be in the future and at most {MAX_OVERRIDE_DAYS} days away")
+        latest = now + timedelta(days=MAX_OVERRIDE_DAYS)
+        if until <= now:
+            raise RequestError("until", f"must be in the future (after {iso(now)}), got {iso(until)}")
+        if until > latest:
+            raise RequestError("until", f"must be at most {MAX_OVERRIDE_DAYS} days away (no later than "
+                                        f"{iso(latest)}), got {iso(until)}")
         override = Override(body["state"], until, now)
 
         def change(model: Model) -> Model:
@@ -513,15 +744,20 @@ class Api:
             source = "GetImportedModel"
         lead = prewarm_lead(config, state, self.settings)
         typical = percentile(state.cold_starts, 50)
+        price = costs.price_for(config.region, costs.parse_price_overrides(self.settings.cmu_prices))
         estimate = costs.estimate(
             [(i.open, i.close) for i in window_intervals(config, start, start + timedelta(days=days))],
-            start=start, days=days, custom_model_units=cmus,
-            price=costs.price_for(config.region, costs.parse_price_overrides(self.settings.cmu_prices)),
+            start=start, days=days, custom_model_units=cmus, price=price,
             lead=lead, cold_start=timedelta(seconds=typical) if typical is not None else lead,
             keepalive=timedelta(minutes=keepalive_in_force(config, state)),
             release=timedelta(minutes=release_in_force(config, state)))
+        # Money is null without a price; the operator is told how to supply one.
+        hint = None if price is not None else (
+            f"no CMU-minute price is known for {config.region}: set KEEPWARM_CMU_PRICES to its USD price "
+            "per CMU-minute from the Amazon Bedrock pricing page (Custom Model Import), "
+            f"e.g. KEEPWARM_CMU_PRICES='{json.dumps({config.region: 0.0686})}'")
         return {"model": model.name, "region": config.region, "custom_model_units_source": source,
-                **estimate.to_dict()}
+                **estimate.to_dict(), "hint": hint}
 
 
 def _instant(raw: Any, field: str) -> datetime:
@@ -532,9 +768,9 @@ def _instant(raw: Any, field: str) -> datetime:
         if not 2000 <= at.year <= 2200:  # type: ignore[union-attr]
             raise ValueError  # and keeps date arithmetic away from datetime's limits
         return at  # type: ignore[return-value]
-    except ValueError:
-        raise RequestError(field, f"{str(raw)[:60]!r} is not an ISO 8601 instant with a zone, "
-                                  "e.g. 2026-03-09T00:00:00Z") from None
+    except (ValueError, OverflowError):  # 0001-01-01T00:00:00+14:00 is before datetime's first UTC instant
+        raise RequestError(field, f"{str(raw)[:60]!r} is not an ISO 8601 instant with a zone in the years "
+                                  "2000-2200, e.g. 2026-03-09T00:00:00Z") from None
 
 
 def _query_instant(params: Optional[dict[str, str]], field: str, default: datetime) -> datetime:

@@ -64,7 +64,7 @@ STORAGE_PER_CMU_MONTH = 1.95
 
 # The shape of an AWS region name (us-west-2, eu-central-1, us-gov-west-1, ap-southeast-1),
 # as chalicelib.records accepts it in an imported-model ARN.
-_REGION_RE = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}$")
+_REGION_RE = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}\Z")
 
 _CENT = Decimal("0.01")
 _TENTH = Decimal("0.1")

@@ -15,14 +15,20 @@ from chalicelib.api import (
     MAX_PAGE,
     MAX_PREVIEW_DAYS,
     MAX_RELEASE_MINUTES,
+    MAX_REQUEST_BODY_BYTES,
+    MAX_REQUEST_BODY_DEPTH,
+    MAX_STORED_DIGITS,
+    MIN_STORED_MAGNITUDE,
 )
 from chalicelib.records import REQUEST_FORMATS
 from chalicelib.schedule import MAX_WINDOWS
 
 ISO = {"type": "string", "format": "date-time", "example": "2026-03-09T09:00:00Z"}
+MONEY = {"type": "number", "nullable": True, "description": "USD, to the cent"}
 MODEL = {"name": "model", "in": "path", "required": True, "schema": {"type": "string"},
          "description": "the model's name, or its URL-encoded ARN"}
-LEASE = {"name": "lease", "in": "path", "required": True, "schema": {"type": "string"}}
+LEASE = {"name": "lease", "in": "path", "required": True,
+         "schema": {"type": "string", "pattern": "^l[0-9a-f]{12}$", "example": "l3f9a0c1b2d4e"}}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -63,12 +69,20 @@ CONFIG_FIELDS: dict[str, Any] = {
     "release_minutes": {"type": "integer", "minimum": 2, "maximum": MAX_RELEASE_MINUTES, "default": 15},
     "enabled": {"type": "boolean", "default": True},
     "request_format": {"type": "string", "enum": list(REQUEST_FORMATS), "default": "chat"},
-    "request_body": {"type": "object", "nullable": True, "description": "with request_format custom"},
+    "request_body": {"type": "object", "nullable": True, "minProperties": 1,
+                     "description": f"with request_format custom: at most {MAX_REQUEST_BODY_BYTES} bytes as JSON, "
+                                    f"at most {MAX_REQUEST_BODY_DEPTH} levels of objects and lists, no empty "
+                                    f"keys; numbers finite, whole ones of at most {MAX_STORED_DIGITS} digits, "
+                                    f"others 0 or from {MIN_STORED_MAGNITUDE} to below 1e{MAX_STORED_DIGITS} "
+                                    "in magnitude (what DynamoDB stores)"},
     "exclude_dates": {"type": "array", "maxItems": MAX_EXCLUDE_DATES,
                       "items": {"type": "string", "format": "date"}},
     "holidays": {"type": "object", "nullable": True, "required": ["country"], "additionalProperties": False,
-                 "properties": {"country": {"type": "string", "example": "GB"},
-                                "subdiv": {"type": "string", "example": "ENG"}}},
+                 "properties": {"country": {"type": "string", "example": "GB",
+                                            "description": "ISO 3166 alpha-2 in capitals, as the holidays "
+                                                           "package's list_supported_countries() has it"},
+                                "subdiv": {"type": "string", "example": "ENG",
+                                           "description": "one of that country's subdivision codes"}}},
     "custom_model_units": {"type": "integer", "minimum": 1, "maximum": 1000, "nullable": True},
 }
 ARN = {"type": "string", "example": "arn:aws:bedrock:us-west-2:123456789012:imported-model/km5b98xhpqel",
@@ -105,9 +119,27 @@ SCHEMAS: dict[str, Any] = {
     "Lease": {"type": "object", "properties": {
         "id": {"type": "string"}, "model": NAME, "holder": {"type": "string", "nullable": True},
         "created_at": ISO, "expires_at": ISO, "active": {"type": "boolean"}, "ready": {"type": "boolean"},
-        "status": {"type": "string"}, "expected_ready_at": ISO, "error": {"type": "string", "nullable": True}}},
+        "status": {"type": "string"},
+        "expected_ready_at": {**ISO, "nullable": True, "description": "null while blocked"},
+        "blocked": {"type": "string", "nullable": True,
+                    "description": "why the model will not be warmed for this lease now (paused, or a cold "
+                                   "override until an instant) and how to lift it; null otherwise"},
+        "error": {"type": "string", "nullable": True}}},
     "Override": {"type": "object", "additionalProperties": False, "required": ["state", "until"], "properties": {
         "state": {"type": "string", "enum": ["warm", "cold"]}, "until": ISO}},
+    "Cost": {"type": "object", "description": "money figures are null where no price is known for the region",
+             "properties": {
+                 "model": NAME, "region": {"type": "string"}, "custom_model_units_source": {"type": "string"},
+                 "days": {"type": "integer"}, "start": ISO, "end": ISO, "windows": {"type": "integer"},
+                 "window_minutes": {"type": "number"}, "billed_minutes": {"type": "integer"},
+                 "custom_model_units": {"type": "integer"},
+                 "price": {"type": "object", "nullable": True, "properties": {
+                     "per_cmu_minute": {"type": "number"}, "source": {"type": "string"}}},
+                 "cost": MONEY, "always_warm_minutes": {"type": "integer"}, "always_warm_cost": MONEY,
+                 "saving": MONEY, "saving_percent": {"type": "number", "nullable": True}, "storage_cost": MONEY,
+                 "currency": {"type": "string", "enum": ["USD"]},
+                 "hint": {"type": "string", "nullable": True,
+                          "description": "with no price for the region: how to set KEEPWARM_CMU_PRICES"}}},
     "Error": {"type": "object", "properties": {"Code": {"type": "string"}, "Message": {"type": "string"}}},
 }
 
@@ -151,14 +183,20 @@ PATHS: dict[str, Any] = {
         "parameters": [MODEL],
         "post": {"summary": "keep the model warm from now for N minutes", "requestBody": _body("LeaseRequest"),
                  "responses": {"201": _json(_ref("Lease")), **ERRORS,
-                               "409": _json(_ref("Error"), f"already {MAX_ACTIVE_LEASES} active leases")}},
+                               "409": _json(_ref("Error"), f"no lease taken: already {MAX_ACTIVE_LEASES} "
+                                                           "active leases, the model is paused, or a cold "
+                                                           "override is in force (Message says until when)")}},
         "get": {"summary": "active leases", "responses": {"200": _json({"type": "object", "properties": {
             "leases": {"type": "array", "items": _ref("Lease")}}}), **ERRORS}},
     },
     "/models/{model}/leases/{lease}": {
         "parameters": [MODEL, LEASE],
-        "get": {"summary": "one lease: is the model ready?", "responses": {"200": _json(_ref("Lease")), **ERRORS}},
-        "delete": {"summary": "release a lease early", "responses": {"204": {"description": "released"}, **ERRORS}},
+        "get": {"summary": "one active lease: is the model ready?", "responses": {
+            "200": _json(_ref("Lease")), **ERRORS,
+            "404": _json(_ref("Error"), "no such model, or the lease expired (Message says when) or was released")}},
+        "delete": {"summary": "release a lease early", "responses": {
+            "204": {"description": "released"}, **ERRORS,
+            "404": _json(_ref("Error"), "no such model, or the lease already expired or was released")}},
     },
     "/models/{model}/override": {
         "parameters": [MODEL],
@@ -170,7 +208,7 @@ PATHS: dict[str, Any] = {
         "parameters": [MODEL],
         "get": {"summary": "what the schedule costs against keeping the model warm around the clock",
                 "parameters": [QUERY_FROM, _days(30, MAX_COST_DAYS)],
-                "responses": {"200": _json({"type": "object"}), **ERRORS,
+                "responses": {"200": _json(_ref("Cost")), **ERRORS,
                               "502": _json(_ref("Error"), "Bedrock's GetImportedModel failed")}},
     },
     "/openapi.json": {"get": {"summary": "this document", "responses": {"200": _json({"type": "object"})}}},

@@ -14,12 +14,20 @@ from typing import Any, Literal, Optional
 UTC = timezone.utc
 
 # botocore's ImportedModelIdentifier pattern, narrowed: the region must look like an AWS
-# region, because it chooses the bedrock-runtime endpoint the worker talks to.
+# region, because it chooses the bedrock-runtime endpoint the worker talks to. Part by
+# part, so that an error can say which part is wrong. Patterns end in \Z, not $: "$" also
+# matches before a final newline, and "name\n" is not a name.
+ARN_PARTS = {
+    "partition": r"aws(?:-[a-z]+)*",
+    "region": r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}",
+    "account": r"[0-9]{12}",
+    "model_id": r"[a-z0-9]{12}",
+}
 ARN_RE = re.compile(
-    r"^arn:aws(?:-[a-z]+)*:bedrock:(?P<region>[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}):"
-    r"(?P<account>[0-9]{12}):imported-model/(?P<model_id>[a-z0-9]{12})$"
+    rf"^arn:{ARN_PARTS['partition']}:bedrock:(?P<region>{ARN_PARTS['region']}):"
+    rf"(?P<account>{ARN_PARTS['account']}):imported-model/(?P<model_id>{ARN_PARTS['model_id']})\Z"
 )
-NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62})$")
+NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62})\Z")
 
 Status = Literal["cold", "warming", "warm", "error"]
 RequestFormat = Literal["chat", "completion", "llama", "custom"]

@@ -72,7 +72,7 @@ UTC = timezone.utc
 Clock = Callable[[], datetime]
 LoadTime = Union[float, dict[str, Any]]
 
-ARN_RE = re.compile(r"^arn:aws(-[a-z-]+)?:bedrock:([a-z0-9-]{1,20}):([0-9]{12}):imported-model/([a-z0-9]{12})$")
+ARN_RE = re.compile(r"^arn:aws(-[a-z-]+)?:bedrock:([a-z0-9-]{1,20}):([0-9]{12}):imported-model/([a-z0-9]{12})\Z")
 WINDOW_SECONDS = 300
 NOT_READY_MESSAGE = "Model is not ready for inference. Wait and try your request again."
 FAULT_KEYS = ("throttle_rate", "error_rate", "slow_seconds", "denied")

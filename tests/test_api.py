@@ -12,7 +12,7 @@ BUSINESS_HOURS = [{"days": "MON-FRI", "start": "09:00", "stop": "18:00"}]
 
 
 def post(client, body, path="/models"):
-    return client.http.post(path, headers=JSON, body=body if isinstance(body, str) else json.dumps(body))
+    return client.http.post(path, headers=JSON, body=body if isinstance(body, (str, bytes)) else json.dumps(body))
 
 
 def put(client, name, body):
@@ -67,6 +67,32 @@ def test_register_conflicts_on_name_or_arn(client):
 
 VALID = {"model_arn": ARN_LLAMA, "windows": BUSINESS_HOURS}
 DROP = object()  # the field is left out of the body
+ARN_RULE = ("expected arn:aws[-cn|-us-gov]:bedrock:<region>:<12-digit account>:imported-model/"
+            "<id of exactly 12 lowercase letters and digits>")
+
+
+@pytest.mark.parametrize("arn, problem", [
+    ("arn:aws:bedrock:us-west-2:123456789012:imported-model/abcdefghijk",
+     "the model id 'abcdefghijk' has 11 characters"),
+    ("arn:aws:bedrock:us-west-2:123456789012:imported-model/abcdefghijkl\n",
+     "the model id 'abcdefghijkl\\n' has 13 characters"),
+    ("arn:aws:bedrock:us-west-2:123456789012:imported-model/ABCDEFGHIJKL",
+     "the model id 'ABCDEFGHIJKL' is not lowercase letters and digits"),
+    ("arn:aws:s3:us-west-2:123456789012:imported-model/abcdefghijkl", "the service is 's3', not bedrock"),
+    ("arn:aws:bedrock:us-west-2:123456789012:custom-model/abcdefghijkl",
+     "the resource type is 'custom-model', not imported-model"),
+    ("arn:aws:bedrock:us-west-2:12345:imported-model/abcdefghijkl", "the account '12345' is not 12 digits"),
+    ("arn:aws:bedrock:us-west-2.evil.example:123456789012:imported-model/abcdefghijkl",
+     "the region 'us-west-2.evil.example' is not an AWS region name such as us-west-2"),
+    ("arn:azure:bedrock:us-west-2:123456789012:imported-model/abcdefghijkl",
+     "the partition 'azure' is not aws, aws-cn or aws-us-gov"),
+    ("bedrock/abcdefghijkl", "an ARN has six parts separated by ':', starting with arn"),
+])
+def test_the_arn_error_says_which_part_is_wrong(client, arn, problem):
+    response = post(client, {**VALID, "model_arn": arn})
+    assert response.status_code == 400, response.body
+    assert response.json_body["Message"] == f"model_arn: {arn!r} is not an imported-model ARN: {problem}; {ARN_RULE}"
+    assert stored(client) == []
 
 
 @pytest.mark.parametrize("change, field", [
@@ -113,11 +139,131 @@ def test_bad_registrations_name_the_field_and_store_nothing(client, change, fiel
     assert stored(client) == []
 
 
-@pytest.mark.parametrize("raw", ["not json", "[1, 2]", '"text"', "null"])
-def test_bodies_that_are_not_json_objects(client, raw):
-    response = post(client, raw)
-    assert response.status_code == 400
+CUSTOM = {**VALID, "request_format": "custom"}
+
+
+def nested(levels: int) -> dict:
+    body: dict = {"max_tokens": 1}
+    for _ in range(levels - 1):
+        body = {"inner": body}
+    return body
+
+
+@pytest.mark.parametrize("request_body, message", [
+    ({"messages": [{"role": "user", "temperature": float("nan")}]},
+     "request_body.messages[0].temperature: NaN is not allowed; numbers must be finite"),
+    ({"t": float("inf")}, "request_body.t: Infinity is not allowed; numbers must be finite"),
+    ({"t": float("-inf")}, "request_body.t: -Infinity is not allowed; numbers must be finite"),
+    ({"t": 1234567890123456789012345678901234567890},
+     "request_body.t: 1234567890123456789012345678901234567890 has 40 digits; whole numbers may have at most 38"),
+    ({"t": [-(10**38)]}, "request_body.t[0]: -100000000000000000000000000000000000000 has 39 digits"),
+    ({"t": 1e100}, "request_body.t: 1e+100 is too large; numbers must be below 1e38 in magnitude"),
+    ({"t": -1e-140}, "request_body.t: -1e-140 is too small; numbers other than 0 must be at least 1e-130"),
+    ({"": 1}, 'request_body: has an empty key ""; object keys must not be empty'),
+    ({"a": [{"": 1}]}, 'request_body.a[0]: has an empty key ""; object keys must not be empty'),
+    (nested(17), "request_body" + ".inner" * 16 + ": is nested 17 levels deep; request_body may nest at most 16"),
+    ({"t": "x" * 5000}, "request_body: must be at most 4096 bytes as JSON"),
+])
+def test_request_bodies_that_cannot_be_stored_or_sent_are_refused(client, request_body, message):
+    response = post(client, {**CUSTOM, "request_body": request_body})
+    assert response.status_code == 400, response.body
+    assert response.json_body["Message"].startswith(message), response.json_body
     assert stored(client) == []
+
+
+def test_request_bodies_at_the_limits_are_stored_and_survive_changes(client):
+    request_body = {"whole": 10**38 - 1, "negative": -(10**38 - 1), "large": 9.9e37, "small": 1e-130,
+                    "zero": 0.0, "text": "caf\u00e9 \U0001f600", "deep": nested(16 - 1)}
+    response = post(client, {**CUSTOM, "name": "edge", "request_body": request_body})
+    assert response.status_code == 201, response.body
+    # Read back and written again (a change, the worker's state writes) without a 500.
+    changed = put(client, "edge", {"keepalive_minutes": 10})
+    assert changed.status_code == 200, changed.body
+    kept = client.http.get("/models/edge").json_body["request_body"]
+    assert float(kept.pop("large")) == request_body.pop("large")  # DynamoDB gives it back whole
+    assert kept == request_body
+
+
+def test_python_callers_get_the_same_checks(settings, clock):
+    from chalicelib.api import RequestError, new_config
+
+    body = {**CUSTOM, "request_body": {"temperature": float("nan")}}
+    with pytest.raises(RequestError, match=r"^request_body.temperature: NaN is not allowed"):
+        new_config(body, clock.now(), settings)
+
+
+@pytest.mark.parametrize("holidays, message", [
+    ({"country": "__class__"}, "holidays.country: '__class__' is not a country the holidays package knows; "
+                               "use its ISO 3166 alpha-2 code in capitals, e.g. GB, US, DE"),
+    ({"country": "__dict__"}, "holidays.country: '__dict__' is not a country"),
+    ({"country": "HolidayBase"}, "holidays.country: 'HolidayBase' is not a country"),
+    ({"country": "gb"}, "holidays.country: 'gb' is not a country the holidays package knows; did you mean 'GB'?"),
+    ({"country": ""}, "holidays.country: '' is not a country"),
+    ({"country": "GB", "subdiv": "England"}, "holidays.subdiv: 'England' is not a subdivision of GB; "
+                                             "use one of ENG, NIR, SCT, WLS"),
+    ({"country": "GB", "subdiv": "__class__"}, "holidays.subdiv: '__class__' is not a subdivision of GB"),
+    ({"country": "US", "subdiv": "XX"}, "holidays.subdiv: 'XX' is not a subdivision of US; use one of AK, AL,"),
+    ({"country": "SG", "subdiv": "X"}, "holidays.subdiv: SG has no subdivisions; leave subdiv out"),
+    ({"country": 44}, "holidays.country: must be a string"),
+])
+def test_holiday_calendars_must_be_real(client, holidays, message):
+    response = post(client, {**VALID, "holidays": holidays})
+    assert response.status_code == 400, response.body
+    assert response.json_body["Message"].startswith(message), response.json_body
+    assert len(response.json_body["Message"]) < 400  # the US's 57 subdivisions are trimmed
+    assert stored(client) == []
+
+
+def test_holiday_calendars_are_stored_as_given(client):
+    model = post(client, {**VALID, "holidays": {"country": "US", "subdiv": "CA"}}).json_body
+    assert model["holidays"] == {"country": "US", "subdiv": "CA"}
+
+
+@pytest.mark.parametrize("raw, message", [
+    ("not json", "body: is not valid JSON (Expecting value at line 1, column 1)"),
+    ('{"model_arn": "x" "name": "y"}', "body: is not valid JSON (Expecting ',' delimiter at line 1, column 19)"),
+    ('{"model_arn": "x",\n "windows": [}', "body: is not valid JSON (Expecting value at line 2, column 14)"),
+    ("[1, 2]", "body: must be a JSON object"),
+    ('"text"', "body: must be a JSON object"),
+    ("null", "body: must be a JSON object"),
+    ("", "body: is required (a JSON object)"),
+    (" \n", "body: is required (a JSON object)"),
+    (b"\xff\xfe{}", "body: is not valid JSON (not UTF-8 text"),
+    ("[" * 100_000, "body: is not valid JSON (nested too deeply"),
+    ('{"n": ' + "9" * 5000 + "}", "body: is not valid JSON (a number has more than 4300 digits"),
+    ('{"windows": NaN}', "windows: NaN is not allowed; numbers must be finite"),
+    ('{"windows": [{"start": -Infinity}]}', "windows[0].start: -Infinity is not allowed; numbers must be finite"),
+    ('[1, Infinity]', "body[1]: Infinity is not allowed; numbers must be finite"),
+    ('{"name": "\\ud800"}', "name: is not valid Unicode text"),
+])
+def test_bodies_that_are_not_json_objects(client, raw, message):
+    response = post(client, raw)
+    assert response.status_code == 400, response.body
+    assert response.json_body["Message"].startswith(message), response.json_body
+    assert stored(client) == []
+
+
+@pytest.mark.parametrize("method, path", [("POST", "/models"), ("PUT", "/models/llama"),
+                                          ("POST", "/models/llama/leases"), ("PUT", "/models/llama/override")])
+def test_every_route_with_a_body_parses_it_strictly(client, method, path):
+    post(client, {**VALID, "name": "llama"})
+    before = client.http.get("/models/llama").json_body
+    send = getattr(client.http, method.lower())
+    empty = send(path, headers=JSON, body="")
+    assert empty.status_code == 400 and empty.json_body["Message"] == "body: is required (a JSON object)"
+    nan = send(path, headers=JSON, body='{"minutes": NaN, "state": NaN, "until": NaN, "windows": NaN}')
+    assert nan.status_code == 400 and "NaN is not allowed; numbers must be finite" in nan.json_body["Message"]
+    assert client.http.get("/models/llama").json_body == before
+
+
+@pytest.mark.parametrize("headers", [{}, {"Content-Type": "application/x-www-form-urlencoded"},
+                                     {"Content-Type": "text/plain"}])
+def test_the_body_is_json_whatever_the_content_type_says(client, headers):
+    # curl -d without -H sends application/x-www-form-urlencoded.
+    response = client.http.post("/models", headers=headers, body=json.dumps({**VALID, "name": "llama"}))
+    assert response.status_code == 201, response.body
+    lease = client.http.post("/models/llama/leases", headers=headers, body='{"minutes": 5}')
+    assert lease.status_code == 201, lease.body
 
 
 def test_show_by_name_or_url_encoded_arn(client):
@@ -196,8 +342,38 @@ def test_paths_that_cannot_name_a_model_are_404_without_a_lookup(client):
         assert response.status_code == 404, path
 
 
+@pytest.mark.parametrize("change, field", [
+    ({"name": "llama\n"}, "name"),
+    ({"model_arn": ARN_LLAMA + "\n"}, "model_arn"),
+    ({"name": "llama\n", "model_arn": ARN_LLAMA + "\n"}, "model_arn"),
+])
+def test_a_trailing_newline_is_not_part_of_a_valid_name_or_arn(client, change, field):
+    response = post(client, {**VALID, **change})
+    assert response.status_code == 400, response.body
+    assert response.json_body["Message"].startswith(field)
+    assert stored(client) == []
+
+
+def test_a_path_with_a_trailing_newline_names_no_model_and_is_not_looked_up(client, runtime, monkeypatch):
+    post(client, {**VALID, "name": "llama"})
+    looked_up = []
+    get = runtime.store.get
+    monkeypatch.setattr(runtime.store, "get", lambda key: looked_up.append(key) or get(key))
+    for key in ("llama%0A", quote(ARN_LLAMA + "\n", safe="")):
+        for method, path in (("GET", ""), ("PUT", ""), ("DELETE", ""), ("GET", "/leases"), ("GET", "/events")):
+            response = getattr(client.http, method.lower())(f"/models/{key}{path}", headers=JSON, body="{}")
+            assert response.status_code == 404, (method, key, path, response.body)
+    assert looked_up == []
+    lease = post(client, {"minutes": 5}, "/models/llama/leases").json_body
+    for lease_id in (quote(lease["id"] + "\n"), "l" + "0" * 12 + "%0A", "x" * 3000):
+        response = client.http.get(f"/models/llama/leases/{lease_id}")
+        assert response.status_code == 404 and "no lease" in response.json_body["Message"], response.body
+    assert client.http.get(f"/models/llama/leases/{lease['id']}").status_code == 200
+
+
 @pytest.mark.parametrize("query, field", [("from=yesterday", "from"), ("from=2026-03-27T00:00:00", "from"),
                                           ("from=9999-12-31T00:00:00Z", "from"),
+                                          ("from=0001-01-01T00:00:00%2B14:00", "from"),
                                           ("days=0", "days"), ("days=1000", "days")])
 def test_windows_preview_rejects_bad_queries(client, query, field):
     post(client, {**VALID, "name": "ldn"})

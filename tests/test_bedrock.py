@@ -110,6 +110,7 @@ def test_without_a_local_endpoint_clients_go_to_aws_own_hosts(monkeypatch, regio
     "arn:aws:bedrock:evil.example/us-west-2:123456789012:imported-model/abcdefghijkl",
     "arn:aws:bedrock:127.0.0.1:123456789012:imported-model/abcdefghijkl",
     "arn:aws:bedrock:us-west-2@evil:123456789012:imported-model/abcdefghijkl",
+    "arn:aws:bedrock:us-west-2:123456789012:imported-model/abcdefghijkl\n",
 ])
 def test_a_forged_region_never_reaches_a_client(arn):
     from chalicelib.records import arn_region

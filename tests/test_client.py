@@ -208,6 +208,50 @@ def test_model_error_exits_2_with_the_models_error(stack, register, capsys):
     assert f"keepwarm: {name} is in error: " in err and "AccessDenied" in err
 
 
+def test_a_lease_refused_at_once_exits_2_with_the_reason(stack, register, capsys):
+    name, _ = register()
+    status, _ = request("PUT", f"{stack['api']}/models/{name}", {"enabled": False})
+    assert status == 200
+    started = time.monotonic()
+    code = main(["--url", stack["api"], "warm", name, "--minutes", "5", "--wait", "--timeout", "60"])
+    assert code == 2 and time.monotonic() - started < 10
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == (f"keepwarm: HTTP 409 ConflictError: no lease taken: {name} is paused (enabled: false); "
+                   f'PUT /models/{name} with {{"enabled": true}} resumes it\n')
+
+
+def test_a_lease_blocked_while_waiting_exits_2_at_once(stack, register, kw, capsys, monkeypatch):
+    name, _ = register(load_seconds=60)
+    until = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    sleep = time.sleep
+
+    def override_then_sleep(seconds: float) -> None:
+        # While the command waits, an operator holds the model cold.
+        request("PUT", f"{stack['api']}/models/{name}/override", {"state": "cold", "until": until})
+        sleep(min(seconds, 0.2))
+
+    monkeypatch.setattr(client_module.time, "sleep", override_then_sleep)
+    started = time.monotonic()
+    code = main(["--url", stack["api"], "warm", name, "--minutes", "5", "--wait", "--poll", "0.5",
+                 "--timeout", "60"])
+    assert code == 2 and time.monotonic() - started < 10
+    out, err = capsys.readouterr()
+    lease_id = re.search(r"^lease (l[0-9a-f]+) on ", out, re.M).group(1)
+    assert f"keepwarm: {name} cannot become ready: a cold override keeps {name} cold until {until}; " \
+           f"DELETE /models/{name}/override ends it" in err
+    assert f"keepwarm release {name} {lease_id}" in err  # the lease is still there
+    monkeypatch.undo()
+
+    # The Python client says the same, as a KeepwarmError with its own code.
+    request("DELETE", f"{stack['api']}/models/{name}/override")
+    lease = kw.lease(name, 5)
+    request("PUT", f"{stack['api']}/models/{name}", {"enabled": False})
+    with pytest.raises(KeepwarmError) as caught:
+        kw.wait_until_ready(name, lease["id"], timeout=60, poll=0.2)
+    assert caught.value.code == "LeaseBlocked" and "is paused" in str(caught.value)
+
+
 def test_bad_request_from_the_server_exits_2(stack, register, capsys):
     name, _ = register()
     assert main(["--url", stack["api"], "warm", name, "--minutes", "100000"]) == 2
@@ -319,6 +363,12 @@ def test_signature_is_valid_sigv4(fake_credentials):
     for part in (day, region, service, "aws4_request"):
         key = hmac.new(key, part.encode(), hashlib.sha256).digest()
     assert hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest() == signature
+
+
+def test_the_region_comes_only_from_a_whole_execute_api_host_name():
+    assert client_module.region_from_host("abc123.execute-api.us-west-2.amazonaws.com") == "us-west-2"
+    assert client_module.region_from_host("abc123.execute-api.us-west-2.amazonaws.com\n") is None
+    assert client_module.region_from_host("abc123.execute-api.us-west-2.amazonaws.com.evil.example") is None
 
 
 def test_loopback_is_not_signed_and_sign_can_be_forced(fake_credentials):

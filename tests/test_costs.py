@@ -305,6 +305,7 @@ def test_price_overrides_parse(text, expected):
     ('{"US-WEST-2": 0.05}', "region"),
     ('{"mars": 0.05}', "region"),
     ('{"": 0.05}', "region"),
+    ('{"us-west-2\\n": 0.05}', "region"),
     ('{"us-west-2": 0}', "positive"),
     ('{"us-west-2": -0.05}', "positive"),
     ('{"us-west-2": NaN}', "positive"),

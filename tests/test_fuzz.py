@@ -3,26 +3,33 @@ input. None may get a 5xx, and a rejected one must leave everything stored as it
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from datetime import timedelta
 from urllib.parse import quote
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from conftest import ARN_LLAMA
+from chalicelib.records import Lease
+from conftest import ARN_LLAMA, ARN_QWEN
 from helpers import register
 
 JSON = {"Content-Type": "application/json"}
+EXPIRED_LEASE = "l00000000dead"  # stored on the seeded model, expired an hour before the clock
 
+# Numbers as JSON writes them from Python: NaN, Infinity and -Infinity included (json.dumps
+# allows them), integers past DynamoDB's 38 digits, floats past its range.
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(min_value=-(10**20), max_value=10**20)
-    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=40),
+    st.none() | st.booleans() | st.integers(min_value=-(10**45), max_value=10**45)
+    | st.floats() | st.text(max_size=40),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
     max_leaves=12,
 )
 regions = st.sampled_from(["us-west-2", "us-west-2.evil.example", "eu-central-1", "", "US-WEST-2",
                            "us-west-2/../x", "cn-north-1", "x" * 300])
 arns = st.one_of(
+    st.just(ARN_QWEN), st.just(ARN_QWEN + "\n"),
     st.builds(lambda p, svc, r, acct, kind, mid: f"arn:{p}:{svc}:{r}:{acct}:{kind}/{mid}",
               st.sampled_from(["aws", "aws-cn", "aws-us-gov", "awz", ""]),
               st.sampled_from(["bedrock", "s3", "lambda"]), regions,
@@ -46,7 +53,7 @@ windows = st.lists(
     max_size=25,
 )
 model_bodies = st.fixed_dictionaries({}, optional={
-    "model_arn": arns, "name": st.text(max_size=70) | st.sampled_from(["ok-name", "x" * 64]),
+    "model_arn": arns, "name": st.text(max_size=70) | st.sampled_from(["ok-name", "ok-name\n", "x" * 64]),
     "timezone": zones, "windows": windows,
     "keepalive_minutes": st.integers(-5, 20) | json_values,
     "release_minutes": st.integers(-5, 200) | json_values,
@@ -55,8 +62,9 @@ model_bodies = st.fixed_dictionaries({}, optional={
     "request_body": json_values,
     "exclude_dates": st.lists(st.sampled_from(["2026-03-10", "2026-02-30", "10/03/2026", ""]) | json_values,
                               max_size=5) | json_values,
-    "holidays": st.fixed_dictionaries({"country": st.sampled_from(["GB", "US", "XX", ""])},
-                                      optional={"subdiv": st.sampled_from(["ENG", "CA", "ZZ"])}) | json_values,
+    "holidays": st.fixed_dictionaries(
+        {"country": st.sampled_from(["GB", "US", "XX", "", "gb", "GBR", "__class__", "__dict__", "HolidayBase"])},
+        optional={"subdiv": st.sampled_from(["ENG", "CA", "ZZ", "England", "__class__"])}) | json_values,
     "custom_model_units": st.integers(-2, 2000) | json_values,
     "unknown": json_values,
 })
@@ -70,8 +78,11 @@ override_bodies = st.fixed_dictionaries({}, optional={"state": st.sampled_from([
 queries = st.dictionaries(st.sampled_from(["from", "days", "limit", "next_token"]),
                           st.text(max_size=30) | st.sampled_from(["0", "1", "-1", "1000", "7", "9999999999"]),
                           max_size=3)
-raw_bodies = st.one_of(st.text(max_size=200), st.just("{" * 500), st.just('{"model_arn": "' + "a" * 100_000 + '"}'),
+raw_bodies = st.one_of(st.text(max_size=200), st.just("{" * 500), st.just("[" * 100_000), st.just(""),
+                       st.just('{"model_arn": "' + "a" * 100_000 + '"}'), st.just('{"name": "\\ud800"}'),
                        json_values.map(json.dumps))
+lease_paths = st.sampled_from([EXPIRED_LEASE, EXPIRED_LEASE + "\n", "l" + "0" * 12, "x" * 300, ""]).map(
+    lambda lease_id: "/models/llama/leases/" + quote(lease_id, safe=""))
 
 requests = st.one_of(
     st.tuples(st.just("POST"), st.just("/models"), model_bodies.map(json.dumps)),
@@ -84,7 +95,17 @@ requests = st.one_of(
                                                "/models/llama/events"]), queries),
     st.tuples(st.sampled_from(["GET", "DELETE"]),
               st.text(max_size=80).map(lambda t: "/models/" + quote(t, safe="")), st.none()),
+    st.tuples(st.sampled_from(["GET", "DELETE"]), lease_paths, st.none()),
 )
+
+
+def registration(**fields) -> str:
+    """A registration that is valid but for ``fields``."""
+    return json.dumps({"model_arn": ARN_QWEN, "windows": [{"start": "09:00", "stop": "18:00"}], **fields})
+
+
+def custom_body(value) -> str:
+    return registration(request_format="custom", request_body={"messages": [{"temperature": value}]})
 
 
 def snapshot(client) -> str:
@@ -95,9 +116,13 @@ def snapshot(client) -> str:
 
 
 @pytest.fixture
-def seeded(client, simulator):
+def seeded(client, simulator, runtime, clock):
     simulator.add_model(ARN_LLAMA, load_seconds=30, cmus=4)
     register(client, model_arn=ARN_LLAMA, name="llama", custom_model_units=4)
+    # An expired lease is kept until the model's next change drops it.
+    model = runtime.store.get("llama")
+    expired = Lease(EXPIRED_LEASE, clock.now() - timedelta(hours=2), clock.now() - timedelta(hours=1))
+    runtime.store.save(replace(model, state=replace(model.state, leases=(expired,))), model.state.version)
     return client
 
 
@@ -105,6 +130,24 @@ def seeded(client, simulator):
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                  HealthCheck.data_too_large])
 @given(request=requests)
+@example(request=("POST", "/models", custom_body(float("nan"))))
+@example(request=("POST", "/models", custom_body(float("inf"))))
+@example(request=("POST", "/models", custom_body(float("-inf"))))
+@example(request=("POST", "/models", custom_body(1234567890123456789012345678901234567890)))
+@example(request=("POST", "/models", custom_body(1e100)))
+@example(request=("PUT", "/models/llama", json.dumps({"request_format": "custom", "request_body": {"t": 1e100}})))
+@example(request=("POST", "/models", registration(request_format="custom", request_body={"": 1})))
+@example(request=("POST", "/models", registration(holidays={"country": "__class__"})))
+@example(request=("POST", "/models", registration(holidays={"country": "__dict__"})))
+@example(request=("POST", "/models", registration(holidays={"country": "HolidayBase"})))
+@example(request=("POST", "/models", registration(holidays={"country": "GB", "subdiv": "__class__"})))
+@example(request=("POST", "/models", registration(name="qwen\n")))
+@example(request=("POST", "/models", registration(model_arn=ARN_QWEN + "\n")))
+@example(request=("POST", "/models/llama/leases", '{"minutes": 5, "holder": "\\ud800"}'))
+@example(request=("PUT", "/models/llama/override", '{"state": "warm", "until": "0001-01-01T00:00:00+14:00"}'))
+@example(request=("GET", "/models/llama%0A", None))
+@example(request=("GET", f"/models/llama/leases/{EXPIRED_LEASE}", None))
+@example(request=("DELETE", f"/models/llama/leases/{EXPIRED_LEASE}", None))
 def test_no_request_gets_a_5xx_and_rejected_ones_change_nothing(seeded, request):
     client = seeded
     method, path, payload = request

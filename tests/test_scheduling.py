@@ -87,7 +87,28 @@ def test_a_lease_warms_the_model_at_once_outside_its_windows(client, driver, sim
     times = call_times(simulator, ARN_LLAMA)
     assert max(times) < at(21, 0, 30)
     assert max(times) >= at(21, 0, 30) - timedelta(minutes=14)
-    assert client.http.get(f"/models/llama/leases/{body['id']}").json_body["active"] is False
+    expired = client.http.get(f"/models/llama/leases/{body['id']}")
+    assert expired.status_code == 404
+    assert expired.json_body["Message"] == f"lease {body['id']} of llama expired at 2026-03-09T21:00:30Z"
+
+
+def test_an_expired_lease_is_gone_for_every_route(client, simulator, clock):
+    register(client, model_arn=ARN_LLAMA, name="llama")
+    clock.set(at(20))
+    old = lease(client, "llama", 5)
+    clock.set(at(20, 5))  # the instant it expires
+    before = show(client, "llama")
+    for method in ("GET", "DELETE"):
+        response = getattr(client.http, method.lower())(f"/models/llama/leases/{old['id']}")
+        assert response.status_code == 404, (method, response.body)
+        assert response.json_body["Message"] == f"lease {old['id']} of llama expired at 2026-03-09T20:05:00Z"
+    assert client.http.get("/models/llama/leases").json_body["leases"] == []
+    assert show(client, "llama") == before
+    assert "lease_released" not in {e["kind"] for e in events(client, "llama")}
+    # Once a later change has dropped it, it is simply unknown.
+    lease(client, "llama", 5)
+    gone = client.http.get(f"/models/llama/leases/{old['id']}")
+    assert gone.status_code == 404 and "has no lease" in gone.json_body["Message"]
 
 
 def test_overlapping_leases_and_early_release(client, driver, simulator, clock):
@@ -117,6 +138,71 @@ def test_a_lease_across_the_window_close_keeps_the_model_until_it_ends(client, d
     assert at(18) < max(times) < at(18, 30)
     (copy,) = simulator.inspect(ARN_LLAMA)["copies"]
     assert at(18, 30) <= instant(copy["released_at"]) <= at(18, 31)
+
+
+PAUSED = ('no lease taken: llama is paused (enabled: false); PUT /models/llama with {"enabled": true} '
+          "resumes it")
+HELD_COLD = ("no lease taken: a cold override keeps llama cold until 2026-03-09T23:00:00Z; "
+             "DELETE /models/llama/override ends it")
+
+
+@pytest.mark.parametrize("paused, override, message", [
+    (True, None, PAUSED),
+    (False, {"state": "cold", "until": "2026-03-09T23:00:00Z"}, HELD_COLD),
+    (True, {"state": "cold", "until": "2026-03-09T23:00:00Z"}, PAUSED),
+])
+def test_a_lease_that_cannot_be_honoured_is_refused(client, simulator, clock, paused, override, message):
+    register(client, model_arn=ARN_LLAMA, name="llama", enabled=not paused)
+    clock.set(at(20))
+    if override:
+        send(client, "PUT", "/models/llama/override", override)
+    before = show(client, "llama")
+    response = send(client, "POST", "/models/llama/leases", {"minutes": 30})
+    assert response.status_code == 409, response.body
+    assert response.json_body["Message"] == message
+    assert show(client, "llama") == before
+    assert "lease_created" not in {e["kind"] for e in events(client, "llama")}
+
+
+def test_a_lease_blocked_later_stops_promising_readiness(client, driver, simulator, clock):
+    simulator.add_model(ARN_LLAMA, load_seconds=30)
+    register(client, model_arn=ARN_LLAMA, name="llama")
+    clock.set(at(20))
+    taken = lease(client, "llama", 120)
+    assert taken["blocked"] is None and taken["expected_ready_at"] is not None
+    driver.run_until(at(20, 5))
+    path = f"/models/llama/leases/{taken['id']}"
+    assert client.http.get(path).json_body["ready"] is True
+
+    # Held cold: the copy may still be loaded, but nobody keeps it so.
+    send(client, "PUT", "/models/llama/override", {"state": "cold", "until": "2026-03-09T21:00:00Z"})
+    held = client.http.get(path).json_body
+    assert held["ready"] is False and held["expected_ready_at"] is None
+    assert held["blocked"] == HELD_COLD.removeprefix("no lease taken: ").replace("23:00", "21:00")
+    assert show(client, "llama")["state"]["leases"][0]["blocked"] == held["blocked"]
+
+    # Paused as well: being paused is what the lease hears about first.
+    send(client, "PUT", "/models/llama", {"enabled": False})
+    paused = client.http.get(path).json_body
+    assert paused["ready"] is False and paused["blocked"] == PAUSED.removeprefix("no lease taken: ")
+
+    # Both lifted: the lease promises readiness again, and the model is warmed for it.
+    send(client, "PUT", "/models/llama", {"enabled": True})
+    assert client.http.delete("/models/llama/override").status_code == 204
+    resumed = client.http.get(path).json_body
+    assert resumed["blocked"] is None and resumed["expected_ready_at"] is not None
+    driver.run_until(at(20, 30))
+    assert client.http.get(path).json_body["ready"] is True
+
+
+def test_a_cold_override_that_ends_unblocks_the_lease(client, simulator, clock):
+    register(client, model_arn=ARN_LLAMA, name="llama")
+    clock.set(at(20))
+    taken = lease(client, "llama", 120)
+    send(client, "PUT", "/models/llama/override", {"state": "cold", "until": "2026-03-09T20:30:00Z"})
+    assert client.http.get(f"/models/llama/leases/{taken['id']}").json_body["blocked"] is not None
+    clock.set(at(20, 30))
+    assert client.http.get(f"/models/llama/leases/{taken['id']}").json_body["blocked"] is None
 
 
 @pytest.mark.parametrize("body, field", [({"minutes": 0}, "minutes"), ({"minutes": 721}, "minutes"),
@@ -161,17 +247,20 @@ def test_a_warm_override_outside_the_windows_and_ending_it_early(client, driver,
     assert show(client, "llama")["state"]["override"] is None
 
 
-@pytest.mark.parametrize("body, field", [
+@pytest.mark.parametrize("body, message", [
     ({"state": "hot", "until": "2026-03-09T23:00:00Z"}, "state"),
-    ({"state": "warm", "until": "2026-03-09T07:00:00Z"}, "until"),   # in the past
-    ({"state": "warm", "until": "2026-05-09T07:00:00Z"}, "until"),   # too far
+    ({"state": "warm", "until": "2026-03-09T07:00:00Z"},
+     "until: must be in the future (after 2026-03-09T08:00:00Z), got 2026-03-09T07:00:00Z"),
+    ({"state": "warm", "until": "2026-05-09T07:00:00+02:00"},
+     "until: must be at most 31 days away (no later than 2026-04-09T08:00:00Z), got 2026-05-09T05:00:00Z"),
     ({"state": "warm", "until": "tomorrow"}, "until"),
+    ({"state": "warm", "until": "0001-01-01T00:00:00+14:00"}, "until: '0001-01-01T00:00:00+14:00' is not an ISO"),
     ({"state": "warm"}, "body"),
 ])
-def test_bad_overrides_are_refused(client, simulator, body, field):
-    register(client, model_arn=ARN_LLAMA, name="llama")
+def test_bad_overrides_are_refused(client, simulator, body, message):
+    register(client, model_arn=ARN_LLAMA, name="llama")  # at 08:00
     response = send(client, "PUT", "/models/llama/override", body)
-    assert response.status_code == 400 and response.json_body["Message"].startswith(field)
+    assert response.status_code == 400 and response.json_body["Message"].startswith(message), response.body
     assert show(client, "llama")["state"]["override"] is None
 
 
@@ -208,6 +297,19 @@ def test_cost_of_a_business_week_against_around_the_clock(client, simulator):
     assert body["billed_minutes"] >= body["window_minutes"]
     assert body["cost"] < body["always_warm_cost"] / 3
     assert body["saving"] == pytest.approx(body["always_warm_cost"] - body["cost"], abs=0.01)
+
+
+def test_cost_in_a_region_with_no_known_price_says_how_to_give_one(client, simulator):
+    arn = "arn:aws:bedrock:eu-central-1:123456789012:imported-model/frankfurt001"
+    register(client, model_arn=arn, name="fra", custom_model_units=4)
+    body = client.http.get("/models/fra/cost?days=30&from=2026-03-09T00:00:00Z").json_body
+    assert body["billed_minutes"] >= body["window_minutes"] == 22 * 540
+    assert body["price"] is None and body["cost"] is None and body["always_warm_cost"] is None
+    assert body["hint"] == ("no CMU-minute price is known for eu-central-1: set KEEPWARM_CMU_PRICES to its USD "
+                            "price per CMU-minute from the Amazon Bedrock pricing page (Custom Model Import), "
+                            'e.g. KEEPWARM_CMU_PRICES=\'{"eu-central-1": 0.0686}\'')
+    register(client, model_arn=ARN_LLAMA, name="llama", custom_model_units=4)
+    assert client.http.get("/models/llama/cost?days=1").json_body["hint"] is None
 
 
 def test_cost_reads_the_model_units_from_bedrock(client, simulator):

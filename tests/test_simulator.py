@@ -121,6 +121,11 @@ def test_a_cold_model_is_not_ready_until_its_load_time_then_answers_each_format(
     assert model["copies"][0]["first_success_at"] == "2026-03-09T08:01:07Z"
 
 
+def test_an_arn_with_a_trailing_newline_is_refused(sim):
+    with pytest.raises(ValueError, match="not an imported-model ARN"):
+        sim.add_model(ARN + "\n")
+
+
 def test_a_model_is_reachable_by_its_id_as_well_as_its_arn(sim, clock, rt):
     sim.add_model(ARN, load_seconds=0)
     assert error_of(rt, model="llama8b00001")[0] == "ModelNotReadyException"

@@ -3,8 +3,9 @@
     keepwarm warm my-model --minutes 90 --wait && python run_batch.py
 
 Exit status: 0 done (for ``warm --wait``: the model is ready), 1 bad usage, 2 an error
-(the model's error, an HTTP error such as an unknown model, the network), 3 ``--wait``
-timed out, 130 interrupted (Ctrl-C; the lease is not released).
+(the model's error, the model paused or held cold by an override, an HTTP error such as
+an unknown model, the network), 3 ``--wait`` timed out, 130 interrupted (Ctrl-C; the
+lease is not released).
 """
 from __future__ import annotations
 
@@ -32,8 +33,8 @@ stage are SigV4-signed with your AWS credentials (the usual AWS_PROFILE /
 AWS_ACCESS_KEY_ID chain); requests to localhost/127.0.0.1 are not.
 
 exit status: 0 ok (warm --wait: the model is ready), 1 bad usage, 2 error (model
-error, HTTP error such as an unknown model, network), 3 --wait timed out,
-130 interrupted (the lease is kept).
+error, model paused or held cold by an override, HTTP error such as an unknown
+model, network), 3 --wait timed out, 130 interrupted (the lease is kept).
 """
 
 
@@ -200,7 +201,7 @@ def cmd_warm(args: argparse.Namespace, client: KeepwarmClient) -> int:
         except KeepwarmError as err:
             progress.done()
             print(f"keepwarm: {err}", file=sys.stderr)
-            if err.code == "ModelError" or err.transient:  # the lease itself is still there
+            if err.code in ("ModelError", "LeaseBlocked") or err.transient:  # the lease itself is still there
                 print(f"keepwarm: {kept}", file=sys.stderr)
             return EXIT_ERROR
         progress.done()

@@ -29,7 +29,7 @@ from urllib.parse import quote, urlencode, urlsplit
 __all__ = ["KeepwarmClient", "KeepwarmError", "LeaseTimeout"]
 
 SERVICE = "execute-api"
-_EXECUTE_API_HOST = re.compile(r"\.execute-api\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$")
+_EXECUTE_API_HOST = re.compile(r"\.execute-api\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?\Z")
 # Errors worth another try while waiting: the network, throttling, server errors.
 _TRANSIENT_TRIES = 3
 
@@ -39,7 +39,7 @@ ProgressCallback = Callable[[dict, float], None]
 class KeepwarmError(Exception):
     """A request that failed: an HTTP error (``status``, the server's ``code`` and
     ``message``), a network error (``status`` is None), or a lease that cannot become
-    ready (the model's error, an expired or released lease)."""
+    ready (the model's error, the model paused or held cold, an expired or released lease)."""
 
     def __init__(self, status: Optional[int], code: Optional[str], message: str):
         super().__init__(status, code, message)
@@ -140,8 +140,9 @@ class KeepwarmClient:
         ``on_progress(lease, elapsed_seconds)`` is called after each poll that found the
         model not ready yet. Raises :class:`LeaseTimeout` after ``timeout`` seconds (the
         lease stays active), :class:`KeepwarmError` if the model is in error (with the
-        model's error) or the lease is gone (expired or released). Network errors,
-        throttling and server errors are retried, up to 3 in a row.
+        model's error), is paused or held cold by an override (code ``LeaseBlocked``, with
+        the server's reason: waiting would not help), or the lease is gone (expired or
+        released). Network errors, throttling and server errors are retried, up to 3 in a row.
         """
         start = time.monotonic()
         failures = 0
@@ -160,6 +161,8 @@ class KeepwarmClient:
             else:
                 if lease.get("ready"):
                     return lease
+                if lease.get("blocked"):
+                    raise KeepwarmError(None, "LeaseBlocked", f"{name} cannot become ready: {lease['blocked']}")
                 if lease.get("status") == "error":
                     raise KeepwarmError(None, "ModelError",
                                         f"{name} is in error: {lease.get('error') or 'no reason given'}")
