@@ -4,7 +4,8 @@
 the merge template built here adds what Chalice does not manage: the DynamoDB table
 (on-demand, TTL, point-in-time recovery, the indexes the code queries, declared from the
 same definition the code and tests use) and the work queue with its dead-letter queue, and
-wires their names into every function's environment.
+wires their names into every function's environment. ``expand`` runs the SAM transform
+offline, so cfn-lint checks what CloudFormation creates too.
 
 Resource names are fixed per stage (``keepwarm-<stage>``, ``keepwarm-<stage>-work``,
 ``keepwarm-<stage>-dead``) because the hand-written IAM policies in ``.chalice/`` name
@@ -98,13 +99,38 @@ def package(stage: str, out: Path) -> Path:
     return out / "sam.json"
 
 
+def expand(template: Path) -> Path:
+    """Write beside ``template`` the plain CloudFormation the SAM transform makes of it
+    (``expanded.json``) and return its path.
+
+    cfn-lint checks SAM resources against SAM's own schemas only (it no longer runs the
+    transform itself); linting the expanded template too lets its rules see the Lambda
+    functions, event source mappings, permissions and API stage CloudFormation creates.
+    The code's S3 location, which ``aws cloudformation package`` fills in, is a placeholder.
+    """
+    import boto3
+    from samtranslator.parser.parser import Parser
+    from samtranslator.translator.translator import Translator
+
+    sam = json.loads(template.read_text())
+    for resource in sam["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = "s3://placeholder/deployment.zip"
+    # The transform wants a region; nothing is called.
+    translator = Translator(None, Parser(), boto_session=boto3.Session(region_name="us-east-1"))
+    expanded = template.with_name("expanded.json")
+    expanded.write_text(json.dumps(translator.translate(sam, parameter_values={}), indent=2))
+    return expanded
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--stage", default="dev", choices=("dev", "prod"))
     parser.add_argument("--out", type=Path, help="output folder (default build/<stage>)")
     args = parser.parse_args(argv)
     template = package(args.stage, args.out or ROOT / "build" / args.stage)
-    print(f"wrote {template} and {template.parent / 'deployment.zip'}")
+    expanded = expand(template)
+    print(f"wrote {template}, {expanded} (after the SAM transform) and {template.parent / 'deployment.zip'}")
     return 0
 
 

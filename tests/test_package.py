@@ -1,5 +1,5 @@
-"""The deployable package: built offline as an operator would build it, checked by cfn-lint,
-and its policies held to least privilege."""
+"""The deployable package: built offline as an operator would build it, checked by cfn-lint
+before and after the SAM transform, and its policies held to least privilege."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from chalicelib.store import TABLE_KEYS
-from deploy.package import names, package
+from deploy.package import expand, names, package
 
 ROOT = Path(__file__).resolve().parent.parent
 STAGES = ("dev", "prod")
@@ -26,9 +26,12 @@ def resources(template: Path) -> dict:
     return json.loads(template.read_text())["Resources"]
 
 
-def test_cfn_lint_passes(built):
+def test_cfn_lint_passes_before_and_after_the_sam_transform(built):
     _, template = built
-    lint = subprocess.run([str(Path(sys.executable).parent / "cfn-lint"), str(template)],
+    expanded = expand(template)
+    assert {r["Type"] for r in resources(expanded).values()} >= {
+        "AWS::Lambda::Function", "AWS::Lambda::EventSourceMapping", "AWS::Events::Rule"}
+    lint = subprocess.run([str(Path(sys.executable).parent / "cfn-lint"), str(template), str(expanded)],
                           capture_output=True, text=True)
     assert lint.returncode == 0, lint.stdout + lint.stderr
 
