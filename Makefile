@@ -24,10 +24,11 @@ test: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python -m local.stack --port $(PORT)
 
-# The CloudFormation (SAM) package for a stage, checked with cfn-lint: build/$(STAGE)/.
+# The CloudFormation (SAM) package for any stage: build/$(STAGE)/. cfn-lint checks it before
+# and after the SAM transform, in a region of each partition (aws, aws-cn, aws-us-gov).
 package: $(STAMP)
 	$(BIN)/python -m deploy.package --stage $(STAGE)
-	$(BIN)/cfn-lint build/$(STAGE)/sam.json
+	$(BIN)/cfn-lint --regions us-east-1 cn-north-1 us-gov-west-1 -- build/$(STAGE)/sam.json build/$(STAGE)/expanded.json
 
 # Benchmarks: keepwarm against a 14-minute cron over a simulated week, and the tick's cost
 # at 1,000 and 10,000 models; both write docs/benchmarks.md (and docs/timeline.png).

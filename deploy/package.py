@@ -1,20 +1,31 @@
 """Build the deployable CloudFormation (SAM) package for a stage: ``make package STAGE=dev``.
 
-``chalice package`` writes the functions, the API, the schedule and the SQS event source;
-the merge template built here adds what Chalice does not manage: the DynamoDB table
+``chalice package`` writes the functions, the API, the schedule and the SQS event source,
+and gives each function its own role from ``.chalice/policy-{api,tick,worker}.json``. The
+merge template built here adds what Chalice does not manage: the DynamoDB table
 (on-demand, TTL, point-in-time recovery, the indexes the code queries, declared from the
-same definition the code and tests use) and the work queue with its dead-letter queue, and
-wires their names into every function's environment.
+same definition the code and tests use), the work queue with its dead-letter queue, a log
+group per function with a retention period, the right to write to it, and the template's
+parameters.
 
-Resource names are fixed per stage (``keepwarm-<stage>``, ``keepwarm-<stage>-work``,
-``keepwarm-<stage>-dead``) because the hand-written IAM policies in ``.chalice/`` name
-them. Works offline with no AWS credentials.
+Nothing in ``.chalice/`` names a stage, so any valid stage name packages. The stage
+reaches the template only here: the queues are named after it and it is the default table
+name. The policies name what they grant through CloudFormation (``${AWS::Partition}``,
+``${TableName}``, ``${WorkQueue.QueueName}``), so one set serves every stage, account and
+partition (``aws``, ``aws-cn``, ``aws-us-gov``).
+
+Where an addition goes: a permission, in its function's policy file in ``.chalice/``; a
+parameter, ``parameters()``; a resource or an output, ``merge_template()``.
+
+``expand`` runs the SAM transform offline, so cfn-lint checks what CloudFormation creates
+too. Works offline with no AWS credentials.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -26,68 +37,146 @@ sys.path.insert(0, str(ROOT))
 
 from chalicelib.store import TABLE_KEYS, TTL_ATTRIBUTE  # noqa: E402
 
-FUNCTIONS = ("APIHandler", "Tick", "Worker")
+# Chalice's logical ids: each function and its role.
+ROLES = {"APIHandler": "ApiHandlerRole", "Tick": "TickRole", "Worker": "WorkerRole"}
 # AWS's advice for a Lambda event source: visibility at least 6x the function's timeout.
 WORKER_TIMEOUT_SECONDS = 120
 MAX_RECEIVES = 5  # as KEEPWARM_MAX_RECEIVES' default
+# What CloudWatch Logs accepts as a retention period.
+RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
+                  2192, 2557, 2922, 3288, 3653)
+# The longest name made from a stage is the queue's, keepwarm-<stage>-work, and SQS takes
+# 80 characters of letters, digits, hyphens and underscores; CloudFormation stack names
+# (keepwarm-<stage>) take letters, digits and hyphens and start with a letter; DynamoDB
+# and Lambda accept all of these.
+STAGE_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,65}")
+STAGE_RULE = "a letter, then letters, digits or hyphens, 66 characters at most"
+
+
+def check_stage(stage: str) -> str:
+    """The stage name, if every resource named after it can be; ValueError saying the rule if not."""
+    if not STAGE_PATTERN.fullmatch(stage):
+        raise ValueError(f"stage {stage!r} is not a valid name: use {STAGE_RULE} "
+                         "(the stack, table and queues are named keepwarm-<stage>...)")
+    return stage
 
 
 def names(stage: str) -> dict[str, str]:
+    check_stage(stage)
     return {"table": f"keepwarm-{stage}", "queue": f"keepwarm-{stage}-work",
             "dead": f"keepwarm-{stage}-dead"}
+
+
+def parameters(stage: str) -> dict[str, Any]:
+    return {
+        "TableName": {
+            "Type": "String", "Default": names(stage)["table"], "AllowedPattern": "[A-Za-z0-9_.-]{3,255}",
+            "Description": "The DynamoDB table holding models, state and events.",
+        },
+        "CreateTable": {
+            "Type": "String", "Default": "true", "AllowedValues": ["true", "false"],
+            "Description": "false: use the existing table TableName (e.g. the one a deleted stack "
+                           "left behind) instead of creating it.",
+        },
+        "LogRetentionDays": {
+            "Type": "Number", "Default": 30, "AllowedValues": list(RETENTION_DAYS),
+            "Description": "How long the functions' logs are kept.",
+        },
+    }
+
+
+def log_group(function: str) -> dict[str, Any]:
+    """The function's log group, with retention, and a policy letting its role write there.
+
+    The policy is a resource of its own, not part of the role: the group is named after the
+    function, which needs the role first. The role has no ``logs:CreateLogGroup``, so Lambda
+    cannot create the group early with no retention."""
+    group = f"{function}LogGroup"
+    arn = f"arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:${{{group}}}"
+    return {
+        group: {
+            "Type": "AWS::Logs::LogGroup",
+            "Properties": {"LogGroupName": {"Fn::Sub": f"/aws/lambda/${{{function}}}"},
+                           "RetentionInDays": {"Ref": "LogRetentionDays"}},
+        },
+        f"{function}Logs": {
+            "Type": "AWS::IAM::Policy",
+            "Properties": {
+                "PolicyName": "Logs",
+                "Roles": [{"Ref": ROLES[function]}],
+                "PolicyDocument": {"Version": "2012-10-17", "Statement": [{
+                    "Sid": "Logs", "Effect": "Allow",
+                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                    "Resource": [{"Fn::Sub": arn}, {"Fn::Sub": f"{arn}:*"}],
+                }]},
+            },
+        },
+    }
 
 
 def merge_template(stage: str) -> dict[str, Any]:
     n = names(stage)
     env = {"Properties": {"Environment": {"Variables": {
-        "KEEPWARM_TABLE": {"Ref": "ModelsTable"},
+        # Ref ModelsTable when the stack creates it, so the functions wait for it.
+        "KEEPWARM_TABLE": {"Fn::If": ["CreateTable", {"Ref": "ModelsTable"}, {"Ref": "TableName"}]},
         "KEEPWARM_QUEUE_URL": {"Ref": "WorkQueue"},
         "KEEPWARM_QUEUE_NAME": {"Fn::GetAtt": ["WorkQueue", "QueueName"]},
     }}}}
-    return {
-        "Resources": {
-            "ModelsTable": {
-                "Type": "AWS::DynamoDB::Table",
-                "DeletionPolicy": "Retain",
-                "UpdateReplacePolicy": "Retain",
-                "Properties": {
-                    "TableName": n["table"],
-                    "BillingMode": "PAY_PER_REQUEST",
-                    **TABLE_KEYS,
-                    "TimeToLiveSpecification": {"AttributeName": TTL_ATTRIBUTE, "Enabled": True},
-                    "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
-                    "SSESpecification": {"SSEEnabled": True},
-                },
+    resources: dict[str, Any] = {
+        "ModelsTable": {
+            "Type": "AWS::DynamoDB::Table",
+            "Condition": "CreateTable",
+            # Kept when the stack is deleted: it holds every model's schedule. A new stack
+            # takes it back with CreateTable=false.
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Properties": {
+                "TableName": {"Ref": "TableName"},
+                "BillingMode": "PAY_PER_REQUEST",
+                **TABLE_KEYS,
+                "TimeToLiveSpecification": {"AttributeName": TTL_ATTRIBUTE, "Enabled": True},
+                "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+                "SSESpecification": {"SSEEnabled": True},
             },
-            "DeadLetterQueue": {
-                "Type": "AWS::SQS::Queue",
-                "Properties": {"QueueName": n["dead"], "MessageRetentionPeriod": 1209600,
-                               "SqsManagedSseEnabled": True},
-            },
-            "WorkQueue": {
-                "Type": "AWS::SQS::Queue",
-                "Properties": {
-                    "QueueName": n["queue"],
-                    "VisibilityTimeout": 6 * WORKER_TIMEOUT_SECONDS,
-                    "SqsManagedSseEnabled": True,
-                    "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]},
-                                      "maxReceiveCount": MAX_RECEIVES},
-                },
-            },
-            **{fn: env for fn in FUNCTIONS},
         },
+        "DeadLetterQueue": {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {"QueueName": n["dead"], "MessageRetentionPeriod": 1209600,
+                           "SqsManagedSseEnabled": True},
+        },
+        "WorkQueue": {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": n["queue"],
+                "VisibilityTimeout": 6 * WORKER_TIMEOUT_SECONDS,
+                "SqsManagedSseEnabled": True,
+                "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]},
+                                  "maxReceiveCount": MAX_RECEIVES},
+            },
+        },
+    }
+    for function in ROLES:
+        resources[function] = env
+        resources.update(log_group(function))
+    return {
+        "Parameters": parameters(stage),
+        "Conditions": {"CreateTable": {"Fn::Equals": [{"Ref": "CreateTable"}, "true"]}},
+        "Resources": resources,
         "Outputs": {
-            "ModelsTableName": {"Value": {"Ref": "ModelsTable"}},
+            "ModelsTableName": {"Value": {"Ref": "TableName"}},
             "WorkQueueUrl": {"Value": {"Ref": "WorkQueue"}},
             "DeadLetterQueueUrl": {"Value": {"Ref": "DeadLetterQueue"}},
+            # For the key policy of a customer-managed KMS key that encrypts a model.
+            "WorkerRoleArn": {"Value": {"Fn::GetAtt": ["WorkerRole", "Arn"]}},
         },
     }
 
 
 def package(stage: str, out: Path) -> Path:
     """Run ``chalice package`` with the merge template; returns the template's path."""
+    queue = names(stage)["queue"]  # checks the stage before anything is written
     out.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "KEEPWARM_QUEUE_NAME": names(stage)["queue"]}
+    env = {**os.environ, "KEEPWARM_QUEUE_NAME": queue}
     env.setdefault("AWS_DEFAULT_REGION", "us-east-1")  # chalice wants one; nothing is called
     with tempfile.TemporaryDirectory() as tmp:
         merge = Path(tmp) / "merge.json"
@@ -98,13 +187,42 @@ def package(stage: str, out: Path) -> Path:
     return out / "sam.json"
 
 
+def expand(template: Path) -> Path:
+    """Write beside ``template`` the plain CloudFormation the SAM transform makes of it
+    (``expanded.json``) and return its path.
+
+    cfn-lint checks SAM resources against SAM's own schemas only (it no longer runs the
+    transform itself); linting the expanded template too lets its rules see the Lambda
+    functions, event source mappings, permissions and API stage CloudFormation creates.
+    The code's S3 location, which ``aws cloudformation package`` fills in, is a placeholder.
+    """
+    import boto3
+    from samtranslator.parser.parser import Parser
+    from samtranslator.translator.translator import Translator
+
+    sam = json.loads(template.read_text())
+    for resource in sam["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = "s3://placeholder/deployment.zip"
+    # The transform wants a region; nothing is called.
+    translator = Translator(None, Parser(), boto_session=boto3.Session(region_name="us-east-1"))
+    expanded = template.with_name("expanded.json")
+    expanded.write_text(json.dumps(translator.translate(sam, parameter_values={}), indent=2))
+    return expanded
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--stage", default="dev", choices=("dev", "prod"))
+    parser.add_argument("--stage", default="dev", help=f"the stage name: {STAGE_RULE} (default dev)")
     parser.add_argument("--out", type=Path, help="output folder (default build/<stage>)")
     args = parser.parse_args(argv)
+    try:
+        check_stage(args.stage)
+    except ValueError as err:
+        parser.error(str(err))
     template = package(args.stage, args.out or ROOT / "build" / args.stage)
-    print(f"wrote {template} and {template.parent / 'deployment.zip'}")
+    expanded = expand(template)
+    print(f"wrote {template}, {expanded} (after the SAM transform) and {template.parent / 'deployment.zip'}")
     return 0
 
 

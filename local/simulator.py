@@ -24,6 +24,9 @@ behind the same wire protocol a real boto3 client speaks:
   (``add_model``), ``GET /_sim/models``, ``GET|PATCH|DELETE /_sim/models/{id or ARN}``
   (``inspect``, ``set_faults``, ``remove_model``), ``GET /_sim/calls`` (``calls``),
   ``GET|POST /_sim/clock`` (``now``, ``set_clock``; 409 unless on a :class:`ManualClock`).
+- Optionally (``auto_create``, on under ``make run``) any well-formed imported-model ARN
+  is a model: the first call or GetImportedModel naming one registers it with a default
+  load time, so a model registered only with keepwarm can be tried locally.
 
 Errors go out as AWS sends them: the HTTP status of botocore's model, an
 ``x-amzn-ErrorType: Code:http://internal.amazon.com/coral/...`` header (what botocore's
@@ -349,13 +352,20 @@ class Simulator:
     ``clock`` is a zero-argument callable returning an aware datetime (default: the real
     clock). Pass a :class:`ManualClock` or its ``now`` to allow ``set_clock``/``POST
     /_sim/clock``.
+
+    ``auto_create``, a load time, makes the simulator play any imported model it is asked
+    about: InvokeModel or GetImportedModel naming a well-formed ARN it has never seen
+    registers that model (defaults otherwise) instead of answering 404, so a model
+    registered only with keepwarm works locally. A model removed with ``remove_model``
+    stays gone. Left None, unknown models are not found, as in AWS.
     """
 
-    def __init__(self, clock: Optional[Clock] = None, seed: int = 0):
+    def __init__(self, clock: Optional[Clock] = None, seed: int = 0, auto_create: Optional[LoadTime] = None):
         self._clock: Clock = clock or real_clock
         owner = clock if isinstance(clock, ManualClock) else getattr(clock, "__self__", None)
         self.manual_clock: Optional[ManualClock] = owner if isinstance(owner, ManualClock) else None
         self.seed = seed
+        self.auto_create = None if auto_create is None else check_load_time(auto_create)
         self._lock = threading.RLock()
         self._models: dict[str, Model] = {}  # by ARN
         self._calls: list[dict[str, Any]] = []
@@ -452,6 +462,18 @@ class Simulator:
                 return m
         raise SimError(404, "ResourceNotFoundException", f"Model {ident} not found.")
 
+    def _find_or_create(self, ident: str) -> Model:
+        """``_find``, or with ``auto_create`` a new model for an ARN whose model id was never seen."""
+        try:
+            return self._find(ident)
+        except SimError:
+            match = ARN_RE.match(ident)
+            if (self.auto_create is None or not match
+                    or any(m.model_id == match.group(4) for m in self._models.values())):
+                raise
+            self.add_model(ident, self.auto_create)
+            return self._models[ident]
+
     def _inspect(self, m: Model) -> dict[str, Any]:
         now = self.now()
         m.settle(now)
@@ -478,7 +500,7 @@ class Simulator:
     def get_imported_model(self, ident: str) -> dict[str, Any]:
         """GetImportedModel's response body."""
         with self._lock:
-            m = self._find(ident)
+            m = self._find_or_create(ident)
             job_id = hashlib.sha256(m.arn.encode()).hexdigest()[:12]
             prefix = m.arn.split(":imported-model/")[0]
             return {
@@ -496,7 +518,7 @@ class Simulator:
         with self._lock:
             now = self.now()
             try:
-                model: Optional[Model] = self._find(ident)
+                model: Optional[Model] = self._find_or_create(ident)
             except SimError:
                 model = None
             outcome, fmt, body = self._decide(model, raw_body, now)
@@ -727,6 +749,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--demo", action="store_true", help="register the two demo models")
     parser.add_argument("--model", action="append", default=[], metavar="ARN",
                         help="register an imported model (repeatable; the options below apply to each)")
+    parser.add_argument("--auto-create", action="store_true",
+                        help="play any other imported-model ARN from its first call, loading in --load-seconds")
     parser.add_argument("--load-seconds", type=float, default=60.0)
     parser.add_argument("--release-seconds", type=float, default=900.0)
     parser.add_argument("--cmus", type=int, default=1)
@@ -740,7 +764,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     clock: Optional[ManualClock] = None
     if args.manual_clock is not None:
         clock = ManualClock(parse_iso(args.manual_clock) if args.manual_clock else None)
-    sim = Simulator(clock=clock, seed=args.seed)
+    sim = Simulator(clock=clock, seed=args.seed, auto_create=args.load_seconds if args.auto_create else None)
     try:
         for spec in DEMO_MODELS if args.demo else []:
             sim.add_model(**spec)  # type: ignore[arg-type]
@@ -761,6 +785,8 @@ def main(argv: Optional[list[str]] = None) -> int:
               f" ({'manual clock, POST /_sim/clock to move it' if clock else 'real clock'})")
         for m in sim.models():
             print(f"  model {m['model_arn']} ({m['architecture']}, {m['cmus']} CMUs, load {m['load_seconds']})")
+        if args.auto_create:
+            print(f"  any other imported-model ARN: from its first call, load {args.load_seconds:g} s")
         print("export AWS_ENDPOINT_URL_BEDROCK_RUNTIME=" + server.url)
         print("export AWS_ENDPOINT_URL_BEDROCK=" + server.url)
         print("# signatures are not checked; without credentials: "

@@ -3,8 +3,9 @@
 Starts, all on loopback:
 - moto's server for DynamoDB and SQS, with the table, the work queue and its dead-letter
   queue created;
-- the imported-model simulator with two demo models (unless
-  ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME`` is already set: then that endpoint is used);
+- the imported-model simulator with two demo models, playing any other imported-model
+  ARN from its first call (unless ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME`` is already set:
+  then that endpoint is used);
 - the REST API under ``chalice local`` on 127.0.0.1:$PORT (default 8000);
 - a runner that plays EventBridge (calls ``tick`` every minute, with the minute as the
   event's time) and Lambda's SQS poller (hands each message to ``worker``, deletes it once
@@ -198,6 +199,23 @@ def register_demo(api_url: str, now: datetime) -> list[str]:
     return lines
 
 
+def own_model_help(simulator_url: str, load_seconds: Optional[float]) -> str:
+    """How to try one's own model, as ``make run`` prints it."""
+    if load_seconds is None:
+        told = "the simulator knows only the models it is told about (--strict-models), so"
+    else:
+        told = (f"the simulator plays any imported-model ARN from its first call\n"
+                f"(loading in {load_seconds:g} s, 1 CMU). To choose its load time, CMUs or faults,")
+    example = json.dumps({"arn": "arn:aws:bedrock:us-west-2:123456789012:imported-model/km5b98xhpqel",
+                          "load_seconds": 90, "cmus": 4})
+    return (f"your own model: register its ARN with keepwarm (POST /models, see the README);\n{told}\n"
+            f"tell the simulator before keepwarm first calls it:\n"
+            f"  curl -s -X POST {simulator_url}/_sim/models -H 'Content-Type: application/json' \\\n"
+            f"       -d '{example}'\n"
+            f"  (also release_seconds, architecture, throttle_rate, error_rate, slow_seconds, denied:\n"
+            f"  the README's \"Run it locally\" says what each does)\n")
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local.stack", description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")),
@@ -205,6 +223,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--tick-seconds", type=float, default=60.0,
                         help="how often the tick runs (EventBridge: 60)")
     parser.add_argument("--no-demo", action="store_true", help="register no demo models")
+    parser.add_argument("--load-seconds", type=float, default=60.0,
+                        help="how long a model the simulator did not know takes to load (default 60)")
+    parser.add_argument("--strict-models", action="store_true",
+                        help="the simulator answers 404 for a model not registered with it, as AWS does")
     parser.add_argument("--endpoints-file", type=Path,
                         help="write the endpoints as JSON here once everything is up")
     args = parser.parse_args(argv)
@@ -240,11 +262,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     os.environ["AWS_ENDPOINT_URL_SQS"] = moto_url
 
     simulator_server = None
+    auto_create = None if args.strict_models else args.load_seconds
     demo = not args.no_demo
     if os.environ.get("AWS_ENDPOINT_URL_BEDROCK_RUNTIME"):
         demo = False  # someone else's models: register none of ours
     else:
-        sim = Simulator()
+        sim = Simulator(auto_create=auto_create)
         sim.add_model(DEMO_MODELS["demo-llama"], {"kind": "lognormal", "median": 67, "sigma": 0.1},
                       cmus=4, architecture="llama")
         sim.add_model(DEMO_MODELS["demo-qwen"], {"kind": "lognormal", "median": 96, "sigma": 0.1},
@@ -285,6 +308,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             print("demo models registered:", *demo_lines, sep="\n")
         print(f"\ntry:\n  curl -s {api_url}/models/demo-llama | python3 -m json.tool\n"
               f"  curl -s {api_url}/models/demo-llama/events\n", flush=True)
+        if simulator_server is not None:
+            print(own_model_help(simulator_server.url, auto_create), flush=True)
         if args.endpoints_file:
             args.endpoints_file.write_text(json.dumps(endpoints))
         while not stopping.is_set():

@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterator, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 POLL_SECONDS = 1
+AUTO_LOAD_SECONDS = 2  # how long a model the simulator was not told about takes to load
 
 
 def free_port() -> int:
@@ -55,7 +56,7 @@ def launch(tmp: Path, port: int, *extra: str) -> subprocess.Popen:
     with open(tmp / "stack.log", "w") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "local.stack", "--port", str(port), "--tick-seconds", "1", "--no-demo",
-             "--endpoints-file", str(tmp / "endpoints.json"), *extra],
+             "--load-seconds", str(AUTO_LOAD_SECONDS), "--endpoints-file", str(tmp / "endpoints.json"), *extra],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 

@@ -7,14 +7,18 @@ checked to be gone) at the end.
 """
 from __future__ import annotations
 
+import json
+import re
 import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Iterator, Optional
 from urllib.parse import quote
 
 import pytest
 
-from live import POLL_SECONDS, request, running_stack, wait_for
+from live import AUTO_LOAD_SECONDS, POLL_SECONDS, ROOT, request, running_stack, wait_for
+from local.stack import own_model_help
 
 UTC = timezone.utc
 LOAD_SECONDS = 3
@@ -25,8 +29,14 @@ LATER = "arn:aws:bedrock:us-west-2:123456789012:imported-model/e2elater0001"
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory) -> Iterator[dict[str, str]]:
-    with running_stack(tmp_path_factory.mktemp("stack")) as endpoints:
+def stack_dir(tmp_path_factory) -> Path:
+    """Where the stack writes its endpoints and its log (what ``make run`` prints)."""
+    return tmp_path_factory.mktemp("stack")
+
+
+@pytest.fixture(scope="module")
+def stack(stack_dir: Path) -> Iterator[dict[str, str]]:
+    with running_stack(stack_dir) as endpoints:
         yield endpoints
 
 
@@ -94,3 +104,33 @@ def test_cold_warm_keepalive_delete_over_http(stack):
     # The model whose window is hours away was never called.
     assert calls(LATER) == []
     assert request("GET", f"{api}/models/later")[1]["state"]["next_action"]["kind"] == "prewarm"
+
+
+def readme_body(path: str) -> dict:
+    """The JSON body of the README's ``curl -s -X POST $KW<path> ...`` example, as written."""
+    readme = (ROOT / "README.md").read_text()
+    found = re.search(r"curl -s -X POST \$KW" + re.escape(path)
+                      + r" -H 'Content-Type: application/json'[\s\\]*-d '([^']*)'", readme)
+    assert found, f"no POST {path} example in the README"
+    return json.loads(found.group(1))
+
+
+def test_the_readmes_own_model_works_as_written(stack, stack_dir):
+    """The README registers support-bot, whose ARN nobody told the simulator about, and a
+    batch job warms it: under the stack as make run starts it, that model loads and answers."""
+    api, sim = stack["api"], stack["bedrock_runtime"]
+    assert own_model_help(sim, AUTO_LOAD_SECONDS) in (stack_dir / "stack.log").read_text()
+    registration = readme_body("/models")
+    status, model = request("POST", f"{api}/models", registration)
+    assert status == 201, model
+    status, lease = request("POST", f"{api}/models/{model['name']}/leases",
+                            readme_body(f"/models/{model['name']}/leases"))
+    assert status == 201, lease
+    wait_for("the README's model to be ready", timeout=20, check=lambda: request(
+        "GET", f"{api}/models/{model['name']}/leases/{lease['id']}")[1]["ready"])
+    state = request("GET", f"{api}/models/{model['name']}")[1]["state"]
+    assert state["status"] == "warm" and state["error"] is None
+    played = request("GET", f"{sim}/_sim/models/{quote(registration['model_arn'], safe='')}")[1]
+    assert played["load_seconds"] == AUTO_LOAD_SECONDS and played["calls"][-1]["outcome"] == "ready"
+    # Its cost estimate asks Bedrock for the model's units; the simulator answers that too.
+    assert request("GET", f"{api}/models/{model['name']}/cost?days=30")[0] == 200

@@ -1,5 +1,6 @@
-"""The deployable package: built offline as an operator would build it, checked by cfn-lint,
-and its policies held to least privilege."""
+"""The deployable package: built offline as an operator would build it for any stage,
+checked by cfn-lint before and after the SAM transform in each AWS partition, and its
+policies held to least privilege in the stack's own partition."""
 from __future__ import annotations
 
 import json
@@ -10,33 +11,48 @@ from pathlib import Path
 import pytest
 
 from chalicelib.store import TABLE_KEYS
-from deploy.package import names, package
+from deploy.package import ROLES, STAGE_RULE, main, names, package
 
 ROOT = Path(__file__).resolve().parent.parent
-STAGES = ("dev", "prod")
+STAGES = ("dev", "prod", "staging")
+# A region of each partition: aws, aws-cn, aws-us-gov.
+REGIONS = ("us-east-1", "cn-north-1", "us-gov-west-1")
 
 
 @pytest.fixture(scope="module", params=STAGES)
 def built(request, tmp_path_factory) -> tuple[str, Path]:
-    stage = request.param
-    return stage, package(stage, tmp_path_factory.mktemp(stage))
+    """The stage and its template, built as ``make package STAGE=<stage>`` builds them."""
+    stage, out = request.param, tmp_path_factory.mktemp(request.param)
+    assert main(["--stage", stage, "--out", str(out)]) == 0
+    return stage, out / "sam.json"
+
+
+def expanded(template: Path) -> Path:
+    return template.with_name("expanded.json")
+
+
+def load(template: Path) -> dict:
+    return json.loads(template.read_text())
 
 
 def resources(template: Path) -> dict:
-    return json.loads(template.read_text())["Resources"]
+    return load(template)["Resources"]
 
 
-def test_cfn_lint_passes(built):
+def test_cfn_lint_passes_before_and_after_the_sam_transform_in_every_partition(built):
     _, template = built
-    lint = subprocess.run([str(Path(sys.executable).parent / "cfn-lint"), str(template)],
-                          capture_output=True, text=True)
+    assert {r["Type"] for r in resources(expanded(template)).values()} >= {
+        "AWS::Lambda::Function", "AWS::Lambda::EventSourceMapping", "AWS::Events::Rule"}
+    lint = subprocess.run([str(Path(sys.executable).parent / "cfn-lint"), "--regions", *REGIONS, "--",
+                           str(template), str(expanded(template))], capture_output=True, text=True)
     assert lint.returncode == 0, lint.stdout + lint.stderr
 
 
 def test_table_matches_what_the_code_queries(built):
     stage, template = built
     table = resources(template)["ModelsTable"]["Properties"]
-    assert table["TableName"] == names(stage)["table"]
+    assert table["TableName"] == {"Ref": "TableName"}
+    assert load(template)["Parameters"]["TableName"]["Default"] == names(stage)["table"]
     assert table["BillingMode"] == "PAY_PER_REQUEST"
     for key in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes"):
         assert table[key] == TABLE_KEYS[key]
@@ -44,80 +60,177 @@ def test_table_matches_what_the_code_queries(built):
     assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
 
 
+def test_a_redeploy_after_deleting_the_stack_takes_back_the_kept_table(built):
+    """The table outlives its stack; CreateTable=false makes a new stack use it instead of
+    failing to create a table of the same name. (cfn-lint's W1001 checks that nothing
+    else refers to the table resource when it is not created.)"""
+    _, template = built
+    doc = load(template)
+    table = doc["Resources"]["ModelsTable"]
+    assert table["DeletionPolicy"] == "Retain" and table["Condition"] == "CreateTable"
+    assert doc["Parameters"]["CreateTable"]["Default"] == "true"
+    assert doc["Conditions"]["CreateTable"] == {"Fn::Equals": [{"Ref": "CreateTable"}, "true"]}
+    for fn in ROLES:
+        told = doc["Resources"][fn]["Properties"]["Environment"]["Variables"]["KEEPWARM_TABLE"]
+        assert told == {"Fn::If": ["CreateTable", {"Ref": "ModelsTable"}, {"Ref": "TableName"}]}
+    assert doc["Outputs"]["ModelsTableName"] == {"Value": {"Ref": "TableName"}}
+
+
 def test_queue_has_a_dead_letter_queue_and_outlasts_the_worker(built):
     stage, template = built
     res = resources(template)
     queue = res["WorkQueue"]["Properties"]
     assert queue["QueueName"] == names(stage)["queue"]
+    assert res["DeadLetterQueue"]["Properties"]["QueueName"] == names(stage)["dead"]
     assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
     assert queue["VisibilityTimeout"] >= 6 * res["Worker"]["Properties"]["Timeout"]
     source = res["Worker"]["Properties"]["Events"]["WorkerSqsEventSource"]["Properties"]
-    assert names(stage)["queue"] in source["Queue"]["Fn::Sub"]
+    assert source["Queue"]["Fn::Sub"].startswith("arn:${AWS::Partition}:sqs:")
+    assert source["Queue"]["Fn::Sub"].endswith(f":{names(stage)['queue']}")
 
 
 def test_every_function_is_told_where_the_table_and_queue_are(built):
     _, template = built
     res = resources(template)
-    for fn in ("APIHandler", "Tick", "Worker"):
+    for fn in ROLES:
         env = res[fn]["Properties"]["Environment"]["Variables"]
-        assert env["KEEPWARM_TABLE"] == {"Ref": "ModelsTable"}
+        assert {"Ref": "TableName"} in env["KEEPWARM_TABLE"]["Fn::If"]
         assert env["KEEPWARM_QUEUE_URL"] == {"Ref": "WorkQueue"}
     assert res["Tick"]["Properties"]["Events"]["TickEvent"]["Properties"]["Schedule"] == "rate(1 minute)"
 
 
 def statements(template: Path) -> dict[str, list[dict]]:
+    """Each role's statements: its own policies and the policies attached to it."""
     res = resources(template)
-    return {name: [s for p in r["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
-            for name, r in res.items() if r["Type"] == "AWS::IAM::Role"}
+    found: dict[str, list[dict]] = {name: [] for name, r in res.items() if r["Type"] == "AWS::IAM::Role"}
+    for name, r in res.items():
+        if r["Type"] == "AWS::IAM::Role":
+            found[name] += [s for p in r["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
+        elif r["Type"] == "AWS::IAM::Policy":
+            for role in r["Properties"]["Roles"]:
+                found[role["Ref"]] += r["Properties"]["PolicyDocument"]["Statement"]
+    return found
+
+
+def arns(stmt: dict) -> list[str]:
+    """A statement's resources, each of which must be an ``Fn::Sub`` string."""
+    assert all(list(r) == ["Fn::Sub"] for r in stmt["Resource"]), stmt["Resource"]
+    return [r["Fn::Sub"] for r in stmt["Resource"]]
+
+
+def parts(arn: str) -> tuple[str, str, str, str, str]:
+    """An ARN's partition, service, region, account and resource, with the pseudo
+    parameters (whose ``::`` would split wrongly) as ``{partition}``, ``{region}``, ``{account}``."""
+    for pseudo, token in (("Partition", "{partition}"), ("Region", "{region}"), ("AccountId", "{account}")):
+        arn = arn.replace(f"${{AWS::{pseudo}}}", token)
+    _, partition, service, region, account, resource = arn.split(":", 5)
+    return partition, service, region, account, resource
 
 
 # What each function calls, and nothing more.
+LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}
 EXPECTED_ACTIONS = {
     # The API also queues a call that is due at once (a lease, a registration inside a
     # window) and reads a model's units for the cost estimate.
     "ApiHandlerRole": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Query",
                        "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem", "sqs:SendMessage",
-                       "bedrock:GetImportedModel",
-                       "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"},
-    "TickRole": {"dynamodb:Query", "dynamodb:PutItem", "sqs:SendMessage",
-                 "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"},
+                       "bedrock:GetImportedModel", *LOGS},
+    "TickRole": {"dynamodb:Query", "dynamodb:PutItem", "sqs:SendMessage", *LOGS},
     "WorkerRole": {"dynamodb:GetItem", "dynamodb:PutItem", "sqs:SendMessage", "sqs:ReceiveMessage",
-                   "sqs:DeleteMessage", "sqs:GetQueueAttributes", "bedrock:InvokeModel",
-                   "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"},
+                   "sqs:DeleteMessage", "sqs:GetQueueAttributes", "bedrock:InvokeModel", *LOGS},
 }
 
 
 def test_each_role_grants_only_what_its_function_calls(built):
-    stage, template = built
-    n = names(stage)
+    _, template = built
+    function_of = {role: fn for fn, role in ROLES.items()}
+    indexes = {f"/index/{i['IndexName']}" for i in TABLE_KEYS["GlobalSecondaryIndexes"]}
+    here = ("{region}", "{account}")
     for role, stmts in statements(template).items():
         actions = {a for s in stmts for a in s["Action"]}
         assert actions == EXPECTED_ACTIONS[role], role
         for s in stmts:
             assert s["Effect"] == "Allow"
             assert not any("*" in a for a in s["Action"]), (role, s["Action"])
-            for arn in s["Resource"]:
-                assert arn != "*"
-                service = arn.split(":")[2]
-                allowed = {
-                    "dynamodb": (f"table/{n['table']}",),
-                    "sqs": (n["queue"],),
-                    "logs": (f"log-group:/aws/lambda/keepwarm-{stage}-",),
-                    "bedrock": ("imported-model/",),
-                }[service]
-                assert arn.split(":", 5)[5].startswith(allowed), (role, arn)
+            for arn in arns(s):
+                _, service, region, account, what = parts(arn)
+                place = (region, account)
+                if service == "dynamodb":
+                    assert place == here and what.startswith("table/${TableName}"), (role, arn)
+                    assert what.removeprefix("table/${TableName}") in {"", *indexes}, (role, arn)
+                elif service == "sqs":
+                    assert (place, what) == (here, "${WorkQueue.QueueName}"), (role, arn)
+                elif service == "logs":
+                    group = f"log-group:${{{function_of[role]}LogGroup}}"
+                    assert place == here and what in (group, f"{group}:*"), (role, arn)
+                else:
+                    assert (service, what) == ("bedrock", "imported-model/*"), (role, arn)
 
 
-def test_policy_files_are_the_ones_packaged():
+def test_every_policy_resource_is_in_the_stacks_partition(built):
+    """``aws-cn`` and ``aws-us-gov`` models are invoked with grants written for their own
+    partition, not ``arn:aws:``."""
+    _, template = built
+    for role, stmts in statements(template).items():
+        for s in stmts:
+            for arn in arns(s):
+                assert parts(arn)[0] == "{partition}", (role, arn)
+    assert "arn:aws:" not in expanded(template).read_text()
+
+
+def test_log_permissions_follow_each_functions_log_group_not_the_stack_name(built):
+    """Whatever the stack is called, each role may write to its own function's log group
+    and no other; the group is made by the stack, so the role cannot make one."""
+    stage, template = built
+    for role, stmts in statements(template).items():
+        logs = [arn for s in stmts for arn in arns(s) if ":logs:" in arn]
+        assert logs, role
+        for arn in logs:
+            assert not any(name in arn for name in ("keepwarm", stage, "AWS::StackName")), (role, arn)
+    assert not any("logs:CreateLogGroup" in s["Action"] for stmts in statements(template).values()
+                   for s in stmts)
+
+
+def test_each_function_has_a_log_group_with_retention(built):
+    _, template = built
+    doc = load(template)
+    retention = doc["Parameters"]["LogRetentionDays"]
+    assert retention["Default"] == 30 and 30 in retention["AllowedValues"]
+    for fn in ROLES:
+        group = doc["Resources"][f"{fn}LogGroup"]
+        assert group["Type"] == "AWS::Logs::LogGroup"
+        assert group["Properties"] == {"LogGroupName": {"Fn::Sub": f"/aws/lambda/${{{fn}}}"},
+                                       "RetentionInDays": {"Ref": "LogRetentionDays"}}
+
+
+def test_one_set_of_policy_files_is_packaged_for_every_stage(built):
+    _, template = built
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())
-    for stage in STAGES:
-        stage_cfg = config["stages"][stage]
-        assert stage_cfg["autogen_policy"] is False
-        files = [stage_cfg["iam_policy_file"]] + [f["iam_policy_file"]
-                                                  for f in stage_cfg["lambda_functions"].values()]
-        for name in files:
-            doc = json.loads((ROOT / ".chalice" / name).read_text())
-            assert doc["Version"] == "2012-10-17"
+    assert config["autogen_policy"] is False and "stages" not in config
+    files = {"ApiHandlerRole": config["iam_policy_file"],
+             "TickRole": config["lambda_functions"]["tick"]["iam_policy_file"],
+             "WorkerRole": config["lambda_functions"]["worker"]["iam_policy_file"]}
+    res = resources(template)
+    for role, name in files.items():
+        doc = json.loads((ROOT / ".chalice" / name).read_text())
+        assert res[role]["Properties"]["Policies"][0]["PolicyDocument"] == doc
+
+
+@pytest.mark.parametrize("stage", ["d", "staging", "Team-2", "eu-central-1", "s" * 66])
+def test_stage_names_every_resource_accepts(stage):
+    assert names(stage)["queue"] == f"keepwarm-{stage}-work"
+    assert len(names(stage)["dead"]) <= 80  # SQS's limit, the tightest
+
+
+@pytest.mark.parametrize("stage", ["", "2dev", "dev_1", "dev.1", "dev stage", "dév", "s" * 67])
+def test_a_stage_name_some_resource_refuses_is_rejected_with_the_rule(stage, tmp_path, capsys):
+    with pytest.raises(ValueError, match=STAGE_RULE):
+        package(stage, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(SystemExit) as exit_:
+        main(["--stage", stage, "--out", str(tmp_path / "out")])
+    assert exit_.value.code == 2
+    assert STAGE_RULE in capsys.readouterr().err
 
 
 def test_every_route_requires_iam_authentication(built):

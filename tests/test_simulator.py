@@ -321,6 +321,24 @@ def test_get_imported_model_through_the_bedrock_client(sim, server):
     assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
 
 
+def test_auto_create_plays_any_imported_model_arn_it_is_asked_about(clock):
+    """As ``make run`` starts it: a model registered only with keepwarm goes cold, loads and
+    answers; its units can be read; a removed model and a malformed id stay not found."""
+    sim = Simulator(clock=clock, auto_create=30)
+    with SimulatorServer(sim) as server:
+        rt = runtime_client(server.url)
+        assert error_of(rt, model=QWEN)[:2] == ("ModelNotReadyException", 429)
+        clock.advance(30)
+        assert invoke(rt, CHAT, model=QWEN)["choices"][0]["message"]["content"] == "."
+        model = sim.inspect(QWEN)
+        assert (model["load_seconds"], model["cmus"], model["state"]) == (30.0, 1, "loaded")
+        assert sim.get_imported_model(ARN)["customModelUnits"]["customModelUnitsPerModelCopy"] == 1
+        sim.remove_model(QWEN)
+        assert error_of(rt, model=QWEN)[:2] == ("ResourceNotFoundException", 404)
+        assert error_of(rt, model="not-an-arn")[0] == "ResourceNotFoundException"
+    assert [m["model_arn"] for m in sim.models()] == [QWEN, ARN]
+
+
 # -- administration over HTTP ----------------------------------------------------------------
 def test_admin_endpoints_register_change_inspect_and_delete(sim, clock, server, rt):
     url = server.url

@@ -1,14 +1,19 @@
-"""``make run``'s stack as a newcomer meets it: a port already taken, and a stack killed
-without the chance to clean up."""
+"""``make run``'s stack as a newcomer meets it: a port already taken, a stack killed
+without the chance to clean up, and how to add one's own model."""
 from __future__ import annotations
 
+import inspect
+import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 
-from live import ROOT, free_port, launch, listening, started, wait_for
+from live import ROOT, free_port, launch, listening, request, started, wait_for
+from local.simulator import FAULT_KEYS, Simulator, SimulatorServer
+from local.stack import own_model_help
 
 
 def test_a_taken_port_is_refused_before_anything_starts(tmp_path):
@@ -41,3 +46,17 @@ def test_a_killed_stack_takes_its_api_server_with_it(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)  # whatever is left, should the test fail
         except ProcessLookupError:
             pass
+
+
+def test_the_printed_way_to_add_ones_own_model_works():
+    with SimulatorServer(Simulator(auto_create=60)) as server:
+        printed = own_model_help(server.url, 60)
+        url, body = re.search(r"curl -s -X POST (\S+) -H 'Content-Type: application/json' \\\n\s+-d '([^']*)'",
+                              printed).groups()
+        status, model = request("POST", url, json.loads(body))
+    assert status == 201, model
+    assert (model["load_seconds"], model["cmus"], model["state"]) == (90.0, 4, "cold")
+    assert "loading in 60 s" in printed
+    # Every other field it names is one the simulator takes.
+    named = re.search(r"\(also ([a-z_, ]+):", printed).group(1).split(", ")
+    assert set(named) <= set(inspect.signature(Simulator.add_model).parameters) | set(FAULT_KEYS)
