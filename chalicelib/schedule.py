@@ -60,7 +60,7 @@ HORIZON = timedelta(days=400)
 # run costs a few searches per interval, and a schedule whose windows chain for ever
 # (always open) would otherwise be walked for the whole horizon on every call; past this
 # its interval is reported cut (``Interval.cut``), at a window edge.
-MERGE_LIMIT = timedelta(days=8)
+MERGE_LIMIT = timedelta(days=2)
 # A schedule may open at most this many times a day, all windows together: windows are
 # spans to hold a model warm over, and every figure (cost, previews) walks each opening.
 MAX_OPENINGS_PER_DAY = 48
@@ -135,6 +135,13 @@ class DailyWindow:
     def openings_per_day(self) -> int:
         return 1
 
+    @property
+    def self_merging(self) -> bool:
+        """Whether its own intervals can touch or overlap: a day's window ends where the
+        next begins (00:00-24:00), or nearly, when a DST change shifts one of them."""
+        span = self.stop - self.start if self.stop > self.start else self.stop + MINUTES_PER_DAY - self.start
+        return span >= MINUTES_PER_DAY - _MARGIN // timedelta(minutes=1)
+
     def _on(self, zone: str, day: date) -> Optional[Interval]:
         """The interval opening on local ``day``, if the day is listed and not emptied by DST."""
         if (day.isoweekday() % 7) not in self.days:
@@ -180,6 +187,9 @@ class CronWindow:
     @property
     def openings_per_day(self) -> int:
         return len(_grid(self.warm).times)
+
+    # Reopening takes a warm strictly after the stop (a tie is closed): never touching.
+    self_merging = False
 
     def _raw_next(self, zone: str, at: datetime) -> Optional[Interval]:
         """This window's interval holding `at`, else the next one opening within HORIZON;
@@ -336,24 +346,26 @@ class Schedule:
 
     def _grow(self, interval: Interval, excluded: Excluded) -> Interval:
         """Extend `interval` through window intervals that overlap or touch it, for at most
-        MERGE_LIMIT either way (then it is reported ``cut``)."""
+        MERGE_LIMIT either way; past that forward it is reported ``cut`` (it goes on)."""
+        if len(self.windows) == 1 and not self.windows[0].self_merging:
+            return interval
         earliest, latest = interval.open - MERGE_LIMIT, interval.close + MERGE_LIMIT
         opened, closed = interval.open, interval.close
         while True:
             check()
             before = (opened, closed)
             for window in self.windows:
-                after = window.next(self.timezone, closed, excluded)
-                if after is not None and after.open <= closed:
-                    closed = after.close
-                # Holding the instant just before `opened` means reaching or touching it.
-                prior = window.next(self.timezone, opened - _TICK, excluded)
-                if prior is not None and prior.open < opened:
-                    opened = prior.open
+                if closed <= latest:
+                    after = window.next(self.timezone, closed, excluded)
+                    if after is not None and after.open <= closed:
+                        closed = after.close
+                if opened >= earliest:
+                    # Holding the instant just before `opened` means reaching or touching it.
+                    prior = window.next(self.timezone, opened - _TICK, excluded)
+                    if prior is not None and prior.open < opened:
+                        opened = prior.open
             if (opened, closed) == before:
-                return Interval(opened, closed, interval.cut)
-            if opened < earliest or closed > latest:
-                return Interval(opened, closed, True)
+                return Interval(opened, closed, interval.cut or closed > latest)
 
 
 def _merge(intervals: Iterable[Interval]) -> list[Interval]:

@@ -132,6 +132,8 @@ def next_hold(config: ModelConfig, state: ModelState, at: datetime, lead: timede
         for h in [h for h in rest if h.start <= merged.close]:
             merged = _merge(merged, h)
             rest.remove(h)
+        if merged.cut and merged.close - at > PLAN_HORIZON:
+            return merged  # the schedule's own merging went far enough
         following = window_hold(merged.close)
         continues = following is not None and following.start <= merged.close < following.close
         if not continues and not any(h.start <= merged.close for h in rest):
