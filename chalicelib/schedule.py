@@ -117,6 +117,9 @@ def _kept(excluded: Excluded, day: date) -> bool:
 
 
 def _local_date(zone: str, at: datetime) -> date:
+    offset = _steady_offset(zone, at.astimezone(UTC).date())
+    if offset is not None:  # no transition within days: the day's one offset will do
+        return (at.astimezone(UTC) + offset).date()
     return at.astimezone(pytz.timezone(zone)).date()
 
 
@@ -144,12 +147,7 @@ class DailyWindow:
 
     def _on(self, zone: str, day: date) -> Optional[Interval]:
         """The interval opening on local ``day``, if the day is listed and not emptied by DST."""
-        if (day.isoweekday() % 7) not in self.days:
-            return None
-        ends = day + timedelta(days=1) if self.stop <= self.start or self.stop == MINUTES_PER_DAY else day
-        opened = _place(zone, _wall(day, self.start))
-        closed = _place(zone, _wall(ends, self.stop % MINUTES_PER_DAY))
-        return Interval(opened, closed) if opened < closed else None
+        return _daily_interval(self, zone, day) if (day.isoweekday() % 7) in self.days else None
 
     def next(self, zone: str, at: datetime, excluded: Excluded = None) -> Optional[Interval]:
         """The interval holding ``at``, else the next one opening within HORIZON."""
@@ -174,6 +172,14 @@ class DailyWindow:
                 found.append(interval)
             day += timedelta(days=1)
         return found
+
+
+@lru_cache(maxsize=65536)
+def _daily_interval(window: DailyWindow, zone: str, day: date) -> Optional[Interval]:
+    ends = day + timedelta(days=1) if window.stop <= window.start or window.stop == MINUTES_PER_DAY else day
+    opened = _place(zone, _wall(day, window.start))
+    closed = _place(zone, _wall(ends, window.stop % MINUTES_PER_DAY))
+    return Interval(opened, closed) if opened < closed else None
 
 
 @dataclass(frozen=True)

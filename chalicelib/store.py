@@ -145,6 +145,16 @@ class MemoryStore(Store):
         self._models: dict[str, dict[str, Any]] = {}
         self._arns: dict[str, str] = {}
         self._events: dict[str, list[dict[str, Any]]] = {}
+        # name -> due key, for the models that have something due: the DynamoDB store's
+        # sparse index, so that due() reads only those (simulations tick every minute).
+        self._due: dict[str, str] = {}
+
+    def _put(self, model: Model) -> None:
+        self._models[model.name] = self._dump(model)
+        if model.state.next_due_at is None:
+            self._due.pop(model.name, None)
+        else:
+            self._due[model.name] = due_key(model.state.next_due_at)
 
     @staticmethod
     def _load(item: dict[str, Any]) -> Model:
@@ -162,7 +172,7 @@ class MemoryStore(Store):
             if model.config.model_arn in self._arns:
                 raise ModelAlreadyExists("model_arn", model.config.model_arn)
             model = _next_version(model, 0)
-            self._models[model.name] = self._dump(model)
+            self._put(model)
             self._arns[model.config.model_arn] = model.name
             return model
 
@@ -186,7 +196,7 @@ class MemoryStore(Store):
             if item is None or item["state"]["version"] != expected_version:
                 raise StateConflict(f"{model.name}: version is not {expected_version}")
             model = _next_version(model, expected_version)
-            self._models[model.name] = self._dump(model)
+            self._put(model)
             return model
 
     def delete(self, name: str) -> None:
@@ -196,17 +206,17 @@ class MemoryStore(Store):
                 raise ModelNotFound(name)
             self._arns.pop(item["config"]["model_arn"], None)
             self._events.pop(name, None)
+            self._due.pop(name, None)
 
     def due(self, until: datetime) -> Iterator[Model]:
         limit = due_key(until)
         with self._lock:
-            rows = [
-                (due_key(m.state.next_due_at), m)
-                for m in map(self._load, self._models.values())
-                if m.state.next_due_at is not None
-            ]
-        rows.sort(key=lambda row: row[0])
-        return iter([m for key, m in rows if key <= limit])
+            rows = sorted((key, name) for name, key in self._due.items() if key <= limit)
+            return iter([self._load(self._models[name]) for _, name in rows])
+
+    def earliest_due(self) -> Optional[datetime]:
+        with self._lock:
+            return parse_iso(min(self._due.values())) if self._due else None
 
     def add_event(self, name: str, event: Event, ttl_days: int) -> None:
         with self._lock:

@@ -49,8 +49,12 @@ def _schedule(zone: str, windows_json: str) -> Schedule:
     return Schedule.from_stored(zone, json.loads(windows_json))
 
 
+def _windows_key(config: ModelConfig) -> str:
+    return json.dumps(config.windows, sort_keys=True)
+
+
 def schedule_of(config: ModelConfig) -> Schedule:
-    return _schedule(config.timezone, json.dumps(config.windows, sort_keys=True))
+    return _schedule(config.timezone, _windows_key(config))
 
 
 @lru_cache(maxsize=256)
@@ -59,20 +63,37 @@ def holiday_calendar(country: str, subdiv: Optional[str]) -> Any:
     return holidays.country_holidays(country, subdiv=subdiv)
 
 
+def _calendar_key(config: ModelConfig) -> Optional[tuple[str, Optional[str]]]:
+    return (config.holidays["country"], config.holidays.get("subdiv")) if config.holidays else None
+
+
 def exclusions(config: ModelConfig) -> Optional[Callable[[date], bool]]:
     """Whether a local date is excluded (an ``exclude_dates`` entry or a public holiday);
     None when the model excludes nothing."""
-    if not (config.exclude_dates or config.holidays):
+    return _exclusions(tuple(config.exclude_dates), _calendar_key(config))
+
+
+@lru_cache(maxsize=4096)
+def _exclusions(exclude_dates: tuple[str, ...],
+                calendar_key: Optional[tuple[str, Optional[str]]]) -> Optional[Callable[[date], bool]]:
+    if not (exclude_dates or calendar_key):
         return None
-    dates = frozenset(config.exclude_dates)
-    calendar = (holiday_calendar(config.holidays["country"], config.holidays.get("subdiv"))
-                if config.holidays else None)
+    dates = frozenset(exclude_dates)
+    calendar = holiday_calendar(*calendar_key) if calendar_key else None
     return lambda day: day.isoformat() in dates or (calendar is not None and day in calendar)
 
 
 def next_window(config: ModelConfig, at: datetime) -> Optional[Interval]:
     """The schedule's window containing ``at`` or opening next, exclusions applied."""
-    return schedule_of(config).next_interval(at, exclusions(config))
+    return _next_window(config.timezone, _windows_key(config), tuple(config.exclude_dates),
+                        _calendar_key(config), at)
+
+
+@lru_cache(maxsize=65536)
+def _next_window(zone: str, windows_json: str, exclude_dates: tuple[str, ...],
+                 calendar_key: Optional[tuple[str, Optional[str]]], at: datetime) -> Optional[Interval]:
+    # Cached: a hold's end is asked about again by every plan made inside the hold.
+    return _schedule(zone, windows_json).next_interval(at, _exclusions(exclude_dates, calendar_key))
 
 
 def window_intervals(config: ModelConfig, start: datetime, end: datetime) -> list[Interval]:
@@ -111,12 +132,10 @@ def next_hold(config: ModelConfig, state: ModelState, at: datetime, lead: timede
             return None
         return replace(hold, start=max(hold.start, cold.until), open=max(hold.open, cold.until))
 
-    schedule, excluded = schedule_of(config), exclusions(config)
-
     def window_hold(after: datetime) -> Optional[Hold]:
         # A window whose pre-warm has begun but which opens after ``after`` is found too:
-        # next_interval returns the next opening.
-        w = schedule.next_interval(after, excluded)
+        # next_window returns the next opening.
+        w = next_window(config, after)
         return Hold(w.open - lead, w.open, w.close, "window", w.cut) if w is not None else None
 
     pool = _candidates(state, at)
