@@ -21,6 +21,7 @@ import holidays
 from chalice import BadRequestError, ChaliceViewError, ConflictError, NotFoundError
 
 from chalicelib import costs
+from chalicelib.bedrock import ControlPlane
 from chalicelib.budget import PlanningOverrun, budget
 from chalicelib.planner import (
     PLANNING_ERRORS,
@@ -558,10 +559,10 @@ def _replanned(state: ModelState, retry_errors: bool) -> ModelState:
 
 class Api:
     def __init__(self, store: Store, settings: Settings, dispatcher: Optional[Dispatcher] = None,
-                 bedrock: Optional[Callable[[str], Any]] = None):
+                 control: Optional[ControlPlane] = None):
         self.store, self.settings = store, settings
         self.dispatcher = dispatcher
-        self.bedrock = bedrock  # region -> bedrock control-plane client (cost estimates)
+        self.control = control  # Bedrock's control plane (GetImportedModel)
 
     def _event(self, name: str, at: datetime, kind: str, **detail: Any) -> None:
         self.store.add_event(name, Event(at, kind, detail), self.settings.event_ttl_days)
@@ -737,10 +738,10 @@ class Api:
         if config.custom_model_units is not None:
             cmus, source = config.custom_model_units, "setting custom_model_units"
         else:
-            if self.bedrock is None:
+            if self.control is None:
                 raise costs.CostError("no Bedrock client to read the model's custom model units; "
                                       "set custom_model_units on the model")
-            cmus = costs.custom_model_units(self.bedrock(config.region), config.model_arn)
+            cmus = costs.custom_model_units(self.control.client(config), config.model_arn)
             source = "GetImportedModel"
         lead = prewarm_lead(config, state, self.settings)
         typical = percentile(state.cold_starts, 50)

@@ -1,28 +1,31 @@
-"""Calling an imported model: the minimal request, and what its answer means.
+"""Calling an imported model: the minimal request, and what its answer means; and what
+Bedrock's control plane (GetImportedModel) says about the model.
 
 The SDK's own retries are off: botocore would retry ModelNotReadyException a few times
 within seconds, which is useless for a cold start measured in minutes and would hide
 throttling from us. The worker owns every retry (through delayed queue messages).
 
-The client is built per region of the model's ARN (an imported model is only reachable
-in its own region); ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME`` overrides the endpoint for all of
-them, which is how the local simulator is reached.
+Clients are built per region of the model's ARN (an imported model is only reachable in
+its own region); ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME`` and ``AWS_ENDPOINT_URL_BEDROCK``
+override the endpoints for all of them, which is how the local simulator is reached.
 """
 from __future__ import annotations
 
 import json
-import threading
 import time
-from typing import Any, Callable, Optional
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Optional
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import (
+    BotoCoreError,
     ClientError,
     ConnectionError as BotoConnectionError,
     HTTPClientError,
 )
 
+from chalicelib.clients import Clients
 from chalicelib.planner import FATAL, NOT_READY, READY, THROTTLED, TRANSIENT, CallResult
 from chalicelib.records import ModelConfig
 from chalicelib.settings import Settings
@@ -71,24 +74,16 @@ def classify(err: ClientError) -> CallResult:
 class Invoker:
     """Invokes models with minimal requests; one bedrock-runtime client per region."""
 
-    def __init__(self, settings: Settings, client_factory: Optional[Callable[[str], Any]] = None):
+    def __init__(self, settings: Settings, clients: Optional[Clients] = None):
         self._config = Config(
             retries={"total_max_attempts": 1, "mode": "standard"},
             connect_timeout=settings.invoke_connect_timeout_seconds,
             read_timeout=settings.invoke_read_timeout_seconds,
         )
-        self._factory = client_factory or self._client
-        self._clients: dict[str, Any] = {}
-        self._lock = threading.Lock()
-
-    def _client(self, region: str) -> Any:
-        return boto3.client("bedrock-runtime", region_name=region, config=self._config)
+        self._clients = clients or Clients()
 
     def client_for(self, region: str) -> Any:
-        with self._lock:
-            if region not in self._clients:
-                self._clients[region] = self._factory(region)
-            return self._clients[region]
+        return self._clients.client("bedrock-runtime", region, self._config)
 
     def invoke(self, config: ModelConfig) -> CallResult:
         client = self.client_for(config.region)
@@ -109,3 +104,80 @@ class Invoker:
             result = CallResult(TRANSIENT, type(err).__name__, str(err))
         latency = int((time.monotonic() - started) * 1000)
         return CallResult(result.outcome, result.code, result.message, latency)
+
+
+# -- the control plane --------------------------------------------------------------------
+# One attempt and short timeouts: registration waits on this inside API Gateway's 29 s,
+# and a control plane that does not answer promptly is checked again later, not waited on.
+CONTROL_PLANE_CONFIG = Config(retries={"total_max_attempts": 1, "mode": "standard"},
+                              connect_timeout=3, read_timeout=5)
+
+
+@dataclass(frozen=True)
+class ImportedModel:
+    """What GetImportedModel says about a model, as far as keepwarm uses it. Fields Bedrock
+    left out are None."""
+
+    model_arn: str
+    architecture: Optional[str]
+    created_at: Optional[datetime]
+    instruct_supported: Optional[bool]
+    custom_model_units: Optional[int]  # per copy
+
+
+class ControlPlaneError(Exception):
+    """GetImportedModel gave no answer about the model.
+
+    ``reason`` says what a caller can do about it: ``not_found`` (no such model),
+    ``access_denied`` (our role may not read it), ``unreachable`` (no answer: the network,
+    throttling or a server error; worth asking again later) or ``refused`` (any other
+    error answer)."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+def describe_imported_model(client: Any, model_arn: str) -> ImportedModel:
+    """GetImportedModel for ``model_arn`` through a bedrock client; ControlPlaneError naming
+    the cause if Bedrock does not describe it."""
+    try:
+        response = client.get_imported_model(modelIdentifier=model_arn)
+    except ClientError as err:
+        error = err.response.get("Error", {})
+        code, message = error.get("Code", "Unknown"), error.get("Message", "")
+        status = int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        if code == "ResourceNotFoundException":
+            raise ControlPlaneError(f"imported model {model_arn} not found by GetImportedModel: {message}",
+                                    "not_found") from None
+        if code == "AccessDeniedException":
+            raise ControlPlaneError(f"access denied reading imported model {model_arn} "
+                                    f"(bedrock:GetImportedModel): {message}", "access_denied") from None
+        passing = code == "ThrottlingException" or status >= 500
+        raise ControlPlaneError(f"GetImportedModel failed for {model_arn}: {code}: {message}",
+                                "unreachable" if passing else "refused") from None
+    except BotoCoreError as err:
+        raise ControlPlaneError(f"GetImportedModel could not reach Bedrock for {model_arn}: {err}",
+                                "unreachable") from None
+    units = (response.get("customModelUnits") or {}).get("customModelUnitsPerModelCopy")
+    instruct = response.get("instructSupported")
+    return ImportedModel(
+        model_arn=model_arn,
+        architecture=response.get("modelArchitecture") or None,
+        created_at=response.get("creationTime"),
+        instruct_supported=instruct if isinstance(instruct, bool) else None,
+        custom_model_units=units if isinstance(units, int) and not isinstance(units, bool) and units >= 1 else None,
+    )
+
+
+class ControlPlane:
+    """Reads imported models from Bedrock's control plane in their own regions."""
+
+    def __init__(self, clients: Optional[Clients] = None):
+        self._clients = clients or Clients()
+
+    def client(self, config: ModelConfig) -> Any:
+        return self._clients.client("bedrock", config.region, CONTROL_PLANE_CONFIG)
+
+    def describe(self, config: ModelConfig) -> ImportedModel:
+        return describe_imported_model(self.client(config), config.model_arn)

@@ -117,3 +117,36 @@ def test_a_forged_region_never_reaches_a_client(arn):
 
     with pytest.raises(ValueError):
         arn_region(arn)
+
+
+# -- the control plane ----------------------------------------------------------------------------
+def test_the_control_plane_reads_what_the_format_choice_and_the_cost_need(simulator, clock):
+    from chalicelib.bedrock import ControlPlane
+
+    simulator.add_model(ARN_LLAMA, load_seconds=0, cmus=4, architecture="llama", instruct_supported=False)
+    imported = ControlPlane().describe(CONFIG)
+    assert (imported.model_arn, imported.architecture, imported.instruct_supported,
+            imported.custom_model_units) == (ARN_LLAMA, "llama", False, 4)
+    assert imported.created_at == clock.now()
+
+
+@pytest.mark.parametrize("code, status, reason", [
+    ("ResourceNotFoundException", 404, "not_found"),
+    ("AccessDeniedException", 403, "access_denied"),
+    ("ThrottlingException", 429, "unreachable"),
+    ("InternalServerException", 500, "unreachable"),
+    ("ValidationException", 400, "refused"),
+])
+def test_control_plane_errors_say_what_can_be_done_about_them(code, status, reason):
+    import boto3
+    from botocore.stub import Stubber
+
+    from chalicelib.bedrock import ControlPlaneError, describe_imported_model
+
+    client = boto3.client("bedrock", region_name="us-west-2")
+    with Stubber(client) as stub:
+        stub.add_client_error("get_imported_model", service_error_code=code, service_message="said so",
+                              http_status_code=status)
+        with pytest.raises(ControlPlaneError) as caught:
+            describe_imported_model(client, ARN_LLAMA)
+    assert caught.value.reason == reason and ARN_LLAMA in str(caught.value)
