@@ -212,7 +212,8 @@ def own_model_help(simulator_url: str, load_seconds: Optional[float]) -> str:
             f"tell the simulator before keepwarm first calls it:\n"
             f"  curl -s -X POST {simulator_url}/_sim/models -H 'Content-Type: application/json' \\\n"
             f"       -d '{example}'\n"
-            f"  (also release_seconds, architecture, throttle_rate, error_rate, slow_seconds, denied:\n"
+            f"  (also release_seconds, architecture, imported_at, cold_mode, hold_seconds, throttle_rate, "
+            f"error_rate, slow_seconds, denied, model_error:\n"
             f"  the README's \"Run it locally\" says what each does)\n")
 
 
@@ -248,7 +249,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     from moto.server import ThreadedMotoServer
 
-    from local.simulator import Simulator, SimulatorServer
+    from local.simulator import DEMO_MODELS as SIMULATED_DEMO_MODELS, Simulator, SimulatorServer
 
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -268,10 +269,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         demo = False  # someone else's models: register none of ours
     else:
         sim = Simulator(auto_create=auto_create)
-        sim.add_model(DEMO_MODELS["demo-llama"], {"kind": "lognormal", "median": 67, "sigma": 0.1},
-                      cmus=4, architecture="llama")
-        sim.add_model(DEMO_MODELS["demo-qwen"], {"kind": "lognormal", "median": 96, "sigma": 0.1},
-                      cmus=2, architecture="qwen2")
+        for spec in SIMULATED_DEMO_MODELS:  # an old Llama import and a new Qwen one
+            sim.add_model(**spec)  # type: ignore[arg-type]
         simulator_server = SimulatorServer(sim, port=free_port()).start()
         os.environ["AWS_ENDPOINT_URL_BEDROCK_RUNTIME"] = simulator_server.url
         os.environ["AWS_ENDPOINT_URL_BEDROCK"] = simulator_server.url
