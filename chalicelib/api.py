@@ -21,10 +21,11 @@ import holidays
 from chalice import BadRequestError, ChaliceViewError, ConflictError, NotFoundError
 
 from chalicelib import costs
-from chalicelib.bedrock import ControlPlane
+from chalicelib.bedrock import ControlPlane, ControlPlaneError
 from chalicelib.budget import PlanningOverrun, budget
 from chalicelib.planner import (
     PLANNING_ERRORS,
+    Action,
     display_status,
     drop_claim,
     is_warm,
@@ -41,11 +42,13 @@ from chalicelib.records import (
     NAME_RE,
     REQUEST_FORMATS,
     Event,
+    ImportedModel,
     Lease,
     Model,
     ModelConfig,
     ModelState,
     Override,
+    arn_account,
     iso,
     parse_iso,
 )
@@ -536,7 +539,26 @@ def view(model: Model, now: datetime, settings: Settings) -> dict[str, Any]:
             "leases": [lease_view(model, lease, now, settings)
                        for lease in state.leases if lease.expires_at > now],
             "override": override.to_item() if override else None,
+            "verification": verification_view(state, action),
         },
+    }
+
+
+def verification_view(state: ModelState, action: Optional[Action]) -> dict[str, Any]:
+    """Whether Bedrock confirmed the model exists, what it said about it, and, for a model
+    registered while the control plane did not answer, why not and when it is checked
+    again: by the worker, just before the model's next call."""
+    imported = state.imported or ImportedModel()
+    verified = state.verified_at is not None
+    return {
+        "status": "verified" if verified else "unverified",
+        "checked_at": iso(state.verified_at),
+        "reason": None if verified else state.unverified_reason,
+        "next_check_at": None if verified or action is None else iso(action.at),
+        "architecture": imported.architecture,
+        "imported_at": iso(imported.created_at),
+        "instruct_supported": imported.instruct_supported,
+        "custom_model_units": imported.custom_model_units,
     }
 
 
@@ -594,10 +616,34 @@ class Api:
 
     def register(self, body: Any, now: datetime) -> dict[str, Any]:
         config = new_config(body, now, self.settings)
-        state = with_next_due(config, ModelState(), now, self.settings)
+        state = with_next_due(config, self._verified(config, ModelState(), now), now, self.settings)
         model = self.store.create(Model(config, state))
-        self._event(model.name, now, "registered", model_arn=config.model_arn)
+        self._event(model.name, now, "registered", model_arn=config.model_arn,
+                    verified=state.verified_at is not None)
         return view(self._dispatch(model, now), now, self.settings)
+
+    def _verified(self, config: ModelConfig, state: ModelState, now: datetime) -> ModelState:
+        """``state`` with what GetImportedModel says about the model. A model Bedrock does
+        not know, or will not show us, is refused (RequestError); one the control plane
+        could not be asked about is registered unverified, for the worker to check later:
+        a registration must not fail because the control plane is briefly unreachable."""
+        if self.control is None:
+            return replace(state, unverified_reason="no Bedrock control-plane client to check it with")
+        try:
+            imported = self.control.describe(config)
+        except ControlPlaneError as err:
+            if err.reason == "not_found":
+                raise RequestError("model_arn", f"no imported model {config.model_arn} exists (in account "
+                                                f"{arn_account(config.model_arn)}, region {config.region}): "
+                                                f"{err}") from None
+            if err.reason == "access_denied":
+                raise RequestError("model_arn", f"keepwarm may not read {config.model_arn}: its roles need "
+                                                "bedrock:GetImportedModel on it (to check it) and "
+                                                f"bedrock:InvokeModel (to call it); {err}") from None
+            if err.reason == "refused":
+                raise RequestError("model_arn", str(err)) from None
+            return replace(state, unverified_reason=str(err))
+        return replace(state, imported=imported, verified_at=now, unverified_reason=None)
 
     def show(self, key: str, now: datetime) -> dict[str, Any]:
         return view(self.store.get(model_key(key)), now, self.settings)

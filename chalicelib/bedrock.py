@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Optional
 
 from botocore.config import Config
@@ -27,7 +25,7 @@ from botocore.exceptions import (
 
 from chalicelib.clients import Clients
 from chalicelib.planner import FATAL, NOT_READY, READY, THROTTLED, TRANSIENT, CallResult
-from chalicelib.records import ModelConfig
+from chalicelib.records import ImportedModel, ModelConfig
 from chalicelib.settings import Settings
 
 PING = "ping"
@@ -113,18 +111,6 @@ CONTROL_PLANE_CONFIG = Config(retries={"total_max_attempts": 1, "mode": "standar
                               connect_timeout=3, read_timeout=5)
 
 
-@dataclass(frozen=True)
-class ImportedModel:
-    """What GetImportedModel says about a model, as far as keepwarm uses it. Fields Bedrock
-    left out are None."""
-
-    model_arn: str
-    architecture: Optional[str]
-    created_at: Optional[datetime]
-    instruct_supported: Optional[bool]
-    custom_model_units: Optional[int]  # per copy
-
-
 class ControlPlaneError(Exception):
     """GetImportedModel gave no answer about the model.
 
@@ -162,7 +148,6 @@ def describe_imported_model(client: Any, model_arn: str) -> ImportedModel:
     units = (response.get("customModelUnits") or {}).get("customModelUnitsPerModelCopy")
     instruct = response.get("instructSupported")
     return ImportedModel(
-        model_arn=model_arn,
         architecture=response.get("modelArchitecture") or None,
         created_at=response.get("creationTime"),
         instruct_supported=instruct if isinstance(instruct, bool) else None,

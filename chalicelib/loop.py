@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Callable, Optional, Protocol
 
+from chalicelib.bedrock import ControlPlaneError
 from chalicelib.budget import budget
 from chalicelib.logs import log_event
 from chalicelib.planner import (
@@ -28,7 +29,7 @@ from chalicelib.planner import (
     with_next_due,
 )
 from chalicelib.queue import WorkMessage, WorkQueue, delay_until
-from chalicelib.records import Event, Model, ModelConfig, Pending, require_aware
+from chalicelib.records import Event, ImportedModel, Model, ModelConfig, Pending, iso, require_aware
 from chalicelib.settings import Settings
 from chalicelib.store import StateConflict, Store
 
@@ -62,6 +63,11 @@ def set_planning_error(store: Store, model: Model, err: BaseException, now: date
 
 class InvokerLike(Protocol):
     def invoke(self, config: ModelConfig) -> CallResult: ...
+
+
+class ControlPlaneLike(Protocol):
+    def describe(self, config: ModelConfig) -> ImportedModel:
+        """GetImportedModel's answer; raises chalicelib.bedrock.ControlPlaneError."""
 
 
 @dataclass
@@ -151,9 +157,10 @@ class Ticker:
 
 class Worker:
     def __init__(self, store: Store, queue: WorkQueue, invoker: InvokerLike, settings: Settings,
-                 clock: Clock):
+                 clock: Clock, control: Optional[ControlPlaneLike] = None):
         self.store, self.queue, self.invoker = store, queue, invoker
         self.settings, self.clock = settings, clock
+        self.control = control
 
     def handle(self, message: WorkMessage) -> str:
         """Carry out one queued call; returns what happened, for logs and tests."""
@@ -175,6 +182,7 @@ class Worker:
             set_planning_error(self.store, model, err, now, self.settings)
             return self._log("dropped", message, reason="planning_failed")
 
+        checked, check_events = self._verify(model, now)
         called_at = self.clock()
         result = self.invoker.invoke(model.config)
         answered_at = self.clock()
@@ -185,7 +193,7 @@ class Worker:
             with budget(self.settings.plan_budget_seconds):
                 decision = apply_outcome(current.config, current.state, message.action, result,
                                          called_at, answered_at, self.settings)
-            return replace(current, state=decision.state)
+            return replace(current, state=replace(decision.state, **checked))
 
         try:
             saved = self._save(model, decide, message)
@@ -200,7 +208,7 @@ class Worker:
                 follow = decision.follow_up
                 self.queue.send(WorkMessage(model.name, follow), delay_until(follow.at, self.clock()))
             try:
-                for event in decision.events:
+                for event in (*check_events, *decision.events):
                     self.store.add_event(model.name, event, self.settings.event_ttl_days)
             except Exception as err:  # the state is saved; a lost event must not fail the call
                 log_event(logger, "event_write_failed", level=logging.ERROR, model=model.name,
@@ -209,6 +217,22 @@ class Worker:
                   outcome=result.outcome, code=result.code, latency_ms=result.latency_ms,
                   status=decision.state.status, saved=saved)
         return result.outcome if saved else "superseded"
+
+    def _verify(self, model: Model, now: datetime) -> tuple[dict[str, object], list[Event]]:
+        """Check a model registered unverified (the control plane did not answer then) just
+        before its call: the state fields the answer sets, and its event. Best effort: if
+        it fails again the model stays unverified, with the newer reason, and the call goes
+        ahead; the call's own answer says whether the model is there."""
+        if model.state.verified_at is not None or self.control is None:
+            return {}, []
+        try:
+            imported = self.control.describe(model.config)
+        except ControlPlaneError as err:
+            return {"unverified_reason": str(err)}, []
+        event = Event(now, "verified", {"architecture": imported.architecture,
+                                        "imported_at": iso(imported.created_at),
+                                        "instruct_supported": imported.instruct_supported})
+        return {"imported": imported, "verified_at": now, "unverified_reason": None}, [event]
 
     def failed(self, body: str, receive_count: int, error: BaseException) -> None:
         """A message the worker could not handle. SQS redelivers it; on its last delivery

@@ -112,7 +112,19 @@ SCHEMAS: dict[str, Any] = {
                 "p50_seconds": {"type": "number", "nullable": True},
                 "p95_seconds": {"type": "number", "nullable": True}}},
             "leases": {"type": "array", "items": _ref("Lease")},
-            "override": {"type": "object", "nullable": True}}}}},
+            "override": {"type": "object", "nullable": True},
+            "verification": {
+                "type": "object", "description": "what GetImportedModel said about the model; an "
+                                                 "unverified one is checked by the worker before its next call",
+                "properties": {
+                    "status": {"type": "string", "enum": ["verified", "unverified"]},
+                    "checked_at": {**ISO, "nullable": True},
+                    "reason": {"type": "string", "nullable": True},
+                    "next_check_at": {**ISO, "nullable": True},
+                    "architecture": {"type": "string", "nullable": True},
+                    "imported_at": {**ISO, "nullable": True},
+                    "instruct_supported": {"type": "boolean", "nullable": True},
+                    "custom_model_units": {"type": "integer", "nullable": True}}}}}}},
     "LeaseRequest": {"type": "object", "additionalProperties": False, "required": ["minutes"], "properties": {
         "minutes": {"type": "integer", "minimum": 1, "maximum": MAX_LEASE_MINUTES},
         "holder": {"type": "string", "minLength": 1, "maxLength": 100}}},
@@ -147,6 +159,8 @@ PATHS: dict[str, Any] = {
     "/models": {
         "post": {"summary": "register a model", "requestBody": _body("Registration"),
                  "responses": {"201": _json(_ref("Model"), "registered"), **ERRORS,
+                               "400": _json(_ref("Error"), "bad input, or an ARN Bedrock does not know or "
+                                                           "keepwarm may not read (the message says which)"),
                                "409": _json(_ref("Error"), "the name or ARN is taken")}},
         "get": {"summary": "list models in name order",
                 "parameters": [{"name": "limit", "in": "query",

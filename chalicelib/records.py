@@ -59,11 +59,19 @@ def parse_iso(text: Optional[str]) -> Optional[datetime]:
     return require_aware(at, f"instant {text!r}").astimezone(UTC)
 
 
-def arn_region(model_arn: str) -> str:
+def _arn_part(model_arn: str, part: str) -> str:
     match = ARN_RE.match(model_arn)
     if not match:
         raise ValueError(f"not an imported-model ARN: {model_arn!r}")
-    return match.group("region")
+    return match.group(part)
+
+
+def arn_region(model_arn: str) -> str:
+    return _arn_part(model_arn, "region")
+
+
+def arn_account(model_arn: str) -> str:
+    return _arn_part(model_arn, "account")
 
 
 @dataclass(frozen=True)
@@ -182,6 +190,27 @@ class Override:
 
 
 @dataclass(frozen=True)
+class ImportedModel:
+    """What GetImportedModel says about a model, as far as keepwarm uses it; a field
+    Bedrock left out is None. The request format is chosen from the first three."""
+
+    architecture: Optional[str] = None
+    created_at: Optional[datetime] = None
+    instruct_supported: Optional[bool] = None
+    custom_model_units: Optional[int] = None  # per copy
+
+    def to_item(self) -> dict[str, Any]:
+        return {"architecture": self.architecture, "created_at": iso(self.created_at),
+                "instruct_supported": self.instruct_supported, "custom_model_units": self.custom_model_units}
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> "ImportedModel":
+        units = item.get("custom_model_units")
+        return cls(item.get("architecture"), parse_iso(item.get("created_at")), item.get("instruct_supported"),
+                   int(units) if units is not None else None)
+
+
+@dataclass(frozen=True)
 class ModelState:
     status: Status = "cold"
     last_success_at: Optional[datetime] = None
@@ -204,6 +233,11 @@ class ModelState:
     learned_keepalive_minutes: Optional[int] = None
     learned_release_minutes: Optional[int] = None
     keepalive_reason: Optional[str] = None
+    # GetImportedModel's answer when the model was last verified (None: unverified, and
+    # unverified_reason says why: the control plane did not answer).
+    imported: Optional[ImportedModel] = None
+    verified_at: Optional[datetime] = None
+    unverified_reason: Optional[str] = None
     version: int = 0
 
     def with_cold_start(self, seconds: float) -> "ModelState":
@@ -228,6 +262,9 @@ class ModelState:
             "learned_keepalive_minutes": self.learned_keepalive_minutes,
             "learned_release_minutes": self.learned_release_minutes,
             "keepalive_reason": self.keepalive_reason,
+            "imported": self.imported.to_item() if self.imported else None,
+            "verified_at": iso(self.verified_at),
+            "unverified_reason": self.unverified_reason,
             "version": self.version,
         }
 
@@ -251,6 +288,9 @@ class ModelState:
             learned_keepalive_minutes=item.get("learned_keepalive_minutes"),
             learned_release_minutes=item.get("learned_release_minutes"),
             keepalive_reason=item.get("keepalive_reason"),
+            imported=ImportedModel.from_item(item["imported"]) if item.get("imported") else None,
+            verified_at=parse_iso(item.get("verified_at")),
+            unverified_reason=item.get("unverified_reason"),
             version=int(item.get("version", 0)),
         )
 

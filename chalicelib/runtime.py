@@ -53,7 +53,7 @@ class Runtime:
 
     @property
     def worker(self) -> Worker:
-        return Worker(self.store, self.queue, self.invoker, self.settings, self.clock)
+        return Worker(self.store, self.queue, self.invoker, self.settings, self.clock, self.control)
 
 
 _current: Optional[Runtime] = None

@@ -61,7 +61,9 @@ def test_faults_are_classified(simulator, invoker, faults, outcome, code):
     assert result.message
 
 
-def test_unknown_model_is_fatal(simulator, invoker):
+def test_a_deleted_model_is_fatal(simulator, invoker):
+    simulator.add_model(ARN_LLAMA)
+    simulator.remove_model(ARN_LLAMA)
     result = invoker.invoke(CONFIG)
     assert (result.outcome, result.code) == (FATAL, "ResourceNotFoundException")
 
@@ -125,8 +127,8 @@ def test_the_control_plane_reads_what_the_format_choice_and_the_cost_need(simula
 
     simulator.add_model(ARN_LLAMA, load_seconds=0, cmus=4, architecture="llama", instruct_supported=False)
     imported = ControlPlane().describe(CONFIG)
-    assert (imported.model_arn, imported.architecture, imported.instruct_supported,
-            imported.custom_model_units) == (ARN_LLAMA, "llama", False, 4)
+    assert (imported.architecture, imported.instruct_supported, imported.custom_model_units) == (
+        "llama", False, 4)
     assert imported.created_at == clock.now()
 
 
