@@ -21,7 +21,7 @@ import holidays
 from chalice import BadRequestError, ChaliceViewError, ConflictError, NotFoundError
 
 from chalicelib import costs
-from chalicelib.bedrock import ControlPlane, ControlPlaneError
+from chalicelib.bedrock import ControlPlane, ControlPlaneError, format_in_use
 from chalicelib.budget import PlanningOverrun, budget
 from chalicelib.planner import (
     PLANNING_ERRORS,
@@ -540,8 +540,18 @@ def view(model: Model, now: datetime, settings: Settings) -> dict[str, Any]:
                        for lease in state.leases if lease.expires_at > now],
             "override": override.to_item() if override else None,
             "verification": verification_view(state, action),
+            "request_format": request_format_view(config, state),
         },
     }
+
+
+def request_format_view(config: ModelConfig, state: ModelState) -> dict[str, Any]:
+    """The body the next call sends and why; with request_format auto, also whether the
+    model has accepted it and which bodies it refused."""
+    in_use, why = format_in_use(config, state)
+    auto = config.request_format == "auto"
+    return {"in_use": in_use, "why": why, "accepted": state.format_confirmed is not None if auto else None,
+            "refused": list(state.formats_refused)}
 
 
 def verification_view(state: ModelState, action: Optional[Action]) -> dict[str, Any]:
@@ -619,7 +629,7 @@ class Api:
         state = with_next_due(config, self._verified(config, ModelState(), now), now, self.settings)
         model = self.store.create(Model(config, state))
         self._event(model.name, now, "registered", model_arn=config.model_arn,
-                    verified=state.verified_at is not None)
+                    verified=state.verified_at is not None, request_format=format_in_use(config, state)[0])
         return view(self._dispatch(model, now), now, self.settings)
 
     def _verified(self, config: ModelConfig, state: ModelState, now: datetime) -> ModelState:
@@ -661,6 +671,8 @@ class Api:
                 # The operator has spoken: what was learned gives way to it.
                 state = replace(state, learned_keepalive_minutes=None, learned_release_minutes=None,
                                 keepalive_reason=None)
+            if "request_format" in body or "request_body" in body:
+                state = replace(state, format_confirmed=None, formats_refused=())
             return Model(config, state)
 
         saved = self._mutate(key, change, now)

@@ -12,7 +12,9 @@ override the endpoints for all of them, which is how the local simulator is reac
 from __future__ import annotations
 
 import json
+import re
 import time
+from datetime import datetime, timezone
 from typing import Any, Optional
 
 from botocore.config import Config
@@ -25,7 +27,7 @@ from botocore.exceptions import (
 
 from chalicelib.clients import Clients
 from chalicelib.planner import FATAL, NOT_READY, READY, THROTTLED, TRANSIENT, CallResult
-from chalicelib.records import ImportedModel, ModelConfig
+from chalicelib.records import ImportedModel, ModelConfig, ModelState
 from chalicelib.settings import Settings
 
 PING = "ping"
@@ -46,17 +48,79 @@ OUTCOME_BY_CODE = {
 }
 
 
-def request_body(config: ModelConfig) -> bytes:
-    """The smallest request the model's format accepts: one output token."""
-    if config.request_format == "custom" and config.request_body is not None:
+def request_body(config: ModelConfig, request_format: str) -> bytes:
+    """The smallest request in ``request_format`` (chat, completion, llama, or custom:
+    the model's own ``request_body``): one output token."""
+    if request_format == "custom" and config.request_body is not None:
         body: dict[str, Any] = config.request_body
-    elif config.request_format == "llama":
+    elif request_format == "llama":
         body = {"prompt": PING, "max_gen_len": 1}
-    elif config.request_format == "completion":
+    elif request_format == "completion":
         body = {"prompt": PING, "max_tokens": 1}
     else:
         body = {"messages": [{"role": "user", "content": PING}], "max_tokens": 1}
     return json.dumps(body).encode()
+
+
+# -- choosing the body: request_format auto --------------------------------------------------
+# AWS's "Invoke your imported model" (Amazon Bedrock user guide): from 17 November 2025 the
+# OpenAI-compatible completion and chat formats are supported for models imported after
+# 11 November 2025; older imports take their architecture's own body. The first instant
+# after that day in UTC (AWS names no zone): an import on the day itself counts as older.
+OPENAI_BODIES_SINCE = datetime(2025, 11, 12, tzinfo=timezone.utc)
+# Architectures (GetImportedModel's modelArchitecture, lower case, letters and digits
+# only) by their own body. Llama's (any name with llama in it: mllama, codellama) is
+# prompt + max_gen_len; Qwen's and GPT-OSS's are OpenAI-style (the seeds' Qwen2.5-VL and
+# GPT-OSS walkthroughs send messages, and AWS's code samples say GPT-OSS needs the OpenAI
+# schema); Mistral, Mixtral, Flan, GPTBigCode and the rest take prompt + max_tokens, the
+# completion body.
+OPENAI_ARCHITECTURES = ("qwen", "gptoss")
+# Before GetImportedModel has answered: every body, the most widely taken first.
+UNVERIFIED_FORMATS = ("chat", "completion", "llama")
+
+
+def plausible_formats(imported: Optional[ImportedModel]) -> tuple[tuple[str, ...], str]:
+    """The bodies an imported model may take, best first, and why (the README's table):
+    the first is sent, and a ValidationException for it moves to the next."""
+    if imported is None:
+        return UNVERIFIED_FORMATS, "not verified yet: architecture and import date unknown, every body in turn"
+    family = re.sub(r"[^a-z0-9]", "", (imported.architecture or "").lower())
+    llama = "llama" in family
+    instruct = imported.instruct_supported is not False  # unknown: assume a chat template
+    shown = imported.architecture or "unknown architecture"
+    if imported.created_at is not None and imported.created_at >= OPENAI_BODIES_SINCE:
+        own = "llama" if llama else "completion"
+        first = "chat" if instruct else "completion"
+        then = own if own != first else "chat"
+        told = "instructSupported" if instruct else "instructSupported false: no chat template"
+        return (first, then), (f"{shown} imported {imported.created_at:%Y-%m-%d}, after 11 November 2025: "
+                               f"OpenAI-style {first} ({told})")
+    when = f"imported {imported.created_at:%Y-%m-%d}" if imported.created_at else "import date unknown"
+    if llama:
+        return ("llama", "completion"), f"{shown} {when}, before OpenAI-style bodies: Llama's own"
+    if family.startswith(OPENAI_ARCHITECTURES):
+        order = ("chat", "completion") if instruct else ("completion", "chat")
+        return order, f"{shown} {when}: its own OpenAI-style {order[0]}"
+    return ("completion", "llama"), f"{shown} {when}, before OpenAI-style bodies: prompt + max_tokens"
+
+
+def format_in_use(config: ModelConfig, state: ModelState) -> tuple[str, str]:
+    """The body the next call sends, and why."""
+    if config.request_format != "auto":
+        return config.request_format, "request_format"
+    candidates, why = plausible_formats(state.imported)
+    if state.format_confirmed is not None:
+        return state.format_confirmed, f"accepted by the model ({why})"
+    left = [f for f in candidates if f not in state.formats_refused]
+    return (left[0] if left else candidates[0]), why
+
+
+def next_format(state: ModelState, refused: str) -> Optional[str]:
+    """The body to try after ``refused`` was answered ValidationException; None if every
+    plausible one has been."""
+    candidates, _ = plausible_formats(state.imported)
+    tried = (*state.formats_refused, refused)
+    return next((f for f in candidates if f not in tried), None)
 
 
 def classify(err: ClientError) -> CallResult:
@@ -83,13 +147,13 @@ class Invoker:
     def client_for(self, region: str) -> Any:
         return self._clients.client("bedrock-runtime", region, self._config)
 
-    def invoke(self, config: ModelConfig) -> CallResult:
+    def invoke(self, config: ModelConfig, request_format: str) -> CallResult:
         client = self.client_for(config.region)
         started = time.monotonic()
         try:
             response = client.invoke_model(
                 modelId=config.model_arn,
-                body=request_body(config),
+                body=request_body(config, request_format),
                 contentType="application/json",
                 accept="application/json",
             )

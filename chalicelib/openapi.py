@@ -68,7 +68,9 @@ CONFIG_FIELDS: dict[str, Any] = {
     "keepalive_minutes": {"type": "integer", "minimum": 1, "maximum": 14, "default": 14},
     "release_minutes": {"type": "integer", "minimum": 2, "maximum": MAX_RELEASE_MINUTES, "default": 15},
     "enabled": {"type": "boolean", "default": True},
-    "request_format": {"type": "string", "enum": list(REQUEST_FORMATS), "default": "chat"},
+    "request_format": {"type": "string", "enum": list(REQUEST_FORMATS), "default": "auto",
+                       "description": "auto: chosen from GetImportedModel (architecture, import date, "
+                                      "instructSupported), then from the model's answers"},
     "request_body": {"type": "object", "nullable": True, "minProperties": 1,
                      "description": f"with request_format custom: at most {MAX_REQUEST_BODY_BYTES} bytes as JSON, "
                                     f"at most {MAX_REQUEST_BODY_DEPTH} levels of objects and lists, no empty "
@@ -124,7 +126,15 @@ SCHEMAS: dict[str, Any] = {
                     "architecture": {"type": "string", "nullable": True},
                     "imported_at": {**ISO, "nullable": True},
                     "instruct_supported": {"type": "boolean", "nullable": True},
-                    "custom_model_units": {"type": "integer", "nullable": True}}}}}}},
+                    "custom_model_units": {"type": "integer", "nullable": True}}},
+            "request_format": {
+                "type": "object", "description": "the body the next call sends",
+                "properties": {
+                    "in_use": {"type": "string", "enum": [f for f in REQUEST_FORMATS if f != "auto"]},
+                    "why": {"type": "string"},
+                    "accepted": {"type": "boolean", "nullable": True,
+                                 "description": "with auto: whether the model has answered this body"},
+                    "refused": {"type": "array", "items": {"type": "string"}}}}}}}},
     "LeaseRequest": {"type": "object", "additionalProperties": False, "required": ["minutes"], "properties": {
         "minutes": {"type": "integer", "minimum": 1, "maximum": MAX_LEASE_MINUTES},
         "holder": {"type": "string", "minLength": 1, "maxLength": 100}}},

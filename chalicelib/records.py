@@ -30,8 +30,8 @@ ARN_RE = re.compile(
 NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62})\Z")
 
 Status = Literal["cold", "warming", "warm", "error"]
-RequestFormat = Literal["chat", "completion", "llama", "custom"]
-REQUEST_FORMATS: tuple[str, ...] = ("chat", "completion", "llama", "custom")
+RequestFormat = Literal["auto", "chat", "completion", "llama", "custom"]
+REQUEST_FORMATS: tuple[str, ...] = ("auto", "chat", "completion", "llama", "custom")
 
 # How many recent cold-start durations a model keeps for its statistics.
 COLD_START_SAMPLES = 50
@@ -83,7 +83,8 @@ class ModelConfig:
     keepalive_minutes: int = 14
     release_minutes: int = 15
     enabled: bool = True
-    request_format: str = "chat"
+    # "auto": chosen from what GetImportedModel says, and learned from the model's answers.
+    request_format: str = "auto"
     request_body: Optional[dict[str, Any]] = None
     # Local dates (YYYY-MM-DD) with no windows, and an optional public-holiday calendar
     # from the holidays package: {"country": "GB", "subdiv": "ENG"}.
@@ -238,6 +239,10 @@ class ModelState:
     imported: Optional[ImportedModel] = None
     verified_at: Optional[datetime] = None
     unverified_reason: Optional[str] = None
+    # With request_format auto: the body the model accepted, once one was, and those it
+    # refused with ValidationException before that.
+    format_confirmed: Optional[str] = None
+    formats_refused: tuple[str, ...] = ()
     version: int = 0
 
     def with_cold_start(self, seconds: float) -> "ModelState":
@@ -265,6 +270,8 @@ class ModelState:
             "imported": self.imported.to_item() if self.imported else None,
             "verified_at": iso(self.verified_at),
             "unverified_reason": self.unverified_reason,
+            "format_confirmed": self.format_confirmed,
+            "formats_refused": list(self.formats_refused),
             "version": self.version,
         }
 
@@ -291,6 +298,8 @@ class ModelState:
             imported=ImportedModel.from_item(item["imported"]) if item.get("imported") else None,
             verified_at=parse_iso(item.get("verified_at")),
             unverified_reason=item.get("unverified_reason"),
+            format_confirmed=item.get("format_confirmed"),
+            formats_refused=tuple(item.get("formats_refused") or ()),
             version=int(item.get("version", 0)),
         )
 

@@ -187,8 +187,7 @@ def register_demo(api_url: str, now: datetime) -> list[str]:
     lines = []
     for name, arn in DEMO_MODELS.items():
         body = {"model_arn": arn, "name": name, "timezone": "UTC",
-                "windows": [{"start": start, "stop": stop}],
-                "request_format": "llama" if "llama" in name else "chat"}
+                "windows": [{"start": start, "stop": stop}]}  # request_format auto picks each one's body
         request = urllib.request.Request(f"{api_url}/models", data=json.dumps(body).encode(),
                                          headers={"Content-Type": "application/json"}, method="POST")
         try:

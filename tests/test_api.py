@@ -31,7 +31,7 @@ def test_register_with_defaults(client):
     assert model["name"] == "llama8b00001"  # the ARN's model id
     assert model["timezone"] == "UTC"
     assert model["keepalive_minutes"] == 14 and model["enabled"] is True
-    assert model["request_format"] == "chat"
+    assert model["request_format"] == "auto"
     assert model["windows"] == BUSINESS_HOURS
     state = model["state"]
     assert state["status"] == "cold" and state["ready"] is False
