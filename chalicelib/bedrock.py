@@ -23,6 +23,7 @@ from botocore.exceptions import (
     ClientError,
     ConnectionError as BotoConnectionError,
     HTTPClientError,
+    ReadTimeoutError,
 )
 
 from chalicelib.clients import Clients
@@ -161,8 +162,14 @@ class Invoker:
             result = CallResult(READY)
         except ClientError as err:
             result = classify(err)
+        except ReadTimeoutError as err:
+            # A cold model may hold a request while a copy loads (AWS documents it): no answer
+            # within the read timeout is a model still loading, not a server fault to back off.
+            result = CallResult(NOT_READY, type(err).__name__,
+                                f"no answer within {self._config.read_timeout} s, as when a cold model holds "
+                                f"the call while a copy loads; counted as still loading ({err})")
         except (BotoConnectionError, HTTPClientError) as err:
-            # Timeouts and refused connections: the service may be fine a moment later.
+            # Refused connections and connect timeouts: the service may be fine a moment later.
             result = CallResult(TRANSIENT, type(err).__name__, str(err))
         latency = int((time.monotonic() - started) * 1000)
         return CallResult(result.outcome, result.code, result.message, latency)

@@ -185,8 +185,12 @@ def apply_outcome(
     if result.outcome == READY:
         new = replace(base, status="warm", last_success_at=answered_at, warming_since=None,
                       error=None, error_kind=None, error_at=None)
-        if state.warming_since is not None and _chain_alive(state, called_at, settings):
-            seconds = (answered_at - state.warming_since).total_seconds()
+        since = state.warming_since if _chain_alive(state, called_at, settings) else None
+        if since is None and _held(config, state, called_at, answered_at, settings):
+            since = called_at
+            events.append(Event(called_at, "cold", {"action": action.kind, "held": True}))
+        if since is not None:
+            seconds = (answered_at - since).total_seconds()
             new = new.with_cold_start(seconds)
             events.append(Event(answered_at, "cold_start", {"seconds": round(seconds, 3)}))
     elif result.outcome == NOT_READY:
@@ -227,6 +231,16 @@ def apply_outcome(
 
     return Decision(with_next_due(config, replace(new, pending=follow), answered_at, settings),
                     follow, tuple(events))
+
+
+def _held(config: ModelConfig, state: ModelState, called_at: datetime, answered_at: datetime,
+          settings: Settings) -> bool:
+    """Whether a success was a cold model holding the call while a copy loaded (AWS
+    documents that it may, instead of answering not ready): one that took longer than
+    the poll interval, from a model not known to be warm. Its cold start ran from the
+    call. A slow answer from a warm model is only slow."""
+    waited = answered_at - called_at
+    return waited >= timedelta(seconds=settings.poll_seconds) and not is_warm(config, state, called_at)
 
 
 def _chain_alive(state: ModelState, called_at: datetime, settings: Settings) -> bool:

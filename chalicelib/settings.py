@@ -16,6 +16,12 @@ class SettingsError(ValueError):
     """A variable is missing or malformed; the message names it."""
 
 
+# What the worker needs besides the invoke, within its Lambda timeout: an assumed role's
+# credentials and a GetImportedModel check (each at most 3 s to connect and 5 s to read,
+# one attempt), then the state write, the events and the queue send.
+WORKER_MARGIN_SECONDS = 30
+
+
 @dataclass(frozen=True)
 class Settings:
     table_name: str
@@ -47,7 +53,12 @@ class Settings:
     # After this many consecutive transient failures the model shows status "error".
     max_attempts: int = 8
     invoke_connect_timeout_seconds: int = 5
+    # A cold model may hold a call until a copy is ready: the read timeout bounds how long
+    # the worker waits on one (no answer by then counts as still loading). It must end,
+    # with WORKER_MARGIN_SECONDS to spare, before the worker Lambda's own timeout (.chalice/
+    # config.json), or a held call would kill the worker before its state is written.
     invoke_read_timeout_seconds: int = 60
+    worker_timeout_seconds: int = 120
     event_ttl_days: int = 30
     # Deliveries of one message before SQS moves it to the dead-letter queue (the queue's
     # redrive policy says the same).
@@ -99,6 +110,14 @@ class Settings:
             parse_price_overrides(settings.cmu_prices)
         except ValueError as err:
             raise SettingsError(f"{cls.env_name('cmu_prices')}: {err}") from None
+        invoke = settings.invoke_connect_timeout_seconds + settings.invoke_read_timeout_seconds
+        if invoke + WORKER_MARGIN_SECONDS > settings.worker_timeout_seconds:
+            raise SettingsError(
+                f"{cls.env_name('invoke_connect_timeout_seconds')} + {cls.env_name('invoke_read_timeout_seconds')} "
+                f"({invoke} s) must leave {WORKER_MARGIN_SECONDS} s of "
+                f"{cls.env_name('worker_timeout_seconds')} ({settings.worker_timeout_seconds} s, the worker "
+                "Lambda's timeout) for the control-plane check and the state, event and queue writes"
+            )
         if settings.default_keepalive_minutes >= settings.default_release_minutes:
             raise SettingsError(
                 f"{cls.env_name('default_keepalive_minutes')} must be below "

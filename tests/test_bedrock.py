@@ -75,10 +75,11 @@ def test_malformed_custom_body_is_fatal(simulator, invoker):
     assert invoker.invoke(config, "custom").outcome == FATAL
 
 
-def test_a_slow_answer_is_a_timeout_and_transient(simulator, invoker):
-    simulator.add_model(ARN_LLAMA, load_seconds=0, slow_seconds=2)
+def test_no_answer_within_the_read_timeout_counts_as_still_loading(simulator, invoker):
+    simulator.add_model(ARN_LLAMA, load_seconds=90, cold_mode="hold")  # held while the copy loads
     result = invoker.invoke(CONFIG, "chat")
-    assert result.outcome == TRANSIENT and result.code == "ReadTimeoutError"
+    assert result.outcome == NOT_READY and result.code == "ReadTimeoutError"
+    assert result.message.startswith("no answer within 1 s, as when a cold model holds the call")
     # The SDK made exactly one attempt: no hidden retries.
     assert len(simulator.inspect(ARN_LLAMA)["calls"]) == 1
 
