@@ -24,6 +24,7 @@ from chalicelib import costs
 from chalicelib.bedrock import ControlPlane, ControlPlaneError, format_in_use
 from chalicelib.budget import PlanningOverrun, budget
 from chalicelib.planner import (
+    MODEL_ERROR,
     PLANNING_ERRORS,
     Action,
     display_status,
@@ -497,15 +498,21 @@ def lease_view(model: Model, lease: Lease, now: datetime, settings: Settings) ->
         "ready": promised and is_warm(config, state, now), "status": status,
         "expected_ready_at": iso(expected_ready_at(model, now, settings)) if promised else None,
         "blocked": blocked,
-        "error": state.error if status == "error" else None,
+        "error": shown_error(state, status),
     }
+
+
+def shown_error(state: ModelState, status: str) -> Optional[str]:
+    """The error a user should see: the model's, in status error; and a failing container's
+    (ModelErrorException) while the model is warm, since its calls fail all the same."""
+    return state.error if status == "error" or state.error_kind == MODEL_ERROR else None
 
 
 def view(model: Model, now: datetime, settings: Settings) -> dict[str, Any]:
     config, state = model.config, model.state
     samples = state.cold_starts
     status = display_status(config, state, now, settings)
-    error = state.error if status == "error" else None
+    error = shown_error(state, status)
     try:
         with budget(settings.plan_budget_seconds):
             action = next_action(config, state, now, settings)
@@ -586,6 +593,8 @@ def _replanned(state: ModelState, retry_errors: bool) -> ModelState:
     may just have fixed is tried again at once."""
     if retry_errors and state.status == "error":
         state = replace(state, status="cold", error=None, error_kind=None, error_at=None)
+    elif retry_errors and state.error_kind == MODEL_ERROR:
+        state = replace(state, error=None, error_kind=None, error_at=None)  # still warm
     return drop_claim(state)
 
 

@@ -27,7 +27,7 @@ from botocore.exceptions import (
 )
 
 from chalicelib.clients import Clients
-from chalicelib.planner import FATAL, NOT_READY, READY, THROTTLED, TRANSIENT, CallResult
+from chalicelib.planner import FATAL, MODEL_ERROR, NOT_READY, READY, THROTTLED, TRANSIENT, CallResult
 from chalicelib.records import ImportedModel, ModelConfig, ModelState
 from chalicelib.settings import Settings
 
@@ -42,7 +42,7 @@ OUTCOME_BY_CODE = {
     "InternalServerException": TRANSIENT,
     "ServiceUnavailableException": TRANSIENT,
     "ModelTimeoutException": TRANSIENT,
-    "ModelErrorException": TRANSIENT,
+    "ModelErrorException": MODEL_ERROR,
     "AccessDeniedException": FATAL,
     "ResourceNotFoundException": FATAL,
     "ValidationException": FATAL,

@@ -31,6 +31,9 @@ NOT_READY = "not_ready"
 THROTTLED = "throttled"
 TRANSIENT = "transient"  # server errors, timeouts: retried with backoff
 FATAL = "fatal"  # denied, gone, invalid request: not retried in this hold
+# The model's container answered with an error (ModelErrorException, 424): a copy is
+# loaded, so the model is warm and kept so by the keep-alives, but its calls fail.
+MODEL_ERROR = "model_error"
 
 # What planning a model can raise: an overrun of its time budget, or a stored schedule
 # or holiday calendar that no longer parses. The tick, the worker and the API catch these
@@ -182,7 +185,8 @@ def apply_outcome(
     base = replace(state, last_call_at=called_at, pending=None)
     follow: Optional[Pending] = None
 
-    if result.outcome == READY:
+    if result.outcome in (READY, MODEL_ERROR):
+        # last_success_at: the last answer from a loaded copy, which is what holds it.
         new = replace(base, status="warm", last_success_at=answered_at, warming_since=None,
                       error=None, error_kind=None, error_at=None)
         since = state.warming_since if _chain_alive(state, called_at, settings) else None
@@ -193,6 +197,12 @@ def apply_outcome(
             seconds = (answered_at - since).total_seconds()
             new = new.with_cold_start(seconds)
             events.append(Event(answered_at, "cold_start", {"seconds": round(seconds, 3)}))
+        if result.outcome == MODEL_ERROR:
+            # Not retried: the next keep-alive, due as after a success, tries again.
+            reason = f"{result.code}: {result.message}"
+            new = replace(new, error=reason, error_kind=MODEL_ERROR, error_at=answered_at)
+            if state.error_kind != MODEL_ERROR:
+                events.append(Event(answered_at, "model_error", {"reason": reason}))
     elif result.outcome == NOT_READY:
         continuing = _chain_alive(state, called_at, settings)
         if not continuing and is_warm(config, state, called_at):

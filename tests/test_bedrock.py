@@ -203,3 +203,12 @@ def test_the_first_body_chosen_is_one_the_simulated_import_takes(architecture, c
 
     first = plausible_formats(ImportedModel(architecture, created, instruct))[0][0]
     assert first in accepted_formats(architecture, created)
+
+
+def test_a_failing_container_is_a_model_error_not_a_server_error(simulator, invoker, clock):
+    from chalicelib.planner import MODEL_ERROR
+
+    simulator.add_model(ARN_LLAMA, load_seconds=0, model_error=True)
+    assert invoker.invoke(CONFIG, "chat").outcome == NOT_READY
+    result = invoker.invoke(CONFIG, "chat")
+    assert (result.outcome, result.code) == (MODEL_ERROR, "ModelErrorException") and result.message
