@@ -50,6 +50,7 @@ from chalicelib.records import (
     ModelState,
     Override,
     arn_account,
+    arn_partition,
     iso,
     parse_iso,
 )
@@ -73,7 +74,7 @@ MAX_PAGE = 100
 MAX_PREVIEW_DAYS = 92
 FIELDS = {"model_arn", "name", "timezone", "windows", "keepalive_minutes", "release_minutes",
           "enabled", "request_format", "request_body", "exclude_dates", "holidays",
-          "custom_model_units"}
+          "custom_model_units", "role_arn", "external_id"}
 UPDATE_TRIES = 3
 MAX_EXCLUDE_DATES = 366
 MAX_LISTED_SUBDIVISIONS = 12
@@ -119,7 +120,7 @@ def http_errors() -> Iterator[None]:
         raise ConflictError(f"the model changed while this request ran, try again ({err})") from None
     except LeaseRefused as err:
         raise ConflictError(str(err)) from None
-    except costs.CostError as err:
+    except (costs.CostError, ControlPlaneError) as err:
         raise UpstreamError(str(err)) from None
 
 
@@ -244,7 +245,7 @@ def _object(body: Any) -> dict[str, Any]:
     return body
 
 
-def _config(body: dict[str, Any], defaults: ModelConfig, now: datetime) -> ModelConfig:
+def _config(body: dict[str, Any], defaults: ModelConfig, now: datetime, settings: Settings) -> ModelConfig:
     """Validate every field of ``body`` over ``defaults``; the result is what is stored."""
     schedule = Schedule.from_dict(body.get("timezone", defaults.timezone),
                                   body.get("windows", defaults.windows), at=now)
@@ -267,14 +268,59 @@ def _config(body: dict[str, Any], defaults: ModelConfig, now: datetime) -> Model
         raise RequestError("request_body", "is only used with request_format custom")
     else:
         request_body = None
+    role_arn, external_id = _role(body, defaults, settings)
     spec = schedule.to_dict()
     return replace(defaults, timezone=spec["timezone"], windows=spec["windows"],
+                   role_arn=role_arn, external_id=external_id,
                    keepalive_minutes=keepalive, release_minutes=release, enabled=enabled,
                    request_format=request_format, request_body=request_body,
                    exclude_dates=_exclude_dates(body.get("exclude_dates", list(defaults.exclude_dates))),
                    holidays=_holidays(body.get("holidays", defaults.holidays)),
                    custom_model_units=_optional_int(body, "custom_model_units",
                                                     defaults.custom_model_units, 1, 1000))
+
+
+# IAM's role ARN (a path of /-separated names, then the name) and STS's external id.
+ROLE_RE = re.compile(r"^arn:(?P<partition>aws(?:-[a-z]+)*):iam::[0-9]{12}:role/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}\Z")
+ROLE_RULE = "arn:<partition>:iam::<12-digit account>:role/<name>"
+EXTERNAL_ID_RE = re.compile(r"^[\w+=,.@:/-]{2,1224}\Z")
+
+
+def _role(body: dict[str, Any], defaults: ModelConfig, settings: Settings) -> tuple[Optional[str], Optional[str]]:
+    """The role (and external id) the model is reached through: an IAM role ARN in the
+    model's partition that the operator's KEEPWARM_ASSUME_ROLE_PATTERN allows."""
+    role_arn = body.get("role_arn", defaults.role_arn)
+    dropped = "role_arn" in body and role_arn is None and "external_id" not in body
+    external_id = None if dropped else body.get("external_id", defaults.external_id)
+    if role_arn is None:
+        if external_id is not None:
+            raise RequestError("external_id", "is only used with role_arn")
+        return None, None
+    match = ROLE_RE.match(role_arn) if isinstance(role_arn, str) else None
+    if match is None:
+        raise RequestError("role_arn", f"{str(role_arn)[:300]!r} is not an IAM role ARN; expected {ROLE_RULE}")
+    partition = arn_partition(defaults.model_arn)
+    if match.group("partition") != partition:
+        raise RequestError("role_arn", f"is in partition {match.group('partition')} and the model in {partition}; "
+                                       "a role is assumed in the model's own partition")
+    pattern = settings.assume_role_pattern
+    if not pattern:
+        raise RequestError("role_arn", f"this keepwarm assumes no roles: its operator sets "
+                                       f"{Settings.env_name('assume_role_pattern')} (e.g. "
+                                       "arn:aws:iam::*:role/keepwarm-*) and grants sts:AssumeRole on the same roles")
+    if not _iam_match(pattern, role_arn):
+        raise RequestError("role_arn", f"{role_arn!r} is not a role this keepwarm may assume: "
+                                       f"they match {pattern}")
+    if external_id is not None and not (isinstance(external_id, str) and EXTERNAL_ID_RE.match(external_id)):
+        raise RequestError("external_id", "must be 2-1224 letters, digits or the characters _+=,.@:/- "
+                                          "(what STS takes)")
+    return role_arn, external_id
+
+
+def _iam_match(pattern: str, arn: str) -> bool:
+    """Whether ``arn`` matches an IAM resource pattern (``*``: any run, ``?``: one character)."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, arn) is not None
 
 
 def _request_body(value: Any) -> None:
@@ -414,15 +460,15 @@ def new_config(body: Any, now: datetime, settings: Settings) -> ModelConfig:
                            keepalive_minutes=settings.default_keepalive_minutes,
                            release_minutes=settings.default_release_minutes,
                            created_at=now, updated_at=now)
-    return _config(body, defaults, now)
+    return _config(body, defaults, now, settings)
 
 
-def changed_config(current: ModelConfig, body: Any, now: datetime) -> ModelConfig:
+def changed_config(current: ModelConfig, body: Any, now: datetime, settings: Settings) -> ModelConfig:
     body = _object(body)
     for field in ("model_arn", "name"):
         if field in body and body[field] != getattr(current, field):
             raise RequestError(field, "cannot be changed; delete the model and register it again")
-    return replace(_config(body, current, now), updated_at=now)
+    return replace(_config(body, current, now, settings), updated_at=now)
 
 
 def model_key(raw: str) -> str:
@@ -655,10 +701,17 @@ class Api:
                 raise RequestError("model_arn", f"no imported model {config.model_arn} exists (in account "
                                                 f"{arn_account(config.model_arn)}, region {config.region}): "
                                                 f"{err}") from None
+            if err.reason == "access_denied" and config.role_arn:
+                raise RequestError("role_arn", f"the role {config.role_arn} may not read {config.model_arn}: it "
+                                               "needs bedrock:GetImportedModel on it (to check it) and "
+                                               f"bedrock:InvokeModel (to call it); {err}") from None
             if err.reason == "access_denied":
                 raise RequestError("model_arn", f"keepwarm may not read {config.model_arn}: its roles need "
                                                 "bedrock:GetImportedModel on it (to check it) and "
-                                                f"bedrock:InvokeModel (to call it); {err}") from None
+                                                "bedrock:InvokeModel (to call it); a model in another account "
+                                                f"needs role_arn; {err}") from None
+            if err.reason == "role":
+                raise RequestError("role_arn", str(err)) from None
             if err.reason == "refused":
                 raise RequestError("model_arn", str(err)) from None
             return replace(state, unverified_reason=str(err))
@@ -674,8 +727,10 @@ class Api:
 
     def update(self, key: str, body: Any, now: datetime) -> dict[str, Any]:
         def change(model: Model) -> Model:
-            config = changed_config(model.config, body, now)
+            config = changed_config(model.config, body, now, self.settings)
             state = _replanned(model.state, retry_errors=True)
+            if config.role != model.config.role:
+                state = self._verified(config, state, now)  # the model as the new role sees it
             if "keepalive_minutes" in body or "release_minutes" in body:
                 # The operator has spoken: what was learned gives way to it.
                 state = replace(state, learned_keepalive_minutes=None, learned_release_minutes=None,

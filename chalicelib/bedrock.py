@@ -26,9 +26,9 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from chalicelib.clients import Clients
+from chalicelib.clients import AssumeRoleError, Clients
 from chalicelib.planner import FATAL, MODEL_ERROR, NOT_READY, READY, THROTTLED, TRANSIENT, CallResult
-from chalicelib.records import ImportedModel, ModelConfig, ModelState
+from chalicelib.records import ImportedModel, ModelConfig, ModelState, Role
 from chalicelib.settings import Settings
 
 PING = "ping"
@@ -145,11 +145,16 @@ class Invoker:
         )
         self._clients = clients or Clients()
 
-    def client_for(self, region: str) -> Any:
-        return self._clients.client("bedrock-runtime", region, self._config)
+    def client_for(self, region: str, role: Optional[Role] = None) -> Any:
+        return self._clients.client("bedrock-runtime", region, self._config, role)
 
     def invoke(self, config: ModelConfig, request_format: str) -> CallResult:
-        client = self.client_for(config.region)
+        try:
+            client = self.client_for(config.region, config.role)
+        except AssumeRoleError as err:
+            # A role that does not trust us will not start to in this hold; STS being
+            # unreachable passes.
+            return CallResult(TRANSIENT if err.reason == "unreachable" else FATAL, err.code, str(err))
         started = time.monotonic()
         try:
             response = client.invoke_model(
@@ -186,9 +191,9 @@ class ControlPlaneError(Exception):
     """GetImportedModel gave no answer about the model.
 
     ``reason`` says what a caller can do about it: ``not_found`` (no such model),
-    ``access_denied`` (our role may not read it), ``unreachable`` (no answer: the network,
-    throttling or a server error; worth asking again later) or ``refused`` (any other
-    error answer)."""
+    ``access_denied`` (our role, or the model's, may not read it), ``role`` (the model's
+    role_arn could not be assumed), ``unreachable`` (no answer: the network, throttling or a
+    server error; worth asking again later) or ``refused`` (any other error answer)."""
 
     def __init__(self, message: str, reason: str):
         super().__init__(message)
@@ -227,13 +232,17 @@ def describe_imported_model(client: Any, model_arn: str) -> ImportedModel:
 
 
 class ControlPlane:
-    """Reads imported models from Bedrock's control plane in their own regions."""
+    """Reads imported models from Bedrock's control plane in their own regions, through
+    each model's role_arn where it has one."""
 
     def __init__(self, clients: Optional[Clients] = None):
         self._clients = clients or Clients()
 
     def client(self, config: ModelConfig) -> Any:
-        return self._clients.client("bedrock", config.region, CONTROL_PLANE_CONFIG)
+        try:
+            return self._clients.client("bedrock", config.region, CONTROL_PLANE_CONFIG, config.role)
+        except AssumeRoleError as err:
+            raise ControlPlaneError(str(err), "unreachable" if err.reason == "unreachable" else "role") from None
 
     def describe(self, config: ModelConfig) -> ImportedModel:
         return describe_imported_model(self.client(config), config.model_arn)

@@ -86,6 +86,11 @@ CONFIG_FIELDS: dict[str, Any] = {
                                 "subdiv": {"type": "string", "example": "ENG",
                                            "description": "one of that country's subdivision codes"}}},
     "custom_model_units": {"type": "integer", "minimum": 1, "maximum": 1000, "nullable": True},
+    "role_arn": {"type": "string", "nullable": True, "example": "arn:aws:iam::111122223333:role/keepwarm-target",
+                 "description": "a role in the model's account that keepwarm assumes to read and call it; it "
+                                "must match the operator's KEEPWARM_ASSUME_ROLE_PATTERN"},
+    "external_id": {"type": "string", "nullable": True, "minLength": 2, "maxLength": 1224,
+                    "pattern": "^[\\w+=,.@:/-]+$", "description": "the external id the role's trust policy asks for"},
 }
 ARN = {"type": "string", "example": "arn:aws:bedrock:us-west-2:123456789012:imported-model/km5b98xhpqel",
        "pattern": r"^arn:aws(-[a-z]+)*:bedrock:[a-z]{2}(-[a-z]+)+-[0-9]{1,2}:[0-9]{12}:imported-model/[a-z0-9]{12}$"}

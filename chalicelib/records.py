@@ -24,7 +24,7 @@ ARN_PARTS = {
     "model_id": r"[a-z0-9]{12}",
 }
 ARN_RE = re.compile(
-    rf"^arn:{ARN_PARTS['partition']}:bedrock:(?P<region>{ARN_PARTS['region']}):"
+    rf"^arn:(?P<partition>{ARN_PARTS['partition']}):bedrock:(?P<region>{ARN_PARTS['region']}):"
     rf"(?P<account>{ARN_PARTS['account']}):imported-model/(?P<model_id>{ARN_PARTS['model_id']})\Z"
 )
 NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62})\Z")
@@ -74,6 +74,18 @@ def arn_account(model_arn: str) -> str:
     return _arn_part(model_arn, "account")
 
 
+def arn_partition(model_arn: str) -> str:
+    return _arn_part(model_arn, "partition")
+
+
+@dataclass(frozen=True)
+class Role:
+    """An IAM role keepwarm assumes to reach a model in another account."""
+
+    arn: str
+    external_id: Optional[str] = None
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     name: str
@@ -92,12 +104,20 @@ class ModelConfig:
     holidays: Optional[dict[str, Any]] = None
     # CMUs per copy for the cost estimate; None: ask GetImportedModel.
     custom_model_units: Optional[int] = None
+    # The role (and its external id) through which the model is read and called; None:
+    # keepwarm's own roles.
+    role_arn: Optional[str] = None
+    external_id: Optional[str] = None
     created_at: Optional[datetime] = None
     updated_at: Optional[datetime] = None
 
     @property
     def region(self) -> str:
         return arn_region(self.model_arn)
+
+    @property
+    def role(self) -> Optional[Role]:
+        return Role(self.role_arn, self.external_id) if self.role_arn else None
 
     def to_item(self) -> dict[str, Any]:
         return {
@@ -113,6 +133,8 @@ class ModelConfig:
             "exclude_dates": list(self.exclude_dates),
             "holidays": self.holidays,
             "custom_model_units": self.custom_model_units,
+            "role_arn": self.role_arn,
+            "external_id": self.external_id,
             "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
         }
@@ -132,6 +154,8 @@ class ModelConfig:
             exclude_dates=tuple(item.get("exclude_dates") or ()),
             holidays=item.get("holidays"),
             custom_model_units=item.get("custom_model_units"),
+            role_arn=item.get("role_arn"),
+            external_id=item.get("external_id"),
             created_at=parse_iso(item.get("created_at")),
             updated_at=parse_iso(item.get("updated_at")),
         )

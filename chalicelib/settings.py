@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import MISSING, dataclass, fields
 from typing import Mapping
 
@@ -20,6 +21,7 @@ class SettingsError(ValueError):
 # credentials and a GetImportedModel check (each at most 3 s to connect and 5 s to read,
 # one attempt), then the state write, the events and the queue send.
 WORKER_MARGIN_SECONDS = 30
+ROLE_PATTERN_RE = re.compile(r"^arn:[a-z*?-]+:iam::[0-9*?]*:role/\S+\Z")
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,10 @@ class Settings:
     max_receives: int = 5
     # Operator's prices per CMU-minute, JSON {"region": USD}; win over the built-in table.
     cmu_prices: str = ""
+    # The roles a model's role_arn may name, as an IAM ARN pattern (* and ?), e.g.
+    # arn:aws:iam::*:role/keepwarm-*; the deployment grants sts:AssumeRole on the same.
+    # Empty: keepwarm assumes no roles.
+    assume_role_pattern: str = ""
 
     # Settings below these would poll or retry in a hot loop, or steal live claims.
     _MINIMUM = {"poll_seconds": 1, "claim_timeout_seconds": 60, "backoff_base_seconds": 1,
@@ -110,6 +116,9 @@ class Settings:
             parse_price_overrides(settings.cmu_prices)
         except ValueError as err:
             raise SettingsError(f"{cls.env_name('cmu_prices')}: {err}") from None
+        if settings.assume_role_pattern and not ROLE_PATTERN_RE.match(settings.assume_role_pattern):
+            raise SettingsError(f"{cls.env_name('assume_role_pattern')} must be an IAM role ARN pattern such as "
+                                f"arn:aws:iam::*:role/keepwarm-*, got {settings.assume_role_pattern!r}")
         invoke = settings.invoke_connect_timeout_seconds + settings.invoke_read_timeout_seconds
         if invoke + WORKER_MARGIN_SECONDS > settings.worker_timeout_seconds:
             raise SettingsError(

@@ -61,7 +61,9 @@ Documented choices:
   the first successful call).
 - Randomness (faults, load-time draws) comes from per-model RNGs seeded from the model's
   ``seed`` or else from the simulator's seed and the model ARN: runs are reproducible.
-- Signatures and credentials are not checked.
+- Signatures and credentials are not checked; the access key a request was signed with
+  is recorded (``access_key`` on each call and each GetImportedModel in ``lookups``), so a
+  test can see whether it came through an assumed role.
 - Timestamps are ISO 8601 UTC with a ``Z``; fractions of a second appear only when non-zero.
 """
 from __future__ import annotations
@@ -277,6 +279,7 @@ class Model:
     last_activity: Optional[datetime] = None
     copies: list[Copy] = field(default_factory=list)
     calls: list[dict[str, Any]] = field(default_factory=list)
+    lookups: list[dict[str, Any]] = field(default_factory=list)  # GetImportedModel requests
 
     @property
     def model_id(self) -> str:
@@ -554,14 +557,16 @@ class Simulator:
             "faults": {k: getattr(m, k) for k in FAULT_KEYS},
             "state": m.state(now), "now": iso(now),
             "calls": [dict(c) for c in m.calls],
+            "lookups": [dict(x) for x in m.lookups],
             "copies": copies, "billed_minutes": billed, "billed_cmu_minutes": billed * m.cmus,
         }
 
     # -- control plane ------------------------------------------------------------------
-    def get_imported_model(self, ident: str) -> dict[str, Any]:
+    def get_imported_model(self, ident: str, access_key: Optional[str] = None) -> dict[str, Any]:
         """GetImportedModel's response body."""
         with self._lock:
             m = self._find_or_create(ident)
+            m.lookups.append({"at": iso(self.now()), "access_key": access_key})
             job_id = hashlib.sha256(m.arn.encode()).hexdigest()[:12]
             prefix = m.arn.split(":imported-model/")[0]
             return {
@@ -574,7 +579,7 @@ class Simulator:
             }
 
     # -- runtime ------------------------------------------------------------------------
-    def invoke(self, ident: str, raw_body: bytes) -> Answer:
+    def invoke(self, ident: str, raw_body: bytes, access_key: Optional[str] = None) -> Answer:
         """InvokeModel: decide the answer and record the call."""
         with self._lock:
             now = self.now()
@@ -603,7 +608,7 @@ class Simulator:
                     "model_arn": model.arn if model else None,
                     "outcome": outcome, "status": status, "code": code, "message": message,
                     "format": fmt, "slow_seconds": model.slow_seconds if model else 0.0,
-                    "request_id": request_id}
+                    "request_id": request_id, "access_key": access_key}
             self._calls.append(call)
             if model is not None:
                 model.calls.append(call)
@@ -707,6 +712,11 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
+    def _access_key(self) -> Optional[str]:
+        """The access key in the request's SigV4 ``Authorization`` header, if any."""
+        match = re.search(r"Credential=([^/,\s]+)/", self.headers.get("Authorization") or "")
+        return match.group(1) if match else None
+
     def _json(self, raw: bytes) -> dict[str, Any]:
         try:
             data = json.loads(raw or b"{}")
@@ -736,7 +746,7 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path).path.split("/")[1:]  # split before decoding: ARNs hold %2F
         try:
             if method == "POST" and len(parts) >= 3 and parts[0] == "model" and parts[-1] == "invoke":
-                answer = sim.invoke(unquote("/".join(parts[1:-1])), raw)
+                answer = sim.invoke(unquote("/".join(parts[1:-1])), raw, self._access_key())
                 # Waiting on the stop event, not sleeping, lets stop() end a held or slow answer at once.
                 if answer.at is not None and sim.wait_for(answer.at, self.server.stopping):
                     return
@@ -744,7 +754,7 @@ class _Handler(BaseHTTPRequestHandler):
                     return
                 self._send(answer.status, answer.body, answer.headers)
             elif method == "GET" and len(parts) >= 2 and parts[0] == "imported-models":
-                self._send(200, sim.get_imported_model(unquote("/".join(parts[1:]))))
+                self._send(200, sim.get_imported_model(unquote("/".join(parts[1:])), self._access_key()))
             elif parts[:1] == ["_sim"]:
                 self._admin(method, parts[1:], raw)
             else:
