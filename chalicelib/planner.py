@@ -29,7 +29,7 @@ from chalicelib.timeline import in_hold, next_hold
 READY = "ready"
 NOT_READY = "not_ready"
 THROTTLED = "throttled"
-TRANSIENT = "transient"  # server errors, timeouts: retried with backoff
+TRANSIENT = "transient"  # server errors, connect timeouts: retried with backoff
 FATAL = "fatal"  # denied, gone, invalid request: not retried in this hold
 # The model's container answered with an error (ModelErrorException, 424): a copy is
 # loaded, so the model is warm and kept so by the keep-alives, but its calls fail.
