@@ -21,9 +21,12 @@ import holidays
 from chalice import BadRequestError, ChaliceViewError, ConflictError, NotFoundError
 
 from chalicelib import costs
+from chalicelib.bedrock import ControlPlane, ControlPlaneError, format_in_use
 from chalicelib.budget import PlanningOverrun, budget
 from chalicelib.planner import (
+    MODEL_ERROR,
     PLANNING_ERRORS,
+    Action,
     display_status,
     drop_claim,
     is_warm,
@@ -40,11 +43,14 @@ from chalicelib.records import (
     NAME_RE,
     REQUEST_FORMATS,
     Event,
+    ImportedModel,
     Lease,
     Model,
     ModelConfig,
     ModelState,
     Override,
+    arn_account,
+    arn_partition,
     iso,
     parse_iso,
 )
@@ -68,7 +74,7 @@ MAX_PAGE = 100
 MAX_PREVIEW_DAYS = 92
 FIELDS = {"model_arn", "name", "timezone", "windows", "keepalive_minutes", "release_minutes",
           "enabled", "request_format", "request_body", "exclude_dates", "holidays",
-          "custom_model_units"}
+          "custom_model_units", "role_arn", "external_id"}
 UPDATE_TRIES = 3
 MAX_EXCLUDE_DATES = 366
 MAX_LISTED_SUBDIVISIONS = 12
@@ -114,7 +120,7 @@ def http_errors() -> Iterator[None]:
         raise ConflictError(f"the model changed while this request ran, try again ({err})") from None
     except LeaseRefused as err:
         raise ConflictError(str(err)) from None
-    except costs.CostError as err:
+    except (costs.CostError, ControlPlaneError) as err:
         raise UpstreamError(str(err)) from None
 
 
@@ -239,7 +245,7 @@ def _object(body: Any) -> dict[str, Any]:
     return body
 
 
-def _config(body: dict[str, Any], defaults: ModelConfig, now: datetime) -> ModelConfig:
+def _config(body: dict[str, Any], defaults: ModelConfig, now: datetime, settings: Settings) -> ModelConfig:
     """Validate every field of ``body`` over ``defaults``; the result is what is stored."""
     schedule = Schedule.from_dict(body.get("timezone", defaults.timezone),
                                   body.get("windows", defaults.windows), at=now)
@@ -262,14 +268,59 @@ def _config(body: dict[str, Any], defaults: ModelConfig, now: datetime) -> Model
         raise RequestError("request_body", "is only used with request_format custom")
     else:
         request_body = None
+    role_arn, external_id = _role(body, defaults, settings)
     spec = schedule.to_dict()
     return replace(defaults, timezone=spec["timezone"], windows=spec["windows"],
+                   role_arn=role_arn, external_id=external_id,
                    keepalive_minutes=keepalive, release_minutes=release, enabled=enabled,
                    request_format=request_format, request_body=request_body,
                    exclude_dates=_exclude_dates(body.get("exclude_dates", list(defaults.exclude_dates))),
                    holidays=_holidays(body.get("holidays", defaults.holidays)),
                    custom_model_units=_optional_int(body, "custom_model_units",
                                                     defaults.custom_model_units, 1, 1000))
+
+
+# IAM's role ARN (a path of /-separated names, then the name) and STS's external id.
+ROLE_RE = re.compile(r"^arn:(?P<partition>aws(?:-[a-z]+)*):iam::[0-9]{12}:role/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}\Z")
+ROLE_RULE = "arn:<partition>:iam::<12-digit account>:role/<name>"
+EXTERNAL_ID_RE = re.compile(r"^[\w+=,.@:/-]{2,1224}\Z")
+
+
+def _role(body: dict[str, Any], defaults: ModelConfig, settings: Settings) -> tuple[Optional[str], Optional[str]]:
+    """The role (and external id) the model is reached through: an IAM role ARN in the
+    model's partition that the operator's KEEPWARM_ASSUME_ROLE_PATTERN allows."""
+    role_arn = body.get("role_arn", defaults.role_arn)
+    dropped = "role_arn" in body and role_arn is None and "external_id" not in body
+    external_id = None if dropped else body.get("external_id", defaults.external_id)
+    if role_arn is None:
+        if external_id is not None:
+            raise RequestError("external_id", "is only used with role_arn")
+        return None, None
+    match = ROLE_RE.match(role_arn) if isinstance(role_arn, str) else None
+    if match is None:
+        raise RequestError("role_arn", f"{str(role_arn)[:300]!r} is not an IAM role ARN; expected {ROLE_RULE}")
+    partition = arn_partition(defaults.model_arn)
+    if match.group("partition") != partition:
+        raise RequestError("role_arn", f"is in partition {match.group('partition')} and the model in {partition}; "
+                                       "a role is assumed in the model's own partition")
+    pattern = settings.assume_role_pattern
+    if not pattern:
+        raise RequestError("role_arn", f"this keepwarm assumes no roles: its operator sets "
+                                       f"{Settings.env_name('assume_role_pattern')} (e.g. "
+                                       "arn:aws:iam::*:role/keepwarm-*) and grants sts:AssumeRole on the same roles")
+    if not _iam_match(pattern, role_arn):
+        raise RequestError("role_arn", f"{role_arn!r} is not a role this keepwarm may assume: "
+                                       f"they match {pattern}")
+    if external_id is not None and not (isinstance(external_id, str) and EXTERNAL_ID_RE.match(external_id)):
+        raise RequestError("external_id", "must be 2-1224 letters, digits or the characters _+=,.@:/- "
+                                          "(what STS takes)")
+    return role_arn, external_id
+
+
+def _iam_match(pattern: str, arn: str) -> bool:
+    """Whether ``arn`` matches an IAM resource pattern (``*``: any run, ``?``: one character)."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, arn) is not None
 
 
 def _request_body(value: Any) -> None:
@@ -409,15 +460,15 @@ def new_config(body: Any, now: datetime, settings: Settings) -> ModelConfig:
                            keepalive_minutes=settings.default_keepalive_minutes,
                            release_minutes=settings.default_release_minutes,
                            created_at=now, updated_at=now)
-    return _config(body, defaults, now)
+    return _config(body, defaults, now, settings)
 
 
-def changed_config(current: ModelConfig, body: Any, now: datetime) -> ModelConfig:
+def changed_config(current: ModelConfig, body: Any, now: datetime, settings: Settings) -> ModelConfig:
     body = _object(body)
     for field in ("model_arn", "name"):
         if field in body and body[field] != getattr(current, field):
             raise RequestError(field, "cannot be changed; delete the model and register it again")
-    return replace(_config(body, current, now), updated_at=now)
+    return replace(_config(body, current, now, settings), updated_at=now)
 
 
 def model_key(raw: str) -> str:
@@ -493,15 +544,21 @@ def lease_view(model: Model, lease: Lease, now: datetime, settings: Settings) ->
         "ready": promised and is_warm(config, state, now), "status": status,
         "expected_ready_at": iso(expected_ready_at(model, now, settings)) if promised else None,
         "blocked": blocked,
-        "error": state.error if status == "error" else None,
+        "error": shown_error(state, status),
     }
+
+
+def shown_error(state: ModelState, status: str) -> Optional[str]:
+    """The error a user should see: the model's, in status error; and a failing container's
+    (ModelErrorException) while the model is warm, since its calls fail all the same."""
+    return state.error if status == "error" or state.error_kind == MODEL_ERROR else None
 
 
 def view(model: Model, now: datetime, settings: Settings) -> dict[str, Any]:
     config, state = model.config, model.state
     samples = state.cold_starts
     status = display_status(config, state, now, settings)
-    error = state.error if status == "error" else None
+    error = shown_error(state, status)
     try:
         with budget(settings.plan_budget_seconds):
             action = next_action(config, state, now, settings)
@@ -535,7 +592,36 @@ def view(model: Model, now: datetime, settings: Settings) -> dict[str, Any]:
             "leases": [lease_view(model, lease, now, settings)
                        for lease in state.leases if lease.expires_at > now],
             "override": override.to_item() if override else None,
+            "verification": verification_view(state, action),
+            "request_format": request_format_view(config, state),
         },
+    }
+
+
+def request_format_view(config: ModelConfig, state: ModelState) -> dict[str, Any]:
+    """The body the next call sends and why; with request_format auto, also whether the
+    model has accepted it and which bodies it refused."""
+    in_use, why = format_in_use(config, state)
+    auto = config.request_format == "auto"
+    return {"in_use": in_use, "why": why, "accepted": state.format_confirmed is not None if auto else None,
+            "refused": list(state.formats_refused)}
+
+
+def verification_view(state: ModelState, action: Optional[Action]) -> dict[str, Any]:
+    """Whether Bedrock confirmed the model exists, what it said about it, and, for a model
+    registered while the control plane did not answer, why not and when it is checked
+    again: by the worker, just before the model's next call."""
+    imported = state.imported or ImportedModel()
+    verified = state.verified_at is not None
+    return {
+        "status": "verified" if verified else "unverified",
+        "checked_at": iso(state.verified_at),
+        "reason": None if verified else state.unverified_reason,
+        "next_check_at": None if verified or action is None else iso(action.at),
+        "architecture": imported.architecture,
+        "imported_at": iso(imported.created_at),
+        "instruct_supported": imported.instruct_supported,
+        "custom_model_units": imported.custom_model_units,
     }
 
 
@@ -553,15 +639,17 @@ def _replanned(state: ModelState, retry_errors: bool) -> ModelState:
     may just have fixed is tried again at once."""
     if retry_errors and state.status == "error":
         state = replace(state, status="cold", error=None, error_kind=None, error_at=None)
+    elif retry_errors and state.error_kind == MODEL_ERROR:
+        state = replace(state, error=None, error_kind=None, error_at=None)  # still warm
     return drop_claim(state)
 
 
 class Api:
     def __init__(self, store: Store, settings: Settings, dispatcher: Optional[Dispatcher] = None,
-                 bedrock: Optional[Callable[[str], Any]] = None):
+                 control: Optional[ControlPlane] = None):
         self.store, self.settings = store, settings
         self.dispatcher = dispatcher
-        self.bedrock = bedrock  # region -> bedrock control-plane client (cost estimates)
+        self.control = control  # Bedrock's control plane (GetImportedModel)
 
     def _event(self, name: str, at: datetime, kind: str, **detail: Any) -> None:
         self.store.add_event(name, Event(at, kind, detail), self.settings.event_ttl_days)
@@ -593,10 +681,41 @@ class Api:
 
     def register(self, body: Any, now: datetime) -> dict[str, Any]:
         config = new_config(body, now, self.settings)
-        state = with_next_due(config, ModelState(), now, self.settings)
+        state = with_next_due(config, self._verified(config, ModelState(), now), now, self.settings)
         model = self.store.create(Model(config, state))
-        self._event(model.name, now, "registered", model_arn=config.model_arn)
+        self._event(model.name, now, "registered", model_arn=config.model_arn,
+                    verified=state.verified_at is not None, request_format=format_in_use(config, state)[0])
         return view(self._dispatch(model, now), now, self.settings)
+
+    def _verified(self, config: ModelConfig, state: ModelState, now: datetime) -> ModelState:
+        """``state`` with what GetImportedModel says about the model. A model Bedrock does
+        not know, or will not show us, is refused (RequestError); one the control plane
+        could not be asked about is registered unverified, for the worker to check later:
+        a registration must not fail because the control plane is briefly unreachable."""
+        if self.control is None:
+            return replace(state, unverified_reason="no Bedrock control-plane client to check it with")
+        try:
+            imported = self.control.describe(config)
+        except ControlPlaneError as err:
+            if err.reason == "not_found":
+                raise RequestError("model_arn", f"no imported model {config.model_arn} exists (in account "
+                                                f"{arn_account(config.model_arn)}, region {config.region}): "
+                                                f"{err}") from None
+            if err.reason == "access_denied" and config.role_arn:
+                raise RequestError("role_arn", f"the role {config.role_arn} may not read {config.model_arn}: it "
+                                               "needs bedrock:GetImportedModel on it (to check it) and "
+                                               f"bedrock:InvokeModel (to call it); {err}") from None
+            if err.reason == "access_denied":
+                raise RequestError("model_arn", f"keepwarm may not read {config.model_arn}: its roles need "
+                                                "bedrock:GetImportedModel on it (to check it) and "
+                                                "bedrock:InvokeModel (to call it); a model in another account "
+                                                f"needs role_arn; {err}") from None
+            if err.reason == "role":
+                raise RequestError("role_arn", str(err)) from None
+            if err.reason == "refused":
+                raise RequestError("model_arn", str(err)) from None
+            return replace(state, unverified_reason=str(err))
+        return replace(state, imported=imported, verified_at=now, unverified_reason=None)
 
     def show(self, key: str, now: datetime) -> dict[str, Any]:
         return view(self.store.get(model_key(key)), now, self.settings)
@@ -608,12 +727,16 @@ class Api:
 
     def update(self, key: str, body: Any, now: datetime) -> dict[str, Any]:
         def change(model: Model) -> Model:
-            config = changed_config(model.config, body, now)
+            config = changed_config(model.config, body, now, self.settings)
             state = _replanned(model.state, retry_errors=True)
+            if config.role != model.config.role:
+                state = self._verified(config, state, now)  # the model as the new role sees it
             if "keepalive_minutes" in body or "release_minutes" in body:
                 # The operator has spoken: what was learned gives way to it.
                 state = replace(state, learned_keepalive_minutes=None, learned_release_minutes=None,
                                 keepalive_reason=None)
+            if "request_format" in body or "request_body" in body:
+                state = replace(state, format_confirmed=None, formats_refused=())
             return Model(config, state)
 
         saved = self._mutate(key, change, now)
@@ -737,10 +860,10 @@ class Api:
         if config.custom_model_units is not None:
             cmus, source = config.custom_model_units, "setting custom_model_units"
         else:
-            if self.bedrock is None:
+            if self.control is None:
                 raise costs.CostError("no Bedrock client to read the model's custom model units; "
                                       "set custom_model_units on the model")
-            cmus = costs.custom_model_units(self.bedrock(config.region), config.model_arn)
+            cmus = costs.custom_model_units(self.control.client(config), config.model_arn)
             source = "GetImportedModel"
         lead = prewarm_lead(config, state, self.settings)
         typical = percentile(state.cold_starts, 50)

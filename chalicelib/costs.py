@@ -330,25 +330,14 @@ def custom_model_units(bedrock_client: Any, model_arn: str) -> int:
     customModelUnitsPerModelCopy``). Raises CostError naming the cause when the model is
     not found, access is denied, Bedrock cannot be reached, or the field is missing."""
     # Imported lazily so the pure functions above need no AWS SDK.
-    from botocore.exceptions import BotoCoreError, ClientError
+    from chalicelib.bedrock import ControlPlaneError, describe_imported_model
 
     try:
-        response = bedrock_client.get_imported_model(modelIdentifier=model_arn)
-    except ClientError as err:
-        error = err.response.get("Error", {})
-        code, message = error.get("Code", "Unknown"), error.get("Message", "")
-        if code == "ResourceNotFoundException":
-            raise CostError(f"imported model {model_arn} not found by GetImportedModel: {message}",
-                            "not_found") from None
-        if code == "AccessDeniedException":
-            raise CostError(f"access denied reading imported model {model_arn} "
-                            f"(bedrock:GetImportedModel): {message}", "access_denied") from None
-        raise CostError(f"GetImportedModel failed for {model_arn}: {code}: {message}") from None
-    except BotoCoreError as err:
-        raise CostError(f"GetImportedModel could not reach Bedrock for {model_arn}: {err}") from None
-    units = (response.get("customModelUnits") or {}).get("customModelUnitsPerModelCopy")
-    if isinstance(units, bool) or not isinstance(units, int) or units < 1:
-        raise CostError(f"GetImportedModel gave no custom model units per copy for {model_arn} "
-                        f"(customModelUnits: {response.get('customModelUnits')!r}); "
+        units = describe_imported_model(bedrock_client, model_arn).custom_model_units
+    except ControlPlaneError as err:
+        reason = err.reason if err.reason in ("not_found", "access_denied") else "upstream"
+        raise CostError(str(err), reason) from None
+    if units is None:
+        raise CostError(f"GetImportedModel gave no custom model units per copy for {model_arn}; "
                         "set custom_model_units on the model", "missing_units")
     return units

@@ -14,10 +14,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Callable, Optional, Protocol
 
+from chalicelib.bedrock import ControlPlaneError, format_in_use, next_format
 from chalicelib.budget import budget
 from chalicelib.logs import log_event
 from chalicelib.planner import (
+    FATAL,
     PLANNING_ERRORS,
+    READY,
+    TRANSIENT,
     CallResult,
     Decision,
     apply_outcome,
@@ -28,7 +32,7 @@ from chalicelib.planner import (
     with_next_due,
 )
 from chalicelib.queue import WorkMessage, WorkQueue, delay_until
-from chalicelib.records import Event, Model, ModelConfig, Pending, require_aware
+from chalicelib.records import Event, ImportedModel, Model, ModelConfig, ModelState, Pending, iso, require_aware
 from chalicelib.settings import Settings
 from chalicelib.store import StateConflict, Store
 
@@ -61,7 +65,12 @@ def set_planning_error(store: Store, model: Model, err: BaseException, now: date
 
 
 class InvokerLike(Protocol):
-    def invoke(self, config: ModelConfig) -> CallResult: ...
+    def invoke(self, config: ModelConfig, request_format: str) -> CallResult: ...
+
+
+class ControlPlaneLike(Protocol):
+    def describe(self, config: ModelConfig) -> ImportedModel:
+        """GetImportedModel's answer; raises chalicelib.bedrock.ControlPlaneError."""
 
 
 @dataclass
@@ -151,9 +160,10 @@ class Ticker:
 
 class Worker:
     def __init__(self, store: Store, queue: WorkQueue, invoker: InvokerLike, settings: Settings,
-                 clock: Clock):
+                 clock: Clock, control: Optional[ControlPlaneLike] = None):
         self.store, self.queue, self.invoker = store, queue, invoker
         self.settings, self.clock = settings, clock
+        self.control = control
 
     def handle(self, message: WorkMessage) -> str:
         """Carry out one queued call; returns what happened, for logs and tests."""
@@ -175,9 +185,14 @@ class Worker:
             set_planning_error(self.store, model, err, now, self.settings)
             return self._log("dropped", message, reason="planning_failed")
 
+        checked, check_events = self._verify(model, now)
+        known = replace(model.state, **checked)
+        request_format, _ = format_in_use(model.config, known)
         called_at = self.clock()
-        result = self.invoker.invoke(model.config)
+        answer = self.invoker.invoke(model.config, request_format)
         answered_at = self.clock()
+        result, learned, format_events = self._body_outcome(model.config, known, request_format, answer,
+                                                            answered_at)
         decision: Optional[Decision] = None
 
         def decide(current: Model) -> Model:
@@ -185,7 +200,7 @@ class Worker:
             with budget(self.settings.plan_budget_seconds):
                 decision = apply_outcome(current.config, current.state, message.action, result,
                                          called_at, answered_at, self.settings)
-            return replace(current, state=decision.state)
+            return replace(current, state=replace(decision.state, **checked, **learned))
 
         try:
             saved = self._save(model, decide, message)
@@ -200,15 +215,62 @@ class Worker:
                 follow = decision.follow_up
                 self.queue.send(WorkMessage(model.name, follow), delay_until(follow.at, self.clock()))
             try:
-                for event in decision.events:
+                for event in (*check_events, *decision.events, *format_events):
                     self.store.add_event(model.name, event, self.settings.event_ttl_days)
             except Exception as err:  # the state is saved; a lost event must not fail the call
                 log_event(logger, "event_write_failed", level=logging.ERROR, model=model.name,
                           error=f"{type(err).__name__}: {err}")
-        log_event(logger, "called", model=model.name, kind=message.action.kind,
+        log_event(logger, "called", model=model.name, kind=message.action.kind, format=request_format,
                   outcome=result.outcome, code=result.code, latency_ms=result.latency_ms,
                   status=decision.state.status, saved=saved)
         return result.outcome if saved else "superseded"
+
+    @staticmethod
+    def _body_outcome(config: ModelConfig, state: ModelState, sent: str, result: CallResult,
+                      at: datetime) -> tuple[CallResult, dict[str, object], list[Event]]:
+        """What an answer means for the body choice of a model with request_format auto:
+        the outcome to record, the state fields it sets, and its events.
+
+        A body answered is remembered. A body refused with ValidationException, before any
+        was answered, is a retry (with the usual backoff) with the next plausible body;
+        once every plausible body was refused, the model is in error, and the next hold
+        starts again from the first."""
+        if config.request_format != "auto":
+            return result, {}, []
+        if result.outcome == READY:
+            if state.format_confirmed == sent:
+                return result, {}, []
+            return result, {"format_confirmed": sent, "formats_refused": ()}, [
+                Event(at, "request_format", {"format": sent, "accepted": True})]
+        if result.code != "ValidationException" or state.format_confirmed is not None:
+            return result, {}, []
+        following = next_format(state, sent)
+        detail = {"format": sent, "accepted": False, "next": following, "message": result.message}
+        if following is None:
+            tried = ", ".join((*state.formats_refused, sent))
+            refused = CallResult(FATAL, result.code, f"the model took none of the bodies keepwarm tried "
+                                 f"({tried}): set request_format custom with a request_body it takes "
+                                 f"(its answer: {result.message})", result.latency_ms)
+            return refused, {"formats_refused": ()}, [Event(at, "request_format", detail)]
+        retry = CallResult(TRANSIENT, result.code, f"the model refused the {sent} body; trying {following} "
+                           f"next ({result.message})", result.latency_ms)
+        return retry, {"formats_refused": (*state.formats_refused, sent)}, [Event(at, "request_format", detail)]
+
+    def _verify(self, model: Model, now: datetime) -> tuple[dict[str, object], list[Event]]:
+        """Check a model registered unverified (the control plane did not answer then) just
+        before its call: the state fields the answer sets, and its event. Best effort: if
+        it fails again the model stays unverified, with the newer reason, and the call goes
+        ahead; the call's own answer says whether the model is there."""
+        if model.state.verified_at is not None or self.control is None:
+            return {}, []
+        try:
+            imported = self.control.describe(model.config)
+        except ControlPlaneError as err:
+            return {"unverified_reason": str(err)}, []
+        event = Event(now, "verified", {"architecture": imported.architecture,
+                                        "imported_at": iso(imported.created_at),
+                                        "instruct_supported": imported.instruct_supported})
+        return {"imported": imported, "verified_at": now, "unverified_reason": None}, [event]
 
     def failed(self, body: str, receive_count: int, error: BaseException) -> None:
         """A message the worker could not handle. SQS redelivers it; on its last delivery

@@ -68,7 +68,9 @@ CONFIG_FIELDS: dict[str, Any] = {
     "keepalive_minutes": {"type": "integer", "minimum": 1, "maximum": 14, "default": 14},
     "release_minutes": {"type": "integer", "minimum": 2, "maximum": MAX_RELEASE_MINUTES, "default": 15},
     "enabled": {"type": "boolean", "default": True},
-    "request_format": {"type": "string", "enum": list(REQUEST_FORMATS), "default": "chat"},
+    "request_format": {"type": "string", "enum": list(REQUEST_FORMATS), "default": "auto",
+                       "description": "auto: chosen from GetImportedModel (architecture, import date, "
+                                      "instructSupported), then from the model's answers"},
     "request_body": {"type": "object", "nullable": True, "minProperties": 1,
                      "description": f"with request_format custom: at most {MAX_REQUEST_BODY_BYTES} bytes as JSON, "
                                     f"at most {MAX_REQUEST_BODY_DEPTH} levels of objects and lists, no empty "
@@ -84,6 +86,11 @@ CONFIG_FIELDS: dict[str, Any] = {
                                 "subdiv": {"type": "string", "example": "ENG",
                                            "description": "one of that country's subdivision codes"}}},
     "custom_model_units": {"type": "integer", "minimum": 1, "maximum": 1000, "nullable": True},
+    "role_arn": {"type": "string", "nullable": True, "example": "arn:aws:iam::111122223333:role/keepwarm-target",
+                 "description": "a role in the model's account that keepwarm assumes to read and call it; it "
+                                "must match the operator's KEEPWARM_ASSUME_ROLE_PATTERN"},
+    "external_id": {"type": "string", "nullable": True, "minLength": 2, "maxLength": 1224,
+                    "pattern": "^[\\w+=,.@:/-]+$", "description": "the external id the role's trust policy asks for"},
 }
 ARN = {"type": "string", "example": "arn:aws:bedrock:us-west-2:123456789012:imported-model/km5b98xhpqel",
        "pattern": r"^arn:aws(-[a-z]+)*:bedrock:[a-z]{2}(-[a-z]+)+-[0-9]{1,2}:[0-9]{12}:imported-model/[a-z0-9]{12}$"}
@@ -112,7 +119,27 @@ SCHEMAS: dict[str, Any] = {
                 "p50_seconds": {"type": "number", "nullable": True},
                 "p95_seconds": {"type": "number", "nullable": True}}},
             "leases": {"type": "array", "items": _ref("Lease")},
-            "override": {"type": "object", "nullable": True}}}}},
+            "override": {"type": "object", "nullable": True},
+            "verification": {
+                "type": "object", "description": "what GetImportedModel said about the model; an "
+                                                 "unverified one is checked by the worker before its next call",
+                "properties": {
+                    "status": {"type": "string", "enum": ["verified", "unverified"]},
+                    "checked_at": {**ISO, "nullable": True},
+                    "reason": {"type": "string", "nullable": True},
+                    "next_check_at": {**ISO, "nullable": True},
+                    "architecture": {"type": "string", "nullable": True},
+                    "imported_at": {**ISO, "nullable": True},
+                    "instruct_supported": {"type": "boolean", "nullable": True},
+                    "custom_model_units": {"type": "integer", "nullable": True}}},
+            "request_format": {
+                "type": "object", "description": "the body the next call sends",
+                "properties": {
+                    "in_use": {"type": "string", "enum": [f for f in REQUEST_FORMATS if f != "auto"]},
+                    "why": {"type": "string"},
+                    "accepted": {"type": "boolean", "nullable": True,
+                                 "description": "with auto: whether the model has answered this body"},
+                    "refused": {"type": "array", "items": {"type": "string"}}}}}}}},
     "LeaseRequest": {"type": "object", "additionalProperties": False, "required": ["minutes"], "properties": {
         "minutes": {"type": "integer", "minimum": 1, "maximum": MAX_LEASE_MINUTES},
         "holder": {"type": "string", "minLength": 1, "maxLength": 100}}},
@@ -147,6 +174,8 @@ PATHS: dict[str, Any] = {
     "/models": {
         "post": {"summary": "register a model", "requestBody": _body("Registration"),
                  "responses": {"201": _json(_ref("Model"), "registered"), **ERRORS,
+                               "400": _json(_ref("Error"), "bad input, or an ARN Bedrock does not know or "
+                                                           "keepwarm may not read (the message says which)"),
                                "409": _json(_ref("Error"), "the name or ARN is taken")}},
         "get": {"summary": "list models in name order",
                 "parameters": [{"name": "limit", "in": "query",

@@ -29,8 +29,11 @@ from chalicelib.timeline import in_hold, next_hold
 READY = "ready"
 NOT_READY = "not_ready"
 THROTTLED = "throttled"
-TRANSIENT = "transient"  # server errors, timeouts: retried with backoff
+TRANSIENT = "transient"  # server errors, connect timeouts: retried with backoff
 FATAL = "fatal"  # denied, gone, invalid request: not retried in this hold
+# The model's container answered with an error (ModelErrorException, 424): a copy is
+# loaded, so the model is warm and kept so by the keep-alives, but its calls fail.
+MODEL_ERROR = "model_error"
 
 # What planning a model can raise: an overrun of its time budget, or a stored schedule
 # or holiday calendar that no longer parses. The tick, the worker and the API catch these
@@ -182,13 +185,24 @@ def apply_outcome(
     base = replace(state, last_call_at=called_at, pending=None)
     follow: Optional[Pending] = None
 
-    if result.outcome == READY:
+    if result.outcome in (READY, MODEL_ERROR):
+        # last_success_at: the last answer from a loaded copy, which is what holds it.
         new = replace(base, status="warm", last_success_at=answered_at, warming_since=None,
                       error=None, error_kind=None, error_at=None)
-        if state.warming_since is not None and _chain_alive(state, called_at, settings):
-            seconds = (answered_at - state.warming_since).total_seconds()
+        since = state.warming_since if _chain_alive(state, called_at, settings) else None
+        if since is None and _held(config, state, called_at, answered_at, settings):
+            since = called_at
+            events.append(Event(called_at, "cold", {"action": action.kind, "held": True}))
+        if since is not None:
+            seconds = (answered_at - since).total_seconds()
             new = new.with_cold_start(seconds)
             events.append(Event(answered_at, "cold_start", {"seconds": round(seconds, 3)}))
+        if result.outcome == MODEL_ERROR:
+            # Not retried: the next keep-alive, due as after a success, tries again.
+            reason = f"{result.code}: {result.message}"
+            new = replace(new, error=reason, error_kind=MODEL_ERROR, error_at=answered_at)
+            if state.error_kind != MODEL_ERROR:
+                events.append(Event(answered_at, "model_error", {"reason": reason}))
     elif result.outcome == NOT_READY:
         continuing = _chain_alive(state, called_at, settings)
         if not continuing and is_warm(config, state, called_at):
@@ -227,6 +241,16 @@ def apply_outcome(
 
     return Decision(with_next_due(config, replace(new, pending=follow), answered_at, settings),
                     follow, tuple(events))
+
+
+def _held(config: ModelConfig, state: ModelState, called_at: datetime, answered_at: datetime,
+          settings: Settings) -> bool:
+    """Whether a success was a cold model holding the call while a copy loaded (AWS
+    documents that it may, instead of answering not ready): one that took longer than
+    the poll interval, from a model not known to be warm. Its cold start ran from the
+    call. A slow answer from a warm model is only slow."""
+    waited = answered_at - called_at
+    return waited >= timedelta(seconds=settings.poll_seconds) and not is_warm(config, state, called_at)
 
 
 def _chain_alive(state: ModelState, called_at: datetime, settings: Settings) -> bool:

@@ -24,14 +24,14 @@ ARN_PARTS = {
     "model_id": r"[a-z0-9]{12}",
 }
 ARN_RE = re.compile(
-    rf"^arn:{ARN_PARTS['partition']}:bedrock:(?P<region>{ARN_PARTS['region']}):"
+    rf"^arn:(?P<partition>{ARN_PARTS['partition']}):bedrock:(?P<region>{ARN_PARTS['region']}):"
     rf"(?P<account>{ARN_PARTS['account']}):imported-model/(?P<model_id>{ARN_PARTS['model_id']})\Z"
 )
 NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62})\Z")
 
 Status = Literal["cold", "warming", "warm", "error"]
-RequestFormat = Literal["chat", "completion", "llama", "custom"]
-REQUEST_FORMATS: tuple[str, ...] = ("chat", "completion", "llama", "custom")
+RequestFormat = Literal["auto", "chat", "completion", "llama", "custom"]
+REQUEST_FORMATS: tuple[str, ...] = ("auto", "chat", "completion", "llama", "custom")
 
 # How many recent cold-start durations a model keeps for its statistics.
 COLD_START_SAMPLES = 50
@@ -59,11 +59,31 @@ def parse_iso(text: Optional[str]) -> Optional[datetime]:
     return require_aware(at, f"instant {text!r}").astimezone(UTC)
 
 
-def arn_region(model_arn: str) -> str:
+def _arn_part(model_arn: str, part: str) -> str:
     match = ARN_RE.match(model_arn)
     if not match:
         raise ValueError(f"not an imported-model ARN: {model_arn!r}")
-    return match.group("region")
+    return match.group(part)
+
+
+def arn_region(model_arn: str) -> str:
+    return _arn_part(model_arn, "region")
+
+
+def arn_account(model_arn: str) -> str:
+    return _arn_part(model_arn, "account")
+
+
+def arn_partition(model_arn: str) -> str:
+    return _arn_part(model_arn, "partition")
+
+
+@dataclass(frozen=True)
+class Role:
+    """An IAM role keepwarm assumes to reach a model in another account."""
+
+    arn: str
+    external_id: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -75,7 +95,8 @@ class ModelConfig:
     keepalive_minutes: int = 14
     release_minutes: int = 15
     enabled: bool = True
-    request_format: str = "chat"
+    # "auto": chosen from what GetImportedModel says, and learned from the model's answers.
+    request_format: str = "auto"
     request_body: Optional[dict[str, Any]] = None
     # Local dates (YYYY-MM-DD) with no windows, and an optional public-holiday calendar
     # from the holidays package: {"country": "GB", "subdiv": "ENG"}.
@@ -83,12 +104,20 @@ class ModelConfig:
     holidays: Optional[dict[str, Any]] = None
     # CMUs per copy for the cost estimate; None: ask GetImportedModel.
     custom_model_units: Optional[int] = None
+    # The role (and its external id) through which the model is read and called; None:
+    # keepwarm's own roles.
+    role_arn: Optional[str] = None
+    external_id: Optional[str] = None
     created_at: Optional[datetime] = None
     updated_at: Optional[datetime] = None
 
     @property
     def region(self) -> str:
         return arn_region(self.model_arn)
+
+    @property
+    def role(self) -> Optional[Role]:
+        return Role(self.role_arn, self.external_id) if self.role_arn else None
 
     def to_item(self) -> dict[str, Any]:
         return {
@@ -104,6 +133,8 @@ class ModelConfig:
             "exclude_dates": list(self.exclude_dates),
             "holidays": self.holidays,
             "custom_model_units": self.custom_model_units,
+            "role_arn": self.role_arn,
+            "external_id": self.external_id,
             "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
         }
@@ -123,6 +154,8 @@ class ModelConfig:
             exclude_dates=tuple(item.get("exclude_dates") or ()),
             holidays=item.get("holidays"),
             custom_model_units=item.get("custom_model_units"),
+            role_arn=item.get("role_arn"),
+            external_id=item.get("external_id"),
             created_at=parse_iso(item.get("created_at")),
             updated_at=parse_iso(item.get("updated_at")),
         )
@@ -182,6 +215,27 @@ class Override:
 
 
 @dataclass(frozen=True)
+class ImportedModel:
+    """What GetImportedModel says about a model, as far as keepwarm uses it; a field
+    Bedrock left out is None. The request format is chosen from the first three."""
+
+    architecture: Optional[str] = None
+    created_at: Optional[datetime] = None
+    instruct_supported: Optional[bool] = None
+    custom_model_units: Optional[int] = None  # per copy
+
+    def to_item(self) -> dict[str, Any]:
+        return {"architecture": self.architecture, "created_at": iso(self.created_at),
+                "instruct_supported": self.instruct_supported, "custom_model_units": self.custom_model_units}
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> "ImportedModel":
+        units = item.get("custom_model_units")
+        return cls(item.get("architecture"), parse_iso(item.get("created_at")), item.get("instruct_supported"),
+                   int(units) if units is not None else None)
+
+
+@dataclass(frozen=True)
 class ModelState:
     status: Status = "cold"
     last_success_at: Optional[datetime] = None
@@ -204,6 +258,15 @@ class ModelState:
     learned_keepalive_minutes: Optional[int] = None
     learned_release_minutes: Optional[int] = None
     keepalive_reason: Optional[str] = None
+    # GetImportedModel's answer when the model was last verified (None: unverified, and
+    # unverified_reason says why: the control plane did not answer).
+    imported: Optional[ImportedModel] = None
+    verified_at: Optional[datetime] = None
+    unverified_reason: Optional[str] = None
+    # With request_format auto: the body the model accepted, once one was, and those it
+    # refused with ValidationException before that.
+    format_confirmed: Optional[str] = None
+    formats_refused: tuple[str, ...] = ()
     version: int = 0
 
     def with_cold_start(self, seconds: float) -> "ModelState":
@@ -228,6 +291,11 @@ class ModelState:
             "learned_keepalive_minutes": self.learned_keepalive_minutes,
             "learned_release_minutes": self.learned_release_minutes,
             "keepalive_reason": self.keepalive_reason,
+            "imported": self.imported.to_item() if self.imported else None,
+            "verified_at": iso(self.verified_at),
+            "unverified_reason": self.unverified_reason,
+            "format_confirmed": self.format_confirmed,
+            "formats_refused": list(self.formats_refused),
             "version": self.version,
         }
 
@@ -251,6 +319,11 @@ class ModelState:
             learned_keepalive_minutes=item.get("learned_keepalive_minutes"),
             learned_release_minutes=item.get("learned_release_minutes"),
             keepalive_reason=item.get("keepalive_reason"),
+            imported=ImportedModel.from_item(item["imported"]) if item.get("imported") else None,
+            verified_at=parse_iso(item.get("verified_at")),
+            unverified_reason=item.get("unverified_reason"),
+            format_confirmed=item.get("format_confirmed"),
+            formats_refused=tuple(item.get("formats_refused") or ()),
             version=int(item.get("version", 0)),
         )
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
 import boto3
 
 from chalicelib.api import Api, utcnow
-from chalicelib.bedrock import Invoker
+from chalicelib.bedrock import ControlPlane, Invoker
+from chalicelib.clients import Clients
 from chalicelib.loop import InvokerLike, Ticker, Worker
 from chalicelib.queue import SqsQueue, WorkQueue
 from chalicelib.settings import Settings
@@ -27,24 +28,24 @@ class Runtime:
     queue: WorkQueue
     invoker: InvokerLike
     clock: Callable[[], datetime] = utcnow
-    _bedrock: dict[str, Any] = field(default_factory=dict)
+    clients: Clients = field(default_factory=Clients)
 
     @classmethod
     def from_env(cls) -> "Runtime":
         settings = Settings.from_env()
         table = boto3.resource("dynamodb").Table(settings.table_name)
         queue = SqsQueue(boto3.client("sqs"), settings.queue_url)
-        return cls(settings, DynamoStore(table), queue, Invoker(settings))
+        clients = Clients()  # one per container, shared by invoking and the control plane
+        return cls(settings, DynamoStore(table), queue, Invoker(settings, clients), clients=clients)
 
-    def bedrock(self, region: str) -> Any:
-        """The Bedrock control-plane client for a region (GetImportedModel), made once."""
-        if region not in self._bedrock:
-            self._bedrock[region] = boto3.client("bedrock", region_name=region)
-        return self._bedrock[region]
+    @property
+    def control(self) -> ControlPlane:
+        """Bedrock's control plane (GetImportedModel), through this runtime's clients."""
+        return ControlPlane(self.clients)
 
     @property
     def api(self) -> Api:
-        return Api(self.store, self.settings, dispatcher=self.ticker, bedrock=self.bedrock)
+        return Api(self.store, self.settings, dispatcher=self.ticker, control=self.control)
 
     @property
     def ticker(self) -> Ticker:
@@ -52,7 +53,7 @@ class Runtime:
 
     @property
     def worker(self) -> Worker:
-        return Worker(self.store, self.queue, self.invoker, self.settings, self.clock)
+        return Worker(self.store, self.queue, self.invoker, self.settings, self.clock, self.control)
 
 
 _current: Optional[Runtime] = None

@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import MISSING, dataclass, fields
 from typing import Mapping
 
 
 class SettingsError(ValueError):
     """A variable is missing or malformed; the message names it."""
+
+
+# What the worker needs besides the invoke, within its Lambda timeout: an assumed role's
+# credentials and a GetImportedModel check (each at most 3 s to connect and 5 s to read,
+# one attempt), then the state write, the events and the queue send.
+WORKER_MARGIN_SECONDS = 30
+ROLE_PATTERN_RE = re.compile(r"^arn:[a-z*?-]+:iam::[0-9*?]*:role/\S+\Z")
 
 
 @dataclass(frozen=True)
@@ -47,13 +55,22 @@ class Settings:
     # After this many consecutive transient failures the model shows status "error".
     max_attempts: int = 8
     invoke_connect_timeout_seconds: int = 5
+    # A cold model may hold a call until a copy is ready: the read timeout bounds how long
+    # the worker waits on one (no answer by then counts as still loading). It must end,
+    # with WORKER_MARGIN_SECONDS to spare, before the worker Lambda's own timeout (.chalice/
+    # config.json), or a held call would kill the worker before its state is written.
     invoke_read_timeout_seconds: int = 60
+    worker_timeout_seconds: int = 120
     event_ttl_days: int = 30
     # Deliveries of one message before SQS moves it to the dead-letter queue (the queue's
     # redrive policy says the same).
     max_receives: int = 5
     # Operator's prices per CMU-minute, JSON {"region": USD}; win over the built-in table.
     cmu_prices: str = ""
+    # The roles a model's role_arn may name, as an IAM ARN pattern (* and ?), e.g.
+    # arn:aws:iam::*:role/keepwarm-*; the deployment grants sts:AssumeRole on the same.
+    # Empty: keepwarm assumes no roles.
+    assume_role_pattern: str = ""
 
     # Settings below these would poll or retry in a hot loop, or steal live claims.
     _MINIMUM = {"poll_seconds": 1, "claim_timeout_seconds": 60, "backoff_base_seconds": 1,
@@ -99,6 +116,17 @@ class Settings:
             parse_price_overrides(settings.cmu_prices)
         except ValueError as err:
             raise SettingsError(f"{cls.env_name('cmu_prices')}: {err}") from None
+        if settings.assume_role_pattern and not ROLE_PATTERN_RE.match(settings.assume_role_pattern):
+            raise SettingsError(f"{cls.env_name('assume_role_pattern')} must be an IAM role ARN pattern such as "
+                                f"arn:aws:iam::*:role/keepwarm-*, got {settings.assume_role_pattern!r}")
+        invoke = settings.invoke_connect_timeout_seconds + settings.invoke_read_timeout_seconds
+        if invoke + WORKER_MARGIN_SECONDS > settings.worker_timeout_seconds:
+            raise SettingsError(
+                f"{cls.env_name('invoke_connect_timeout_seconds')} + {cls.env_name('invoke_read_timeout_seconds')} "
+                f"({invoke} s) must leave {WORKER_MARGIN_SECONDS} s of "
+                f"{cls.env_name('worker_timeout_seconds')} ({settings.worker_timeout_seconds} s, the worker "
+                "Lambda's timeout) for the control-plane check and the state, event and queue writes"
+            )
         if settings.default_keepalive_minutes >= settings.default_release_minutes:
             raise SettingsError(
                 f"{cls.env_name('default_keepalive_minutes')} must be below "

@@ -42,6 +42,9 @@ ROLES = {"APIHandler": "ApiHandlerRole", "Tick": "TickRole", "Worker": "WorkerRo
 # AWS's advice for a Lambda event source: visibility at least 6x the function's timeout.
 WORKER_TIMEOUT_SECONDS = 120
 MAX_RECEIVES = 5  # as KEEPWARM_MAX_RECEIVES' default
+# The roles models in other accounts are reached through, named by the AssumeRoleNames
+# parameter: the policies grant sts:AssumeRole on this, and KEEPWARM_ASSUME_ROLE_PATTERN is it.
+ASSUME_ROLE_ARNS = "arn:${AWS::Partition}:iam::*:role/${AssumeRoleNames}"
 # What CloudWatch Logs accepts as a retention period.
 RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
                   2192, 2557, 2922, 3288, 3653)
@@ -82,6 +85,12 @@ def parameters(stage: str) -> dict[str, Any]:
             "Type": "Number", "Default": 30, "AllowedValues": list(RETENTION_DAYS),
             "Description": "How long the functions' logs are kept.",
         },
+        "AssumeRoleNames": {
+            "Type": "String", "Default": "keepwarm-*", "AllowedPattern": r"[\w+=,.@*?/-]+",
+            "Description": "The names (* and ? allowed) of the roles, in any account of the stack's "
+                           "partition, that models in other accounts may give as role_arn: the API and "
+                           "the worker may assume them, and only them.",
+        },
     }
 
 
@@ -121,6 +130,8 @@ def merge_template(stage: str) -> dict[str, Any]:
         "KEEPWARM_TABLE": {"Fn::If": ["CreateTable", {"Ref": "ModelsTable"}, {"Ref": "TableName"}]},
         "KEEPWARM_QUEUE_URL": {"Ref": "WorkQueue"},
         "KEEPWARM_QUEUE_NAME": {"Fn::GetAtt": ["WorkQueue", "QueueName"]},
+        # The same pattern the roles are granted sts:AssumeRole on (.chalice/policy-*.json).
+        "KEEPWARM_ASSUME_ROLE_PATTERN": {"Fn::Sub": ASSUME_ROLE_ARNS},
     }}}}
     resources: dict[str, Any] = {
         "ModelsTable": {
@@ -166,8 +177,10 @@ def merge_template(stage: str) -> dict[str, Any]:
             "ModelsTableName": {"Value": {"Ref": "TableName"}},
             "WorkQueueUrl": {"Value": {"Ref": "WorkQueue"}},
             "DeadLetterQueueUrl": {"Value": {"Ref": "DeadLetterQueue"}},
-            # For the key policy of a customer-managed KMS key that encrypts a model.
+            # For the key policy of a customer-managed KMS key that encrypts a model, and with
+            # the API's, for the trust policy of a role a model in another account gives.
             "WorkerRoleArn": {"Value": {"Fn::GetAtt": ["WorkerRole", "Arn"]}},
+            "ApiHandlerRoleArn": {"Value": {"Fn::GetAtt": ["ApiHandlerRole", "Arn"]}},
         },
     }
 

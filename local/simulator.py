@@ -11,6 +11,13 @@ behind the same wire protocol a real boto3 client speaks:
   the copy is ready after the model's load time (fixed, or drawn per cold start from a
   lognormal or uniform distribution). A loaded copy answers a one-token completion in the
   format of the request: OpenAI chat, OpenAI completion or Llama style.
+- Or, with ``cold_mode`` ``hold``, a call that finds no loaded copy is held while one
+  loads, as AWS documents a cold model may do: answered once the copy is ready if that is
+  within ``hold_seconds`` (default 300), else 429 ``ModelNotReadyException`` then.
+- Two kinds of import, by ``imported_at`` (GetImportedModel's ``creationTime``) and
+  ``architecture``: a model imported after 11 November 2025 takes all three bodies; an
+  older one only its architecture's own (see :func:`accepted_formats`), and any other body
+  gets 400 ``ValidationException``, as Bedrock answers a body it cannot read.
 - A copy is released once the model has had no successful invocation for
   ``release_seconds`` (default 900: seed 000's "kept 5 minutes, then two idle 5-minute
   periods"), counted from the later of the last invocation and the end of loading.
@@ -19,7 +26,8 @@ behind the same wire protocol a real boto3 client speaks:
 - Faults per model: ``throttle_rate`` (429 ThrottlingException), ``error_rate`` (500
   InternalServerException and 503 ServiceUnavailableException, alternating),
   ``slow_seconds`` (the answer is held back that long), ``denied`` (403
-  AccessDeniedException), and deletion (404 ResourceNotFoundException).
+  AccessDeniedException), ``model_error`` (a loaded copy's container fails: 424
+  ModelErrorException), and deletion (404 ResourceNotFoundException).
 - Administration in JSON, mirrored in Python on :class:`Simulator`: ``POST /_sim/models``
   (``add_model``), ``GET /_sim/models``, ``GET|PATCH|DELETE /_sim/models/{id or ARN}``
   (``inspect``, ``set_faults``, ``remove_model``), ``GET /_sim/calls`` (``calls``),
@@ -38,8 +46,14 @@ Documented choices:
   threads, so a :class:`ManualClock` drives hours of simulated time in milliseconds.
   Simulator time never runs backwards: an earlier clock reading counts as the latest seen.
 - Checks run in this order: unknown or deleted model (404), denied (403), malformed body
-  (400), throttled (429), server error (500/503), then readiness. A call stopped by any of
-  them is not activity: it neither holds a copy loaded nor starts loading one.
+  or one the import does not take (400), throttled (429), server error (500/503), then
+  readiness. A call stopped by any of them is not activity: it neither holds a copy loaded
+  nor starts loading one. A 424 from a loaded copy is activity (the copy ran it) but not a
+  success (billing starts at a copy's first success).
+- A held call is decided when it arrives, on the simulated clock: served at the instant
+  the copy is ready (its first success, if it is the copy's first) whether or not the
+  client is still waiting then. Only the HTTP answer waits, on the simulator's clock (a
+  :class:`ManualClock` must be moved for it to come).
 - ``slow_seconds`` does not change the outcome: the call is processed when it arrives
   (recorded, counted as activity if it succeeds) and only the answer is delayed, as when a
   real endpoint is slow and the client gives up while the model still ran.
@@ -47,8 +61,9 @@ Documented choices:
   the first successful call).
 - Randomness (faults, load-time draws) comes from per-model RNGs seeded from the model's
   ``seed`` or else from the simulator's seed and the model ARN: runs are reproducible.
-- Signatures and credentials are not checked; every model accepts all three request
-  formats, whatever its architecture.
+- Signatures and credentials are not checked; the access key a request was signed with
+  is recorded (``access_key`` on each call and each GetImportedModel in ``lookups``), so a
+  test can see whether it came through an assumed role.
 - Timestamps are ISO 8601 UTC with a ``Z``; fractions of a second appear only when non-zero.
 """
 from __future__ import annotations
@@ -78,11 +93,18 @@ LoadTime = Union[float, dict[str, Any]]
 ARN_RE = re.compile(r"^arn:aws(-[a-z-]+)?:bedrock:([a-z0-9-]{1,20}):([0-9]{12}):imported-model/([a-z0-9]{12})\Z")
 WINDOW_SECONDS = 300
 NOT_READY_MESSAGE = "Model is not ready for inference. Wait and try your request again."
-FAULT_KEYS = ("throttle_rate", "error_rate", "slow_seconds", "denied")
+FAULT_KEYS = ("throttle_rate", "error_rate", "slow_seconds", "denied", "model_error")
+COLD_MODES = ("reject", "hold")
+# AWS's "Invoke your imported model": OpenAI-style bodies for models imported after
+# 11 November 2025 (the first instant after that day, in UTC).
+OPENAI_BODIES_SINCE = datetime(2025, 11, 12, tzinfo=timezone.utc)
+BODY_SHAPES = {"chat": '{"messages": [...]}', "completion": '{"prompt", "max_tokens"}',
+               "llama": '{"prompt", "max_gen_len"}'}
 DEMO_MODELS = [
+    # An import from before OpenAI-style bodies: it takes only Llama's own.
     dict(arn="arn:aws:bedrock:us-west-2:123456789012:imported-model/demollama8b1",
          load_seconds={"kind": "lognormal", "median": 67, "sigma": 0.1}, cmus=4,
-         architecture="llama", name="demo-llama-8b"),
+         architecture="llama", name="demo-llama-8b", imported_at="2025-06-02T10:00:00Z"),
     dict(arn="arn:aws:bedrock:us-west-2:123456789012:imported-model/demoqwen7b01",
          load_seconds={"kind": "lognormal", "median": 96, "sigma": 0.1}, cmus=2,
          architecture="qwen2", name="demo-qwen-7b"),
@@ -98,6 +120,7 @@ OUTCOMES = {
     "denied": (403, "AccessDeniedException"),
     "not_found": (404, "ResourceNotFoundException"),
     "invalid": (400, "ValidationException"),
+    "model_error": (424, "ModelErrorException"),
 }
 
 
@@ -189,11 +212,27 @@ def check_faults(faults: dict[str, Any]) -> dict[str, Any]:
         if float(faults["slow_seconds"]) < 0:
             raise ValueError("slow_seconds must be >= 0")
         out["slow_seconds"] = float(faults["slow_seconds"])
-    if "denied" in faults:
-        if not isinstance(faults["denied"], bool):
-            raise ValueError("denied must be true or false")
-        out["denied"] = faults["denied"]
+    for key in ("denied", "model_error"):
+        if key in faults:
+            if not isinstance(faults[key], bool):
+                raise ValueError(f"{key} must be true or false")
+            out[key] = faults[key]
     return out
+
+
+def accepted_formats(architecture: str, imported_at: datetime) -> tuple[str, ...]:
+    """The request bodies an import takes: all three after 11 November 2025; before, the
+    architecture's own: Llama's ``prompt`` + ``max_gen_len``, OpenAI-style chat and
+    completion for Qwen and GPT-OSS (the seeds' Qwen2.5-VL and GPT-OSS walkthroughs use
+    ``messages``), ``prompt`` + ``max_tokens`` for Mistral, Mixtral, Flan and the rest."""
+    if imported_at >= OPENAI_BODIES_SINCE:
+        return ("chat", "completion", "llama")
+    family = re.sub(r"[^a-z0-9]", "", architecture.lower())
+    if "llama" in family:
+        return ("llama",)
+    if family.startswith(("qwen", "gptoss")):
+        return ("chat", "completion")
+    return ("completion",)
 
 
 @dataclass
@@ -208,8 +247,8 @@ class Copy:
         return self.load_started_at + timedelta(seconds=self.load_seconds)
 
     def billed_minutes(self, now: datetime) -> int:
-        if self.first_success_at is None:
-            return 0
+        if self.first_success_at is None or self.first_success_at > now:
+            return 0  # (a held call is served in the future of the instant it arrived)
         end = self.released_at or now
         windows = math.ceil((end - self.first_success_at).total_seconds() / WINDOW_SECONDS)
         # A window is billed whole from its first second, so a live copy bills at least one.
@@ -232,15 +271,23 @@ class Model:
     error_rate: float = 0.0
     slow_seconds: float = 0.0
     denied: bool = False
+    model_error: bool = False
+    cold_mode: str = "reject"
+    hold_seconds: float = 300.0
     deleted: bool = False
     errors_given: int = 0
     last_activity: Optional[datetime] = None
     copies: list[Copy] = field(default_factory=list)
     calls: list[dict[str, Any]] = field(default_factory=list)
+    lookups: list[dict[str, Any]] = field(default_factory=list)  # GetImportedModel requests
 
     @property
     def model_id(self) -> str:
         return self.arn.rsplit("/", 1)[1]
+
+    @property
+    def accepts(self) -> tuple[str, ...]:
+        return accepted_formats(self.architecture, self.created_at)
 
     @property
     def current(self) -> Optional[Copy]:
@@ -275,12 +322,14 @@ class Model:
 
 @dataclass
 class Answer:
-    """What an invocation answers: status, headers and JSON body, after ``delay_seconds``."""
+    """What an invocation answers: status, headers and JSON body, once the simulator's clock
+    reaches ``at`` (later than the call for a held one), then after ``delay_seconds``."""
 
     status: int
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
     delay_seconds: float = 0.0
+    at: Optional[datetime] = None
 
 
 def error_body(code: str, message: str) -> dict[str, Any]:
@@ -398,9 +447,14 @@ class Simulator:
     # -- administration -----------------------------------------------------------------
     def add_model(self, arn: str, load_seconds: LoadTime = 60.0, *, release_seconds: float = 900.0,
                   cmus: int = 1, architecture: str = "llama", name: Optional[str] = None,
-                  instruct_supported: bool = True, seed: Optional[int] = None,
+                  instruct_supported: bool = True, imported_at: Union[datetime, str, None] = None,
+                  cold_mode: str = "reject", hold_seconds: float = 300.0, seed: Optional[int] = None,
                   **faults: Any) -> dict[str, Any]:
-        """Register an imported model (re-registering a deleted one starts it afresh)."""
+        """Register an imported model (re-registering a deleted one starts it afresh).
+
+        ``imported_at`` (default: now, a new import) is its creationTime, which with
+        ``architecture`` decides the bodies it takes; ``cold_mode`` ``hold`` holds calls
+        to a cold model up to ``hold_seconds`` instead of answering not ready at once."""
         match = ARN_RE.match(arn)
         if not match:
             raise ValueError(f"not an imported-model ARN (12 lowercase alphanumerics at the end): {arn!r}")
@@ -408,6 +462,13 @@ class Simulator:
             raise ValueError("cmus must be a positive integer")
         if float(release_seconds) <= 0:
             raise ValueError("release_seconds must be > 0")
+        if cold_mode not in COLD_MODES:
+            raise ValueError(f"cold_mode must be one of {', '.join(COLD_MODES)}, got {cold_mode!r}")
+        if float(hold_seconds) <= 0:
+            raise ValueError("hold_seconds must be > 0")
+        imported = parse_iso(imported_at) if isinstance(imported_at, str) else imported_at
+        if imported is not None and imported.tzinfo is None:
+            raise ValueError("imported_at needs a time zone")
         try:
             load = check_load_time(load_seconds)
         except (KeyError, TypeError) as err:
@@ -421,7 +482,9 @@ class Simulator:
             model = Model(arn=arn, name=name or match.group(4), load=load,
                           release_seconds=float(release_seconds), cmus=cmus,
                           architecture=architecture, instruct_supported=instruct_supported,
-                          created_at=self.now(), fault_rng=random.Random(f"{base}:faults"),
+                          created_at=(imported or self.now()).astimezone(UTC),
+                          cold_mode=cold_mode, hold_seconds=float(hold_seconds),
+                          fault_rng=random.Random(f"{base}:faults"),
                           load_rng=random.Random(f"{base}:load"), **checked)
             self._models[arn] = model
             return self._inspect(model)
@@ -490,17 +553,20 @@ class Simulator:
             "model_arn": m.arn, "model_id": m.model_id, "model_name": m.name,
             "architecture": m.architecture, "cmus": m.cmus, "load_seconds": m.load,
             "release_seconds": m.release_seconds, "created_at": iso(m.created_at),
+            "accepts": list(m.accepts), "cold_mode": m.cold_mode, "hold_seconds": m.hold_seconds,
             "faults": {k: getattr(m, k) for k in FAULT_KEYS},
             "state": m.state(now), "now": iso(now),
             "calls": [dict(c) for c in m.calls],
+            "lookups": [dict(x) for x in m.lookups],
             "copies": copies, "billed_minutes": billed, "billed_cmu_minutes": billed * m.cmus,
         }
 
     # -- control plane ------------------------------------------------------------------
-    def get_imported_model(self, ident: str) -> dict[str, Any]:
+    def get_imported_model(self, ident: str, access_key: Optional[str] = None) -> dict[str, Any]:
         """GetImportedModel's response body."""
         with self._lock:
             m = self._find_or_create(ident)
+            m.lookups.append({"at": iso(self.now()), "access_key": access_key})
             job_id = hashlib.sha256(m.arn.encode()).hexdigest()[:12]
             prefix = m.arn.split(":imported-model/")[0]
             return {
@@ -513,7 +579,7 @@ class Simulator:
             }
 
     # -- runtime ------------------------------------------------------------------------
-    def invoke(self, ident: str, raw_body: bytes) -> Answer:
+    def invoke(self, ident: str, raw_body: bytes, access_key: Optional[str] = None) -> Answer:
         """InvokeModel: decide the answer and record the call."""
         with self._lock:
             now = self.now()
@@ -521,59 +587,84 @@ class Simulator:
                 model: Optional[Model] = self._find_or_create(ident)
             except SimError:
                 model = None
-            outcome, fmt, body = self._decide(model, raw_body, now)
+            outcome, fmt, body, answer_at = self._decide(model, raw_body, now)
             status, code = OUTCOMES[outcome]
             request_id = str(uuid.uuid4())
             headers = {"x-amzn-RequestId": request_id}
             message = None
             if code is None:
                 assert model is not None and fmt is not None
-                answer = completion(fmt, body, model, now)
+                answer = completion(fmt, body, model, answer_at)
                 headers.update({"X-Amzn-Bedrock-Input-Token-Count": str(count_tokens(prompt_text(fmt, body))),
                                 "X-Amzn-Bedrock-Output-Token-Count": "1"})
             else:
                 message = self._message(outcome, ident, model)
                 answer = error_body(code, message)
+                if outcome == "model_error":
+                    assert model is not None
+                    answer.update(originalStatusCode=500, resourceName=model.arn)
                 headers.update(error_headers(code))
-            call = {"at": iso(now), "model": ident, "model_arn": model.arn if model else None,
+            call = {"at": iso(now), "answered_at": iso(answer_at), "model": ident,
+                    "model_arn": model.arn if model else None,
                     "outcome": outcome, "status": status, "code": code, "message": message,
                     "format": fmt, "slow_seconds": model.slow_seconds if model else 0.0,
-                    "request_id": request_id}
+                    "request_id": request_id, "access_key": access_key}
             self._calls.append(call)
             if model is not None:
                 model.calls.append(call)
-            return Answer(status, answer, headers, model.slow_seconds if model else 0.0)
+            return Answer(status, answer, headers, model.slow_seconds if model else 0.0,
+                          answer_at if answer_at > now else None)
 
-    def _decide(self, model: Optional[Model], raw_body: bytes, now: datetime) -> tuple[str, Optional[str], Any]:
+    def _decide(self, model: Optional[Model], raw_body: bytes,
+                now: datetime) -> tuple[str, Optional[str], Any, datetime]:
+        """The outcome of a call arriving ``now``, and when it is answered."""
         if model is None:
-            return "not_found", None, None
+            return "not_found", None, None, now
         try:
             body = json.loads(raw_body or b"null")
         except (ValueError, UnicodeDecodeError):
             body = None
         fmt = request_format(body)
         if model.denied:
-            return "denied", fmt, body
-        if fmt is None:
-            return "invalid", None, body
+            return "denied", fmt, body, now
+        if fmt not in model.accepts:
+            return "invalid", None, body, now
         # Both draws are made on every call, so changing one rate leaves the other's sequence alone.
         throttle_draw, error_draw = model.fault_rng.random(), model.fault_rng.random()
         if throttle_draw < model.throttle_rate:
-            return "throttled", fmt, body
+            return "throttled", fmt, body, now
         if error_draw < model.error_rate:
             model.errors_given += 1
-            return ("error" if model.errors_given % 2 else "unavailable"), fmt, body
+            return ("error" if model.errors_given % 2 else "unavailable"), fmt, body, now
         model.settle(now)
         copy = model.current
         if copy is None:
-            model.copies.append(Copy(now, model.draw_load_seconds()))
-            return "not_ready", fmt, body
+            copy = Copy(now, model.draw_load_seconds())
+            model.copies.append(copy)
+            if model.cold_mode != "hold":
+                return "not_ready", fmt, body, now
+        answer_at = now
         if copy.ready_at > now:
-            return "not_ready", fmt, body
+            held_until = now + timedelta(seconds=model.hold_seconds if model.cold_mode == "hold" else 0)
+            if copy.ready_at > held_until:
+                return "not_ready", fmt, body, held_until
+            answer_at = copy.ready_at
+        model.last_activity = max(answer_at, model.last_activity or answer_at)
+        if model.model_error:
+            return "model_error", fmt, body, answer_at
         if copy.first_success_at is None:
-            copy.first_success_at = now
-        model.last_activity = now
-        return "ready", fmt, body
+            copy.first_success_at = answer_at
+        return "ready", fmt, body, answer_at
+
+    def wait_for(self, at: datetime, stopping: threading.Event) -> bool:
+        """Wait until the simulator's clock reaches ``at`` (a :class:`ManualClock` must be
+        moved by someone else); True if ``stopping`` was set first."""
+        while True:
+            remaining = (at - self.now()).total_seconds()
+            if remaining <= 0:
+                return False
+            if stopping.wait(min(remaining, 0.02)):
+                return True
 
     @staticmethod
     def _message(outcome: str, ident: str, model: Optional[Model]) -> str:
@@ -585,8 +676,10 @@ class Simulator:
             return ("User: arn:aws:sts::123456789012:assumed-role/sim/keepwarm is not authorized to "
                     f"perform: bedrock:InvokeModel on resource: {model.arn if model else ident}")
         if outcome == "invalid":
-            return ("Malformed input request: expected {\"messages\": [...]}, {\"prompt\", \"max_tokens\"} "
-                    "or {\"prompt\", \"max_gen_len\"}, please reformat your input and try again.")
+            shapes = " or ".join(BODY_SHAPES[f] for f in (model.accepts if model else BODY_SHAPES))
+            return f"Malformed input request: expected {shapes}, please reformat your input and try again."
+        if outcome == "model_error":
+            return "Received server error (500) from model. See the model's logs for more information."
         if outcome == "throttled":
             return "Too many requests, please wait before trying again."
         if outcome == "error":
@@ -619,6 +712,11 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
+    def _access_key(self) -> Optional[str]:
+        """The access key in the request's SigV4 ``Authorization`` header, if any."""
+        match = re.search(r"Credential=([^/,\s]+)/", self.headers.get("Authorization") or "")
+        return match.group(1) if match else None
+
     def _json(self, raw: bytes) -> dict[str, Any]:
         try:
             data = json.loads(raw or b"{}")
@@ -648,13 +746,15 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path).path.split("/")[1:]  # split before decoding: ARNs hold %2F
         try:
             if method == "POST" and len(parts) >= 3 and parts[0] == "model" and parts[-1] == "invoke":
-                answer = sim.invoke(unquote("/".join(parts[1:-1])), raw)
-                # Waiting on the stop event, not sleeping, lets stop() end a slow answer at once.
+                answer = sim.invoke(unquote("/".join(parts[1:-1])), raw, self._access_key())
+                # Waiting on the stop event, not sleeping, lets stop() end a held or slow answer at once.
+                if answer.at is not None and sim.wait_for(answer.at, self.server.stopping):
+                    return
                 if answer.delay_seconds and self.server.stopping.wait(answer.delay_seconds):
                     return
                 self._send(answer.status, answer.body, answer.headers)
             elif method == "GET" and len(parts) >= 2 and parts[0] == "imported-models":
-                self._send(200, sim.get_imported_model(unquote("/".join(parts[1:]))))
+                self._send(200, sim.get_imported_model(unquote("/".join(parts[1:])), self._access_key()))
             elif parts[:1] == ["_sim"]:
                 self._admin(method, parts[1:], raw)
             else:
@@ -755,6 +855,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--release-seconds", type=float, default=900.0)
     parser.add_argument("--cmus", type=int, default=1)
     parser.add_argument("--architecture", default="llama")
+    parser.add_argument("--imported-at", metavar="ISO",
+                        help="the models' creationTime (default now: a new import, which takes every body)")
+    parser.add_argument("--cold-mode", choices=COLD_MODES, default="reject",
+                        help="hold: keep a call to a cold model waiting while a copy loads")
+    parser.add_argument("--hold-seconds", type=float, default=300.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--manual-clock", nargs="?", const="", metavar="ISO",
                         help="run on a manual clock (from ISO, default now), moved by POST /_sim/clock")
@@ -770,7 +875,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             sim.add_model(**spec)  # type: ignore[arg-type]
         for arn in args.model:
             sim.add_model(arn, args.load_seconds, release_seconds=args.release_seconds,
-                          cmus=args.cmus, architecture=args.architecture)
+                          cmus=args.cmus, architecture=args.architecture, imported_at=args.imported_at,
+                          cold_mode=args.cold_mode, hold_seconds=args.hold_seconds)
         server = SimulatorServer(sim, args.host, args.port, quiet=not args.verbose)
     except (ValueError, SimError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)

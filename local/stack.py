@@ -187,8 +187,7 @@ def register_demo(api_url: str, now: datetime) -> list[str]:
     lines = []
     for name, arn in DEMO_MODELS.items():
         body = {"model_arn": arn, "name": name, "timezone": "UTC",
-                "windows": [{"start": start, "stop": stop}],
-                "request_format": "llama" if "llama" in name else "chat"}
+                "windows": [{"start": start, "stop": stop}]}  # request_format auto picks each one's body
         request = urllib.request.Request(f"{api_url}/models", data=json.dumps(body).encode(),
                                          headers={"Content-Type": "application/json"}, method="POST")
         try:
@@ -209,10 +208,11 @@ def own_model_help(simulator_url: str, load_seconds: Optional[float]) -> str:
     example = json.dumps({"arn": "arn:aws:bedrock:us-west-2:123456789012:imported-model/km5b98xhpqel",
                           "load_seconds": 90, "cmus": 4})
     return (f"your own model: register its ARN with keepwarm (POST /models, see the README);\n{told}\n"
-            f"tell the simulator before keepwarm first calls it:\n"
+            f"tell the simulator before you register it with keepwarm (which reads it from the simulator):\n"
             f"  curl -s -X POST {simulator_url}/_sim/models -H 'Content-Type: application/json' \\\n"
             f"       -d '{example}'\n"
-            f"  (also release_seconds, architecture, throttle_rate, error_rate, slow_seconds, denied:\n"
+            f"  (also release_seconds, architecture, imported_at, cold_mode, hold_seconds, throttle_rate, "
+            f"error_rate, slow_seconds, denied, model_error:\n"
             f"  the README's \"Run it locally\" says what each does)\n")
 
 
@@ -248,7 +248,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     from moto.server import ThreadedMotoServer
 
-    from local.simulator import Simulator, SimulatorServer
+    from local.simulator import DEMO_MODELS as SIMULATED_DEMO_MODELS, Simulator, SimulatorServer
 
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -268,10 +268,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         demo = False  # someone else's models: register none of ours
     else:
         sim = Simulator(auto_create=auto_create)
-        sim.add_model(DEMO_MODELS["demo-llama"], {"kind": "lognormal", "median": 67, "sigma": 0.1},
-                      cmus=4, architecture="llama")
-        sim.add_model(DEMO_MODELS["demo-qwen"], {"kind": "lognormal", "median": 96, "sigma": 0.1},
-                      cmus=2, architecture="qwen2")
+        for spec in SIMULATED_DEMO_MODELS:  # an old Llama import and a new Qwen one
+            sim.add_model(**spec)  # type: ignore[arg-type]
         simulator_server = SimulatorServer(sim, port=free_port()).start()
         os.environ["AWS_ENDPOINT_URL_BEDROCK_RUNTIME"] = simulator_server.url
         os.environ["AWS_ENDPOINT_URL_BEDROCK"] = simulator_server.url

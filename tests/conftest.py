@@ -80,7 +80,10 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def simulator(clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Simulator]:
-    sim = Simulator(clock=clock.now)
+    """The simulator as ``make run`` has it: registering a model asks GetImportedModel
+    about it, so any well-formed ARN is a model (loading in 60 s) unless a test added it
+    first with other settings, or removed it."""
+    sim = Simulator(clock=clock.now, auto_create=60)
     with SimulatorServer(sim) as server:
         monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", server.url)
         monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK", server.url)

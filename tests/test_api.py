@@ -31,7 +31,7 @@ def test_register_with_defaults(client):
     assert model["name"] == "llama8b00001"  # the ARN's model id
     assert model["timezone"] == "UTC"
     assert model["keepalive_minutes"] == 14 and model["enabled"] is True
-    assert model["request_format"] == "chat"
+    assert model["request_format"] == "auto"
     assert model["windows"] == BUSINESS_HOURS
     state = model["state"]
     assert state["status"] == "cold" and state["ready"] is False
@@ -403,3 +403,78 @@ def test_the_openapi_document_describes_every_route(client):
         for verb, op in ops.items():
             if verb in ("post", "put"):
                 assert op["requestBody"]["content"]["application/json"]["schema"]["$ref"], (path, verb)
+
+
+# -- registration asks Bedrock whether the model exists ---------------------------------------
+def control_plane_client(runtime):
+    """The bedrock client the API's GetImportedModel goes through, to stub an answer on."""
+    from chalicelib.bedrock import CONTROL_PLANE_CONFIG
+
+    return runtime.clients.client("bedrock", "us-west-2", CONTROL_PLANE_CONFIG)
+
+
+def test_a_registered_model_shows_what_bedrock_said_about_it(client, simulator, clock):
+    simulator.add_model(ARN_LLAMA, cmus=4, architecture="llama", instruct_supported=False,
+                        imported_at="2025-06-02T10:00:00Z")
+    model = post(client, {**VALID, "name": "llama"}).json_body
+    assert model["state"]["verification"] == {
+        "status": "verified", "checked_at": "2026-03-09T08:00:00Z", "reason": None, "next_check_at": None,
+        "architecture": "llama", "imported_at": "2025-06-02T10:00:00Z", "instruct_supported": False,
+        "custom_model_units": 4}
+    registered = client.http.get("/models/llama/events").json_body["events"][-1]
+    assert registered["kind"] == "registered" and registered["verified"] is True
+
+
+def test_an_arn_bedrock_does_not_know_is_refused_and_says_so(client, simulator):
+    simulator.add_model(ARN_LLAMA)
+    simulator.remove_model(ARN_LLAMA)  # deleted: GetImportedModel answers 404, as for a wrong ARN
+    response = post(client, VALID)
+    assert response.status_code == 400, response.body
+    message = response.json_body["Message"]
+    assert message.startswith(f"model_arn: no imported model {ARN_LLAMA} exists (in account 123456789012, "
+                              "region us-west-2)")
+    assert f"imported model {ARN_LLAMA} not found by GetImportedModel" in message
+    assert stored(client) == []
+
+
+def test_access_denied_reading_the_model_names_the_missing_permission(client, runtime):
+    from botocore.stub import Stubber
+
+    with Stubber(control_plane_client(runtime)) as stub:
+        stub.add_client_error("get_imported_model", service_error_code="AccessDeniedException",
+                              service_message="User: arn:aws:sts::123456789012:assumed-role/api/x is not "
+                                              "authorized to perform: bedrock:GetImportedModel",
+                              http_status_code=403)
+        response = post(client, VALID)
+    assert response.status_code == 400, response.body
+    message = response.json_body["Message"]
+    assert message.startswith(f"model_arn: keepwarm may not read {ARN_LLAMA}: its roles need "
+                              "bedrock:GetImportedModel on it")
+    assert "is not authorized to perform: bedrock:GetImportedModel" in message  # AWS's own words
+    assert stored(client) == []
+
+
+def test_an_unreachable_control_plane_registers_the_model_unverified_and_the_worker_checks_it(
+        client, runtime, simulator, driver):
+    from botocore.stub import Stubber
+
+    from helpers import at
+
+    with Stubber(control_plane_client(runtime)) as stub:
+        stub.add_client_error("get_imported_model", service_error_code="InternalServerException",
+                              service_message="try again", http_status_code=500)
+        response = post(client, {**VALID, "name": "llama"})
+    assert response.status_code == 201, response.body
+    verification = response.json_body["state"]["verification"]
+    assert verification["status"] == "unverified" and verification["checked_at"] is None
+    assert "InternalServerException" in verification["reason"]
+    # Checked again by the worker, just before the model's next call: the pre-warm.
+    assert verification["next_check_at"] == response.json_body["state"]["next_action"]["at"] == \
+        "2026-03-09T08:57:00Z"
+
+    driver.run_until(at(8, 58))
+    model = client.http.get("/models/llama").json_body
+    assert model["state"]["verification"]["status"] == "verified"
+    assert model["state"]["verification"]["checked_at"] == "2026-03-09T08:57:00Z"
+    kinds = [e["kind"] for e in client.http.get("/models/llama/events").json_body["events"]]
+    assert kinds[-2:] == ["verified", "registered"]

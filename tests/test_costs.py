@@ -326,6 +326,8 @@ def test_custom_model_units_from_get_imported_model(simulator):
 
 
 def test_an_unknown_model_is_a_cost_error(simulator):
+    simulator.add_model(ARN)
+    simulator.remove_model(ARN)
     with pytest.raises(CostError, match="not found") as caught:
         costs.custom_model_units(boto3.client("bedrock", region_name="us-west-2"), ARN)
     assert caught.value.reason == "not_found" and ARN in str(caught.value)

@@ -119,7 +119,8 @@ def test_a_model_comes_back_through_throttling_and_server_errors(client, driver,
     assert {"ThrottlingException"} <= codes
 
 
-def test_slow_answers_past_the_client_timeout_are_retried(client, driver, runtime, simulator, clock):
+def test_answers_slower_than_the_client_timeout_count_as_loading_until_they_come(client, driver, runtime,
+                                                                                 simulator, clock):
     from dataclasses import replace
 
     from chalicelib.bedrock import Invoker
@@ -132,16 +133,22 @@ def test_slow_answers_past_the_client_timeout_are_retried(client, driver, runtim
     simulator.set_faults(ARN_LLAMA, slow_seconds=0)
     driver.run_until(at(9, 5))
     kinds = [(e.get("code"), e.get("outcome")) for e in events(client, "llama") if e["kind"] == "call"]
-    assert ("ReadTimeoutError", "transient") in kinds
+    assert ("ReadTimeoutError", "not_ready") in kinds  # polled, not backed off
     assert show(client, "llama")["state"]["status"] == "warm"
 
 
-def test_access_revoked_mid_window_does_not_hot_loop(client, driver, simulator):
+def warm_until_ten_then(client, driver, simulator, **faults) -> int:
+    """A model warm since its window opened, given ``faults`` at 10:00; returns how many
+    calls it had by then."""
     simulator.add_model(ARN_LLAMA, load_seconds=30)
     register(client, model_arn=ARN_LLAMA, name="llama")
     driver.run_until(at(10))
-    simulator.set_faults(ARN_LLAMA, denied=True)
-    n = len(calls(simulator, ARN_LLAMA))
+    simulator.set_faults(ARN_LLAMA, **faults)
+    return len(calls(simulator, ARN_LLAMA))
+
+
+def test_access_revoked_mid_window_does_not_hot_loop(client, driver, simulator):
+    n = warm_until_ten_then(client, driver, simulator, denied=True)
     driver.run_until(at(17, 59))
     # One refused keep-alive, then nothing for the rest of the window.
     assert len(calls(simulator, ARN_LLAMA)) == n + 1
@@ -152,3 +159,24 @@ def test_access_revoked_mid_window_does_not_hot_loop(client, driver, simulator):
     driver.run_until(at(9, 5, day=1))
     assert show(client, "llama")["state"]["status"] == "warm"
     assert timedelta(0) < at(9, day=1) - call_times(simulator, ARN_LLAMA)[n + 1] <= timedelta(minutes=3)
+
+
+def test_a_failing_container_keeps_the_copy_warm_shows_the_error_and_is_not_retried(client, driver, simulator):
+    n = warm_until_ten_then(client, driver, simulator, model_error=True)
+    driver.run_until(at(11))
+    state = show(client, "llama")["state"]
+    # Warm (the copy answered, and the keep-alives still hold it), and the error is shown.
+    assert state["status"] == "warm" and state["ready"] is True
+    assert state["error"].startswith("ModelErrorException: ")
+    # One call a keep-alive interval, no backoff retries; still loaded in the simulator.
+    failed = calls(simulator, ARN_LLAMA)[n:]
+    assert [c["outcome"] for c in failed] == ["model_error"] * len(failed) and 4 <= len(failed) <= 5
+    gaps = {b - a for a, b in zip(call_times(simulator, ARN_LLAMA)[n:], call_times(simulator, ARN_LLAMA)[n + 1:])}
+    assert gaps == {timedelta(minutes=14)}
+    assert simulator.inspect(ARN_LLAMA)["state"] == "loaded" and len(simulator.inspect(ARN_LLAMA)["copies"]) == 1
+    assert [e["kind"] for e in events(client, "llama")].count("model_error") == 1
+    # The container recovers: the next keep-alive clears the error.
+    simulator.set_faults(ARN_LLAMA, model_error=False)
+    driver.run_until(at(11, 15))
+    state = show(client, "llama")["state"]
+    assert state["status"] == "warm" and state["error"] is None

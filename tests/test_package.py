@@ -131,13 +131,16 @@ def parts(arn: str) -> tuple[str, str, str, str, str]:
 LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}
 EXPECTED_ACTIONS = {
     # The API also queues a call that is due at once (a lease, a registration inside a
-    # window) and reads a model's units for the cost estimate.
+    # window), reads a model to check it is there and for its units, through a model's own
+    # role where it has one.
     "ApiHandlerRole": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Query",
                        "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem", "sqs:SendMessage",
-                       "bedrock:GetImportedModel", *LOGS},
+                       "bedrock:GetImportedModel", "sts:AssumeRole", *LOGS},
     "TickRole": {"dynamodb:Query", "dynamodb:PutItem", "sqs:SendMessage", *LOGS},
+    # The worker reads a model registered unverified before calling it.
     "WorkerRole": {"dynamodb:GetItem", "dynamodb:PutItem", "sqs:SendMessage", "sqs:ReceiveMessage",
-                   "sqs:DeleteMessage", "sqs:GetQueueAttributes", "bedrock:InvokeModel", *LOGS},
+                   "sqs:DeleteMessage", "sqs:GetQueueAttributes", "bedrock:InvokeModel",
+                   "bedrock:GetImportedModel", "sts:AssumeRole", *LOGS},
 }
 
 
@@ -163,6 +166,10 @@ def test_each_role_grants_only_what_its_function_calls(built):
                 elif service == "logs":
                     group = f"log-group:${{{function_of[role]}LogGroup}}"
                     assert place == here and what in (group, f"{group}:*"), (role, arn)
+                elif service == "iam":
+                    # Roles of the configured names only (in any account: the role's own trust
+                    # policy decides whether we may), and the very pattern the API checks.
+                    assert (region, account, what) == ("", "*", "role/${AssumeRoleNames}"), (role, arn)
                 else:
                     assert (service, what) == ("bedrock", "imported-model/*"), (role, arn)
 
@@ -189,6 +196,18 @@ def test_log_permissions_follow_each_functions_log_group_not_the_stack_name(buil
             assert not any(name in arn for name in ("keepwarm", stage, "AWS::StackName")), (role, arn)
     assert not any("logs:CreateLogGroup" in s["Action"] for stmts in statements(template).values()
                    for s in stmts)
+
+
+def test_the_roles_the_api_accepts_are_the_roles_it_may_assume(built):
+    _, template = built
+    doc = load(template)
+    granted = {arn for stmts in statements(template).values() for s in stmts if s["Action"] == ["sts:AssumeRole"]
+               for arn in arns(s)}
+    for fn in ROLES:
+        told = doc["Resources"][fn]["Properties"]["Environment"]["Variables"]["KEEPWARM_ASSUME_ROLE_PATTERN"]
+        assert granted == {told["Fn::Sub"]}
+    assert doc["Parameters"]["AssumeRoleNames"]["Default"] == "keepwarm-*"
+    assert doc["Outputs"]["ApiHandlerRoleArn"] == {"Value": {"Fn::GetAtt": ["ApiHandlerRole", "Arn"]}}
 
 
 def test_each_function_has_a_log_group_with_retention(built):

@@ -8,6 +8,7 @@ import pytest
 
 from chalicelib.planner import (
     FATAL,
+    MODEL_ERROR,
     NOT_READY,
     READY,
     THROTTLED,
@@ -188,6 +189,32 @@ def test_fatal_errors_stop_retrying_with_the_reason(code):
     assert d.state.error == f"{code}: no access"
     assert d.follow_up is None
     assert d.state.next_due_at == utc(10, 0, 57)  # tomorrow's window
+
+
+def test_a_failing_container_ends_a_cold_start_warm_with_the_error_and_no_retry():
+    warming = ModelState(status="warming", warming_since=utc(9, 0, 57), last_call_at=utc(9, 0, 57, 52))
+    d = decide(warming, CallResult(MODEL_ERROR, "ModelErrorException", "Received server error (500)"),
+               called=utc(9, 0, 58, 2), answered=utc(9, 0, 58, 3), action=Pending("p", "poll", utc(9, 0, 58, 2)))
+    assert d.state.status == "warm" and d.state.cold_starts == (63.0,)  # the copy did load
+    assert (d.state.error, d.state.error_kind) == ("ModelErrorException: Received server error (500)", MODEL_ERROR)
+    assert d.follow_up is None
+    assert d.state.next_due_at == utc(9, 0, 58, 3) + timedelta(minutes=14)  # the next keep-alive
+    assert [e.kind for e in d.events] == ["call", "cold_start", "model_error"]
+    again = decide(d.state, CallResult(MODEL_ERROR, "ModelErrorException", "again"), called=utc(9, 1, 12, 3),
+                   answered=utc(9, 1, 12, 4), action=Pending("k", "keepalive", utc(9, 1, 12, 3)))
+    assert [e.kind for e in again.events] == ["call"]  # told once, not at every keep-alive
+    recovered = decide(again.state, CallResult(READY), called=utc(9, 1, 26, 4), answered=utc(9, 1, 26, 5),
+                       action=Pending("k2", "keepalive", utc(9, 1, 26, 4)))
+    assert recovered.state.error is None and recovered.state.error_kind is None
+
+
+def test_a_success_held_through_a_load_is_a_cold_start_from_the_call():
+    d = decide(ModelState(), CallResult(READY), called=utc(9, 0, 57), answered=utc(9, 0, 58, 10))
+    assert d.state.status == "warm" and d.state.cold_starts == (70.0,)
+    assert [(e.kind, e.detail.get("held")) for e in d.events] == [("call", None), ("cold", True),
+                                                                   ("cold_start", None)]
+    quick = decide(ModelState(), CallResult(READY), called=utc(9, 0, 57), answered=utc(9, 0, 57, 2))
+    assert quick.state.cold_starts == ()
 
 
 def test_percentile_nearest_rank():

@@ -25,6 +25,8 @@ def test_defaults_and_overrides():
     ({**REQUIRED, "KEEPWARM_DEFAULT_KEEPALIVE_MINUTES": "15"}, "KEEPWARM_DEFAULT_KEEPALIVE_MINUTES"),
     ({**REQUIRED, "KEEPWARM_CMU_PRICES": "{not json"}, "KEEPWARM_CMU_PRICES"),
     ({**REQUIRED, "KEEPWARM_CMU_PRICES": '{"us-west-2": -1}'}, "KEEPWARM_CMU_PRICES"),
+    ({**REQUIRED, "KEEPWARM_ASSUME_ROLE_PATTERN": "keepwarm-*"}, "KEEPWARM_ASSUME_ROLE_PATTERN"),
+    ({**REQUIRED, "KEEPWARM_ASSUME_ROLE_PATTERN": "arn:aws:iam::*:user/keepwarm-*"}, "KEEPWARM_ASSUME_ROLE_PATTERN"),
 ])
 def test_bad_environment_names_the_variable(env, name):
     with pytest.raises(SettingsError, match=name):

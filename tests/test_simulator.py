@@ -212,6 +212,140 @@ def test_load_times_are_drawn_per_cold_start_reproducibly():
     assert all(60 <= d <= 120 for d in uniform) and len(set(uniform)) == 40
 
 
+# -- kinds of import ---------------------------------------------------------------------------
+OLD = "2025-06-02T10:00:00Z"
+
+
+@pytest.mark.parametrize("architecture, imported_at, takes", [
+    ("llama", OLD, {"llama"}),
+    ("mllama", OLD, {"llama"}),
+    ("qwen2", OLD, {"chat", "completion"}),
+    ("gpt_oss", OLD, {"chat", "completion"}),
+    ("mistral", OLD, {"completion"}),
+    ("mixtral", OLD, {"completion"}),
+    ("llama", "2025-11-11T23:59:59Z", {"llama"}),
+    ("llama", "2025-11-12T00:00:00Z", {"chat", "completion", "llama"}),
+    ("mistral", None, {"chat", "completion", "llama"}),   # imported now: a new import
+])
+def test_an_import_takes_the_bodies_of_its_kind_and_refuses_the_others(sim, clock, rt, architecture,
+                                                                       imported_at, takes):
+    sim.add_model(ARN, load_seconds=60, architecture=architecture, imported_at=imported_at)
+    for fmt, body in (("chat", CHAT), ("completion", COMPLETION), ("llama", LLAMA)):
+        code, status, message, _ = error_of(rt, body)
+        if fmt in takes:
+            assert (code, status) == ("ModelNotReadyException", 429), fmt  # read, and loading
+        else:
+            assert (code, status) == ("ValidationException", 400), fmt
+            assert message.startswith("Malformed input request: expected ")
+            assert "max_gen_len" in message if takes == {"llama"} else "max_gen_len" not in message
+    assert sorted(sim.inspect(ARN)["accepts"]) == sorted(takes)
+
+
+def test_get_imported_model_tells_the_kind_of_import(sim, server):
+    sim.add_model(QWEN, load_seconds=0, architecture="qwen2", imported_at=OLD, instruct_supported=False)
+    bedrock = boto3.client("bedrock", region_name="us-west-2", endpoint_url=server.url,
+                           aws_access_key_id="testing", aws_secret_access_key="testing")
+    model = bedrock.get_imported_model(modelIdentifier=QWEN)
+    assert model["creationTime"] == datetime(2025, 6, 2, 10, tzinfo=UTC)
+    assert (model["modelArchitecture"], model["instructSupported"]) == ("qwen2", False)
+
+
+def test_auto_created_models_are_new_imports(clock):
+    sim = Simulator(clock=clock, auto_create=30)
+    assert sim.get_imported_model(QWEN)["creationTime"] == "2026-03-09T08:00:00Z"
+    assert set(sim.inspect(QWEN)["accepts"]) == {"chat", "completion", "llama"}
+
+
+# -- a cold model that holds the request ----------------------------------------------------------
+def held(rt: Any, body: Any = LLAMA) -> tuple[threading.Thread, dict[str, Any]]:
+    """Start a call in a thread (it waits on the simulator's clock); its result lands in the dict."""
+    result: dict[str, Any] = {}
+
+    def call() -> None:
+        try:
+            result["answer"] = invoke(rt, body)
+        except Exception as err:  # the test looks at what it was
+            result["error"] = err
+
+    thread = threading.Thread(target=call)
+    thread.start()
+    return thread, result
+
+
+def wait_until_held(sim: Simulator, n: int = 1) -> None:
+    deadline = time.monotonic() + 5
+    while len(sim.calls()) < n:
+        assert time.monotonic() < deadline, "the call never arrived"
+        time.sleep(0.01)
+
+
+def test_a_held_call_is_answered_once_the_copy_is_ready(sim, clock, rt):
+    sim.add_model(ARN, load_seconds=67, cold_mode="hold")
+    thread, result = held(rt)
+    wait_until_held(sim)
+    time.sleep(0.1)
+    assert thread.is_alive()                     # no answer while the copy loads
+    clock.advance(67)
+    thread.join(5)
+    assert result["answer"]["generation"] == "."
+    (call,) = sim.inspect(ARN)["calls"]
+    assert (call["at"], call["answered_at"], call["outcome"]) == (
+        "2026-03-09T08:00:00Z", "2026-03-09T08:01:07Z", "ready")
+    assert sim.inspect(ARN)["copies"][0]["first_success_at"] == "2026-03-09T08:01:07Z"
+
+
+def test_a_load_longer_than_the_hold_is_answered_not_ready_when_the_hold_ends(sim, clock, rt):
+    sim.add_model(ARN, load_seconds=400, cold_mode="hold", hold_seconds=300)
+    thread, result = held(rt)
+    wait_until_held(sim)
+    clock.advance(299)
+    time.sleep(0.1)
+    assert thread.is_alive()
+    clock.advance(1)
+    thread.join(5)
+    err = result["error"]
+    assert isinstance(err, ClientError) and err.response["Error"]["Code"] == "ModelNotReadyException"
+    assert sim.inspect(ARN)["state"] == "loading"  # the load goes on; a later call finds it
+    clock.advance(100)
+    assert invoke(rt)["generation"] == "."
+
+
+def test_a_caller_that_stops_waiting_still_started_the_load(sim, clock, server):
+    sim.add_model(ARN, load_seconds=60, cold_mode="hold")
+    with pytest.raises(ReadTimeoutError):
+        invoke(runtime_client(server.url, read_timeout=0.3))
+    clock.advance(60)
+    assert invoke(runtime_client(server.url))["generation"] == "."
+    (copy,) = sim.inspect(ARN)["copies"]
+    # The held call was served when the copy came up, although nobody was listening.
+    assert copy["first_success_at"] == "2026-03-09T08:01:00Z"
+
+
+def test_on_the_real_clock_a_held_call_takes_the_load_time():
+    with SimulatorServer(Simulator()) as server:
+        server.simulator.add_model(ARN, load_seconds=0.3, cold_mode="hold")
+        started = time.monotonic()
+        assert invoke(runtime_client(server.url))["generation"] == "."
+        assert 0.25 <= time.monotonic() - started < 3
+
+
+# -- a container that fails -----------------------------------------------------------------------
+def test_a_loaded_copy_whose_container_fails_answers_424(sim, clock, rt):
+    sim.add_model(ARN, load_seconds=30, model_error=True)
+    assert error_of(rt)[0] == "ModelNotReadyException"  # cold first: nothing ran yet
+    clock.advance(30)
+    code, status, message, err = error_of(rt)
+    assert (code, status) == ("ModelErrorException", 424)
+    assert isinstance(err, rt.exceptions.ModelErrorException) and message
+    assert err.response["originalStatusCode"] == 500 and err.response["resourceName"] == ARN
+    model = sim.inspect(ARN)
+    assert model["state"] == "loaded" and model["copies"][0]["first_success_at"] is None
+    clock.advance(14 * 60)
+    error_of(rt)                                 # the failing call still holds the copy
+    clock.advance(60)
+    assert sim.inspect(ARN)["state"] == "loaded"
+
+
 # -- error wire shape: every code as botocore parses it ----------------------------------------
 @pytest.mark.parametrize("setup, body, code, status", [
     ({"denied": True}, LLAMA, "AccessDeniedException", 403),

@@ -1,0 +1,106 @@
+"""A cold model that holds the call while a copy loads, as AWS documents it may, instead of
+answering ModelNotReadyException at once: the worker counts a call with no answer by its
+read timeout as still loading, a held success as a cold start, and its timeouts leave
+the worker Lambda time to record them."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from chalicelib.bedrock import Invoker
+from chalicelib.planner import READY, CallResult
+from chalicelib.settings import WORKER_MARGIN_SECONDS, Settings, SettingsError
+from conftest import ARN_LLAMA
+from helpers import at, call_times, calls, events, register, show
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_a_call_that_times_out_while_a_copy_loads_is_still_loading_and_the_cold_start_is_measured(
+        client, driver, runtime, simulator):
+    runtime.settings = replace(runtime.settings, invoke_read_timeout_seconds=1)
+    runtime.invoker = Invoker(runtime.settings)
+    simulator.add_model(ARN_LLAMA, load_seconds=35, cold_mode="hold")
+    register(client, model_arn=ARN_LLAMA, name="llama")
+    driver.run_until(at(8, 57, 5))
+    # The pre-warm at 08:57 was held past the read timeout: loading, polled, not an error.
+    state = show(client, "llama")["state"]
+    assert state["status"] == "warming" and state["warming_since"] == "2026-03-09T08:57:00Z"
+    assert state["next_action"] == {"kind": "poll", "at": "2026-03-09T08:57:10Z"}
+    (call,) = [e for e in events(client, "llama") if e["kind"] == "call"]
+    assert (call["outcome"], call["code"], call["attempt"]) == ("not_ready", "ReadTimeoutError", 0)
+
+    driver.run_until(at(9, 1))
+    state = show(client, "llama")["state"]
+    assert state["status"] == "warm" and state["error"] is None
+    # Ready at 08:57:35; the poll at 08:57:40 found it: a cold start measured from 08:57.
+    first = calls(simulator, ARN_LLAMA)[0]  # the held pre-warm, served once the copy was up
+    assert (first["at"], first["answered_at"], first["outcome"]) == (
+        "2026-03-09T08:57:00Z", "2026-03-09T08:57:35Z", "ready")
+    assert call_times(simulator, ARN_LLAMA, "ready")[1:3] == [at(8, 57, 10), at(8, 57, 20)]  # held polls
+    assert state["cold_starts"]["count"] == 1 and state["cold_starts"]["last_seconds"] == 40.0
+    assert not [e for e in events(client, "llama") if e["kind"] == "error"]
+
+
+class HeldInvoker:
+    """A model that answers after ``seconds`` on the simulated clock, as a cold model
+    holding the call while its copy loads does."""
+
+    def __init__(self, clock, seconds: float):
+        self.clock, self.seconds = clock, seconds
+
+    def invoke(self, config, request_format) -> CallResult:
+        self.clock.advance(self.seconds)
+        return CallResult(READY, latency_ms=int(self.seconds * 1000))
+
+
+def test_a_held_call_answered_when_the_copy_is_ready_is_a_cold_start(client, driver, runtime, clock):
+    register(client, model_arn=ARN_LLAMA, name="llama")
+    runtime.invoker = HeldInvoker(clock, 70)
+    driver.run_until(at(8, 59))
+    state = show(client, "llama")["state"]
+    assert state["status"] == "warm" and state["last_success_at"] == "2026-03-09T08:58:10Z"
+    assert state["cold_starts"] == {"count": 1, "last_seconds": 70.0, "p50_seconds": 70.0, "p95_seconds": 70.0}
+    kinds = [(e["kind"], e.get("held")) for e in reversed(events(client, "llama"))]
+    assert ("cold", True) in kinds and ("cold_start", None) in kinds
+
+
+def test_a_slow_answer_from_a_warm_model_is_not_a_cold_start(client, driver, runtime, clock, simulator):
+    simulator.add_model(ARN_LLAMA, load_seconds=30)
+    register(client, model_arn=ARN_LLAMA, name="llama")
+    driver.run_until(at(9, 5))
+    before = show(client, "llama")["state"]
+    assert before["status"] == "warm" and before["cold_starts"]["count"] == 1
+    runtime.invoker = HeldInvoker(clock, 20)  # a keep-alive that takes 20 s: slow, not held
+    driver.run_until(at(9, 15))
+    after = show(client, "llama")["state"]
+    assert after["status"] == "warm" and after["cold_starts"]["count"] == 1
+    assert after["keepalive_minutes_in_force"] == 14
+
+
+# -- the read timeout and the worker Lambda's ---------------------------------------------
+REQUIRED = {"KEEPWARM_TABLE": "t", "KEEPWARM_QUEUE_URL": "q"}
+
+
+def test_the_read_timeout_must_end_well_before_the_worker_lambdas():
+    ok = Settings.from_env({**REQUIRED, "KEEPWARM_INVOKE_READ_TIMEOUT_SECONDS": "85"})
+    assert 5 + 85 + WORKER_MARGIN_SECONDS == ok.worker_timeout_seconds
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env({**REQUIRED, "KEEPWARM_INVOKE_READ_TIMEOUT_SECONDS": "86"})
+    message = str(refused.value)
+    assert message.startswith("KEEPWARM_INVOKE_CONNECT_TIMEOUT_SECONDS + KEEPWARM_INVOKE_READ_TIMEOUT_SECONDS "
+                              "(91 s) must leave 30 s of KEEPWARM_WORKER_TIMEOUT_SECONDS (120 s")
+    # A longer worker Lambda allows a longer read timeout.
+    longer = Settings.from_env({**REQUIRED, "KEEPWARM_INVOKE_READ_TIMEOUT_SECONDS": "270",
+                                "KEEPWARM_WORKER_TIMEOUT_SECONDS": "305"})
+    assert longer.invoke_read_timeout_seconds == 270
+
+
+def test_the_worker_timeout_setting_is_the_deployed_lambdas():
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    assert config["lambda_functions"]["worker"]["lambda_timeout"] == Settings("t", "q").worker_timeout_seconds
+    assert timedelta(seconds=Settings("t", "q").invoke_read_timeout_seconds) < timedelta(minutes=5)
