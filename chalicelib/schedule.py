@@ -242,33 +242,24 @@ class CronWindow:
 
     def between(self, zone: str, start: datetime, end: datetime, excluded: Excluded = None) -> list[Interval]:
         """This window's intervals overlapping [start, end), in order: the one holding
-        ``start`` (or opening next) found by search, the rest by one sweep over the firings."""
+        ``start`` (or opening next) found by search, the rest from the warm firings: each
+        warm after the last close opens an interval (unless a stop ties with it), which
+        closes at the first stop after it. The stop's firings are never listed, so a stop
+        that fires every minute costs no more than one that fires once a day."""
         first = self._raw_next(zone, start)
         if first is None or first.open >= end:
             return []
-        warms = _firings(zone, self.warm, first.open, end)
-        stops = _firings(zone, self.stop, first.open, end)
-        events = sorted({*warms, *stops})
-        warm_set, stop_set = set(warms), set(stops)
-        found: list[Interval] = []
-        opened: Optional[datetime] = None
-        last_warm = last_stop = None
-        for at in events:
+        found = [first]
+        for warm in _firings(zone, self.warm, first.close, end):
             check()
-            if at in warm_set:
-                last_warm = at
-            if at in stop_set:
-                last_stop = at
-            is_open = last_warm is not None and (last_stop is None or last_warm > last_stop)
-            if is_open and opened is None:
-                opened = at
-            elif not is_open and opened is not None:
-                found.append(Interval(opened, at))
-                opened = None
-        if opened is not None:
-            closed = _earliest_after(zone, self.stop, max(opened, end - _TICK))
-            if closed is not None and closed - opened <= HORIZON:
-                found.append(Interval(opened, closed))
+            if warm < found[-1].close:
+                continue  # it only kept the interval open
+            closed = _earliest_after(zone, self.stop, warm - _TICK)
+            if closed == warm:
+                continue  # a stop at the same instant: a tie is closed
+            if closed is None or closed - warm > HORIZON:
+                break
+            found.append(Interval(warm, closed))
         return [iv for iv in found if _kept(excluded, _local_date(zone, iv.open))]
 
 

@@ -684,7 +684,8 @@ def test_range_sweep_agrees_with_stepping_window_by_window() -> None:
     zones = st.sampled_from(["Europe/London", "America/New_York", "Australia/Sydney", "Australia/Lord_Howe",
                              "Asia/Kolkata", "UTC", "America/Sao_Paulo"])
     crons = st.sampled_from(["0 9 * * MON-FRI", "30 2 * * *", "0,30 1-3 * * *", "15 22 * * SUN",
-                             "0 0 1,15 * *", "10,35 2 * * *", "0 12 * * SAT,SUN", "45 */4 * * *"])
+                             "0 0 1,15 * *", "10,35 2 * * *", "0 12 * * SAT,SUN", "45 */4 * * *",
+                             "*/5 * * * *", "* 3 * * *"])
     starts = st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2026, 12, 1),
                           timezones=st.just(UTC))
 
