@@ -150,7 +150,11 @@ class MemoryStore(Store):
         self._due: dict[str, str] = {}
 
     def _put(self, model: Model) -> None:
-        self._models[model.name] = self._dump(model)
+        # Kept as JSON text, so callers never share mutable state with the store.
+        self._models[model.name] = {
+            "version": model.state.version, "model_arn": model.config.model_arn,
+            "json": json.dumps({"config": model.config.to_item(), "state": model.state.to_item()}),
+        }
         if model.state.next_due_at is None:
             self._due.pop(model.name, None)
         else:
@@ -158,12 +162,8 @@ class MemoryStore(Store):
 
     @staticmethod
     def _load(item: dict[str, Any]) -> Model:
-        return Model(ModelConfig.from_item(item["config"]), ModelState.from_item(item["state"]))
-
-    @staticmethod
-    def _dump(model: Model) -> dict[str, Any]:
-        # Round-trip through JSON so callers never share mutable state with the store.
-        return json.loads(json.dumps({"config": model.config.to_item(), "state": model.state.to_item()}))
+        stored = json.loads(item["json"])
+        return Model(ModelConfig.from_item(stored["config"]), ModelState.from_item(stored["state"]))
 
     def create(self, model: Model) -> Model:
         with self._lock:
@@ -193,7 +193,7 @@ class MemoryStore(Store):
     def save(self, model: Model, expected_version: int) -> Model:
         with self._lock:
             item = self._models.get(model.name)
-            if item is None or item["state"]["version"] != expected_version:
+            if item is None or item["version"] != expected_version:
                 raise StateConflict(f"{model.name}: version is not {expected_version}")
             model = _next_version(model, expected_version)
             self._put(model)
@@ -204,7 +204,7 @@ class MemoryStore(Store):
             item = self._models.pop(name, None)
             if item is None:
                 raise ModelNotFound(name)
-            self._arns.pop(item["config"]["model_arn"], None)
+            self._arns.pop(item["model_arn"], None)
             self._events.pop(name, None)
             self._due.pop(name, None)
 

@@ -85,8 +85,11 @@ def _exclusions(exclude_dates: tuple[str, ...],
 
 def next_window(config: ModelConfig, at: datetime) -> Optional[Interval]:
     """The schedule's window containing ``at`` or opening next, exclusions applied."""
-    return _next_window(config.timezone, _windows_key(config), tuple(config.exclude_dates),
-                        _calendar_key(config), at)
+    return _next_window(*_window_key(config), at)
+
+
+def _window_key(config: ModelConfig) -> tuple[Any, ...]:
+    return config.timezone, _windows_key(config), tuple(config.exclude_dates), _calendar_key(config)
 
 
 @lru_cache(maxsize=65536)
@@ -132,10 +135,12 @@ def next_hold(config: ModelConfig, state: ModelState, at: datetime, lead: timede
             return None
         return replace(hold, start=max(hold.start, cold.until), open=max(hold.open, cold.until))
 
+    key = _window_key(config)
+
     def window_hold(after: datetime) -> Optional[Hold]:
         # A window whose pre-warm has begun but which opens after ``after`` is found too:
         # next_window returns the next opening.
-        w = next_window(config, after)
+        w = _next_window(*key, after)
         return Hold(w.open - lead, w.open, w.close, "window", w.cut) if w is not None else None
 
     pool = _candidates(state, at)
