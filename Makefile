@@ -17,8 +17,14 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 
 install: $(STAMP)
 
+# On every core: modules that share a running stack or a built package stay on one worker.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadgroup
+
+# The soak at full size: 400 random models for 30 simulated days (make test runs 120).
+.PHONY: soak
+soak: $(STAMP)
+	KEEPWARM_SOAK_MODELS=400 $(BIN)/python -m pytest -n auto tests/test_soak.py
 
 # The whole service on loopback: moto, the simulator, chalice local, tick and worker.
 run: $(STAMP)

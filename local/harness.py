@@ -14,6 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Optional
 
+from botocore.exceptions import ClientError
+
+from chalicelib.bedrock import classify, request_body
+from chalicelib.planner import READY, CallResult
 from chalicelib.queue import WorkMessage
 
 UTC = timezone.utc
@@ -121,3 +125,23 @@ class Driver:
             return next_tick
         # The last minute boundary at or before the limit: the first tick that may matter.
         return max(next_tick, limit.replace(second=0, microsecond=0))
+
+
+class SimulatorInvoker:
+    """Calls a :class:`local.simulator.Simulator` in this process, without HTTP: for soaks
+    that run hundreds of models for weeks, where the loop, not the wire, is under test.
+
+    The body is the service's own (``chalicelib.bedrock.request_body``) and an error answer
+    is classified by the service's own ``classify``, from the code and status the
+    simulator would have sent; the HTTP path itself is tested elsewhere."""
+
+    def __init__(self, simulator: Any):
+        self.simulator = simulator
+
+    def invoke(self, config: Any, request_format: str) -> CallResult:
+        answer = self.simulator.invoke(config.model_arn, request_body(config, request_format))
+        if answer.status == 200:
+            return CallResult(READY)
+        error = {"Code": answer.body.get("__type"), "Message": answer.body.get("message")}
+        return classify(ClientError({"Error": error, "ResponseMetadata": {"HTTPStatusCode": answer.status}},
+                                    "InvokeModel"))

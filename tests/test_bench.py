@@ -12,6 +12,9 @@ import pytest
 from bench import simulate, tick_scaling
 from conftest import unique
 
+# Its module-scoped fixture is costly: all its tests run on one worker.
+pytestmark = pytest.mark.xdist_group("bench")
+
 
 @pytest.fixture(scope="module")
 def short_run() -> simulate.Result:

@@ -36,6 +36,9 @@ from keepwarm_client.cli import main  # noqa: E402
 
 from live import POLL_SECONDS, free_port, request, running_stack  # noqa: E402
 
+# Its module-scoped fixture is costly: all its tests run on one worker.
+pytestmark = pytest.mark.xdist_group("client-stack")
+
 UTC = timezone.utc
 LOAD_SECONDS = 3
 ACCOUNT = "123456789012"

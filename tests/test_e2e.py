@@ -20,6 +20,9 @@ import pytest
 from live import AUTO_LOAD_SECONDS, POLL_SECONDS, ROOT, request, running_stack, wait_for
 from local.stack import own_model_help
 
+# Its module-scoped fixture is costly: all its tests run on one worker.
+pytestmark = pytest.mark.xdist_group("live-stack")
+
 UTC = timezone.utc
 LOAD_SECONDS = 3
 

@@ -13,6 +13,9 @@ import pytest
 from chalicelib.store import TABLE_KEYS
 from deploy.package import ROLES, STAGE_RULE, main, names, package
 
+# Its module-scoped fixture is costly: all its tests run on one worker.
+pytestmark = pytest.mark.xdist_group("package")
+
 ROOT = Path(__file__).resolve().parent.parent
 STAGES = ("dev", "prod", "staging")
 # A region of each partition: aws, aws-cn, aws-us-gov.
