@@ -24,6 +24,7 @@ from chalicelib.records import REQUEST_FORMATS
 from chalicelib.schedule import MAX_WINDOWS
 
 ISO = {"type": "string", "format": "date-time", "example": "2026-03-09T09:00:00Z"}
+MAYBE_ISO = {**ISO, "nullable": True}
 MONEY = {"type": "number", "nullable": True, "description": "USD, to the cent"}
 MODEL = {"name": "model", "in": "path", "required": True, "schema": {"type": "string"},
          "description": "the model's name, or its URL-encoded ARN"}
@@ -100,7 +101,7 @@ SCHEMAS: dict[str, Any] = {
         "state": {"type": "object", "properties": {
             "status": {"type": "string", "enum": ["cold", "warming", "warm", "error"]},
             "ready": {"type": "boolean"}, "window_open": {"type": "boolean"},
-            "last_success_at": ISO, "last_call_at": ISO, "warming_since": ISO,
+            "last_success_at": MAYBE_ISO, "last_call_at": MAYBE_ISO, "warming_since": MAYBE_ISO,
             "next_action": {"type": "object", "nullable": True, "properties": {
                 "kind": {"type": "string", "enum": ["prewarm", "warmup", "keepalive", "poll"]}, "at": ISO}},
             "error": {"type": "string", "nullable": True},
@@ -120,7 +121,7 @@ SCHEMAS: dict[str, Any] = {
         "id": {"type": "string"}, "model": NAME, "holder": {"type": "string", "nullable": True},
         "created_at": ISO, "expires_at": ISO, "active": {"type": "boolean"}, "ready": {"type": "boolean"},
         "status": {"type": "string"},
-        "expected_ready_at": {**ISO, "nullable": True, "description": "null while blocked"},
+        "expected_ready_at": {**MAYBE_ISO, "description": "null while blocked"},
         "blocked": {"type": "string", "nullable": True,
                     "description": "why the model will not be warmed for this lease now (paused, or a cold "
                                    "override until an instant) and how to lift it; null otherwise"},

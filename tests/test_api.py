@@ -5,7 +5,11 @@ import json
 from urllib.parse import quote
 
 import pytest
+import requests
+import schemathesis
 from conftest import ARN_LLAMA, ARN_QWEN
+
+from chalicelib.openapi import DOCUMENT
 
 JSON = {"Content-Type": "application/json"}
 BUSINESS_HOURS = [{"days": "MON-FRI", "start": "09:00", "stop": "18:00"}]
@@ -388,6 +392,28 @@ def test_events_start_with_registration(client):
     assert [e["kind"] for e in events] == ["updated", "registered"]
     assert events[1]["model_arn"] == ARN_LLAMA
     assert client.http.get("/models/ghost/events").status_code == 404
+
+
+def documented(method: str, path: str, response) -> None:
+    """Fail unless the OpenAPI document describes ``response`` (status, content type, body)
+    as an answer of ``method path``: the check schemathesis makes on the running stack."""
+    operation = schemathesis.openapi.from_dict(DOCUMENT)[path][method]
+    request = requests.Request(method, f"http://127.0.0.1{path}").prepare()
+    # Chalice leaves a JSON answer's Content-Type to API Gateway (and chalice local), which
+    # say application/json.
+    headers = {"Content-Type": ["application/json"], **{name: [value] for name, value in response.headers.items()}}
+    operation.validate_response(schemathesis.Response(response.status_code, headers, response.body, request,
+                                                      elapsed=0.0, verify=True))
+
+
+def test_a_model_never_called_is_what_the_document_says(client):
+    """A new model has no last call, success or warm-up yet: null, which the document
+    first described as a string."""
+    post(client, {**VALID, "name": "llama"})
+    response = client.http.get("/models/llama")
+    assert response.json_body["state"]["last_call_at"] is None
+    documented("GET", "/models/{model}", response)
+    documented("GET", "/models", client.http.get("/models"))
 
 
 def test_the_openapi_document_describes_every_route(client):
