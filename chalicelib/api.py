@@ -235,7 +235,9 @@ def _object(body: Any) -> dict[str, Any]:
         raise RequestError("body", "must be a JSON object")
     unknown = sorted(set(body) - FIELDS)
     if unknown:
-        raise RequestError(unknown[0], f"unknown field (known: {', '.join(sorted(FIELDS))})")
+        # Spelled as a path, like every other field: a raw key ("", "windows: x") would
+        # make the message start with nothing, or with a field that is not at fault.
+        raise RequestError(_child_path("", unknown[0]), f"unknown field (known: {', '.join(sorted(FIELDS))})")
     return body
 
 

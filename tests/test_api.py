@@ -143,6 +143,19 @@ def test_bad_registrations_name_the_field_and_store_nothing(client, change, fiel
     assert stored(client) == []
 
 
+@pytest.mark.parametrize("key, field", [("colour", "colour"), ("x-colour", 'body["x-colour"]'),
+                                        ("", 'body[""]'), ("windows: x", 'body["windows: x"]')])
+def test_an_unknown_field_is_named_as_a_path(client, key, field):
+    """The Message starts with the field at fault even when the field is no identifier: a
+    raw "windows: x" would blame windows, and "" would name nothing."""
+    before = post(client, {**VALID, "name": "llama"}).json_body
+    response = post(client, {**VALID, "model_arn": ARN_QWEN, key: 1})
+    assert response.status_code == 400, response.body
+    assert response.json_body["Message"].startswith(f"{field}: unknown field (known: "), response.json_body
+    assert put(client, "llama", {key: 1}).json_body["Message"].startswith(f"{field}: unknown field")
+    assert stored(client) == [before]
+
+
 CUSTOM = {**VALID, "request_format": "custom"}
 
 
