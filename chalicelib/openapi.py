@@ -20,7 +20,7 @@ from chalicelib.api import (
     MAX_STORED_DIGITS,
     MIN_STORED_MAGNITUDE,
 )
-from chalicelib.records import REQUEST_FORMATS
+from chalicelib.records import ARN_PARTS, REQUEST_FORMATS
 from chalicelib.schedule import MAX_WINDOWS
 
 ISO = {"type": "string", "format": "date-time", "example": "2026-03-09T09:00:00Z"}
@@ -86,8 +86,10 @@ CONFIG_FIELDS: dict[str, Any] = {
                                            "description": "one of that country's subdivision codes"}}},
     "custom_model_units": {"type": "integer", "minimum": 1, "maximum": 1000, "nullable": True},
 }
+# The validator's own parts, so the two cannot drift ($ ends the input in the document's regex dialect).
 ARN = {"type": "string", "example": "arn:aws:bedrock:us-west-2:123456789012:imported-model/km5b98xhpqel",
-       "pattern": r"^arn:aws(-[a-z]+)*:bedrock:[a-z]{2}(-[a-z]+)+-[0-9]{1,2}:[0-9]{12}:imported-model/[a-z0-9]{12}$"}
+       "pattern": f"^arn:{ARN_PARTS['partition']}:bedrock:{ARN_PARTS['region']}:{ARN_PARTS['account']}:"
+                  f"imported-model/{ARN_PARTS['model_id']}$"}
 NAME = {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"}
 
 SCHEMAS: dict[str, Any] = {

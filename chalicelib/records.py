@@ -16,10 +16,12 @@ UTC = timezone.utc
 # botocore's ImportedModelIdentifier pattern, narrowed: the region must look like an AWS
 # region, because it chooses the bedrock-runtime endpoint the worker talks to. Part by
 # part, so that an error can say which part is wrong. Patterns end in \Z, not $: "$" also
-# matches before a final newline, and "name\n" is not a name.
+# matches before a final newline, and "name\n" is not a name. Partition and region are
+# bounded like AWS's own (aws-us-gov, us-isob-east-1, ap-southeast-2): the ARN is a DynamoDB
+# key (at most 2,048 bytes), and botocore refuses a region of more than 63 characters.
 ARN_PARTS = {
-    "partition": r"aws(?:-[a-z]+)*",
-    "region": r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}",
+    "partition": r"aws(?:-[a-z]{1,10}){0,3}",
+    "region": r"[a-z]{2}(?:-[a-z]{1,12}){1,3}-[0-9]{1,2}",
     "account": r"[0-9]{12}",
     "model_id": r"[a-z0-9]{12}",
 }

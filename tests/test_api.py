@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from urllib.parse import quote
 
 import pytest
@@ -10,6 +11,8 @@ import schemathesis
 from conftest import ARN_LLAMA, ARN_QWEN
 
 from chalicelib.openapi import DOCUMENT
+
+ARN_PATTERN = DOCUMENT["components"]["schemas"]["Registration"]["properties"]["model_arn"]["pattern"]
 
 JSON = {"Content-Type": "application/json"}
 BUSINESS_HOURS = [{"days": "MON-FRI", "start": "09:00", "stop": "18:00"}]
@@ -97,6 +100,33 @@ def test_the_arn_error_says_which_part_is_wrong(client, arn, problem):
     assert response.status_code == 400, response.body
     assert response.json_body["Message"] == f"model_arn: {arn!r} is not an imported-model ARN: {problem}; {ARN_RULE}"
     assert stored(client) == []
+
+
+LONG_PARTITION = "arn:aws-" + "a" * 3000 + ":bedrock:us-west-2:123456789012:imported-model/abcdefghijkl"
+LONG_REGION = "arn:aws:bedrock:us-" + "west-" * 12 + "2:123456789012:imported-model/abcdefghijkl"
+
+
+@pytest.mark.parametrize("arn, problem", [
+    (LONG_PARTITION, "the partition"),  # was a 500: DynamoDB keys stop at 2,048 bytes
+    (LONG_REGION, "the region"),  # was taken, then every call and cost estimate failed in botocore
+])
+def test_an_arn_whose_partition_or_region_is_longer_than_aws_names_is_refused(client, arn, problem):
+    response = post(client, {**VALID, "model_arn": arn})
+    assert response.status_code == 400, response.body
+    assert response.json_body["Message"].startswith("model_arn: "), response.json_body
+    assert f": {problem} " in response.json_body["Message"]
+    assert stored(client) == []
+    assert not re.search(ARN_PATTERN, arn)  # and the document says so
+
+
+@pytest.mark.parametrize("arn", [ARN_LLAMA,
+                                 "arn:aws-us-gov:bedrock:us-gov-west-1:123456789012:imported-model/abcdefghijkl",
+                                 "arn:aws-iso-b:bedrock:us-isob-east-1:123456789012:imported-model/abcdefghijkl",
+                                 "arn:aws-cn:bedrock:cn-northwest-1:123456789012:imported-model/abcdefghijkl",
+                                 "arn:aws:bedrock:ap-southeast-2:123456789012:imported-model/abcdefghijkl"])
+def test_arns_of_every_partition_are_taken_and_documented(client, arn):
+    assert post(client, {**VALID, "model_arn": arn}).status_code == 201
+    assert re.search(ARN_PATTERN, arn)
 
 
 @pytest.mark.parametrize("change, field", [
