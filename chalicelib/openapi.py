@@ -57,8 +57,9 @@ def _days(default: int, high: int) -> dict[str, Any]:
 WINDOW = {"oneOf": [
     {"type": "object", "additionalProperties": False, "required": ["start", "stop"], "properties": {
         "days": {"type": "string", "example": "MON-FRI", "description": "day names, ranges, lists or *"},
-        "start": {"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]$"},
-        "stop": {"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]$"}}},
+        "start": {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$", "example": "09:00"},
+        "stop": {"type": "string", "pattern": "^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$", "example": "18:00",
+                 "description": "24:00 is the end of the day"}}},
     {"type": "object", "additionalProperties": False, "required": ["warm", "stop"], "properties": {
         "warm": {"type": "string", "example": "0 9 * * MON-FRI", "description": "5-field cron"},
         "stop": {"type": "string", "example": "0 18 * * MON-FRI"}}},

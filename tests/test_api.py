@@ -313,6 +313,18 @@ def test_the_body_is_json_whatever_the_content_type_says(client, headers):
     assert lease.status_code == 201, lease.body
 
 
+@pytest.mark.parametrize("key", ["start", "stop"])
+def test_the_document_allows_the_times_of_day_the_api_takes(client, key):
+    """It allowed a start of 24:00 and anything up to 29:59, which the API refuses."""
+    simple = DOCUMENT["components"]["schemas"]["Registration"]["properties"]["windows"]["items"]["oneOf"][0]
+    pattern = simple["properties"][key]["pattern"]
+    for time in ("00:00", "09:30", "23:59", "24:00", "24:01", "25:00", "29:59", "9:00", "09:60", "0900"):
+        window = {"start": "12:00", "stop": "12:00", key: time}
+        taken = post(client, {**VALID, "windows": [window]}).status_code == 201
+        client.http.delete("/models/" + quote(ARN_LLAMA, safe=""))
+        assert taken == bool(re.search(pattern, time)), (key, time, taken)
+
+
 def test_show_by_name_or_url_encoded_arn(client):
     post(client, {**VALID, "name": "llama"})
     by_arn = client.http.get("/models/" + quote(ARN_LLAMA, safe=""))
