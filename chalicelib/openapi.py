@@ -44,6 +44,24 @@ def _body(name: str) -> dict[str, Any]:
     return {"required": True, "content": {"application/json": {"schema": _ref(name)}}}
 
 
+def _links(**targets: tuple[str, str, dict[str, str]]) -> dict[str, Any]:
+    """OpenAPI links, by name: the operation (path, method) a response leads to, and the
+    runtime expressions that fill its path parameters."""
+    return {"links": {name: {"operationRef": "#/paths/" + path.replace("~", "~0").replace("/", "~1") + "/" + method,
+                             "parameters": parameters}
+                      for name, (path, method, parameters) in targets.items()}}
+
+
+# What a new model's 201 leads to: the model by the name it was given (or took from its ARN).
+NEW_MODEL = {"model": "$response.body#/name"}
+MODEL_LINKS = _links(show=("/models/{model}", "get", NEW_MODEL), change=("/models/{model}", "put", NEW_MODEL),
+                     remove=("/models/{model}", "delete", NEW_MODEL),
+                     lease=("/models/{model}/leases", "post", NEW_MODEL))
+# What a new lease's 201 leads to: the lease, on the model it was taken on.
+NEW_LEASE = {"model": "$request.path.model", "lease": "$response.body#/id"}
+LEASE_LINKS = _links(show=("/models/{model}/leases/{lease}", "get", NEW_LEASE),
+                     release=("/models/{model}/leases/{lease}", "delete", NEW_LEASE))
+
 ERRORS = {"400": _json(_ref("Error"), "bad input: Message starts with the field at fault"),
           "404": _json(_ref("Error"), "no such model (or lease)")}
 QUERY_FROM = {"name": "from", "in": "query", "schema": ISO}
@@ -150,7 +168,7 @@ SCHEMAS: dict[str, Any] = {
 PATHS: dict[str, Any] = {
     "/models": {
         "post": {"summary": "register a model", "requestBody": _body("Registration"),
-                 "responses": {"201": _json(_ref("Model"), "registered"), **ERRORS,
+                 "responses": {"201": {**_json(_ref("Model"), "registered"), **MODEL_LINKS}, **ERRORS,
                                "409": _json(_ref("Error"), "the name or ARN is taken")}},
         "get": {"summary": "list models in name order",
                 "parameters": [{"name": "limit", "in": "query",
@@ -186,7 +204,7 @@ PATHS: dict[str, Any] = {
     "/models/{model}/leases": {
         "parameters": [MODEL],
         "post": {"summary": "keep the model warm from now for N minutes", "requestBody": _body("LeaseRequest"),
-                 "responses": {"201": _json(_ref("Lease")), **ERRORS,
+                 "responses": {"201": {**_json(_ref("Lease")), **LEASE_LINKS}, **ERRORS,
                                "409": _json(_ref("Error"), f"no lease taken: already {MAX_ACTIVE_LEASES} "
                                                            "active leases, the model is paused, or a cold "
                                                            "override is in force (Message says until when)")}},

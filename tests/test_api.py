@@ -484,3 +484,16 @@ def test_the_openapi_document_describes_every_route(client):
         for verb, op in ops.items():
             if verb in ("post", "put"):
                 assert op["requestBody"]["content"]["application/json"]["schema"]["$ref"], (path, verb)
+
+
+def test_the_documents_links_lead_to_its_operations():
+    """Each link (a new model to itself and its leases, a new lease to itself) names an
+    operation the document has and fills every path parameter that operation needs."""
+    links = [link for ops in DOCUMENT["paths"].values() for verb, op in ops.items() if verb != "parameters"
+             for answer in op["responses"].values() for link in answer.get("links", {}).values()]
+    assert len(links) == 6
+    for link in links:
+        path, _, verb = link["operationRef"].removeprefix("#/paths/").rpartition("/")
+        path = path.replace("~1", "/").replace("~0", "~")
+        assert verb in DOCUMENT["paths"][path], link
+        assert set(link["parameters"]) == set(re.findall(r"{(\w+)}", path)), link
