@@ -39,6 +39,7 @@ from chalicelib.planner import (
 )
 from chalicelib.records import (
     ARN_PARTS,
+    ROLE_NAME,
     ARN_RE,
     NAME_RE,
     REQUEST_FORMATS,
@@ -241,7 +242,9 @@ def _object(body: Any) -> dict[str, Any]:
         raise RequestError("body", "must be a JSON object")
     unknown = sorted(set(body) - FIELDS)
     if unknown:
-        raise RequestError(unknown[0], f"unknown field (known: {', '.join(sorted(FIELDS))})")
+        # Spelled as a path, like every other field: a raw key ("", "windows: x") would
+        # make the message start with nothing, or with a field that is not at fault.
+        raise RequestError(_child_path("", unknown[0]), f"unknown field (known: {', '.join(sorted(FIELDS))})")
     return body
 
 
@@ -281,7 +284,8 @@ def _config(body: dict[str, Any], defaults: ModelConfig, now: datetime, settings
 
 
 # IAM's role ARN (a path of /-separated names, then the name) and STS's external id.
-ROLE_RE = re.compile(r"^arn:(?P<partition>aws(?:-[a-z]+)*):iam::[0-9]{12}:role/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}\Z")
+ROLE_RE = re.compile(rf"^arn:(?P<partition>{ARN_PARTS['partition']}):iam::{ARN_PARTS['account']}:"
+                     rf"role/{ROLE_NAME}\Z")
 ROLE_RULE = "arn:<partition>:iam::<12-digit account>:role/<name>"
 EXTERNAL_ID_RE = re.compile(r"^[\w+=,.@:/-]{2,1224}\Z")
 

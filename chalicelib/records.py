@@ -16,10 +16,12 @@ UTC = timezone.utc
 # botocore's ImportedModelIdentifier pattern, narrowed: the region must look like an AWS
 # region, because it chooses the bedrock-runtime endpoint the worker talks to. Part by
 # part, so that an error can say which part is wrong. Patterns end in \Z, not $: "$" also
-# matches before a final newline, and "name\n" is not a name.
+# matches before a final newline, and "name\n" is not a name. Partition and region are
+# bounded like AWS's own (aws-us-gov, us-isob-east-1, ap-southeast-2): the ARN is a DynamoDB
+# key (at most 2,048 bytes), and botocore refuses a region of more than 63 characters.
 ARN_PARTS = {
-    "partition": r"aws(?:-[a-z]+)*",
-    "region": r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}",
+    "partition": r"aws(?:-[a-z]{1,10}){0,3}",
+    "region": r"[a-z]{2}(?:-[a-z]{1,12}){1,3}-[0-9]{1,2}",
     "account": r"[0-9]{12}",
     "model_id": r"[a-z0-9]{12}",
 }
@@ -28,6 +30,8 @@ ARN_RE = re.compile(
     rf"(?P<account>{ARN_PARTS['account']}):imported-model/(?P<model_id>{ARN_PARTS['model_id']})\Z"
 )
 NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62})\Z")
+# An IAM role's name after "role/": a path of /-separated names, then the name.
+ROLE_NAME = r"(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}"
 
 Status = Literal["cold", "warming", "warm", "error"]
 RequestFormat = Literal["auto", "chat", "completion", "llama", "custom"]
