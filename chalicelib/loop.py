@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Callable, Optional, Protocol
@@ -19,6 +20,7 @@ from chalicelib.budget import budget
 from chalicelib.logs import log_event
 from chalicelib.planner import (
     FATAL,
+    MODEL_ERROR,
     PLANNING_ERRORS,
     READY,
     TRANSIENT,
@@ -26,6 +28,8 @@ from chalicelib.planner import (
     Decision,
     apply_outcome,
     drop_claim,
+    fleet_prior,
+    load_groups,
     new_action_id,
     next_call,
     wanted,
@@ -193,6 +197,9 @@ class Worker:
         answered_at = self.clock()
         result, learned, format_events = self._body_outcome(model.config, known, request_format, answer,
                                                             answered_at)
+        if result.outcome in (READY, MODEL_ERROR) and model.state.status == "warming":
+            # A cold start ends: its model's prior is refreshed from the fleet.
+            learned = {**learned, **self._fleet_prior(model)}
         decision: Optional[Decision] = None
 
         def decide(current: Model) -> Model:
@@ -217,6 +224,9 @@ class Worker:
             try:
                 for event in (*check_events, *decision.events, *format_events):
                     self.store.add_event(model.name, event, self.settings.event_ttl_days)
+                    if event.kind == "cold_start" and event.detail.get("exact"):
+                        self.store.add_fleet_load(load_groups(model.config, decision.state),
+                                                  math.log(max(1.0, event.detail["seconds"])))
             except Exception as err:  # the state is saved; a lost event must not fail the call
                 log_event(logger, "event_write_failed", level=logging.ERROR, model=model.name,
                           error=f"{type(err).__name__}: {err}")
@@ -224,6 +234,17 @@ class Worker:
                   outcome=result.outcome, code=result.code, latency_ms=result.latency_ms,
                   status=decision.state.status, saved=saved)
         return result.outcome if saved else "superseded"
+
+    def _fleet_prior(self, model: Model) -> dict[str, object]:
+        """The state field for the prior the fleet now gives ``model`` (nothing if the fleet
+        has too few cold starts, or cannot be read: the prior it has stands)."""
+        try:
+            prior = fleet_prior(model.config, model.state, self.store.fleet_loads(), self.settings)
+        except Exception as err:  # a prior is an improvement, never a reason to fail a call
+            log_event(logger, "fleet_read_failed", level=logging.WARNING, model=model.name,
+                      error=f"{type(err).__name__}: {err}")
+            return {}
+        return {"lead_prior": prior} if prior is not None else {}
 
     @staticmethod
     def _body_outcome(config: ModelConfig, state: ModelState, sent: str, result: CallResult,

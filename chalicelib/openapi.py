@@ -88,6 +88,9 @@ CONFIG_FIELDS: dict[str, Any] = {
     "keepalive_minutes": {"type": "integer", "minimum": 1, "maximum": 14, "default": 14},
     "release_minutes": {"type": "integer", "minimum": 2, "maximum": MAX_RELEASE_MINUTES, "default": 15},
     "enabled": {"type": "boolean", "default": True},
+    "billing_aware_prewarm": {"type": "boolean", "default": True,
+                              "description": "trigger the load early and hold the first call that can "
+                                             "succeed (which starts the bill) until just before the open"},
     "request_format": {"type": "string", "enum": list(REQUEST_FORMATS), "default": "auto",
                        "description": "auto: chosen from GetImportedModel (architecture, import date, "
                                       "instructSupported), then from the model's answers"},
@@ -137,10 +140,15 @@ SCHEMAS: dict[str, Any] = {
             "keepalive_minutes_in_force": {"type": "integer"}, "release_minutes_assumed": {"type": "integer"},
             "keepalive_reason": {"type": "string", "nullable": True},
             "prewarm_lead_seconds": {"type": "number"},
+            "prewarm": {"type": "object", "nullable": True, "properties": {
+                "billing_aware": {"type": "boolean"}, "load_at": ISO, "ready_check_at": {**ISO, "nullable": True},
+                "opens_at": ISO, "why": {"type": "string"}}},
             "cold_starts": {"type": "object", "properties": {
-                "count": {"type": "integer"}, "last_seconds": {"type": "number", "nullable": True},
+                "count": {"type": "integer"}, "exact": {"type": "integer"}, "bounded": {"type": "integer"},
+                "last_seconds": {"type": "number", "nullable": True},
                 "p50_seconds": {"type": "number", "nullable": True},
-                "p95_seconds": {"type": "number", "nullable": True}}},
+                "p95_seconds": {"type": "number", "nullable": True},
+                "typical_seconds": {"type": "number"}, "prior": {"type": "string"}}},
             "leases": {"type": "array", "items": _ref("Lease")},
             "override": {"type": "object", "nullable": True},
             "verification": {

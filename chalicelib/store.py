@@ -11,6 +11,8 @@ pk                     sk               what
                                         model has something due) feed the ``due`` index
 ``arn#<model arn>``    ``arn``          the name registered for that ARN (uniqueness)
 ``model#<name>``       ``event#<at>#…`` one event, expiring through the ``expires_at`` TTL
+``fleet#loads``        ``<group>``      running totals of the fleet's exact cold starts
+                                        (``all``, ``cmu<N>``): the prior for new models
 =====================  ===============  ==============================================
 
 Every write of a model item is conditional on its ``version``, so a late or duplicate
@@ -29,10 +31,11 @@ from abc import ABC, abstractmethod
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, Optional, Sequence
 
 from botocore.exceptions import ClientError
 
+from chalicelib.leads import FleetLoads
 from chalicelib.records import Event, Model, ModelConfig, ModelState, parse_iso, require_aware
 
 
@@ -132,6 +135,15 @@ class Store(ABC):
     def events(self, name: str, limit: int = 50) -> list[dict[str, Any]]:
         """The model's events, newest first."""
 
+    @abstractmethod
+    def add_fleet_load(self, groups: Sequence[str], log_seconds: float) -> None:
+        """Count one exact cold start (the natural log of its seconds) in each group's
+        running totals, atomically: the fleet's prior for models with few of their own."""
+
+    @abstractmethod
+    def fleet_loads(self) -> dict[str, FleetLoads]:
+        """Every group's running totals."""
+
 
 def _next_version(model: Model, expected_version: int) -> Model:
     return replace(model, state=replace(model.state, version=expected_version + 1))
@@ -148,6 +160,7 @@ class MemoryStore(Store):
         # name -> due key, for the models that have something due: the DynamoDB store's
         # sparse index, so that due() reads only those (simulations tick every minute).
         self._due: dict[str, str] = {}
+        self._fleet: dict[str, FleetLoads] = {}
 
     def _put(self, model: Model) -> None:
         # Kept as JSON text, so callers never share mutable state with the store.
@@ -221,6 +234,17 @@ class MemoryStore(Store):
     def add_event(self, name: str, event: Event, ttl_days: int) -> None:
         with self._lock:
             self._events.setdefault(name, []).append(json.loads(json.dumps(event.to_item())))
+
+    def add_fleet_load(self, groups: Sequence[str], log_seconds: float) -> None:
+        with self._lock:
+            for group in groups:
+                was = self._fleet.get(group, FleetLoads())
+                self._fleet[group] = FleetLoads(was.count + 1, was.total + log_seconds,
+                                                was.squares + log_seconds * log_seconds)
+
+    def fleet_loads(self) -> dict[str, FleetLoads]:
+        with self._lock:
+            return dict(self._fleet)
 
     def events(self, name: str, limit: int = 50) -> list[dict[str, Any]]:
         with self._lock:
@@ -424,6 +448,26 @@ class DynamoStore(Store):
             Limit=limit,
         )
         return [_from_dynamo(item["event"]) for item in page.get("Items", [])]
+
+
+    # -- the fleet's load times: one small item per group, updated with ADD ---------------
+    FLEET_PK = "fleet#loads"
+
+    def add_fleet_load(self, groups: Sequence[str], log_seconds: float) -> None:
+        for group in groups:
+            self._table.update_item(
+                Key={"pk": self.FLEET_PK, "sk": group},
+                UpdateExpression="ADD #c :one, #t :y, #s :yy",
+                ExpressionAttributeNames={"#c": "count", "#t": "total", "#s": "squares"},
+                ExpressionAttributeValues=_to_dynamo({":one": 1, ":y": log_seconds,
+                                                      ":yy": log_seconds * log_seconds}),
+            )
+
+    def fleet_loads(self) -> dict[str, FleetLoads]:
+        page = self._table.query(KeyConditionExpression="pk = :pk",
+                                 ExpressionAttributeValues={":pk": self.FLEET_PK})
+        return {item["sk"]: FleetLoads(int(item["count"]), float(item["total"]), float(item["squares"]))
+                for item in page.get("Items", [])}
 
 
 # The table as the code expects it; the local stack and tests create it from this, and

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 from urllib.parse import quote
 
 import pytest
 import requests
 import schemathesis
 from conftest import ARN_LLAMA, ARN_QWEN
+from helpers import at, iso_z
 
 from chalicelib.openapi import DOCUMENT
 
@@ -42,10 +44,17 @@ def test_register_with_defaults(client):
     assert model["windows"] == BUSINESS_HOURS
     state = model["state"]
     assert state["status"] == "cold" and state["ready"] is False
-    assert state["cold_starts"] == {"count": 0, "last_seconds": None, "p50_seconds": None,
-                                    "p95_seconds": None}
-    # Monday 08:00 UTC: the pre-warm 3 minutes before 09:00.
-    assert state["next_action"] == {"kind": "prewarm", "at": "2026-03-09T08:57:00Z"}
+    assert state["cold_starts"] == {"count": 0, "exact": 0, "bounded": 0, "last_seconds": None,
+                                    "p50_seconds": None, "p95_seconds": None, "typical_seconds": 90.0,
+                                    "prior": "default"}
+    # Monday 08:00 UTC: the pre-warm (billing-aware, by default) its lead before 09:00, and
+    # the first call that can succeed held until 08:56.
+    lead = timedelta(seconds=state["prewarm_lead_seconds"])
+    assert state["next_action"] == {"kind": "prewarm", "at": iso_z(at(9) - lead)}
+    assert state["prewarm"] == {"billing_aware": True, "load_at": iso_z(at(9) - lead),
+                                "ready_check_at": "2026-03-09T08:56:00Z", "opens_at": "2026-03-09T09:00:00Z",
+                                "why": state["prewarm"]["why"]}
+    assert model["billing_aware_prewarm"] is True
 
 
 def test_register_with_every_option(client):
@@ -550,13 +559,13 @@ def test_an_unreachable_control_plane_registers_the_model_unverified_and_the_wor
     assert verification["status"] == "unverified" and verification["checked_at"] is None
     assert "InternalServerException" in verification["reason"]
     # Checked again by the worker, just before the model's next call: the pre-warm.
-    assert verification["next_check_at"] == response.json_body["state"]["next_action"]["at"] == \
-        "2026-03-09T08:57:00Z"
+    prewarm = response.json_body["state"]["next_action"]["at"]
+    assert verification["next_check_at"] == prewarm and prewarm.startswith("2026-03-09T08:5")
 
-    driver.run_until(at(8, 58))
+    driver.run_until(at(9))
     model = client.http.get("/models/llama").json_body
     assert model["state"]["verification"]["status"] == "verified"
-    assert model["state"]["verification"]["checked_at"] == "2026-03-09T08:57:00Z"
+    assert model["state"]["verification"]["checked_at"] == prewarm
     kinds = [e["kind"] for e in client.http.get("/models/llama/events").json_body["events"]]
     assert kinds[-2:] == ["verified", "registered"]
 

@@ -174,3 +174,29 @@ def test_earliest_due(store):
     store.create(model("soon", due=T0 + timedelta(seconds=90)))
     store.create(model("paused"))
     assert store.earliest_due() == T0 + timedelta(seconds=90)
+
+
+def test_the_fleets_cold_starts_add_up_per_group(store):
+    import math
+
+    assert store.fleet_loads() == {}
+    for seconds in (60.0, 90.0, 120.0):
+        store.add_fleet_load(["all", "cmu4"], math.log(seconds))
+    store.add_fleet_load(["all"], math.log(300.0))
+    loads = store.fleet_loads()
+    assert {group: totals.count for group, totals in loads.items()} == {"all": 4, "cmu4": 3}
+    logs = [math.log(s) for s in (60.0, 90.0, 120.0)]
+    assert loads["cmu4"].total == pytest.approx(sum(logs))
+    assert loads["cmu4"].squares == pytest.approx(sum(y * y for y in logs))
+    # Not models: they are not listed, counted as due, or in the way of a model's name.
+    assert store.list(10)[0] == [] and store.earliest_due() is None
+
+
+def test_a_state_with_bounded_cold_starts_and_a_prior_round_trips(store):
+    from chalicelib.leads import Prior
+
+    state = ModelState(cold_starts=(61.5,), cold_start_bounds=((0.0, 331.0), (20.0, 60.0)), cold_start_count=3,
+                       lead_prior=Prior(4.5, 0.45, 10.0, "fleet cmu4: 12 cold starts"),
+                       ready_check_at=T0 + timedelta(minutes=56))
+    created = store.create(replace(model("bounded"), state=state))
+    assert store.get("bounded").state == replace(state, version=created.state.version)
