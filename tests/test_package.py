@@ -131,11 +131,13 @@ def parts(arn: str) -> tuple[str, str, str, str, str]:
 LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}
 EXPECTED_ACTIONS = {
     # The API also queues a call that is due at once (a lease, a registration inside a
-    # window) and reads a model's units for the cost estimate.
-    "ApiHandlerRole": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Query",
-                       "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem", "sqs:SendMessage",
-                       "bedrock:GetImportedModel", *LOGS},
-    "TickRole": {"dynamodb:Query", "dynamodb:PutItem", "sqs:SendMessage", *LOGS},
+    # window) and reads a model's units for the cost estimate. The indexes keep keys only:
+    # whoever queries one reads the items with BatchGetItem. (SendMessageBatch is
+    # authorised by sqs:SendMessage.)
+    "ApiHandlerRole": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:DeleteItem",
+                       "dynamodb:Query", "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem",
+                       "sqs:SendMessage", "bedrock:GetImportedModel", *LOGS},
+    "TickRole": {"dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:PutItem", "sqs:SendMessage", *LOGS},
     "WorkerRole": {"dynamodb:GetItem", "dynamodb:PutItem", "sqs:SendMessage", "sqs:ReceiveMessage",
                    "sqs:DeleteMessage", "sqs:GetQueueAttributes", "bedrock:InvokeModel", *LOGS},
 }

@@ -6,14 +6,20 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from bench.capacity import CapacityMeter, fullest_model, index_entry, item_size, typed
 from chalicelib.records import Event, Model, ModelConfig, ModelState, Pending
 from chalicelib.store import (
+    DUE_INDEX,
+    DUE_PARTITIONS,
+    MODELS_INDEX,
+    TABLE_KEYS,
     BadPageToken,
     DynamoStore,
     MemoryStore,
     ModelAlreadyExists,
     ModelNotFound,
     StateConflict,
+    due_partition,
 )
 
 UTC = timezone.utc
@@ -174,3 +180,64 @@ def test_earliest_due(store):
     store.create(model("soon", due=T0 + timedelta(seconds=90)))
     store.create(model("paused"))
     assert store.earliest_due() == T0 + timedelta(seconds=90)
+
+
+def test_due_merges_every_shard_in_time_order(store):
+    # Forty models whose due times run against their names, so that each shard's own
+    # order says nothing about the merged one.
+    for i in range(40):
+        store.create(model(f"m{i:02d}", f"{i:012d}", due=T0 + timedelta(seconds=40 - i)))
+    store.create(model("later", "later0000000", due=T0 + timedelta(minutes=5)))
+    due = list(store.due(T0 + timedelta(minutes=1)))
+    assert [m.name for m in due] == [f"m{i:02d}" for i in reversed(range(40))]
+    assert [m.state.next_due_at for m in due] == sorted(m.state.next_due_at for m in due)
+
+
+def raw_items(table) -> list[dict]:
+    return [i for i in table.scan()["Items"] if i["sk"] == "model"]
+
+
+def test_due_models_are_spread_over_every_shard(table):
+    store = DynamoStore(table)
+    for i in range(40):
+        store.create(model(f"m{i:02d}", f"{i:012d}", due=T0))
+    partitions = {item["due_pk"] for item in raw_items(table)}
+    assert partitions == set(DUE_PARTITIONS) and len(partitions) == 8
+
+
+def test_a_model_written_before_the_sharding_is_found_and_moves_to_its_shard(table):
+    store = DynamoStore(table)
+    created = store.create(model("alpha", due=T0))
+    assert due_partition("alpha") != "due"
+    # As the single-partition layout wrote it: every due model under "due".
+    table.update_item(Key={"pk": "model#alpha", "sk": "model"}, UpdateExpression="SET due_pk = :d",
+                      ExpressionAttributeValues={":d": "due"})
+    assert [m.name for m in store.due(T0)] == ["alpha"]
+    store.save(replace(created, state=replace(created.state, next_due_at=T0 + timedelta(seconds=1))), 1)
+    assert raw_items(table)[0]["due_pk"] == due_partition("alpha")
+    assert [m.name for m in store.due(T0 + timedelta(seconds=1))] == ["alpha"]
+
+
+def test_every_index_write_of_the_fullest_model_costs_one_write_unit(table):
+    """Indexes keep keys only: however much a model holds (its item here is over 14 KB, so
+    projecting it all would cost 15 units in each index, every save), an index entry stays
+    under 1 KB, and a save that changes only state leaves the names index alone."""
+    store = DynamoStore(table)
+    fullest = fullest_model()
+    item = typed(store._model_item(fullest))
+    assert item_size(item) > 14 * 1024
+    entries = {i["IndexName"]: index_entry(item, i) for i in TABLE_KEYS["GlobalSecondaryIndexes"]}
+    assert all(entry is not None and item_size(entry) <= 1024 for entry in entries.values()), entries
+
+    meter = CapacityMeter(table.meta.client)
+    created = store.create(fullest)
+    store.find(created.name)  # what the meter compares the next write with
+    moved = replace(created.state, next_due_at=created.state.next_due_at + timedelta(minutes=1))
+    saved = store.save(replace(created, state=moved), created.state.version)
+    # The due entry moved (the old one out, the new one in); the names entry did not.
+    assert dict(meter.usage.index_write_units) == {DUE_INDEX: 2}
+    assert meter.usage.largest_index_write <= 1024
+    assert meter.usage.table_write_units == (item_size(item) + 1023) // 1024
+    store.save(replace(saved, state=replace(saved.state, cold_starts=(1.0,))), saved.state.version)
+    assert dict(meter.usage.index_write_units) == {DUE_INDEX: 2}
+    assert MODELS_INDEX not in meter.usage.index_write_units
