@@ -45,7 +45,7 @@ from moto.server import ThreadedMotoServer  # noqa: E402
 
 from chalicelib.loop import TICK_HORIZON, Ticker  # noqa: E402
 from chalicelib.planner import with_next_due  # noqa: E402
-from chalicelib.queue import WorkMessage  # noqa: E402
+from chalicelib.queue import SendsOneByOne, WorkMessage  # noqa: E402
 from chalicelib.records import Model, ModelConfig, ModelState  # noqa: E402
 from chalicelib.settings import Settings  # noqa: E402
 from chalicelib.store import DynamoStore, create_table  # noqa: E402
@@ -60,7 +60,7 @@ DUE_SHARES = (0.05, 1.0)
 
 
 @dataclass
-class CountingQueue:
+class CountingQueue(SendsOneByOne):
     """Stands in for SQS: the tick's sends are counted, not delivered."""
 
     sent: int = 0

@@ -11,13 +11,14 @@ from datetime import datetime
 from typing import Any, Callable, Optional
 
 import boto3
+from botocore.config import Config
 
 from chalicelib.api import Api, utcnow
 from chalicelib.bedrock import Invoker
 from chalicelib.loop import InvokerLike, Ticker, Worker
 from chalicelib.queue import SqsQueue, WorkQueue
 from chalicelib.settings import Settings
-from chalicelib.store import DynamoStore, Store
+from chalicelib.store import DUE_SHARDS, DynamoStore, Store
 
 
 @dataclass
@@ -32,8 +33,11 @@ class Runtime:
     @classmethod
     def from_env(cls) -> "Runtime":
         settings = Settings.from_env()
-        table = boto3.resource("dynamodb").Table(settings.table_name)
-        queue = SqsQueue(boto3.client("sqs"), settings.queue_url)
+        # The tick's threads and the store's shard readers share each client: a
+        # connection each, or urllib3 opens and drops one per call beyond its pool of 10.
+        pool = Config(max_pool_connections=settings.tick_concurrency + DUE_SHARDS)
+        table = boto3.resource("dynamodb", config=pool).Table(settings.table_name)
+        queue = SqsQueue(boto3.client("sqs", config=pool), settings.queue_url)
         return cls(settings, DynamoStore(table), queue, Invoker(settings))
 
     def bedrock(self, region: str) -> Any:

@@ -38,6 +38,11 @@ class Settings:
     default_release_minutes: int = 15
     # A claimed action whose message never reported back is re-planned after this.
     claim_timeout_seconds: int = 300
+    # The tick claims on this many threads (each claim mostly waits on DynamoDB), and
+    # stops claiming this long after it started, leaving the rest to the next tick: below
+    # its Lambda's timeout (55 s) by enough to queue the claims already made.
+    tick_concurrency: int = 16
+    tick_claim_seconds: float = 45.0
     # The most the tick, the worker or the API spends planning one model; past it the
     # model is put in error (tick, worker) or the request refused, and the others go on.
     plan_budget_seconds: float = 2.0
@@ -61,7 +66,7 @@ class Settings:
                 "default_keepalive_minutes": 1, "default_release_minutes": 2,
                 "invoke_connect_timeout_seconds": 1, "invoke_read_timeout_seconds": 1,
                 "event_ttl_days": 1, "lead_min_samples": 1, "lead_percentile": 1,
-                "plan_budget_seconds": 0.1}
+                "plan_budget_seconds": 0.1, "tick_concurrency": 1, "tick_claim_seconds": 1}
 
     # Variable name for each field: KEEPWARM_<FIELD> except the two resource names.
     _ENV = {"table_name": "KEEPWARM_TABLE", "queue_url": "KEEPWARM_QUEUE_URL"}

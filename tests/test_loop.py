@@ -13,6 +13,7 @@ import pytest
 from chalice.test import Client
 
 from app import app
+from chalicelib.queue import SendsOneByOne
 from conftest import ARN_LLAMA, ARN_QWEN
 from helpers import at, call_times, calls, events, register, show
 from local.harness import sqs_event, tick_event
@@ -204,6 +205,9 @@ def test_tick_sends_each_call_to_sqs_with_the_delay_for_its_second(sqs_runtime, 
     sent = []
     sqs.meta.events.register("provide-client-params.sqs.SendMessage",
                              lambda params, **_: sent.append(params))
+    # The tick sends ten at a time; the worker its follow-up alone.
+    sqs.meta.events.register("provide-client-params.sqs.SendMessageBatch",
+                             lambda params, **_: sent.extend(params["Entries"]))
     with Client(app) as c:
         register(c, model_arn=ARN_LLAMA, name="llama")
         clock.set(at(8, 56, 0))
@@ -255,7 +259,7 @@ def test_a_lost_message_is_replanned_when_its_claim_expires(client, driver, simu
     assert show(client, "llama")["state"]["status"] == "warm"
 
 
-class FlakyQueue:
+class FlakyQueue(SendsOneByOne):
     """The work queue, failing every send for one model (SQS down for that request)."""
 
     def __init__(self, queue, failing: str):
