@@ -67,13 +67,21 @@ def tick_event(at: datetime) -> dict[str, Any]:
 
 
 def sqs_event(body: str, queue_name: str = "keepwarm-work", receive_count: int = 1) -> dict[str, Any]:
+    """The event of a single message."""
+    return sqs_batch_event([{"MessageId": f"m-{abs(hash(body)) % 10**12}", "ReceiptHandle": "r", "Body": body,
+                             "Attributes": {"ApproximateReceiveCount": str(receive_count)}}], queue_name)
+
+
+def sqs_batch_event(messages: list[dict[str, Any]], queue_name: str = "keepwarm-work") -> dict[str, Any]:
+    """The event Lambda's SQS poller hands the worker for messages as ReceiveMessage
+    returns them."""
     return {"Records": [{
-        "messageId": f"m-{abs(hash(body)) % 10**12}", "receiptHandle": "r", "body": body,
-        "attributes": {"ApproximateReceiveCount": str(receive_count)}, "messageAttributes": {},
+        "messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"], "body": message["Body"],
+        "attributes": message.get("Attributes", {}), "messageAttributes": {},
         "md5OfBody": "", "eventSource": "aws:sqs",
         "eventSourceARN": f"arn:aws:sqs:us-west-2:123456789012:{queue_name}",
         "awsRegion": "us-west-2",
-    }]}
+    } for message in messages]}
 
 
 @dataclass

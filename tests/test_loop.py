@@ -15,7 +15,7 @@ from chalice.test import Client
 from app import app
 from chalicelib.queue import SendsOneByOne
 from conftest import ARN_LLAMA, ARN_QWEN
-from helpers import at, call_times, calls, events, register, show
+from helpers import HANDLED, at, call_times, calls, events, register, show
 from local.harness import sqs_event, tick_event
 
 
@@ -123,10 +123,10 @@ def test_a_duplicated_message_calls_once(client, driver, simulator, sim_queue, c
     clock.set(at(8, 57))
     client.lambda_.invoke("tick", tick_event(at(8, 57)))
     _, body = sim_queue.pop()
-    assert client.lambda_.invoke("worker", sqs_event(body)).payload == ["not_ready"]
+    assert client.lambda_.invoke("worker", sqs_event(body)).payload == HANDLED
     version = show(client, "llama")
     # The same message again (SQS redelivery): dropped without calling the model.
-    assert client.lambda_.invoke("worker", sqs_event(body)).payload == ["stale"]
+    assert client.lambda_.invoke("worker", sqs_event(body)).payload == HANDLED
     assert len(calls(simulator, ARN_LLAMA)) == 1
     assert show(client, "llama") == version
 
@@ -140,7 +140,7 @@ def test_a_message_delivered_after_the_window_closed_calls_nothing(client, simul
     _, body = sim_queue.pop()
     # SQS held the pre-warm far too long: it arrives after the window has closed.
     clock.set(at(9, 10, 3))
-    assert client.lambda_.invoke("worker", sqs_event(body)).payload == ["not_wanted"]
+    assert client.lambda_.invoke("worker", sqs_event(body)).payload == HANDLED
     assert calls(simulator, ARN_LLAMA) == []
     assert show(client, "llama")["state"]["next_action"] == {"kind": "prewarm",
                                                              "at": "2026-03-10T08:57:00Z"}
@@ -217,7 +217,7 @@ def test_tick_sends_each_call_to_sqs_with_the_delay_for_its_second(sqs_runtime, 
         clock.set(at(8, 57, 0))
         body = json.loads(sent[0]["MessageBody"])
         assert (body["model"], body["kind"], body["at"]) == ("llama", "prewarm", "2026-03-09T08:57:00Z")
-        assert c.lambda_.invoke("worker", sqs_event(sent[0]["MessageBody"])).payload == ["not_ready"]
+        assert c.lambda_.invoke("worker", sqs_event(sent[0]["MessageBody"])).payload == HANDLED
         # The worker queued its own poll, 10 s later.
         assert sent[-1]["DelaySeconds"] == 10
         assert json.loads(sent[-1]["MessageBody"])["kind"] == "poll"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from chalicelib.delivery import WORKER_BATCH
 from chalicelib.store import TABLE_KEYS
 from deploy.package import ROLES, STAGE_RULE, main, names, package
 
@@ -87,6 +88,16 @@ def test_queue_has_a_dead_letter_queue_and_outlasts_the_worker(built):
     source = res["Worker"]["Properties"]["Events"]["WorkerSqsEventSource"]["Properties"]
     assert source["Queue"]["Fn::Sub"].startswith("arn:${AWS::Partition}:sqs:")
     assert source["Queue"]["Fn::Sub"].endswith(f":{names(stage)['queue']}")
+
+
+def test_the_worker_takes_batches_and_only_its_failures_come_back(built):
+    _, template = built
+    source = resources(template)["Worker"]["Properties"]["Events"]["WorkerSqsEventSource"]["Properties"]
+    assert source["BatchSize"] == WORKER_BATCH and source["MaximumBatchingWindowInSeconds"] == 0
+    assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    mapping, = [r["Properties"] for r in resources(expanded(template)).values()
+                if r["Type"] == "AWS::Lambda::EventSourceMapping"]
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"] and mapping["BatchSize"] == WORKER_BATCH
 
 
 def test_every_function_is_told_where_the_table_and_queue_are(built):
