@@ -19,12 +19,11 @@ import json
 import math
 import re
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Optional
-
-from boto3.dynamodb.types import TypeSerializer
 
 from chalicelib.api import MAX_ACTIVE_LEASES, MAX_EXCLUDE_DATES, MAX_REQUEST_BODY_BYTES
 from chalicelib.records import (
@@ -39,12 +38,6 @@ from chalicelib.records import (
 from chalicelib.store import TABLE_KEYS
 
 TABLE_KEY_NAMES = [k["AttributeName"] for k in TABLE_KEYS["KeySchema"]]
-_serializer = TypeSerializer()
-
-
-def typed(item: dict[str, Any]) -> dict[str, Any]:
-    """An item as boto3's resource layer takes it (plain values), as it goes over the wire."""
-    return {name: _serializer.serialize(value) for name, value in item.items()}
 
 
 def value_size(value: dict[str, Any]) -> int:
@@ -101,46 +94,57 @@ class Usage:
     calls: Counter = field(default_factory=Counter)
     items_read: Counter = field(default_factory=Counter)  # by operation
     read_units: float = 0.0
-    items_written: int = 0
+    writes: Counter = field(default_factory=Counter)  # PutItems, by item key
     table_write_units: int = 0
     index_write_units: Counter = field(default_factory=Counter)  # by index
     largest_index_write: int = 0  # bytes: the largest index entry any write put
-    messages_sent: int = 0
+    sends: list[tuple[float, int]] = field(default_factory=list)  # when each send went, messages in it
+    # CPU seconds the meter itself spent, in the threads it measured: not theirs.
+    meter_cpu: float = 0.0
+
+    @property
+    def messages_sent(self) -> int:
+        return sum(n for _, n in self.sends)
 
 
 class CapacityMeter:
-    """Sums what every DynamoDB and SQS call of the given clients reads and writes.
+    """Sums what every DynamoDB and SQS call reads and writes, through the given botocore
+    event emitters (a client's ``meta.events``, or a session's ``events`` before its
+    clients are made).
 
-    Listens to botocore's ``before-send`` (the request's body) and ``before-parse`` (the
-    response's body) events, so it sees exactly what travels. Remembers the last version
-    of each model item it saw, so a write is charged for the index entries it really
-    changes."""
+    Listens to ``before-send`` (the request's body) and ``before-parse`` (the response's
+    body), so it sees exactly what travels. Remembers the last version of each item it
+    saw, so a write is charged for the index entries it really changes."""
 
-    def __init__(self, *clients: Any):
+    def __init__(self, *emitters: Any):
         self.usage = Usage()
         self._known: dict[tuple[str, str], dict[str, Any]] = {}
         self._lock = threading.Lock()
-        for client in clients:
-            client.meta.events.register("before-send.*.*", self._request)
-            client.meta.events.register("before-parse.*.*", self._response)
+        for events in emitters:
+            events.register("before-send", self._request)
+            events.register("before-parse", self._response)
 
     def reset(self) -> None:
         with self._lock:
             self.usage = Usage()
 
     def _request(self, request: Any, event_name: str, **kwargs: Any) -> None:
+        began = time.thread_time()
         _, service, operation = event_name.split(".")
         with self._lock:
             self.usage.calls[operation] += 1
             if service == "dynamodb" and operation == "PutItem":
                 self._put(json.loads(request.body)["Item"])
-            elif service == "sqs" and operation in ("SendMessage", "SendMessageBatch"):
-                body = json.loads(request.body)
-                self.usage.messages_sent += len(body.get("Entries", [body]))
+            elif service == "sqs" and operation == "SendMessageBatch":
+                self.usage.sends.append((time.perf_counter(), len(json.loads(request.body)["Entries"])))
+            elif service == "sqs" and operation == "SendMessage":
+                self.usage.sends.append((time.perf_counter(), 1))
+            self.usage.meter_cpu += time.thread_time() - began
 
     def _response(self, operation_model: Any, response_dict: dict[str, Any], **kwargs: Any) -> None:
         if operation_model.service_model.service_name != "dynamodb" or response_dict["status_code"] != 200:
             return
+        began = time.thread_time()
         name, body = operation_model.name, json.loads(response_dict["body"] or b"{}")
         with self._lock:
             if name == "Query":
@@ -152,6 +156,7 @@ class CapacityMeter:
                     self._read(name, items)
             elif name == "GetItem" and "Item" in body:
                 self._read(name, [body["Item"]])
+            self.usage.meter_cpu += time.thread_time() - began
 
     def _read(self, operation: str, items: list[dict[str, Any]]) -> None:
         self.usage.items_read[operation] += len(items)
@@ -166,7 +171,7 @@ class CapacityMeter:
     def _put(self, item: dict[str, Any]) -> None:
         old = self._known.get(self._key(item), {})
         self._known[self._key(item)] = item
-        self.usage.items_written += 1
+        self.usage.writes[self._key(item)] += 1
         self.usage.table_write_units += write_units(max(item_size(old), item_size(item)))
         for index in TABLE_KEYS["GlobalSecondaryIndexes"]:
             before, after = index_entry(old, index), index_entry(item, index)

@@ -136,17 +136,18 @@ def populate(endpoint: str, table_name: str, models: int, due: int, settings: Se
     due_every = models / due if due else math.inf
 
     def chunk(lo: int, hi: int) -> int:
-        written_due = 0
-        resource = boto3.session.Session().resource("dynamodb", endpoint_url=endpoint, region_name="us-west-2")
-        store = DynamoStore(resource.Table(table_name))
-        with store._table.batch_writer() as batch:
-            for i in range(lo, hi):
-                # Evenly spread: model i is due when it crosses the next multiple of due_every.
-                is_due = math.floor(i / due_every) != math.floor((i + 1) / due_every) if due else False
-                model = fleet_model(i, is_due, settings)
-                written_due += model.state.next_due_at <= NOW + TICK_HORIZON  # type: ignore[operator]
-                batch.put_item(Item=store._model_item(model))
-                batch.put_item(Item={"pk": f"arn#{model.config.model_arn}", "sk": "arn", "name": model.name})
+        written_due, items = 0, []
+        client = boto3.session.Session().client("dynamodb", endpoint_url=endpoint, region_name="us-west-2")
+        for i in range(lo, hi):
+            # Evenly spread: model i is due when it crosses the next multiple of due_every.
+            is_due = math.floor(i / due_every) != math.floor((i + 1) / due_every) if due else False
+            model = fleet_model(i, is_due, settings)
+            written_due += model.state.next_due_at <= NOW + TICK_HORIZON  # type: ignore[operator]
+            items += [DynamoStore._model_item(model), {"pk": {"S": f"arn#{model.config.model_arn}"},
+                                                       "sk": {"S": "arn"}, "name": {"S": model.name}}]
+        for start in range(0, len(items), 25):  # moto leaves nothing unprocessed
+            client.batch_write_item(RequestItems={table_name: [{"PutRequest": {"Item": item}}
+                                                               for item in items[start:start + 25]]})
         return written_due
 
     step = math.ceil(models / WRITERS)
@@ -174,9 +175,9 @@ def measure_tick(endpoint: str, table_name: str, models: int, due: int, scan: bo
     written_due = populate(endpoint, table_name, models, due, settings)
     registered = time.perf_counter() - began
 
-    resource = boto3.resource("dynamodb", endpoint_url=endpoint, region_name="us-west-2")
-    store = DynamoStore(resource.Table(table_name))
-    reads = ReadCounter(resource.meta.client)
+    tick_client = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-west-2")
+    store = DynamoStore(table_name, tick_client)
+    reads = ReadCounter(tick_client)
     queue = CountingQueue()
     ticker = Ticker(store, queue, settings, lambda: NOW)
     began = time.perf_counter()

@@ -35,10 +35,10 @@ class Runtime:
         settings = Settings.from_env()
         # The tick's threads and the store's shard readers share each client: a
         # connection each, or urllib3 opens and drops one per call beyond its pool of 10.
-        pool = Config(max_pool_connections=settings.tick_concurrency + DUE_SHARDS)
-        table = boto3.resource("dynamodb", config=pool).Table(settings.table_name)
-        queue = SqsQueue(boto3.client("sqs", config=pool), settings.queue_url)
-        return cls(settings, DynamoStore(table), queue, Invoker(settings))
+        clients = Config(max_pool_connections=settings.tick_concurrency + DUE_SHARDS)
+        store = DynamoStore(settings.table_name, boto3.client("dynamodb", config=clients))
+        queue = SqsQueue(boto3.client("sqs", config=clients), settings.queue_url)
+        return cls(settings, store, queue, Invoker(settings))
 
     def bedrock(self, region: str) -> Any:
         """The Bedrock control-plane client for a region (GetImportedModel), made once."""
