@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from chalicelib.delivery import WORKER_BATCH
+from chalicelib.settings import Settings
 from chalicelib.store import TABLE_KEYS
 from deploy.package import ROLES, STAGE_RULE, main, names, package
 
@@ -98,6 +99,17 @@ def test_the_worker_takes_batches_and_only_its_failures_come_back(built):
     mapping, = [r["Properties"] for r in resources(expanded(template)).values()
                 if r["Type"] == "AWS::Lambda::EventSourceMapping"]
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"] and mapping["BatchSize"] == WORKER_BATCH
+
+
+def test_each_function_has_the_memory_its_work_needs(built):
+    """CPU follows memory: the tick, which claims thousands of models in a minute, gets a
+    whole vCPU and stops claiming well before its timeout; the API stays small."""
+    _, template = built
+    res = resources(template)
+    memory = {fn: res[fn]["Properties"]["MemorySize"] for fn in ROLES}
+    assert memory == {"APIHandler": 256, "Tick": 1769, "Worker": 512}
+    defaults = Settings(table_name="t", queue_url="q")
+    assert defaults.tick_claim_seconds + 10 <= res["Tick"]["Properties"]["Timeout"]
 
 
 def test_every_function_is_told_where_the_table_and_queue_are(built):
