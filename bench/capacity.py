@@ -98,13 +98,10 @@ class Usage:
     table_write_units: int = 0
     index_write_units: Counter = field(default_factory=Counter)  # by index
     largest_index_write: int = 0  # bytes: the largest index entry any write put
-    sends: list[tuple[float, int]] = field(default_factory=list)  # when each send went, messages in it
+    queued: Counter = field(default_factory=Counter)  # messages SQS took, by the model they name
+    queued_at: list[tuple[float, int]] = field(default_factory=list)  # when SQS took them, and how many
     # CPU seconds the meter itself spent, in the threads it measured: not theirs.
     meter_cpu: float = 0.0
-
-    @property
-    def messages_sent(self) -> int:
-        return sum(n for _, n in self.sends)
 
 
 class CapacityMeter:
@@ -120,13 +117,10 @@ class CapacityMeter:
         self.usage = Usage()
         self._known: dict[tuple[str, str], dict[str, Any]] = {}
         self._lock = threading.Lock()
+        self._sending = threading.local()  # a SendMessageBatch's entries, until its answer
         for events in emitters:
             events.register("before-send", self._request)
             events.register("before-parse", self._response)
-
-    def reset(self) -> None:
-        with self._lock:
-            self.usage = Usage()
 
     def _request(self, request: Any, event_name: str, **kwargs: Any) -> None:
         began = time.thread_time()
@@ -136,13 +130,12 @@ class CapacityMeter:
             if service == "dynamodb" and operation == "PutItem":
                 self._put(json.loads(request.body)["Item"])
             elif service == "sqs" and operation == "SendMessageBatch":
-                self.usage.sends.append((time.perf_counter(), len(json.loads(request.body)["Entries"])))
-            elif service == "sqs" and operation == "SendMessage":
-                self.usage.sends.append((time.perf_counter(), 1))
+                self._sending.entries = {e["Id"]: json.loads(e["MessageBody"])["model"]
+                                         for e in json.loads(request.body)["Entries"]}
             self.usage.meter_cpu += time.thread_time() - began
 
     def _response(self, operation_model: Any, response_dict: dict[str, Any], **kwargs: Any) -> None:
-        if operation_model.service_model.service_name != "dynamodb" or response_dict["status_code"] != 200:
+        if response_dict["status_code"] != 200:
             return
         began = time.thread_time()
         name, body = operation_model.name, json.loads(response_dict["body"] or b"{}")
@@ -156,6 +149,10 @@ class CapacityMeter:
                     self._read(name, items)
             elif name == "GetItem" and "Item" in body:
                 self._read(name, [body["Item"]])
+            elif name == "SendMessageBatch":
+                taken = [self._sending.entries[entry["Id"]] for entry in body.get("Successful", [])]
+                self.usage.queued.update(taken)
+                self.usage.queued_at.append((time.perf_counter(), len(taken)))
             self.usage.meter_cpu += time.thread_time() - began
 
     def _read(self, operation: str, items: list[dict[str, Any]]) -> None:
