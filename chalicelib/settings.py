@@ -55,6 +55,11 @@ class Settings:
     default_release_minutes: int = 15
     # A claimed action whose message never reported back is re-planned after this.
     claim_timeout_seconds: int = 300
+    # The tick claims on this many threads (each claim mostly waits on DynamoDB), and
+    # stops claiming this long after it started, leaving the rest to the next tick: below
+    # its Lambda's timeout (55 s) by enough to queue the claims already made.
+    tick_concurrency: int = 16
+    tick_claim_seconds: float = 45.0
     # The most the tick, the worker or the API spends planning one model; past it the
     # model is put in error (tick, worker) or the request refused, and the others go on.
     plan_budget_seconds: float = 2.0
@@ -88,7 +93,7 @@ class Settings:
                 "invoke_connect_timeout_seconds": 1, "invoke_read_timeout_seconds": 1,
                 "event_ttl_days": 1, "prior_load_median_seconds": 1, "prior_load_sigma": 0.05,
                 "prior_weight": 1, "ready_check_margin_seconds": 0,
-                "plan_budget_seconds": 0.1}
+                "plan_budget_seconds": 0.1, "tick_concurrency": 1, "tick_claim_seconds": 1}
 
     # Variable name for each field: KEEPWARM_<FIELD> except the two resource names.
     _ENV = {"table_name": "KEEPWARM_TABLE", "queue_url": "KEEPWARM_QUEUE_URL"}

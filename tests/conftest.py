@@ -106,7 +106,7 @@ def sim_queue(clock: ManualClock) -> SimQueue:
 def runtime(settings: Settings, table, simulator: Simulator, clock: ManualClock,
             sim_queue: SimQueue) -> Iterator[Runtime]:
     """The service on a simulated clock: moto DynamoDB, the simulator, a simulated queue."""
-    rt = Runtime(settings, DynamoStore(table), sim_queue, Invoker(settings), clock=clock.now)
+    rt = Runtime(settings, DynamoStore(table.name), sim_queue, Invoker(settings), clock=clock.now)
     runtime_module.use(rt)
     yield rt
     runtime_module.use(None)
@@ -115,7 +115,7 @@ def runtime(settings: Settings, table, simulator: Simulator, clock: ManualClock,
 @pytest.fixture
 def sqs_runtime(settings: Settings, table, sqs, simulator: Simulator, clock: ManualClock) -> Iterator[Runtime]:
     """The same, but with moto's SQS as the work queue."""
-    rt = Runtime(settings, DynamoStore(table), SqsQueue(sqs, settings.queue_url), Invoker(settings),
+    rt = Runtime(settings, DynamoStore(table.name), SqsQueue(sqs, settings.queue_url), Invoker(settings),
                  clock=clock.now)
     runtime_module.use(rt)
     yield rt

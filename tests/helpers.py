@@ -6,6 +6,8 @@ import json
 from datetime import datetime, timedelta, timezone
 
 UTC = timezone.utc
+# The worker's answer when no message of its batch failed (none is redelivered).
+HANDLED = {"batchItemFailures": []}
 MONDAY = datetime(2026, 3, 9, tzinfo=UTC)  # Europe/London is on UTC this week
 JSON = {"Content-Type": "application/json"}
 

@@ -10,7 +10,7 @@ import pytest
 from chalicelib.queue import WorkMessage
 from chalicelib.store import StateConflict
 from conftest import ARN_LLAMA
-from helpers import at, call_times, calls, events, lead, register, show
+from helpers import HANDLED, at, call_times, calls, events, lead, register, show
 from local.harness import sqs_event, tick_event
 
 ARNS = [f"arn:aws:bedrock:us-west-2:123456789012:imported-model/fault{i:07d}" for i in range(8)]
@@ -43,7 +43,7 @@ def test_an_old_message_arriving_after_a_newer_one_is_dropped(client, driver, si
     before = show(client, "llama")
     n = len(calls(simulator, ARN_LLAMA))
     # SQS hands over the very first message again, long after (out of order).
-    assert client.lambda_.invoke("worker", sqs_event(first, receive_count=2)).payload == ["stale"]
+    assert client.lambda_.invoke("worker", sqs_event(first, receive_count=2)).payload == HANDLED
     assert len(calls(simulator, ARN_LLAMA)) == n
     assert show(client, "llama") == before
 
@@ -83,7 +83,7 @@ def test_a_worker_that_dies_after_the_answer_costs_one_call_and_loses_nothing(
     assert show(client, "llama")["state"]["status"] == "warming"  # the answer never landed
     # SQS redelivers it: the model is called again and the cold start is recorded once.
     clock.set(trigger + timedelta(seconds=60))
-    assert client.lambda_.invoke("worker", sqs_event(body, receive_count=2)).payload == ["ready"]
+    assert client.lambda_.invoke("worker", sqs_event(body, receive_count=2)).payload == HANDLED
     state = show(client, "llama")["state"]
     assert state["status"] == "warm" and state["cold_starts"]["count"] == 1
     # Found ready only after the redelivery's silence: known to lie between the last poll

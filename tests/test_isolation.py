@@ -18,7 +18,7 @@ from chalicelib.planner import PLANNING_ERRORS
 from chalicelib.queue import WorkMessage
 from chalicelib.records import Model, ModelConfig, ModelState, Pending
 from conftest import ARN_LLAMA, ARN_QWEN
-from helpers import at, call_times, events, lead, register, send, show
+from helpers import HANDLED, at, call_times, events, lead, register, send, show
 from local.harness import sqs_event, tick_event
 
 ALL_DAY = [{"days": "MON-SUN", "start": "00:00", "stop": "23:59"}]
@@ -92,7 +92,7 @@ def test_the_worker_drops_a_call_for_a_model_whose_planning_fails(client, runtim
     runtime.store.save(replace(model, state=replace(model.state, pending=pending)), model.state.version)
     clock.set(at(9))
     result = client.lambda_.invoke("worker", sqs_event(WorkMessage("llama", pending).to_body())).payload
-    assert result == ["planning_failed"]  # handled: no redelivery, no dead-letter storm
+    assert result == HANDLED  # no redelivery, no dead-letter storm
     assert simulator.inspect(ARN_LLAMA)["calls"] == []
     assert show(client, "llama")["state"]["status"] == "error"
 

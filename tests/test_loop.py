@@ -13,8 +13,9 @@ import pytest
 from chalice.test import Client
 
 from app import app
+from chalicelib.queue import SendsOneByOne
 from conftest import ARN_LLAMA, ARN_QWEN
-from helpers import at, call_times, calls, events, iso_z, lead, register, show
+from helpers import HANDLED, at, call_times, calls, events, iso_z, lead, register, show
 from local.harness import sqs_event, tick_event
 
 
@@ -148,10 +149,10 @@ def test_a_duplicated_message_calls_once(client, driver, simulator, sim_queue, c
     clock.set(at(8, 57))
     client.lambda_.invoke("tick", tick_event(at(8, 57)))
     _, body = sim_queue.pop()
-    assert client.lambda_.invoke("worker", sqs_event(body)).payload == ["not_ready"]
+    assert client.lambda_.invoke("worker", sqs_event(body)).payload == HANDLED
     version = show(client, "llama")
     # The same message again (SQS redelivery): dropped without calling the model.
-    assert client.lambda_.invoke("worker", sqs_event(body)).payload == ["stale"]
+    assert client.lambda_.invoke("worker", sqs_event(body)).payload == HANDLED
     assert len(calls(simulator, ARN_LLAMA)) == 1
     assert show(client, "llama") == version
 
@@ -166,7 +167,7 @@ def test_a_message_delivered_after_the_window_closed_calls_nothing(client, simul
     _, body = sim_queue.pop()
     # SQS held the pre-warm far too long: it arrives after the window has closed.
     clock.set(at(9, 10, 3))
-    assert client.lambda_.invoke("worker", sqs_event(body)).payload == ["not_wanted"]
+    assert client.lambda_.invoke("worker", sqs_event(body)).payload == HANDLED
     assert calls(simulator, ARN_LLAMA) == []
     assert show(client, "llama")["state"]["next_action"] == {"kind": "prewarm",
                                                              "at": iso_z(at(9, day=1) - lead(client, "llama"))}
@@ -231,6 +232,9 @@ def test_tick_sends_each_call_to_sqs_with_the_delay_for_its_second(sqs_runtime, 
     sent = []
     sqs.meta.events.register("provide-client-params.sqs.SendMessage",
                              lambda params, **_: sent.append(params))
+    # The tick sends ten at a time; the worker its follow-up alone.
+    sqs.meta.events.register("provide-client-params.sqs.SendMessageBatch",
+                             lambda params, **_: sent.extend(params["Entries"]))
     with Client(app) as c:
         register(c, model_arn=ARN_LLAMA, name="llama")
         trigger = at(9) - lead(c, "llama")
@@ -242,7 +246,7 @@ def test_tick_sends_each_call_to_sqs_with_the_delay_for_its_second(sqs_runtime, 
         clock.set(trigger)
         body = json.loads(sent[0]["MessageBody"])
         assert (body["model"], body["kind"], body["at"]) == ("llama", "prewarm", iso_z(trigger))
-        assert c.lambda_.invoke("worker", sqs_event(sent[0]["MessageBody"])).payload == ["not_ready"]
+        assert c.lambda_.invoke("worker", sqs_event(sent[0]["MessageBody"])).payload == HANDLED
         # The worker queued its own next call: the ready-check held until 08:56.
         assert sent[-1]["DelaySeconds"] == (at(8, 56) - trigger).seconds
         assert json.loads(sent[-1]["MessageBody"])["kind"] == "ready_check"
@@ -287,7 +291,7 @@ def test_a_lost_message_is_replanned_when_its_claim_expires(client, driver, simu
     assert show(client, "llama")["state"]["status"] == "warm"
 
 
-class FlakyQueue:
+class FlakyQueue(SendsOneByOne):
     """The work queue, failing every send for one model (SQS down for that request)."""
 
     def __init__(self, queue, failing: str):
