@@ -11,6 +11,7 @@ from typing import Any
 
 from chalice import Chalice, IAMAuthorizer, Rate, Response
 
+from chalicelib import fleet, fleetpage
 from chalicelib.api import http_errors, parse_body
 from chalicelib.delivery import WORKER_BATCH, handle_batch
 from chalicelib.openapi import DOCUMENT
@@ -39,6 +40,15 @@ def _query() -> dict[str, str]:
     return app.current_request.query_params or {}
 
 
+def _query_lists() -> dict[str, str]:
+    """The query, with a parameter given more than once joined by commas
+    (``?status=warm&status=error`` is ``status=warm,error``)."""
+    params = app.current_request.query_params
+    if not params:
+        return {}
+    return {name: ",".join(params.getlist(name)) for name in params}
+
+
 def _body() -> Any:
     """The request's JSON body; call inside ``http_errors`` (bad JSON is a 400)."""
     return parse_body(app.current_request.raw_body)
@@ -56,7 +66,24 @@ def register_model() -> Response:
 def list_models() -> dict[str, Any]:
     rt = get_runtime()
     with http_errors():
-        return rt.api.list(_query(), rt.clock())
+        return fleet.list_models(rt.store, rt.settings, _query_lists(), rt.clock())
+
+
+@app.route("/fleet", methods=["GET"], authorizer=iam)
+def fleet_summary() -> dict[str, Any]:
+    rt = get_runtime()
+    now = rt.clock()
+    with http_errors():
+        return fleet.summary(fleet.read_fleet(rt.store, rt.settings, now), now)
+
+
+@app.route("/status", methods=["GET"], authorizer=iam)
+def status_page() -> Response:
+    """The fleet page (as the dashboard's widget shows it), refreshing itself."""
+    rt = get_runtime()
+    with http_errors():
+        page = fleetpage.render_page(rt.store, rt.settings, rt.clock(), refresh_seconds=fleetpage.REFRESH_SECONDS)
+    return Response(body=page, status_code=200, headers={"Content-Type": "text/html; charset=utf-8"})
 
 
 @app.route("/models/{model}", methods=["GET"], authorizer=iam)
@@ -148,6 +175,16 @@ def model_cost(model: str) -> dict[str, Any]:
 @app.route("/openapi.json", methods=["GET"], authorizer=iam)
 def openapi() -> dict[str, Any]:
     return DOCUMENT
+
+
+@app.lambda_function(name="fleet_widget")
+def fleet_widget(event: Any, context: Any) -> str:
+    """The CloudWatch dashboard's custom widget: the fleet page as HTML (the console renders
+    it, with its own sign-in); with ``describe``, the widget's documentation."""
+    if isinstance(event, dict) and event.get("describe"):
+        return fleetpage.WIDGET_DOCS
+    rt = get_runtime()
+    return fleetpage.render_widget(rt.store, rt.settings, rt.clock(), event)
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="tick")

@@ -503,7 +503,7 @@ def lease_key(raw: str) -> str:
     return lease_id
 
 
-def _query_int(params: Optional[dict[str, str]], field: str, default: int, low: int, high: int) -> int:
+def query_int(params: Optional[dict[str, str]], field: str, default: int, low: int, high: int) -> int:
     raw = (params or {}).get(field)
     if raw is None:
         return default
@@ -759,11 +759,6 @@ class Api:
     def show(self, key: str, now: datetime) -> dict[str, Any]:
         return view(self.store.get(model_key(key)), now, self.settings)
 
-    def list(self, params: Optional[dict[str, str]], now: datetime) -> dict[str, Any]:
-        limit = _query_int(params, "limit", 50, 1, MAX_PAGE)
-        models, token = self.store.list(limit, (params or {}).get("next_token"))
-        return {"models": [view(m, now, self.settings) for m in models], "next_token": token}
-
     def update(self, key: str, body: Any, now: datetime) -> dict[str, Any]:
         def change(model: Model) -> Model:
             config = changed_config(model.config, body, now, self.settings)
@@ -789,7 +784,7 @@ class Api:
     def windows(self, key: str, params: Optional[dict[str, str]], now: datetime) -> dict[str, Any]:
         model = self.store.get(model_key(key))
         start = _query_instant(params, "from", now)
-        days = _query_int(params, "days", 7, 1, MAX_PREVIEW_DAYS)
+        days = query_int(params, "days", 7, 1, MAX_PREVIEW_DAYS)
         end = start + timedelta(days=days)
         return {
             "timezone": model.config.timezone,
@@ -801,7 +796,7 @@ class Api:
 
     def events(self, key: str, params: Optional[dict[str, str]]) -> dict[str, Any]:
         model = self.store.get(model_key(key))
-        limit = _query_int(params, "limit", 50, 1, 200)
+        limit = query_int(params, "limit", 50, 1, 200)
         return {"events": self.store.events(model.name, limit)}
 
     # -- leases ---------------------------------------------------------------------------
@@ -894,7 +889,7 @@ class Api:
     def cost(self, key: str, params: Optional[dict[str, str]], now: datetime) -> dict[str, Any]:
         model = self.store.get(model_key(key))
         config, state = model.config, model.state
-        days = _query_int(params, "days", 30, 1, MAX_COST_DAYS)
+        days = query_int(params, "days", 30, 1, MAX_COST_DAYS)
         start = _query_instant(params, "from", now)
         if config.custom_model_units is not None:
             cmus, source = config.custom_model_units, "setting custom_model_units"
@@ -904,15 +899,8 @@ class Api:
                                       "set custom_model_units on the model")
             cmus = costs.custom_model_units(self.control.client(config), config.model_arn)
             source = "GetImportedModel"
-        lead = prewarm_lead(config, state, self.settings)
-        typical = percentile(state.cold_starts, 50)
-        price = costs.price_for(config.region, costs.parse_price_overrides(self.settings.cmu_prices))
-        estimate = costs.estimate(
-            [(i.open, i.close) for i in window_intervals(config, start, start + timedelta(days=days))],
-            start=start, days=days, custom_model_units=cmus, price=price,
-            lead=lead, cold_start=timedelta(seconds=typical) if typical is not None else lead,
-            keepalive=timedelta(minutes=keepalive_in_force(config, state)),
-            release=timedelta(minutes=release_in_force(config, state)))
+        estimate = schedule_cost(config, state, start, days, cmus, self.settings)
+        price = estimate.price
         # Money is null without a price; the operator is told how to supply one.
         hint = None if price is not None else (
             f"no CMU-minute price is known for {config.region}: set KEEPWARM_CMU_PRICES to its USD price "
@@ -920,6 +908,21 @@ class Api:
             f"e.g. KEEPWARM_CMU_PRICES='{json.dumps({config.region: 0.0686})}'")
         return {"model": model.name, "region": config.region, "custom_model_units_source": source,
                 **estimate.to_dict(), "hint": hint}
+
+
+def schedule_cost(config: ModelConfig, state: ModelState, start: datetime, days: int, cmus: int,
+                  settings: Settings) -> costs.CostEstimate:
+    """What the model's schedule implies over ``days`` from ``start``: its windows, each
+    held from the pre-warm to the copy's release, priced for its region."""
+    lead = prewarm_lead(config, state, settings)
+    typical = percentile(state.cold_starts, 50)
+    price = costs.price_for(config.region, costs.parse_price_overrides(settings.cmu_prices))
+    return costs.estimate(
+        [(i.open, i.close) for i in window_intervals(config, start, start + timedelta(days=days))],
+        start=start, days=days, custom_model_units=cmus, price=price,
+        lead=lead, cold_start=timedelta(seconds=typical) if typical is not None else lead,
+        keepalive=timedelta(minutes=keepalive_in_force(config, state)),
+        release=timedelta(minutes=release_in_force(config, state)))
 
 
 def _instant(raw: Any, field: str) -> datetime:

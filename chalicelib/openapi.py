@@ -20,6 +20,7 @@ from chalicelib.api import (
     MAX_STORED_DIGITS,
     MIN_STORED_MAGNITUDE,
 )
+from chalicelib.fleet import STATUSES
 from chalicelib.records import ARN_PARTS, REQUEST_FORMATS, ROLE_NAME
 from chalicelib.schedule import MAX_WINDOWS
 
@@ -198,6 +199,23 @@ SCHEMAS: dict[str, Any] = {
                  "currency": {"type": "string", "enum": ["USD"]},
                  "hint": {"type": "string", "nullable": True,
                           "description": "with no price for the region: how to set KEEPWARM_CMU_PRICES"}}},
+    "Fleet": {"type": "object", "required": ["at", "models", "counts", "paused", "window_open", "errors", "cost"],
+              "properties": {
+                  "at": ISO, "models": {"type": "integer", "minimum": 0},
+                  "counts": {"type": "object", "required": list(STATUSES),
+                             "properties": {s: {"type": "integer", "minimum": 0} for s in STATUSES},
+                             "description": "models by status, as each model's state shows it now"},
+                  "paused": {"type": "integer", "minimum": 0}, "window_open": {"type": "integer", "minimum": 0},
+                  "errors": {"type": "array", "items": {"type": "object", "properties": {
+                      "name": NAME, "error": {"type": "string", "nullable": True}, "since": MAYBE_ISO}}},
+                  "cost": {"type": "object", "description": "what the models' schedules cost over the calendar "
+                                                            "month (UTC), summed over the models that can be priced",
+                           "properties": {
+                               "month": {"type": "string", "example": "2026-03"}, "from": ISO, "to": ISO,
+                               "projected": {"type": "number"}, "currency": {"type": "string", "enum": ["USD"]},
+                               "models_priced": {"type": "integer", "minimum": 0},
+                               "unpriced": {"type": "array", "items": {"type": "object", "properties": {
+                                   "name": NAME, "why": {"type": "string"}}}}}}}},
     "Error": {"type": "object", "properties": {"Code": {"type": "string"}, "Message": {"type": "string"}}},
 }
 
@@ -211,7 +229,16 @@ PATHS: dict[str, Any] = {
         "get": {"summary": "list models in name order",
                 "parameters": [{"name": "limit", "in": "query",
                                 "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}},
-                               {"name": "next_token", "in": "query", "schema": {"type": "string"}}],
+                               {"name": "next_token", "in": "query", "schema": {"type": "string"}},
+                               {"name": "status", "in": "query", "style": "form", "explode": True,
+                                "description": "only models in one of these statuses (repeated, or "
+                                               "comma-separated); a filtered page may hold fewer than "
+                                               "limit models: only a null next_token ends the listing",
+                                "schema": {"type": "array", "items": {"type": "string", "enum": list(STATUSES)}}},
+                               {"name": "paused", "in": "query", "schema": {"type": "boolean"},
+                                "description": "true: only paused models (enabled false); false: only the others"},
+                               {"name": "window_open", "in": "query", "schema": {"type": "boolean"},
+                                "description": "true: only models inside an open window now; false: the others"}],
                 "responses": {"200": _json({"type": "object", "properties": {
                     "models": {"type": "array", "items": _ref("Model")},
                     "next_token": {"type": "string", "nullable": True}}}), **ERRORS}},
@@ -271,6 +298,11 @@ PATHS: dict[str, Any] = {
                 "responses": {"200": _json(_ref("Cost")), **ERRORS,
                               "502": _json(_ref("Error"), "Bedrock's GetImportedModel failed")}},
     },
+    "/fleet": {"get": {"summary": "the fleet: counts by status, the models in error, the month's projected cost",
+                       "responses": {"200": _json(_ref("Fleet"))}}},
+    "/status": {"get": {"summary": "the fleet page (HTML), refreshing itself every few seconds",
+                        "responses": {"200": {"description": "the page", "content": {
+                            "text/html": {"schema": {"type": "string"}}}}}}},
     "/openapi.json": {"get": {"summary": "this document", "responses": {"200": _json({"type": "object"})}}},
 }
 
