@@ -15,7 +15,8 @@ name. The policies name what they grant through CloudFormation (``${AWS::Partiti
 partition (``aws``, ``aws-cn``, ``aws-us-gov``).
 
 Where an addition goes: a permission, in its function's policy file in ``.chalice/``; a
-parameter, ``parameters()``; a resource or an output, ``merge_template()``.
+parameter, ``parameters()``; a dashboard widget, ``dashboard_widgets()``; a resource or an
+output, ``merge_template()``.
 
 ``expand`` runs the SAM transform offline, so cfn-lint checks what CloudFormation creates
 too. Works offline with no AWS credentials.
@@ -38,7 +39,8 @@ sys.path.insert(0, str(ROOT))
 from chalicelib.store import TABLE_KEYS, TTL_ATTRIBUTE  # noqa: E402
 
 # Chalice's logical ids: each function and its role.
-ROLES = {"APIHandler": "ApiHandlerRole", "Tick": "TickRole", "Worker": "WorkerRole"}
+ROLES = {"APIHandler": "ApiHandlerRole", "Tick": "TickRole", "Worker": "WorkerRole",
+         "FleetWidget": "FleetWidgetRole"}
 # AWS's advice for a Lambda event source: visibility at least 6x the function's timeout.
 WORKER_TIMEOUT_SECONDS = 120
 MAX_RECEIVES = 5  # as KEEPWARM_MAX_RECEIVES' default
@@ -123,6 +125,25 @@ def log_group(function: str) -> dict[str, Any]:
     }
 
 
+def dashboard_widgets() -> list[dict[str, Any]]:
+    """The dashboard's widgets, top to bottom; ``${...}`` is read by ``Fn::Sub``."""
+    return [
+        # The fleet table: the console calls the widget's Lambda with the viewer's own
+        # credentials (lambda:InvokeFunction on it) and renders the HTML it returns.
+        {"type": "custom", "x": 0, "y": 0, "width": 24, "height": 14, "properties": {
+            "title": "keepwarm fleet: status, next action, cold starts, this month's projection, today",
+            "endpoint": "${FleetWidget.Arn}",
+            "updateOn": {"refresh": True, "resize": False, "timeRange": False},
+            "params": {}}},
+    ]
+
+
+def dashboard(stage: str) -> dict[str, Any]:
+    body = json.dumps({"widgets": dashboard_widgets()}, separators=(",", ":"))
+    return {"Type": "AWS::CloudWatch::Dashboard",
+            "Properties": {"DashboardName": names(stage)["table"], "DashboardBody": {"Fn::Sub": body}}}
+
+
 def merge_template(stage: str) -> dict[str, Any]:
     n = names(stage)
     env = {"Properties": {"Environment": {"Variables": {
@@ -169,6 +190,7 @@ def merge_template(stage: str) -> dict[str, Any]:
     for function in ROLES:
         resources[function] = {"Properties": dict(env["Properties"])}
         resources.update(log_group(function))
+    resources["Dashboard"] = dashboard(stage)
     # The worker answers which messages of a batch failed (chalicelib/delivery.py); Chalice
     # 1.34 cannot ask its event source to read that answer, so the merge does.
     resources["Worker"]["Properties"]["Events"] = {
@@ -185,6 +207,7 @@ def merge_template(stage: str) -> dict[str, Any]:
             # the API's, for the trust policy of a role a model in another account gives.
             "WorkerRoleArn": {"Value": {"Fn::GetAtt": ["WorkerRole", "Arn"]}},
             "ApiHandlerRoleArn": {"Value": {"Fn::GetAtt": ["ApiHandlerRole", "Arn"]}},
+            "DashboardName": {"Value": {"Ref": "Dashboard"}},
         },
     }
 

@@ -110,7 +110,7 @@ def test_each_function_has_the_memory_its_work_needs(built):
     _, template = built
     res = resources(template)
     memory = {fn: res[fn]["Properties"]["MemorySize"] for fn in ROLES}
-    assert memory == {"APIHandler": 256, "Tick": 1769, "Worker": 512}
+    assert memory == {"APIHandler": 256, "Tick": 1769, "Worker": 512, "FleetWidget": 512}
     defaults = Settings(table_name="t", queue_url="q")
     assert defaults.tick_claim_seconds + 10 <= res["Tick"]["Properties"]["Timeout"]
 
@@ -170,6 +170,9 @@ EXPECTED_ACTIONS = {
                    "sqs:SendMessage", "sqs:ReceiveMessage",
                    "sqs:DeleteMessage", "sqs:GetQueueAttributes", "bedrock:InvokeModel",
                    "bedrock:GetImportedModel", "sts:AssumeRole", *LOGS},
+    # The dashboard's fleet widget only reads: the models (listed through the names index)
+    # and their events.
+    "FleetWidgetRole": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", *LOGS},
 }
 
 
@@ -264,7 +267,8 @@ def test_one_set_of_policy_files_is_packaged_for_every_stage(built):
     assert config["autogen_policy"] is False and "stages" not in config
     files = {"ApiHandlerRole": config["iam_policy_file"],
              "TickRole": config["lambda_functions"]["tick"]["iam_policy_file"],
-             "WorkerRole": config["lambda_functions"]["worker"]["iam_policy_file"]}
+             "WorkerRole": config["lambda_functions"]["worker"]["iam_policy_file"],
+             "FleetWidgetRole": config["lambda_functions"]["fleet_widget"]["iam_policy_file"]}
     res = resources(template)
     for role, name in files.items():
         doc = json.loads((ROOT / ".chalice" / name).read_text())
@@ -299,3 +303,21 @@ def test_every_route_requires_iam_authentication(built):
     for path, verb, spec in methods:
         assert spec.get("security") == [{"sigv4": []}], (path, verb)
     assert api["securityDefinitions"]["sigv4"]["x-amazon-apigateway-authtype"] == "awsSigv4"
+
+
+def test_the_dashboard_shows_the_fleet_widget_from_its_own_function(built):
+    """The custom widget names the stack's widget Lambda (which the console calls with the
+    viewer's credentials); that function has its role, its log group and the table."""
+    stage, template = built
+    doc = load(template)
+    board = doc["Resources"]["Dashboard"]
+    assert board["Type"] == "AWS::CloudWatch::Dashboard"
+    assert board["Properties"]["DashboardName"] == names(stage)["table"]
+    body = json.loads(board["Properties"]["DashboardBody"]["Fn::Sub"])
+    custom, = [w for w in body["widgets"] if w["type"] == "custom"]
+    assert custom["properties"]["endpoint"] == "${FleetWidget.Arn}"
+    assert custom["properties"]["updateOn"]["refresh"] is True
+    widget = doc["Resources"]["FleetWidget"]["Properties"]
+    assert widget["Handler"] == "app.fleet_widget" and widget["Role"] == {"Fn::GetAtt": ["FleetWidgetRole", "Arn"]}
+    assert "Events" not in widget  # nothing calls it but the dashboard
+    assert doc["Outputs"]["DashboardName"] == {"Value": {"Ref": "Dashboard"}}
