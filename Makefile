@@ -18,8 +18,18 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 install: $(STAMP)
 
 # On every core: modules that share a running stack or a built package stay on one worker.
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -n auto --dist loadgroup
+
+# The fleet page's browser test needs headless Chromium: installed from Debian when it is
+# missing and this runs as root with apt-get; elsewhere that test says why it skips.
+.PHONY: browser
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    echo "installing chromium for the fleet page's browser test" && \
+	    { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } ; } || \
+	  echo "chromium not installed: the fleet page's browser test will be skipped"
 
 # The soak at full size: 400 random models for 30 simulated days (make test runs 120).
 .PHONY: soak

@@ -186,7 +186,7 @@ def render(fleet: list[FleetModel], days: dict[str, Day], now: datetime, tz: tzi
         rows = "".join(_row(entry, days[entry.name], now, tz) for entry in ordered)
         table = ('<table><thead><tr><th>model</th><th>status</th><th>next action</th>'
                  '<th>cold start p50 / p95</th><th>projected this month</th>'
-                 f'<th>today ({_e(zone)}){_axis(first, tz)}</th></tr></thead><tbody>{rows}</tbody></table>')
+                 f'<th>today ({_e(zone)})<div>{_axis(first, tz)}</div></th></tr></thead><tbody>{rows}</tbody></table>')
     else:
         table = '<p class="empty">No models registered yet: POST /models (see the README).</p>'
     more = (f'<p class="sub">Showing {len(ordered)} of {len(fleet)} models, worst first.</p>'

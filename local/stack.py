@@ -6,7 +6,8 @@ Starts, all on loopback:
 - the imported-model simulator with two demo models, playing any other imported-model
   ARN from its first call (unless ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME`` is already set:
   then that endpoint is used);
-- the REST API under ``chalice local`` on 127.0.0.1:$PORT (default 8000);
+- the REST API under ``chalice local`` on 127.0.0.1:$PORT (default 8000), with the fleet
+  page at ``/status``;
 - a runner that plays EventBridge (calls ``tick`` every minute, with the minute as the
   event's time) and Lambda's SQS poller (hands ``worker`` up to ten messages at a time,
   deletes those it handled and leaves those it names as failed, or the whole batch if it
@@ -37,6 +38,7 @@ from typing import Any, Optional
 import boto3
 
 from chalicelib.delivery import WORKER_BATCH
+from chalicelib.fleetpage import REFRESH_SECONDS
 from local.harness import sqs_batch_event, tick_event
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -305,7 +307,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         demo_lines = register_demo(api_url, datetime.now(timezone.utc)) if demo else []
         endpoints = {"api": api_url, "dynamodb_sqs": moto_url, "queue_url": resources["queue_url"],
                      "dead_letter_queue_url": resources["dead_letter_queue_url"],
-                     "bedrock_runtime": os.environ["AWS_ENDPOINT_URL_BEDROCK_RUNTIME"]}
+                     "bedrock_runtime": os.environ["AWS_ENDPOINT_URL_BEDROCK_RUNTIME"],
+                     "fleet_page": f"{api_url}/status"}
         print("\nkeepwarm is running locally (loopback only; Ctrl-C stops everything):", flush=True)
         for what, url in endpoints.items():
             print(f"  {what:22} {url}")
@@ -313,6 +316,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             print(f"  simulator inspection   {simulator_server.url}/_sim/models")
         if demo_lines:
             print("demo models registered:", *demo_lines, sep="\n")
+        print(f"\nthe fleet page (refreshes every {REFRESH_SECONDS} s): open {api_url}/status in a browser",
+              flush=True)
         print(f"\ntry:\n  curl -s {api_url}/models/demo-llama | python3 -m json.tool\n"
               f"  curl -s {api_url}/models/demo-llama/events\n", flush=True)
         if simulator_server is not None:
