@@ -54,10 +54,17 @@ def _body() -> Any:
     return parse_body(app.current_request.raw_body)
 
 
+def _dry_run() -> bool:
+    """``?dry_run=true``: check the request and answer what would be stored, writing nothing."""
+    return bool(fleet.flag(_query(), "dry_run"))  # inside the route's http_errors
+
+
 @app.route("/models", methods=["POST"], authorizer=iam, content_types=BODY)
 def register_model() -> Response:
     rt = get_runtime()
     with http_errors():
+        if _dry_run():
+            return Response(body=rt.api.check(None, _body(), rt.clock()), status_code=200)
         body = rt.api.register(_body(), rt.clock())
     return Response(body=body, status_code=201)
 
@@ -97,6 +104,8 @@ def show_model(model: str) -> dict[str, Any]:
 def update_model(model: str) -> dict[str, Any]:
     rt = get_runtime()
     with http_errors():
+        if _dry_run():
+            return rt.api.check(model, _body(), rt.clock())
         return rt.api.update(model, _body(), rt.clock())
 
 

@@ -756,6 +756,21 @@ class Api:
             return replace(state, unverified_reason=str(err))
         return replace(state, imported=imported, verified_at=now, unverified_reason=None)
 
+    def check(self, key: Optional[str], body: Any, now: datetime) -> dict[str, Any]:
+        """A dry run of a registration (``key`` None) or of a change to the model ``key``:
+        the model as it would be stored, or the same 400 the real request would get.
+        Writes nothing and does not ask Bedrock (registration still does)."""
+        if key is None:
+            config = new_config(body, now, self.settings)
+            if self.store.find(config.name) is not None:
+                raise ModelAlreadyExists("name", config.name)
+            if self.store.find(config.model_arn) is not None:
+                raise ModelAlreadyExists("model_arn", config.model_arn)
+            return view(Model(config, with_next_due(config, ModelState(), now, self.settings)), now, self.settings)
+        model = self.store.get(model_key(key))
+        config = changed_config(model.config, body, now, self.settings)
+        return view(Model(config, with_next_due(config, model.state, now, self.settings)), now, self.settings)
+
     def show(self, key: str, now: datetime) -> dict[str, Any]:
         return view(self.store.get(model_key(key)), now, self.settings)
 

@@ -28,7 +28,8 @@ Span = tuple[datetime, datetime]
 
 
 # -- GET /models filters --------------------------------------------------------------------
-def _flag(params: Mapping[str, str], name: str) -> Optional[bool]:
+def flag(params: Mapping[str, str], name: str) -> Optional[bool]:
+    """A true/false query parameter; None when absent."""
     raw = params.get(name)
     if raw is None:
         return None
@@ -58,7 +59,7 @@ class ModelFilter:
                 raise RequestError("status", f"{named} is not a status; use one or more of "
                                              f"{', '.join(STATUSES)} (repeated or comma-separated)")
             statuses = frozenset(asked)
-        return cls(statuses, _flag(params, "paused"), _flag(params, "window_open"))
+        return cls(statuses, flag(params, "paused"), flag(params, "window_open"))
 
     @property
     def active(self) -> bool:

@@ -66,6 +66,9 @@ LEASE_LINKS = _links(show=("/models/{model}/leases/{lease}", "get", NEW_LEASE),
 ERRORS = {"400": _json(_ref("Error"), "bad input: Message starts with the field at fault"),
           "404": _json(_ref("Error"), "no such model (or lease)")}
 QUERY_FROM = {"name": "from", "in": "query", "schema": ISO}
+DRY_RUN = {"name": "dry_run", "in": "query", "schema": {"type": "boolean", "default": False},
+           "description": "true: check the request whole and answer the model as it would be stored, "
+                          "writing nothing (the same 400, 404 or 409 as the real request)"}
 
 
 def _days(default: int, high: int) -> dict[str, Any]:
@@ -221,8 +224,10 @@ SCHEMAS: dict[str, Any] = {
 
 PATHS: dict[str, Any] = {
     "/models": {
-        "post": {"summary": "register a model", "requestBody": _body("Registration"),
+        "post": {"summary": "register a model", "requestBody": _body("Registration"), "parameters": [DRY_RUN],
                  "responses": {"201": {**_json(_ref("Model"), "registered"), **MODEL_LINKS}, **ERRORS,
+                               "200": _json(_ref("Model"), "dry_run: the model as it would be registered "
+                                                           "(nothing stored, Bedrock not asked)"),
                                "400": _json(_ref("Error"), "bad input, or an ARN Bedrock does not know or "
                                                            "keepwarm may not read (the message says which)"),
                                "409": _json(_ref("Error"), "the name or ARN is taken")}},
@@ -247,6 +252,7 @@ PATHS: dict[str, Any] = {
         "parameters": [MODEL],
         "get": {"summary": "one model", "responses": {"200": _json(_ref("Model")), **ERRORS}},
         "put": {"summary": "change a model's schedule or options", "requestBody": _body("Change"),
+                "parameters": [DRY_RUN],
                 "responses": {"200": _json(_ref("Model")), **ERRORS}},
         "delete": {"summary": "remove a model", "responses": {"204": {"description": "removed"}, **ERRORS}},
     },

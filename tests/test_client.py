@@ -144,9 +144,10 @@ def test_release_command(stack, register, kw, capsys):
     assert main(["release", name, lease["id"], "--url", stack["api"]]) == 0
     out, _ = capsys.readouterr()
     assert out == f"released lease {lease['id']} on {name}\n"
-    assert main(["release", name, lease["id"], "--url", stack["api"]]) == 2
-    _, err = capsys.readouterr()
-    assert err.startswith("keepwarm: HTTP 404 NotFoundError: ") and lease["id"] in err
+    # Again, as a batch script's cleanup trap would after the lease ran out: not a failure.
+    assert main(["release", name, lease["id"], "--url", stack["api"]]) == 0
+    out, _ = capsys.readouterr()
+    assert out.startswith(f"lease {lease['id']} on {name} is already gone: ") and "released" in out
 
 
 def test_wait_times_out_and_keeps_the_lease(stack, register, kw, capsys):

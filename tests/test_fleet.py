@@ -226,3 +226,20 @@ def test_the_routes_serve_filters_the_fleet_and_the_status_page(runtime, client)
     page = client.http.get("/status")
     assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
     assert 'data-model="alpha"' in page.body.decode() and 'data-model="beta"' in page.body.decode()
+
+
+def test_a_dry_run_answers_what_would_be_stored_and_stores_nothing(runtime, client):
+    from helpers import register, send
+
+    register(client, model_arn=arn(1), name="alpha")
+    new = send(client, "POST", "/models?dry_run=true", {"model_arn": arn(2), "name": "beta", "windows": HOURS})
+    assert new.status_code == 200 and new.json_body["name"] == "beta"
+    changed = send(client, "PUT", "/models/alpha?dry_run=true", {"timezone": "Asia/Tokyo"})
+    assert changed.status_code == 200 and changed.json_body["timezone"] == "Asia/Tokyo"
+    bad = send(client, "PUT", "/models/alpha?dry_run=true", {"windows": [{"start": "9am", "stop": "18:00"}]})
+    assert bad.status_code == 400 and bad.json_body["Message"].startswith("windows[0].start:")
+    taken = send(client, "POST", "/models?dry_run=true", {"model_arn": arn(3), "name": "alpha", "windows": HOURS})
+    assert taken.status_code == 409
+    assert send(client, "POST", "/models?dry_run=maybe", {"model_arn": arn(2), "windows": HOURS}).status_code == 400
+    models = client.http.get("/models").json_body["models"]
+    assert [(m["name"], m["timezone"]) for m in models] == [("alpha", "Europe/London")]

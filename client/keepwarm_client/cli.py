@@ -10,11 +10,14 @@ lease is not released).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Optional, Sequence, TextIO
 
+from keepwarm_client import fleetfile
 from keepwarm_client.client import KeepwarmClient, KeepwarmError, LeaseTimeout
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -26,6 +29,10 @@ examples:
   keepwarm warm my-model --minutes 30 --holder nightly-etl
   keepwarm release my-model l3f9a0c1b2d4e
   keepwarm status my-model
+  keepwarm list --status error
+  keepwarm events my-model --limit 20
+  keepwarm cost my-model --days 30
+  keepwarm apply fleet.yaml --prune --dry-run
 
 MODEL is the model's name or its ARN. The API's URL comes from --url, else
 $KEEPWARM_URL, else http://127.0.0.1:8000 (the local stack). Requests to a deployed
@@ -100,11 +107,46 @@ def build_parser() -> argparse.ArgumentParser:
     warm.set_defaults(func=cmd_warm)
 
     release = commands.add_parser("release", help="end a lease now",
-                                  description="End a lease early (exit 2 if it is unknown or already over).")
+                                  description="End a lease early. A lease already over (expired or "
+                                              "released: 404) is not an error: it says so and exits 0.")
     release.add_argument("model", metavar="MODEL", help="the model's name or ARN")
     release.add_argument("lease_id", metavar="LEASE_ID", help="the id `keepwarm warm` printed")
     _connection_options(release, top=False)
     release.set_defaults(func=cmd_release)
+
+    listing = commands.add_parser("list", help="list the models: status, next action, cold starts, errors",
+                                  description="One line per model (all pages), or --json for the API's objects.")
+    listing.add_argument("--status", action="append", metavar="STATUS",
+                         help="only models in this status (cold, warming, warm, error); repeat or comma-separate")
+    listing.add_argument("--json", action="store_true", help="print the models as a JSON list")
+    _connection_options(listing, top=False)
+    listing.set_defaults(func=cmd_list)
+
+    events = commands.add_parser("events", help="show MODEL's recent events, newest first")
+    events.add_argument("model", metavar="MODEL", help="the model's name or ARN")
+    events.add_argument("--limit", type=_positive_int, default=50, help="how many (default 50, at most 200)")
+    events.add_argument("--json", action="store_true", help="print the events as a JSON list")
+    _connection_options(events, top=False)
+    events.set_defaults(func=cmd_events)
+
+    cost = commands.add_parser("cost", help="what MODEL's schedule costs, against keeping it warm around the clock")
+    cost.add_argument("model", metavar="MODEL", help="the model's name or ARN")
+    cost.add_argument("--days", type=_positive_int, default=30, help="over this many days from now (default 30)")
+    cost.add_argument("--json", action="store_true", help="print the API's answer as JSON")
+    _connection_options(cost, top=False)
+    cost.set_defaults(func=cmd_cost)
+
+    apply = commands.add_parser("apply", help="make the registered models match FILE (YAML or JSON)",
+                                description="Create the models FILE describes that are not registered and "
+                                            "update those that differ (fields an entry leaves out keep their "
+                                            "value); with --prune, delete registered models FILE does not name. "
+                                            "Prints the plan first. Every entry is checked by the API before "
+                                            "anything is applied: if one is invalid, nothing is.")
+    apply.add_argument("file", metavar="FILE", type=Path, help="{models: [registration, ...]} in YAML or JSON")
+    apply.add_argument("--prune", action="store_true", help="also delete models FILE does not name")
+    apply.add_argument("--dry-run", action="store_true", help="print the plan and check it; change nothing")
+    _connection_options(apply, top=False)
+    apply.set_defaults(func=cmd_apply)
 
     status = commands.add_parser("status", help="show MODEL's live state",
                                  description="Print the model's status, readiness, whether a window is "
@@ -210,8 +252,113 @@ def cmd_warm(args: argparse.Namespace, client: KeepwarmClient) -> int:
 
 
 def cmd_release(args: argparse.Namespace, client: KeepwarmClient) -> int:
-    client.release(args.model, args.lease_id)
+    try:
+        client.release(args.model, args.lease_id)
+    except KeepwarmError as err:
+        if err.status != 404:
+            raise
+        # A cleanup trap must not fail because the lease ran out (or was released) first.
+        print(f"lease {args.lease_id} on {args.model} is already gone: {err.message}")
+        return EXIT_OK
     print(f"released lease {args.lease_id} on {args.model}")
+    return EXIT_OK
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+
+
+def _statuses(given: Optional[list[str]]) -> Optional[list[str]]:
+    return [s for item in given for s in item.split(",") if s] if given else None
+
+
+def cmd_list(args: argparse.Namespace, client: KeepwarmClient) -> int:
+    models = client.models(status=_statuses(args.status))
+    if args.json:
+        print(json.dumps(models, indent=2))
+        return EXIT_OK
+    if not models:
+        print("no models" + (f" in status {', '.join(_statuses(args.status) or [])}" if args.status else ""))
+        return EXIT_OK
+    rows = [["NAME", "STATUS", "READY", "WINDOW", "NEXT ACTION", "COLD P50", "ERROR"]]
+    for model in models:
+        state = model.get("state") or {}
+        action = state.get("next_action")
+        p50 = (state.get("cold_starts") or {}).get("p50_seconds")
+        status = str(state.get("status")) + ("" if model.get("enabled", True) else " (paused)")
+        rows.append([model["name"], status, _yes_no(state.get("ready")),
+                     "open" if state.get("window_open") else "closed",
+                     f"{action['kind']} {action['at']}" if action else "none",
+                     f"{p50:.0f} s" if p50 is not None else "-", (state.get("error") or "")[:80]])
+    print(_table(rows))
+    return EXIT_OK
+
+
+def cmd_events(args: argparse.Namespace, client: KeepwarmClient) -> int:
+    events = client.events(args.model, args.limit)
+    if args.json:
+        print(json.dumps(events, indent=2))
+        return EXIT_OK
+    for event in events:
+        detail = " ".join(f"{k}={json.dumps(v) if not isinstance(v, str) else v}"
+                          for k, v in event.items() if k not in ("at", "kind") and v is not None)
+        print(f"{event.get('at')}  {event.get('kind'):<16} {detail}".rstrip())
+    if not events:
+        print(f"no events for {args.model}")
+    return EXIT_OK
+
+
+def _usd(value: Any) -> str:
+    return f"${value:,.2f}" if isinstance(value, (int, float)) else "unknown"
+
+
+def cmd_cost(args: argparse.Namespace, client: KeepwarmClient) -> int:
+    cost = client.cost(args.model, args.days)
+    if args.json:
+        print(json.dumps(cost, indent=2))
+        return EXIT_OK
+    lines = [
+        f"{cost['model']} over {cost['days']} days from {cost['start']} ({cost['region']}, "
+        f"{cost['custom_model_units']} CMU per copy):",
+        f"  schedule:      {_usd(cost.get('cost'))} ({cost['billed_minutes']} billed minutes, "
+        f"windows open {cost['window_minutes']:.0f})",
+        f"  always warm:   {_usd(cost.get('always_warm_cost'))} ({cost['always_warm_minutes']} minutes)",
+        f"  saving:        {_usd(cost.get('saving'))}"
+        + (f" ({cost['saving_percent']}%)" if cost.get("saving_percent") is not None else ""),
+        f"  storage:       {_usd(cost.get('storage_cost'))} (paid either way)",
+    ]
+    if cost.get("hint"):
+        lines.append(f"  {cost['hint']}")
+    print("\n".join(lines))
+    return EXIT_OK
+
+
+def cmd_apply(args: argparse.Namespace, client: KeepwarmClient) -> int:
+    try:
+        models = fleetfile.load(args.file)
+        problems = fleetfile.check_entries(models, fleetfile.registration_fields(client))
+    except fleetfile.FleetFileError as err:
+        print(f"keepwarm: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    if problems:
+        print(f"keepwarm: {args.file} is not valid; nothing applied:", *problems, sep="\n  ", file=sys.stderr)
+        return EXIT_ERROR
+    todo, problems = fleetfile.plan(client, models, client.models(), args.prune)
+    if problems:
+        print(f"keepwarm: {args.file} is not valid; nothing applied:", *problems, sep="\n  ", file=sys.stderr)
+        return EXIT_ERROR
+    print("\n".join(todo.lines()), flush=True)
+    if args.dry_run or todo.empty:
+        print("dry run: nothing changed" if args.dry_run else "nothing to do")
+        return EXIT_OK
+    try:
+        fleetfile.apply(client, todo, lambda line: print(line, flush=True))
+    except KeepwarmError as err:
+        print(f"keepwarm: stopped: {err} (the steps above were applied; apply the file again to finish)",
+              file=sys.stderr)
+        return EXIT_ERROR
+    print("applied")
     return EXIT_OK
 
 

@@ -133,6 +133,50 @@ class KeepwarmClient:
         """``DELETE /models/{name}/leases/{id}``: end the lease now."""
         self._call("DELETE", f"/models/{_seg(name)}/leases/{_seg(lease_id)}")
 
+    def models(self, *, status: Optional[list[str]] = None, paused: Optional[bool] = None) -> list[dict]:
+        """Every model (``GET /models``, all pages), optionally only those in one of
+        ``status`` or (not) paused."""
+        query: dict[str, Any] = {"limit": 100}
+        if status:
+            query["status"] = ",".join(status)
+        if paused is not None:
+            query["paused"] = "true" if paused else "false"
+        found: list[dict] = []
+        while True:
+            page = self._call("GET", "/models", query=query)
+            found += page["models"]
+            if not page.get("next_token"):
+                return found
+            query["next_token"] = page["next_token"]
+
+    def fleet(self) -> dict:
+        """``GET /fleet``: counts by status, the models in error, the month's projected cost."""
+        return self._call("GET", "/fleet")
+
+    def events(self, name: str, limit: int = 50) -> list[dict]:
+        """``GET /models/{name}/events``: its recent events, newest first."""
+        return self._call("GET", f"/models/{_seg(name)}/events", query={"limit": limit})["events"]
+
+    def cost(self, name: str, days: int = 30) -> dict:
+        """``GET /models/{name}/cost``: what its schedule costs over ``days`` from now."""
+        return self._call("GET", f"/models/{_seg(name)}/cost", query={"days": days})
+
+    def register(self, body: dict, *, dry_run: bool = False) -> dict:
+        """``POST /models``; with ``dry_run``, only checked (nothing stored)."""
+        return self._call("POST", "/models", body, query={"dry_run": "true"} if dry_run else None)
+
+    def update(self, name: str, body: dict, *, dry_run: bool = False) -> dict:
+        """``PUT /models/{name}``: change the fields given; with ``dry_run``, only checked."""
+        return self._call("PUT", f"/models/{_seg(name)}", body, query={"dry_run": "true"} if dry_run else None)
+
+    def delete(self, name: str) -> None:
+        """``DELETE /models/{name}``."""
+        self._call("DELETE", f"/models/{_seg(name)}")
+
+    def document(self) -> dict:
+        """``GET /openapi.json``: the API's own description of its routes and bodies."""
+        return self._call("GET", "/openapi.json")
+
     def wait_until_ready(self, name: str, lease_id: str, *, timeout: float = 900, poll: float = 5,
                          on_progress: Optional[ProgressCallback] = None) -> dict:
         """Poll the lease every ``poll`` seconds until it says ``ready``; return it.
@@ -202,8 +246,8 @@ class KeepwarmClient:
             headers = self._signed_headers(method, url, data, headers)
         return urllib.request.Request(url, data=data, method=method, headers=headers)
 
-    def _call(self, method: str, path: str, body: Any = None) -> Any:
-        req = self.build_request(method, path, body)
+    def _call(self, method: str, path: str, body: Any = None, query: Optional[dict[str, Any]] = None) -> Any:
+        req = self.build_request(method, path, body, query)
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                 raw = resp.read()
