@@ -128,8 +128,11 @@ class FleetModel:
 
 def month_cost(model: Model, now: datetime, settings: Settings) -> tuple[Optional[float], Optional[str]]:
     """The schedule's cost over this calendar month (UTC), from its CMUs (the setting, else
-    what Bedrock said at verification) and its region's price; or None and why not."""
+    what Bedrock said at verification) and its region's price (0 while paused); or None
+    and why not."""
     config, state = model.config, model.state
+    if not config.enabled:
+        return 0.0, None  # paused: never called, so never billed
     cmus = config.custom_model_units or (state.imported.custom_model_units if state.imported else None)
     if not cmus:
         return None, "CMUs unknown (set custom_model_units)"

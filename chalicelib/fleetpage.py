@@ -52,6 +52,7 @@ STYLE = """
 .kw .legend{display:flex;flex-wrap:wrap;gap:12px;color:#475569;font-size:12px;margin:8px 0}
 .kw .legend i{display:inline-block;width:14px;height:8px;margin-right:4px;vertical-align:middle}
 .kw .errors{border-left:3px solid #dc2626;background:#fef2f2;padding:6px 10px;margin:0 0 12px}
+.kw .errors ul{margin:4px 0 0;padding-left:18px}
 .kw .empty{color:#64748b;padding:16px 0}
 """
 
