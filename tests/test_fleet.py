@@ -244,3 +244,25 @@ def test_a_dry_run_answers_what_would_be_stored_and_stores_nothing(runtime, clie
     assert send(client, "POST", "/models?dry_run=maybe", {"model_arn": arn(2), "windows": HOURS}).status_code == 400
     models = client.http.get("/models").json_body["models"]
     assert [(m["name"], m["timezone"]) for m in models] == [("alpha", "Europe/London")]
+
+
+ALLOWED_TAGS = {"html", "head", "meta", "title", "body", "h1", "div", "style", "p", "b", "span", "ul", "li",
+                "table", "thead", "tbody", "tr", "th", "td", "svg", "rect", "line", "circle", "text", "i"}
+
+
+@hsettings(max_examples=40, deadline=None)
+@given(st.text(min_size=1, max_size=60), st.text(min_size=1, max_size=60))
+def test_whatever_a_user_wrote_the_page_builds_only_its_own_elements(reason, holder):
+    store = MemoryStore()
+    broken = model(1, "error")
+    store.create(replace(broken, state=replace(broken.state, error=reason)))
+    held = model(2, "warm")
+    store.create(replace(held, state=replace(held.state, leases=(
+        Lease("l0123456789ab", NOW, NOW + timedelta(hours=1), holder),))))
+    store.add_event("m-001", Event(at(9, 30), "error", {"reason": reason}), 30)
+    page = _Page()
+    page.feed(fleetpage.render_page(store, SETTINGS, NOW))
+    assert {tag for tag, _ in page.tags} <= ALLOWED_TAGS
+    assert not [a for _, attrs in page.tags for a in attrs if a.startswith("on")]
+    text = "".join(page.text)
+    assert reason.strip()[:40] in text and holder.strip()[:40] in text
