@@ -5,21 +5,21 @@ claims due calls and queues them; ``worker`` makes each call and records it.
 """
 from __future__ import annotations
 
-import logging
 import os
 from typing import Any
 
 from chalice import Chalice, IAMAuthorizer, Rate, Response
 
 from chalicelib.api import http_errors, parse_body
+from chalicelib.logs import lambda_context
 from chalicelib.openapi import DOCUMENT
 from chalicelib.queue import WorkMessage
 from chalicelib.records import parse_iso
 from chalicelib.runtime import get_runtime
 
 app = Chalice(app_name="keepwarm")
-app.log.setLevel(logging.INFO)
-logging.getLogger("keepwarm").setLevel(logging.INFO)
+# Every handler's log lines carry its Lambda request id.
+app.register_middleware(lambda_context)
 
 # Every route of a deployed stage needs SigV4-signed requests from an IAM principal
 # allowed execute-api:Invoke. (chalice local and the test client do not check it; the

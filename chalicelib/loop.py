@@ -36,8 +36,6 @@ from chalicelib.records import Event, ImportedModel, Model, ModelConfig, ModelSt
 from chalicelib.settings import Settings
 from chalicelib.store import StateConflict, Store
 
-logger = logging.getLogger("keepwarm")
-
 Clock = Callable[[], datetime]
 
 # The tick runs every minute and enqueues everything due before the next one.
@@ -108,7 +106,7 @@ class Ticker:
                         continue
                     # A claimed call never reported back (lost message, crashed worker).
                     report.expired_claims += 1
-                    log_event(logger, "claim_expired", model=model.name, kind=pending.kind)
+                    log_event("claim_expired", model=model.name, kind=pending.kind)
                     self._event(model.name, Event(now, "claim_expired", {"action": pending.kind}))
                     model = replace(model, state=drop_claim(model.state))
                 with budget(self.settings.plan_budget_seconds):
@@ -122,11 +120,11 @@ class Ticker:
                 report.conflicts += 1
             except Exception as err:  # one model's trouble must not stop the others' calls
                 report.failed += 1
-                log_event(logger, "tick_failed", level=logging.ERROR, model=model.name,
+                log_event("tick_failed", level=logging.ERROR, model=model.name,
                           error=f"{type(err).__name__}: {err}")
                 if isinstance(err, PLANNING_ERRORS):
                     set_planning_error(self.store, model, err, now, self.settings)
-        log_event(logger, "tick", now=now, **vars(report))
+        log_event("tick", now=now, **vars(report))
         return report
 
     def dispatch(self, model: Model, now: datetime) -> Model:
@@ -151,7 +149,7 @@ class Ticker:
             unclaimed = replace(state, next_due_at=action.at)
             self.store.save(replace(model, state=unclaimed), saved.state.version)
             raise
-        log_event(logger, "enqueued", model=model.name, kind=action.kind, at=action.at)
+        log_event("enqueued", model=model.name, kind=action.kind, at=action.at)
         return saved
 
     def _event(self, name: str, event: Event) -> None:
@@ -218,9 +216,9 @@ class Worker:
                 for event in (*check_events, *decision.events, *format_events):
                     self.store.add_event(model.name, event, self.settings.event_ttl_days)
             except Exception as err:  # the state is saved; a lost event must not fail the call
-                log_event(logger, "event_write_failed", level=logging.ERROR, model=model.name,
+                log_event("event_write_failed", level=logging.ERROR, model=model.name,
                           error=f"{type(err).__name__}: {err}")
-        log_event(logger, "called", model=model.name, kind=message.action.kind, format=request_format,
+        log_event("called", model=model.name, kind=message.action.kind, format=request_format,
                   outcome=result.outcome, code=result.code, latency_ms=result.latency_ms,
                   status=decision.state.status, saved=saved)
         return result.outcome if saved else "superseded"
@@ -276,7 +274,7 @@ class Worker:
         """A message the worker could not handle. SQS redelivers it; on its last delivery
         before the dead-letter queue, the model it concerned shows why (best effort: the
         body may not even name a model)."""
-        log_event(logger, "worker_failed", level=logging.ERROR, receive_count=receive_count,
+        log_event("worker_failed", level=logging.ERROR, receive_count=receive_count,
                   error=f"{type(error).__name__}: {error}", body=body[:500])
         if receive_count < self.settings.max_receives:
             return
@@ -314,7 +312,7 @@ class Worker:
         return False
 
     def _log(self, what: str, message: WorkMessage, **kv: object) -> str:
-        log_event(logger, what, model=message.model, kind=message.action.kind,
+        log_event(what, model=message.model, kind=message.action.kind,
                   action_id=message.action.id, **kv)
         return kv.get("reason", what)  # type: ignore[return-value]
 
