@@ -51,6 +51,7 @@ from chalicelib.records import (
     Override,
     arn_account,
     arn_partition,
+    expire_leases,
     iso,
     parse_iso,
 )
@@ -668,7 +669,8 @@ class Api:
         conflict; then re-plan. ``change`` validates, so a rejected request writes nothing."""
         model = self.store.get(model_key(key))
         for attempt in range(UPDATE_TRIES):
-            changed = change(model)
+            current, expired = expire_leases(model, now)  # told here if the tick has not yet
+            changed = change(current)
             state = with_next_due(changed.config, changed.state, now, self.settings)
             try:
                 saved = self.store.save(replace(changed, state=state), model.state.version)
@@ -677,6 +679,8 @@ class Api:
                 if attempt == UPDATE_TRIES - 1:
                     raise
                 model = self.store.get(model.name)
+        for event in expired:
+            self._event(saved.name, event.at, event.kind, **event.detail)
         return self._dispatch(saved, now)
 
     def register(self, body: Any, now: datetime) -> dict[str, Any]:

@@ -32,7 +32,17 @@ from chalicelib.planner import (
     with_next_due,
 )
 from chalicelib.queue import WorkMessage, WorkQueue, delay_until
-from chalicelib.records import Event, ImportedModel, Model, ModelConfig, ModelState, Pending, iso, require_aware
+from chalicelib.records import (
+    Event,
+    ImportedModel,
+    Model,
+    ModelConfig,
+    ModelState,
+    Pending,
+    expire_leases,
+    iso,
+    require_aware,
+)
 from chalicelib.settings import Settings
 from chalicelib.store import StateConflict, Store
 
@@ -129,11 +139,19 @@ class Ticker:
 
     def dispatch(self, model: Model, now: datetime) -> Model:
         """Claim and enqueue the model's next call if it is due before the next tick;
-        otherwise just record when it is due. ``model`` must have no live claim.
+        otherwise just record when it is due. ``model`` must have no live claim. Leases
+        that have ended are dropped, and said to have (``lease_expired``).
 
         The API calls this too, so a lease or a registration inside a window starts its
         call at once rather than at the next tick. Raises StateConflict if the model
         changed since it was read."""
+        model, expired = expire_leases(model, now)
+        saved = self._claim(model, now)
+        for event in expired:
+            self._event(model.name, event)
+        return saved
+
+    def _claim(self, model: Model, now: datetime) -> Model:
         state = model.state
         action = next_call(model.config, state, now, self.settings)
         if action is None or action.at > now + TICK_HORIZON:

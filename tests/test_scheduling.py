@@ -90,6 +90,11 @@ def test_a_lease_warms_the_model_at_once_outside_its_windows(client, driver, sim
     expired = client.http.get(f"/models/llama/leases/{body['id']}")
     assert expired.status_code == 404
     assert expired.json_body["Message"] == f"lease {body['id']} of llama expired at 2026-03-09T21:00:30Z"
+    # The batch job's team is told when the model was ready for it, and when its lease ran out.
+    told = [(e["kind"], e["at"], e["lease"], e["holder"]) for e in reversed(events(client, "llama"))
+            if e["kind"] in ("lease_ready", "lease_expired")]
+    assert told == [("lease_ready", "2026-03-09T20:02:00Z", body["id"], "nightly-etl"),
+                    ("lease_expired", "2026-03-09T21:00:30Z", body["id"], "nightly-etl")]
 
 
 def test_an_expired_lease_is_gone_for_every_route(client, simulator, clock):
