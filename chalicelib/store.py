@@ -11,11 +11,15 @@ pk                     sk               what
                                         model has something due) feed the ``due`` index
 ``arn#<model arn>``    ``arn``          the name registered for that ARN (uniqueness)
 ``model#<name>``       ``event#<at>#…`` one event, expiring through the ``expires_at`` TTL
+``model#<name>``       ``span#<start>`` one warm span (a copy keepwarm held), expiring too
 =====================  ===============  ==============================================
 
 Every write of a model item is conditional on its ``version``, so a late or duplicate
 writer fails with :class:`StateConflict` instead of moving a model backwards. The ``due``
-index is sparse: a paused model has no ``due_pk`` and costs the tick nothing.
+index is sparse: a paused model has no ``due_pk`` and costs the tick nothing. So is the
+``errors`` index: only a model in status ``error`` has an ``error_pk``, so counting them
+(every tick, for the alarm) reads only those. Its one partition key is written only when
+a model enters, stays in or leaves ``error``, far below a partition's write rate.
 """
 from __future__ import annotations
 
@@ -33,7 +37,7 @@ from typing import Any, Iterator, Optional
 
 from botocore.exceptions import ClientError
 
-from chalicelib.records import Event, Model, ModelConfig, ModelState, parse_iso, require_aware
+from chalicelib.records import Event, Model, ModelConfig, ModelState, WarmSpan, parse_iso, require_aware
 
 
 class StoreError(Exception):
@@ -62,7 +66,11 @@ class BadPageToken(StoreError):
 
 DUE_INDEX = "due"
 MODELS_INDEX = "models"
+ERRORS_INDEX = "errors"
 DUE_PARTITION = "due"
+ERROR_PARTITION = "error"
+# Warm spans are kept this long: a year of months to compare, as a bill is read.
+WARM_SPAN_DAYS = 400
 
 
 def due_key(at: datetime) -> str:
@@ -132,6 +140,23 @@ class Store(ABC):
     def events(self, name: str, limit: int = 50) -> list[dict[str, Any]]:
         """The model's events, newest first."""
 
+    @abstractmethod
+    def events_since(self, name: str, since: datetime, limit: int = 500) -> list[dict[str, Any]]:
+        """The model's events at or after ``since``, newest first, at most ``limit``."""
+
+    @abstractmethod
+    def put_warm_span(self, name: str, span: WarmSpan) -> None:
+        """Record a warm span, or move the end of the one that starts at the same instant
+        (each success of a held copy takes its assumed release further)."""
+
+    @abstractmethod
+    def warm_spans(self, name: str, start: datetime, end: datetime) -> list[WarmSpan]:
+        """The model's warm spans overlapping [start, end), earliest first."""
+
+    @abstractmethod
+    def error_count(self) -> int:
+        """How many models are in status ``error`` (read without reading every model)."""
+
 
 def _next_version(model: Model, expected_version: int) -> Model:
     return replace(model, state=replace(model.state, version=expected_version + 1))
@@ -145,6 +170,8 @@ class MemoryStore(Store):
         self._models: dict[str, dict[str, Any]] = {}
         self._arns: dict[str, str] = {}
         self._events: dict[str, list[dict[str, Any]]] = {}
+        self._spans: dict[str, dict[datetime, WarmSpan]] = {}
+        self._errors: set[str] = set()
         # name -> due key, for the models that have something due: the DynamoDB store's
         # sparse index, so that due() reads only those (simulations tick every minute).
         self._due: dict[str, str] = {}
@@ -159,6 +186,10 @@ class MemoryStore(Store):
             self._due.pop(model.name, None)
         else:
             self._due[model.name] = due_key(model.state.next_due_at)
+        if model.state.status == "error":
+            self._errors.add(model.name)
+        else:
+            self._errors.discard(model.name)
 
     @staticmethod
     def _load(item: dict[str, Any]) -> Model:
@@ -206,7 +237,9 @@ class MemoryStore(Store):
                 raise ModelNotFound(name)
             self._arns.pop(item["model_arn"], None)
             self._events.pop(name, None)
+            self._spans.pop(name, None)
             self._due.pop(name, None)
+            self._errors.discard(name)
 
     def due(self, until: datetime) -> Iterator[Model]:
         limit = due_key(until)
@@ -228,6 +261,25 @@ class MemoryStore(Store):
         # Stable: events of one instant stay newest first.
         rows.sort(key=lambda e: due_key(parse_iso(e["at"])), reverse=True)
         return rows[:limit]
+
+    def events_since(self, name: str, since: datetime, limit: int = 500) -> list[dict[str, Any]]:
+        first = due_key(since)
+        with self._lock:
+            count = len(self._events.get(name, ()))
+        return [e for e in self.events(name, count) if due_key(parse_iso(e["at"])) >= first][:limit]
+
+    def put_warm_span(self, name: str, span: WarmSpan) -> None:
+        with self._lock:
+            self._spans.setdefault(name, {})[span.start] = span
+
+    def warm_spans(self, name: str, start: datetime, end: datetime) -> list[WarmSpan]:
+        with self._lock:
+            spans = list(self._spans.get(name, {}).values())
+        return sorted((s for s in spans if s.start < end and s.end > start), key=lambda s: s.start)
+
+    def error_count(self) -> int:
+        with self._lock:
+            return len(self._errors)
 
 
 def _to_dynamo(value: Any) -> Any:
@@ -286,6 +338,8 @@ class DynamoStore(Store):
         if model.state.next_due_at is not None:
             item["due_pk"] = DUE_PARTITION
             item["next_due_at"] = due_key(model.state.next_due_at)
+        if model.state.status == "error":
+            item["error_pk"] = ERROR_PARTITION
         return _to_dynamo(item)
 
     @staticmethod
@@ -369,13 +423,14 @@ class DynamoStore(Store):
                 raise ModelNotFound(name) from None
             raise
         with self._table.batch_writer() as batch:
-            for key in self._event_keys(name):
+            for key in self._history_keys(name):
                 batch.delete_item(Key=key)
 
-    def _event_keys(self, name: str) -> Iterator[dict[str, str]]:
+    def _history_keys(self, name: str) -> Iterator[dict[str, str]]:
+        """What is left under the model's key once its item is gone: events, warm spans."""
         kwargs: dict[str, Any] = {
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :ev)",
-            "ExpressionAttributeValues": {":pk": f"model#{name}", ":ev": "event#"},
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": f"model#{name}"},
             "ProjectionExpression": "pk, sk",
         }
         while True:
@@ -425,6 +480,64 @@ class DynamoStore(Store):
         )
         return [_from_dynamo(item["event"]) for item in page.get("Items", [])]
 
+    def events_since(self, name: str, since: datetime, limit: int = 500) -> list[dict[str, Any]]:
+        kwargs: dict[str, Any] = {
+            # "~" sorts after every character of an event's key.
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :first AND :last",
+            "ExpressionAttributeValues": {":pk": f"model#{name}", ":first": f"event#{due_key(since)}",
+                                          ":last": "event#~"},
+            "ScanIndexForward": False,
+        }
+        found: list[dict[str, Any]] = []
+        while len(found) < limit:
+            page = self._table.query(**kwargs, Limit=limit - len(found))
+            found += [_from_dynamo(item["event"]) for item in page.get("Items", [])]
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return found
+
+    def put_warm_span(self, name: str, span: WarmSpan) -> None:
+        self._table.put_item(Item={
+            "pk": f"model#{name}", "sk": f"span#{due_key(span.start)}",
+            "expires_at": int((span.end + timedelta(days=WARM_SPAN_DAYS)).timestamp()),
+            "span": span.to_item(),
+        })
+
+    def warm_spans(self, name: str, start: datetime, end: datetime) -> list[WarmSpan]:
+        # Latest first, back to the first span that ended before ``start``.
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :first AND :last",
+            "ExpressionAttributeValues": {":pk": f"model#{name}", ":first": "span#",
+                                          ":last": f"span#{due_key(end)}"},
+            "ScanIndexForward": False,
+        }
+        found: list[WarmSpan] = []
+        while True:
+            page = self._table.query(**kwargs)
+            for item in page.get("Items", []):
+                span = WarmSpan.from_item(item["span"])
+                if span.end <= start:
+                    return found[::-1]
+                if span.start < end:
+                    found.append(span)
+            if "LastEvaluatedKey" not in page:
+                return found[::-1]
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def error_count(self) -> int:
+        kwargs: dict[str, Any] = {
+            "IndexName": ERRORS_INDEX, "Select": "COUNT",
+            "KeyConditionExpression": "error_pk = :e", "ExpressionAttributeValues": {":e": ERROR_PARTITION},
+        }
+        count = 0
+        while True:
+            page = self._table.query(**kwargs)
+            count += page["Count"]
+            if "LastEvaluatedKey" not in page:
+                return count
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
 
 # The table as the code expects it; the local stack and tests create it from this, and
 # the deployment template declares the same keys and indexes.
@@ -436,6 +549,7 @@ TABLE_KEYS = {
         {"AttributeName": "next_due_at", "AttributeType": "S"},
         {"AttributeName": "entity", "AttributeType": "S"},
         {"AttributeName": "name", "AttributeType": "S"},
+        {"AttributeName": "error_pk", "AttributeType": "S"},
     ],
     "KeySchema": [
         {"AttributeName": "pk", "KeyType": "HASH"},
@@ -450,6 +564,10 @@ TABLE_KEYS = {
          "KeySchema": [{"AttributeName": "entity", "KeyType": "HASH"},
                        {"AttributeName": "name", "KeyType": "RANGE"}],
          "Projection": {"ProjectionType": "ALL"}},
+        {"IndexName": ERRORS_INDEX,
+         "KeySchema": [{"AttributeName": "error_pk", "KeyType": "HASH"},
+                       {"AttributeName": "name", "KeyType": "RANGE"}],
+         "Projection": {"ProjectionType": "KEYS_ONLY"}},
     ],
 }
 TTL_ATTRIBUTE = "expires_at"
