@@ -16,6 +16,7 @@ from chalicelib.openapi import DOCUMENT
 from chalicelib.queue import WorkMessage
 from chalicelib.records import parse_iso
 from chalicelib.runtime import get_runtime
+from chalicelib.telemetry import run_tick
 
 app = Chalice(app_name="keepwarm")
 # Every handler's log lines carry its Lambda request id.
@@ -154,7 +155,8 @@ def openapi() -> dict[str, Any]:
 def tick(event: Any) -> dict[str, int]:
     # The event's own time, not the clock: a replayed or late event plans the same.
     now = parse_iso(event.time)
-    return vars(get_runtime().ticker.run(now))  # type: ignore[arg-type]
+    rt = get_runtime()
+    return vars(run_tick(rt.ticker.run, now, rt.clock, rt.store.error_count))  # type: ignore[arg-type]
 
 
 @app.on_sqs_message(queue=QUEUE_NAME, batch_size=1, name="worker")

@@ -58,6 +58,7 @@ from chalicelib.records import (
 from chalicelib.schedule import Schedule, ScheduleError
 from chalicelib.settings import Settings
 from chalicelib.store import BadPageToken, ModelAlreadyExists, ModelNotFound, StateConflict, Store
+from chalicelib.telemetry import Journal
 from chalicelib.timeline import current_window, holiday_calendar, window_intervals
 
 MAX_KEEPALIVE_MINUTES = 14
@@ -647,13 +648,14 @@ def _replanned(state: ModelState, retry_errors: bool) -> ModelState:
 
 class Api:
     def __init__(self, store: Store, settings: Settings, dispatcher: Optional[Dispatcher] = None,
-                 control: Optional[ControlPlane] = None):
+                 control: Optional[ControlPlane] = None, journal: Optional[Journal] = None):
         self.store, self.settings = store, settings
         self.dispatcher = dispatcher
         self.control = control  # Bedrock's control plane (GetImportedModel)
+        self.journal = journal or Journal(store, settings)
 
-    def _event(self, name: str, at: datetime, kind: str, **detail: Any) -> None:
-        self.store.add_event(name, Event(at, kind, detail), self.settings.event_ttl_days)
+    def _event(self, model: Model, at: datetime, kind: str, **detail: Any) -> None:
+        self.journal.record(model, [Event(at, kind, detail)])
 
     def _dispatch(self, model: Model, now: datetime) -> Model:
         """Start a call that is due now at once instead of at the next tick."""
@@ -666,7 +668,8 @@ class Api:
 
     def _mutate(self, key: str, change: Callable[[Model], Model], now: datetime) -> Model:
         """Apply ``change`` to the stored model with a conditional write, re-reading on a
-        conflict; then re-plan. ``change`` validates, so a rejected request writes nothing."""
+        conflict; then re-plan. ``change`` validates, so a rejected request writes nothing.
+        Leases that ended and an error the change cleared are told."""
         model = self.store.get(model_key(key))
         for attempt in range(UPDATE_TRIES):
             current, expired = expire_leases(model, now)  # told here if the tick has not yet
@@ -679,15 +682,16 @@ class Api:
                 if attempt == UPDATE_TRIES - 1:
                     raise
                 model = self.store.get(model.name)
-        for event in expired:
-            self._event(saved.name, event.at, event.kind, **event.detail)
+        if model.state.error is not None and saved.state.error is None:
+            expired.append(Event(now, "error_cleared", {"error": model.state.error, "by": "request"}))
+        self.journal.record(saved, expired)
         return self._dispatch(saved, now)
 
     def register(self, body: Any, now: datetime) -> dict[str, Any]:
         config = new_config(body, now, self.settings)
         state = with_next_due(config, self._verified(config, ModelState(), now), now, self.settings)
         model = self.store.create(Model(config, state))
-        self._event(model.name, now, "registered", model_arn=config.model_arn,
+        self._event(model, now, "registered", model_arn=config.model_arn,
                     verified=state.verified_at is not None, request_format=format_in_use(config, state)[0])
         return view(self._dispatch(model, now), now, self.settings)
 
@@ -744,7 +748,7 @@ class Api:
             return Model(config, state)
 
         saved = self._mutate(key, change, now)
-        self._event(saved.name, now, "updated", fields=sorted(body))
+        self._event(saved, now, "updated", fields=sorted(body))
         return view(saved, now, self.settings)
 
     def delete(self, key: str) -> None:
@@ -791,8 +795,11 @@ class Api:
             return replace(model, state=replace(state, leases=active + (lease,)))
 
         saved = self._mutate(key, change, now)
-        self._event(saved.name, now, "lease_created", lease=lease.id, minutes=minutes, holder=holder)
-        return lease_view(saved, lease, now, self.settings)
+        self._event(saved, now, "lease_created", lease=lease.id, minutes=minutes, holder=holder)
+        shown = lease_view(saved, lease, now, self.settings)
+        if shown["ready"]:  # taken on a warm model: the batch job may start at once
+            self._event(saved, now, "lease_ready", lease=lease.id, holder=holder)
+        return shown
 
     def _lease(self, model: Model, lease_id: str, now: datetime) -> Lease:
         """The active lease ``lease_id``: an expired one (kept until the next change drops
@@ -823,7 +830,7 @@ class Api:
             return replace(model, state=replace(_replanned(model.state, retry_errors=False), leases=kept))
 
         saved = self._mutate(key, change, now)
-        self._event(saved.name, now, "lease_released", lease=lease_id)
+        self._event(saved, now, "lease_released", lease=lease_id)
 
     # -- overrides --------------------------------------------------------------------------
     def set_override(self, key: str, body: Any, now: datetime) -> dict[str, Any]:
@@ -845,7 +852,7 @@ class Api:
             return replace(model, state=replace(state, override=override))
 
         saved = self._mutate(key, change, now)
-        self._event(saved.name, now, "override_set", state=override.state, until=iso(until))
+        self._event(saved, now, "override_set", state=override.state, until=iso(until))
         return view(saved, now, self.settings)
 
     def clear_override(self, key: str, now: datetime) -> None:
@@ -853,7 +860,7 @@ class Api:
             return replace(model, state=replace(_replanned(model.state, retry_errors=False), override=None))
 
         saved = self._mutate(key, change, now)
-        self._event(saved.name, now, "override_cleared")
+        self._event(saved, now, "override_cleared")
 
     # -- cost ---------------------------------------------------------------------------------
     def cost(self, key: str, params: Optional[dict[str, str]], now: datetime) -> dict[str, Any]:

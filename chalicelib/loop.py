@@ -45,6 +45,7 @@ from chalicelib.records import (
 )
 from chalicelib.settings import Settings
 from chalicelib.store import StateConflict, Store
+from chalicelib.telemetry import Journal
 
 Clock = Callable[[], datetime]
 
@@ -57,7 +58,7 @@ SAVE_TRIES = 3
 PLANNING_RETRY = timedelta(hours=1)
 
 
-def set_planning_error(store: Store, model: Model, err: BaseException, now: datetime,
+def set_planning_error(journal: Journal, model: Model, err: BaseException, now: datetime,
                        settings: Settings) -> None:
     """Put a model whose planning failed in ``error`` with the reason, without planning it
     (that is what failed): it is looked at again after PLANNING_RETRY. Best effort: a
@@ -66,10 +67,10 @@ def set_planning_error(store: Store, model: Model, err: BaseException, now: date
     state = replace(model.state, status="error", error=reason, error_kind="planning", error_at=now,
                     pending=None, warming_since=None, next_due_at=now + PLANNING_RETRY)
     try:
-        store.save(replace(model, state=state), model.state.version)
+        saved = journal.store.save(replace(model, state=state), model.state.version)
     except StateConflict:
         return
-    store.add_event(model.name, Event(now, "error", {"reason": reason}), settings.event_ttl_days)
+    journal.record(saved, [Event(now, "error", {"reason": reason})])
 
 
 class InvokerLike(Protocol):
@@ -92,8 +93,10 @@ class TickReport:
 
 
 class Ticker:
-    def __init__(self, store: Store, queue: WorkQueue, settings: Settings, clock: Clock):
+    def __init__(self, store: Store, queue: WorkQueue, settings: Settings, clock: Clock,
+                 journal: Optional[Journal] = None):
         self.store, self.queue, self.settings, self.clock = store, queue, settings, clock
+        self.journal = journal or Journal(store, settings)
 
     def run(self, now: datetime) -> TickReport:
         """Claim and enqueue every call due up to the next tick (``now`` + one minute).
@@ -117,7 +120,7 @@ class Ticker:
                     # A claimed call never reported back (lost message, crashed worker).
                     report.expired_claims += 1
                     log_event("claim_expired", model=model.name, kind=pending.kind)
-                    self._event(model.name, Event(now, "claim_expired", {"action": pending.kind}))
+                    self.journal.record(model, [Event(now, "claim_expired", {"action": pending.kind})])
                     model = replace(model, state=drop_claim(model.state))
                 with budget(self.settings.plan_budget_seconds):
                     dispatched = self.dispatch(model, now)
@@ -133,7 +136,7 @@ class Ticker:
                 log_event("tick_failed", level=logging.ERROR, model=model.name,
                           error=f"{type(err).__name__}: {err}")
                 if isinstance(err, PLANNING_ERRORS):
-                    set_planning_error(self.store, model, err, now, self.settings)
+                    set_planning_error(self.journal, model, err, now, self.settings)
         log_event("tick", now=now, **vars(report))
         return report
 
@@ -147,8 +150,7 @@ class Ticker:
         changed since it was read."""
         model, expired = expire_leases(model, now)
         saved = self._claim(model, now)
-        for event in expired:
-            self._event(model.name, event)
+        self.journal.record(saved, expired)
         return saved
 
     def _claim(self, model: Model, now: datetime) -> Model:
@@ -170,16 +172,14 @@ class Ticker:
         log_event("enqueued", model=model.name, kind=action.kind, at=action.at)
         return saved
 
-    def _event(self, name: str, event: Event) -> None:
-        self.store.add_event(name, event, self.settings.event_ttl_days)
-
 
 class Worker:
     def __init__(self, store: Store, queue: WorkQueue, invoker: InvokerLike, settings: Settings,
-                 clock: Clock, control: Optional[ControlPlaneLike] = None):
+                 clock: Clock, control: Optional[ControlPlaneLike] = None, journal: Optional[Journal] = None):
         self.store, self.queue, self.invoker = store, queue, invoker
         self.settings, self.clock = settings, clock
         self.control = control
+        self.journal = journal or Journal(store, settings)
 
     def handle(self, message: WorkMessage) -> str:
         """Carry out one queued call; returns what happened, for logs and tests."""
@@ -198,7 +198,7 @@ class Worker:
                     return self._log("dropped", message, reason="not_wanted")
         except PLANNING_ERRORS as err:
             # Redelivering would fail the same way: the model shows why, and is not called.
-            set_planning_error(self.store, model, err, now, self.settings)
+            set_planning_error(self.journal, model, err, now, self.settings)
             return self._log("dropped", message, reason="planning_failed")
 
         checked, check_events = self._verify(model, now)
@@ -221,7 +221,7 @@ class Worker:
         try:
             saved = self._save(model, decide, message)
         except PLANNING_ERRORS as err:
-            set_planning_error(self.store, self.store.find(model.name) or model, err, answered_at,
+            set_planning_error(self.journal, self.store.find(model.name) or model, err, answered_at,
                                self.settings)
             return self._log("dropped", message, reason="planning_failed")
         assert decision is not None
@@ -231,8 +231,8 @@ class Worker:
                 follow = decision.follow_up
                 self.queue.send(WorkMessage(model.name, follow), delay_until(follow.at, self.clock()))
             try:
-                for event in (*check_events, *decision.events, *format_events):
-                    self.store.add_event(model.name, event, self.settings.event_ttl_days)
+                self.journal.record(Model(model.config, decision.state),
+                                    (*check_events, *decision.events, *format_events))
             except Exception as err:  # the state is saved; a lost event must not fail the call
                 log_event("event_write_failed", level=logging.ERROR, model=model.name,
                           error=f"{type(err).__name__}: {err}")
@@ -309,12 +309,11 @@ class Worker:
         state = replace(model.state, status="error", error=reason, error_kind="transient",
                         error_at=now, pending=None, warming_since=None)
         try:
-            self.store.save(replace(model, state=with_next_due(model.config, state, now, self.settings)),
-                            model.state.version)
+            model = self.store.save(replace(model, state=with_next_due(model.config, state, now, self.settings)),
+                                    model.state.version)
         except StateConflict:
             pass  # the model moved on meanwhile: its newer state stands
-        self.store.add_event(model.name, Event(now, "dead_lettered", {"reason": reason}),
-                             self.settings.event_ttl_days)
+        self.journal.record(model, [Event(now, "dead_lettered", {"reason": reason})])
 
     def _save(self, model: Model, change: Callable[[Model], Model], message: WorkMessage) -> bool:
         """Apply ``change`` and write it, re-reading on conflict while our claim still stands."""

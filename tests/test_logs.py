@@ -36,7 +36,7 @@ def test_each_line_is_json_with_the_event_its_keys_and_the_request_id(client, si
     assert tick["function_name"] == "tick" and tick["function_request_id"]
     enqueued = next(r for r in logged() if r["event"] == "enqueued")
     assert (enqueued["model"], enqueued["kind"], enqueued["at"]) == ("llama", "prewarm", "2026-03-09T08:57:00Z")
-    assert enqueued["location"].startswith("dispatch:")  # the caller, not the logging helper
+    assert enqueued["location"].startswith("_claim:")  # the caller, not the logging helper
 
 
 def test_a_failing_message_logs_an_error_line_for_its_invocation(client, logged):

@@ -132,18 +132,20 @@ def parts(arn: str) -> tuple[str, str, str, str, str]:
 
 # What each function calls, and nothing more.
 LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}
+# State changes are put on the default event bus for operators' rules.
+TELL = {"events:PutEvents"}
 EXPECTED_ACTIONS = {
     # The API also queues a call that is due at once (a lease, a registration inside a
     # window), reads a model to check it is there and for its units, through a model's own
     # role where it has one.
     "ApiHandlerRole": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Query",
                        "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem", "sqs:SendMessage",
-                       "bedrock:GetImportedModel", "sts:AssumeRole", *LOGS},
-    "TickRole": {"dynamodb:Query", "dynamodb:PutItem", "sqs:SendMessage", *LOGS},
+                       "bedrock:GetImportedModel", "sts:AssumeRole", *LOGS, *TELL},
+    "TickRole": {"dynamodb:Query", "dynamodb:PutItem", "sqs:SendMessage", *LOGS, *TELL},
     # The worker reads a model registered unverified before calling it.
     "WorkerRole": {"dynamodb:GetItem", "dynamodb:PutItem", "sqs:SendMessage", "sqs:ReceiveMessage",
                    "sqs:DeleteMessage", "sqs:GetQueueAttributes", "bedrock:InvokeModel",
-                   "bedrock:GetImportedModel", "sts:AssumeRole", *LOGS},
+                   "bedrock:GetImportedModel", "sts:AssumeRole", *LOGS, *TELL},
 }
 
 
@@ -169,6 +171,8 @@ def test_each_role_grants_only_what_its_function_calls(built):
                 elif service == "logs":
                     group = f"log-group:${{{function_of[role]}LogGroup}}"
                     assert place == here and what in (group, f"{group}:*"), (role, arn)
+                elif service == "events":
+                    assert (place, what) == (here, "event-bus/default"), (role, arn)
                 elif service == "iam":
                     # Roles of the configured names only (in any account: the role's own trust
                     # policy decides whether we may), and the very pattern the API checks.
