@@ -11,9 +11,9 @@ from typing import Any
 from chalice import Chalice, IAMAuthorizer, Rate, Response
 
 from chalicelib.api import http_errors, parse_body
+from chalicelib.delivery import WORKER_BATCH, handle_batch
 from chalicelib.logs import lambda_context
 from chalicelib.openapi import DOCUMENT
-from chalicelib.queue import WorkMessage
 from chalicelib.records import parse_iso
 from chalicelib.runtime import get_runtime
 from chalicelib.telemetry import run_tick
@@ -159,15 +159,8 @@ def tick(event: Any) -> dict[str, int]:
     return vars(run_tick(rt.ticker.run, now, rt.clock, rt.store.error_count))  # type: ignore[arg-type]
 
 
-@app.on_sqs_message(queue=QUEUE_NAME, batch_size=1, name="worker")
-def worker(event: Any) -> list[str]:
-    worker = get_runtime().worker
-    results = []
-    for record in event:
-        try:
-            results.append(worker.handle(WorkMessage.from_body(record.body)))
-        except Exception as err:
-            receives = int(record.to_dict().get("attributes", {}).get("ApproximateReceiveCount", 1))
-            worker.failed(record.body, receives, err)
-            raise  # SQS redelivers it, then moves it to the dead-letter queue
-    return results
+@app.on_sqs_message(queue=QUEUE_NAME, batch_size=WORKER_BATCH, name="worker")
+def worker(event: Any) -> dict[str, list[dict[str, str]]]:
+    # Names the messages that failed; the package turns on ReportBatchItemFailures for
+    # this event source, so SQS redelivers those alone (Chalice cannot ask for it).
+    return handle_batch(get_runtime().worker, [record.to_dict() for record in event])

@@ -62,7 +62,7 @@ def run(models: int, throttle: float, workers: int, seed: int = 1, store_kind: s
                                                  AWS_ENDPOINT_URL_BEDROCK_RUNTIME=server.url):
             if store_kind == "dynamo":
                 create_table(boto3.client("dynamodb"), "keepwarm-load")
-                store: Any = DynamoStore(boto3.resource("dynamodb").Table("keepwarm-load"))
+                store: Any = DynamoStore("keepwarm-load")
             else:
                 store = MemoryStore()
             settings = Settings(table_name="keepwarm-load", queue_url="sim")

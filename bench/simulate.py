@@ -55,9 +55,9 @@ from botocore.exceptions import ClientError  # noqa: E402
 from chalicelib.api import Api  # noqa: E402
 from chalicelib.bedrock import Invoker  # noqa: E402
 from chalicelib.loop import Ticker, Worker  # noqa: E402
-from chalicelib.planner import percentile  # noqa: E402
+from chalicelib.planner import prewarm_lead  # noqa: E402
 from chalicelib.queue import WorkMessage  # noqa: E402
-from chalicelib.records import COLD_START_SAMPLES, ModelConfig, parse_iso  # noqa: E402
+from chalicelib.records import COLD_START_SAMPLES, ModelConfig, ModelState, parse_iso  # noqa: E402
 from chalicelib.settings import Settings  # noqa: E402
 from chalicelib.store import MemoryStore  # noqa: E402
 from chalicelib.timeline import window_intervals  # noqa: E402
@@ -511,14 +511,13 @@ CALLS_LIMIT = 60 / (KEEPALIVE.total_seconds() / 60)  # one call per keep-alive i
 
 
 def lead_before(result: Result, model: str, at: datetime) -> tuple[Optional[float], int]:
-    """The pre-warm lead keepwarm had learned for ``model`` by ``at`` (None: the default)."""
+    """About the pre-warm lead keepwarm had for ``model`` by ``at``: from the cold starts
+    it had recorded by then, each taken as exact."""
     samples = tuple(s for when, s in result.keepwarm.cold_starts.get(model, []) if when < at)
     samples = samples[-COLD_START_SAMPLES:]
-    settings = Settings(table_name="x", queue_url="x")
-    if len(samples) < settings.lead_min_samples:
-        return None, len(samples)
-    high = percentile(samples, settings.lead_percentile) or 0.0
-    return min(settings.lead_max_seconds, high + settings.poll_seconds + settings.lead_margin_seconds), len(samples)
+    spec = next(spec for spec in result.fleet if spec.name == model)
+    lead = prewarm_lead(spec.config(), ModelState(cold_starts=samples), Settings(table_name="x", queue_url="x"))
+    return lead.total_seconds(), len(samples)
 
 
 @dataclass

@@ -31,14 +31,19 @@ from chalicelib.planner import (
     drop_claim,
     is_warm,
     keepalive_in_force,
+    fleet_prior,
     next_action,
     percentile,
     prewarm_lead,
+    prior_of,
+    ready_check_at,
     release_in_force,
+    typical_load,
     with_next_due,
 )
 from chalicelib.records import (
     ARN_PARTS,
+    ROLE_NAME,
     ARN_RE,
     NAME_RE,
     REQUEST_FORMATS,
@@ -59,7 +64,7 @@ from chalicelib.schedule import Schedule, ScheduleError
 from chalicelib.settings import Settings
 from chalicelib.store import BadPageToken, ModelAlreadyExists, ModelNotFound, StateConflict, Store
 from chalicelib.telemetry import Journal
-from chalicelib.timeline import current_window, holiday_calendar, window_intervals
+from chalicelib.timeline import current_window, holiday_calendar, next_hold, window_intervals
 
 MAX_KEEPALIVE_MINUTES = 14
 MAX_RELEASE_MINUTES = 120
@@ -76,7 +81,7 @@ MAX_PAGE = 100
 MAX_PREVIEW_DAYS = 92
 FIELDS = {"model_arn", "name", "timezone", "windows", "keepalive_minutes", "release_minutes",
           "enabled", "request_format", "request_body", "exclude_dates", "holidays",
-          "custom_model_units", "role_arn", "external_id"}
+          "custom_model_units", "role_arn", "external_id", "billing_aware_prewarm"}
 UPDATE_TRIES = 3
 MAX_EXCLUDE_DATES = 366
 MAX_LISTED_SUBDIVISIONS = 12
@@ -238,12 +243,21 @@ def _int(body: dict[str, Any], field: str, default: int, low: int, high: int) ->
     return value
 
 
+def _bool(body: dict[str, Any], field: str, default: bool) -> bool:
+    value = body.get(field, default)
+    if not isinstance(value, bool):
+        raise RequestError(field, f"must be true or false, got {str(value)[:40]!r}")
+    return value
+
+
 def _object(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise RequestError("body", "must be a JSON object")
     unknown = sorted(set(body) - FIELDS)
     if unknown:
-        raise RequestError(unknown[0], f"unknown field (known: {', '.join(sorted(FIELDS))})")
+        # Spelled as a path, like every other field: a raw key ("", "windows: x") would
+        # make the message start with nothing, or with a field that is not at fault.
+        raise RequestError(_child_path("", unknown[0]), f"unknown field (known: {', '.join(sorted(FIELDS))})")
     return body
 
 
@@ -257,9 +271,8 @@ def _config(body: dict[str, Any], defaults: ModelConfig, now: datetime, settings
         field = "keepalive_minutes" if "keepalive_minutes" in body else "release_minutes"
         raise RequestError(field, f"keepalive_minutes ({keepalive}) must be below release_minutes "
                                   f"({release}): a copy must not be released between keep-alives")
-    enabled = body.get("enabled", defaults.enabled)
-    if not isinstance(enabled, bool):
-        raise RequestError("enabled", f"must be true or false, got {enabled!r}")
+    enabled = _bool(body, "enabled", defaults.enabled)
+    billing_aware = _bool(body, "billing_aware_prewarm", defaults.billing_aware_prewarm)
     request_format = body.get("request_format", defaults.request_format)
     if request_format not in REQUEST_FORMATS:
         raise RequestError("request_format", f"must be one of {', '.join(REQUEST_FORMATS)}, got {request_format!r}")
@@ -275,6 +288,7 @@ def _config(body: dict[str, Any], defaults: ModelConfig, now: datetime, settings
     return replace(defaults, timezone=spec["timezone"], windows=spec["windows"],
                    role_arn=role_arn, external_id=external_id,
                    keepalive_minutes=keepalive, release_minutes=release, enabled=enabled,
+                   billing_aware_prewarm=billing_aware,
                    request_format=request_format, request_body=request_body,
                    exclude_dates=_exclude_dates(body.get("exclude_dates", list(defaults.exclude_dates))),
                    holidays=_holidays(body.get("holidays", defaults.holidays)),
@@ -283,7 +297,8 @@ def _config(body: dict[str, Any], defaults: ModelConfig, now: datetime, settings
 
 
 # IAM's role ARN (a path of /-separated names, then the name) and STS's external id.
-ROLE_RE = re.compile(r"^arn:(?P<partition>aws(?:-[a-z]+)*):iam::[0-9]{12}:role/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}\Z")
+ROLE_RE = re.compile(rf"^arn:(?P<partition>{ARN_PARTS['partition']}):iam::{ARN_PARTS['account']}:"
+                     rf"role/{ROLE_NAME}\Z")
 ROLE_RULE = "arn:<partition>:iam::<12-digit account>:role/<name>"
 EXTERNAL_ID_RE = re.compile(r"^[\w+=,.@:/-]{2,1224}\Z")
 
@@ -509,7 +524,7 @@ def expected_ready_at(model: Model, now: datetime, settings: Settings) -> dateti
     config, state = model.config, model.state
     if is_warm(config, state, now):
         return now
-    typical = timedelta(seconds=percentile(state.cold_starts, 50) or settings.prewarm_lead_seconds)
+    typical = typical_load(state, settings)
     if state.status == "warming" and state.warming_since is not None:
         return max(now + timedelta(seconds=settings.poll_seconds), state.warming_since + typical)
     return now + typical
@@ -565,9 +580,10 @@ def view(model: Model, now: datetime, settings: Settings) -> dict[str, Any]:
         with budget(settings.plan_budget_seconds):
             action = next_action(config, state, now, settings)
             window_open = config.enabled and current_window(config, now) is not None
+            prewarm = prewarm_view(config, state, now, settings)
     except PLANNING_ERRORS as err:
         # A stored model must always be viewable; the planning failure is its error.
-        action, window_open = None, False
+        action, window_open, prewarm = None, False, None
         status, error = "error", f"planning failed ({type(err).__name__}: {str(err)[:300]})"
     override = _override_in_force(state, now)
     return {
@@ -585,11 +601,16 @@ def view(model: Model, now: datetime, settings: Settings) -> dict[str, Any]:
             "release_minutes_assumed": release_in_force(config, state),
             "keepalive_reason": state.keepalive_reason,
             "prewarm_lead_seconds": prewarm_lead(config, state, settings).total_seconds(),
+            "prewarm": prewarm,
             "cold_starts": {
                 "count": state.cold_start_count,
+                "exact": len(samples),
+                "bounded": len(state.cold_start_bounds),
                 "last_seconds": samples[-1] if samples else None,
                 "p50_seconds": percentile(samples, 50),
                 "p95_seconds": percentile(samples, 95),
+                "typical_seconds": round(typical_load(state, settings).total_seconds(), 1),
+                "prior": prior_of(state, settings).source,
             },
             "leases": [lease_view(model, lease, now, settings)
                        for lease in state.leases if lease.expires_at > now],
@@ -598,6 +619,22 @@ def view(model: Model, now: datetime, settings: Settings) -> dict[str, Any]:
             "request_format": request_format_view(config, state),
         },
     }
+
+
+def prewarm_view(config: ModelConfig, state: ModelState, now: datetime, settings: Settings) -> Optional[dict[str, Any]]:
+    """The next pre-warm: when the load is triggered, when (if the model is billing-aware)
+    the first call that can succeed goes out, and when the window opens; None when the
+    next hold is already open, or none comes."""
+    lead = prewarm_lead(config, state, settings)
+    hold = next_hold(config, state, now, lead) if config.enabled else None
+    if hold is None or hold.open <= now:
+        return None
+    check = ready_check_at(config, state, hold, settings)
+    why = ("billing starts at the first successful call: the load is triggered at load_at, and the first "
+           "call that can succeed is held until ready_check_at, as late as the 5-minute billing window "
+           "allows for free") if check else "the first call triggers the load and the model is polled until ready"
+    return {"billing_aware": config.billing_aware_prewarm, "load_at": iso(hold.start),
+            "ready_check_at": iso(check), "opens_at": iso(hold.open), "why": why}
 
 
 def request_format_view(config: ModelConfig, state: ModelState) -> dict[str, Any]:
@@ -689,7 +726,9 @@ class Api:
 
     def register(self, body: Any, now: datetime) -> dict[str, Any]:
         config = new_config(body, now, self.settings)
-        state = with_next_due(config, self._verified(config, ModelState(), now), now, self.settings)
+        state = self._verified(config, ModelState(), now)
+        state = replace(state, lead_prior=fleet_prior(config, state, self.store.fleet_loads(), self.settings))
+        state = with_next_due(config, state, now, self.settings)
         model = self.store.create(Model(config, state))
         self._event(model, now, "registered", model_arn=config.model_arn,
                     verified=state.verified_at is not None, request_format=format_in_use(config, state)[0])

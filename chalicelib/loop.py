@@ -4,21 +4,26 @@ Both are at-least-once consumers. Every state change is a conditional write on t
 version, and every queued call carries the id of the claim that sent it: a duplicate tick
 loses the claim race, and a duplicate, late or superseded message finds a different claim
 and is dropped without calling. The worst a duplicate costs is one extra call, when two
-copies of one message run at the very same moment.
+copies of one message run at the very same moment. The tick's threads, claiming different
+models, change none of this: each claim is still one conditional write.
 """
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, replace
+import math
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
-from typing import Callable, Optional, Protocol
+from typing import Callable, Iterable, Iterator, Optional, Protocol
 
 from chalicelib.bedrock import ControlPlaneError, format_in_use, next_format
 from chalicelib.budget import budget
 from chalicelib.logs import log_event
 from chalicelib.planner import (
     FATAL,
+    MODEL_ERROR,
     PLANNING_ERRORS,
     READY,
     TRANSIENT,
@@ -26,12 +31,14 @@ from chalicelib.planner import (
     Decision,
     apply_outcome,
     drop_claim,
+    fleet_prior,
+    load_groups,
     new_action_id,
     next_call,
     wanted,
     with_next_due,
 )
-from chalicelib.queue import WorkMessage, WorkQueue, delay_until
+from chalicelib.queue import SEND_BATCH, WorkMessage, WorkQueue, delay_until
 from chalicelib.records import (
     Event,
     ImportedModel,
@@ -90,87 +97,179 @@ class TickReport:
     conflicts: int = 0
     expired_claims: int = 0
     failed: int = 0
+    # Due, but not claimed: the tick's time was up, and the next tick takes them.
+    left: int = 0
+
+    def add(self, other: "TickReport") -> None:
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A call claimed in the store, to be queued; ``before`` is what undoing it restores."""
+
+    before: Model
+    saved: Model
+    pending: Pending
+
+
+def _chunks(items: Iterable[Model], size: int) -> Iterator[list[Model]]:
+    chunk: list[Model] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 class Ticker:
     def __init__(self, store: Store, queue: WorkQueue, settings: Settings, clock: Clock,
-                 journal: Optional[Journal] = None):
+                 journal: Optional[Journal] = None, timer: Callable[[], float] = time.monotonic):
         self.store, self.queue, self.settings, self.clock = store, queue, settings, clock
         self.journal = journal or Journal(store, settings)
+        # Real elapsed seconds, for the tick's own deadline (``clock`` may be simulated).
+        self.timer = timer
 
     def run(self, now: datetime) -> TickReport:
         """Claim and enqueue every call due up to the next tick (``now`` + one minute).
 
         ``now`` is the scheduled time of the tick (the event's), so a replayed event plans
         the same; the queue delay is measured on the real clock so each call fires on its
-        second however late this Lambda started."""
+        second however late this Lambda started.
+
+        Each claim waits on a DynamoDB round trip, so claims run on ``tick_concurrency``
+        threads, ten models to a task, and each task queues its ten calls with one
+        SendMessageBatch. Earliest calls go first; ``tick_claim_seconds`` after it started
+        the tick stops claiming and leaves the rest (``left``) to the next tick, rather
+        than running into its Lambda's timeout with claims written and calls unsent."""
         require_aware(now, "now")
+        stop_at = self.timer() + self.settings.tick_claim_seconds
         report = TickReport()
-        horizon = now + TICK_HORIZON
-        for model in self.store.due(horizon):
-            report.due += 1
-            try:
-                pending = model.state.pending
-                if pending is not None:
-                    if now < pending.at + timedelta(seconds=self.settings.claim_timeout_seconds):
-                        # Due within the minute, but the claim still stands: the tick at or
-                        # after its expiry takes it.
-                        report.due -= 1
-                        continue
-                    # A claimed call never reported back (lost message, crashed worker).
-                    report.expired_claims += 1
-                    log_event("claim_expired", model=model.name, kind=pending.kind)
-                    self.journal.record(model, [Event(now, "claim_expired", {"action": pending.kind})])
-                    model = replace(model, state=drop_claim(model.state))
-                with budget(self.settings.plan_budget_seconds):
-                    dispatched = self.dispatch(model, now)
-                if dispatched.state.pending is not None:
-                    report.enqueued += 1
-                else:
-                    report.rescheduled += 1
-            except StateConflict:
-                # Another tick, the worker or an API call moved first; it re-planned.
-                report.conflicts += 1
-            except Exception as err:  # one model's trouble must not stop the others' calls
-                report.failed += 1
-                log_event("tick_failed", level=logging.ERROR, model=model.name,
-                          error=f"{type(err).__name__}: {err}")
-                if isinstance(err, PLANNING_ERRORS):
-                    set_planning_error(self.journal, model, err, now, self.settings)
+        with ThreadPoolExecutor(self.settings.tick_concurrency, thread_name_prefix="tick") as pool:
+            tasks = [pool.submit(self._claim_and_send, chunk, now, stop_at)
+                     for chunk in _chunks(self.store.due(now + TICK_HORIZON), SEND_BATCH)]
+            for task in tasks:
+                report.add(task.result())
         log_event("tick", now=now, **vars(report))
         return report
 
+    def _claim_and_send(self, models: list[Model], now: datetime, stop_at: float) -> TickReport:
+        report = TickReport()
+        claims = []
+        for model in models:
+            pending = model.state.pending
+            if pending is not None and now < pending.at + timedelta(seconds=self.settings.claim_timeout_seconds):
+                # Due within the minute, but the claim still stands: the tick at or after
+                # its expiry takes it.
+                continue
+            report.due += 1
+            if self.timer() >= stop_at:
+                report.left += 1
+                continue
+            claim = self._take(model, now, report)
+            if claim is not None:
+                claims.append(claim)
+        for claim, error in zip(claims, self._send(claims)):
+            if error is None:
+                report.enqueued += 1
+            else:
+                report.failed += 1
+                self._failed(claim.before, error)
+        return report
+
+    def _take(self, model: Model, now: datetime, report: TickReport) -> Optional[Claim]:
+        """Claim the model's next call, or record when it is due; counts what happened."""
+        try:
+            pending = model.state.pending
+            if pending is not None:
+                # A claimed call never reported back (lost message, crashed worker).
+                report.expired_claims += 1
+                log_event("claim_expired", model=model.name, kind=pending.kind)
+                self._record(model, [Event(now, "claim_expired", {"action": pending.kind})])
+                model = replace(model, state=drop_claim(model.state))
+            # The deadline lives in a context variable: set here, in the thread planning.
+            with budget(self.settings.plan_budget_seconds):
+                claim = self._claim(model, now)[1]
+            if claim is None:
+                report.rescheduled += 1
+            return claim
+        except StateConflict:
+            # Another tick, the worker or an API call moved first; it re-planned.
+            report.conflicts += 1
+        except Exception as err:  # one model's trouble must not stop the others' calls
+            report.failed += 1
+            self._failed(model, err)
+            if isinstance(err, PLANNING_ERRORS):
+                set_planning_error(self.journal, model, err, now, self.settings)
+        return None
+
     def dispatch(self, model: Model, now: datetime) -> Model:
         """Claim and enqueue the model's next call if it is due before the next tick;
-        otherwise just record when it is due. ``model`` must have no live claim. Leases
-        that have ended are dropped, and said to have (``lease_expired``).
+        otherwise just record when it is due. ``model`` must have no live claim. Each
+        lease that has ended is told once (``lease_expired``).
 
         The API calls this too, so a lease or a registration inside a window starts its
         call at once rather than at the next tick. Raises StateConflict if the model
-        changed since it was read."""
-        model, expired = expire_leases(model, now)
-        saved = self._claim(model, now)
-        self.journal.record(saved, expired)
+        changed since it was read, and what stopped the send if the queue refused it."""
+        saved, claim = self._claim(model, now)
+        if claim is not None:
+            error, = self._send([claim])
+            if error is not None:
+                raise error
         return saved
 
-    def _claim(self, model: Model, now: datetime) -> Model:
+    def _claim(self, model: Model, now: datetime) -> tuple[Model, Optional[Claim]]:
+        model, expired = expire_leases(model, now)
         state = model.state
         action = next_call(model.config, state, now, self.settings)
         if action is None or action.at > now + TICK_HORIZON:
-            return self.store.save(replace(model, state=with_next_due(model.config, state, now, self.settings)),
-                                   state.version)
+            saved = self.store.save(replace(model, state=with_next_due(model.config, state, now, self.settings)),
+                                    state.version)
+            self._record(saved, expired)
+            return saved, None
         pending = Pending(new_action_id(), action.kind, action.at)
         claimed = with_next_due(model.config, replace(state, pending=pending), now, self.settings)
         saved = self.store.save(replace(model, state=claimed), state.version)
+        self._record(saved, expired)
+        return saved, Claim(model, saved, pending)
+
+    def _send(self, claims: list[Claim]) -> list[Optional[Exception]]:
+        """Queue the claimed calls, each with the delay that fires it on its second; undo
+        the claim of each one the queue did not take, so that the next tick tries again
+        rather than waiting out the claim's expiry."""
+        if not claims:
+            return []
+        errors = self.queue.send_batch([(WorkMessage(c.saved.name, c.pending), delay_until(c.pending.at, self.clock()))
+                                        for c in claims])
+        for claim, error in zip(claims, errors):
+            if error is None:
+                log_event("enqueued", model=claim.saved.name, kind=claim.pending.kind, at=claim.pending.at)
+                continue
+            unclaimed = replace(claim.before.state, next_due_at=claim.pending.at)
+            try:
+                self.store.save(replace(claim.before, state=unclaimed), claim.saved.state.version)
+            except Exception as err:  # a newer write stands, or the claim expires in its time
+                log_event("unclaim_failed", level=logging.WARNING, model=claim.saved.name,
+                          error=f"{type(err).__name__}: {err}")
+        return errors
+
+    def _record(self, model: Model, events: list[Event]) -> None:
+        """Write down and tell of ``events``; the claim is saved, and a lost event must
+        not leave it unsent."""
+        if not events:
+            return
         try:
-            self.queue.send(WorkMessage(model.name, pending), delay_until(action.at, self.clock()))
-        except Exception:
-            # Undo the claim so the next tick tries again, rather than waiting out its expiry.
-            unclaimed = replace(state, next_due_at=action.at)
-            self.store.save(replace(model, state=unclaimed), saved.state.version)
-            raise
-        log_event("enqueued", model=model.name, kind=action.kind, at=action.at)
-        return saved
+            self.journal.record(model, events)
+        except Exception as err:
+            log_event("event_write_failed", level=logging.ERROR, model=model.name,
+                      error=f"{type(err).__name__}: {err}")
+
+    def _failed(self, model: Model, err: BaseException) -> None:
+        log_event("tick_failed", level=logging.ERROR, model=model.name,
+                  error=f"{type(err).__name__}: {err}")
 
 
 class Worker:
@@ -209,6 +308,9 @@ class Worker:
         answered_at = self.clock()
         result, learned, format_events = self._body_outcome(model.config, known, request_format, answer,
                                                             answered_at)
+        if result.outcome in (READY, MODEL_ERROR) and model.state.status == "warming":
+            # A cold start ends: its model's prior is refreshed from the fleet.
+            learned = {**learned, **self._fleet_prior(model)}
         decision: Optional[Decision] = None
 
         def decide(current: Model) -> Model:
@@ -233,6 +335,10 @@ class Worker:
             try:
                 self.journal.record(Model(model.config, decision.state),
                                     (*check_events, *decision.events, *format_events))
+                for event in decision.events:
+                    if event.kind == "cold_start" and event.detail.get("exact"):
+                        self.store.add_fleet_load(load_groups(model.config, decision.state),
+                                                  math.log(max(1.0, event.detail["seconds"])))
             except Exception as err:  # the state is saved; a lost event must not fail the call
                 log_event("event_write_failed", level=logging.ERROR, model=model.name,
                           error=f"{type(err).__name__}: {err}")
@@ -240,6 +346,17 @@ class Worker:
                   outcome=result.outcome, code=result.code, latency_ms=result.latency_ms,
                   status=decision.state.status, saved=saved)
         return result.outcome if saved else "superseded"
+
+    def _fleet_prior(self, model: Model) -> dict[str, object]:
+        """The state field for the prior the fleet now gives ``model`` (nothing if the fleet
+        has too few cold starts, or cannot be read: the prior it has stands)."""
+        try:
+            prior = fleet_prior(model.config, model.state, self.store.fleet_loads(), self.settings)
+        except Exception as err:  # a prior is an improvement, never a reason to fail a call
+            log_event("fleet_read_failed", level=logging.WARNING, model=model.name,
+                      error=f"{type(err).__name__}: {err}")
+            return {}
+        return {"lead_prior": prior} if prior is not None else {}
 
     @staticmethod
     def _body_outcome(config: ModelConfig, state: ModelState, sent: str, result: CallResult,

@@ -20,10 +20,11 @@ from chalicelib.api import (
     MAX_STORED_DIGITS,
     MIN_STORED_MAGNITUDE,
 )
-from chalicelib.records import REQUEST_FORMATS
+from chalicelib.records import ARN_PARTS, REQUEST_FORMATS, ROLE_NAME
 from chalicelib.schedule import MAX_WINDOWS
 
 ISO = {"type": "string", "format": "date-time", "example": "2026-03-09T09:00:00Z"}
+MAYBE_ISO = {**ISO, "nullable": True}
 MONEY = {"type": "number", "nullable": True, "description": "USD, to the cent"}
 MODEL = {"name": "model", "in": "path", "required": True, "schema": {"type": "string"},
          "description": "the model's name, or its URL-encoded ARN"}
@@ -43,6 +44,24 @@ def _body(name: str) -> dict[str, Any]:
     return {"required": True, "content": {"application/json": {"schema": _ref(name)}}}
 
 
+def _links(**targets: tuple[str, str, dict[str, str]]) -> dict[str, Any]:
+    """OpenAPI links, by name: the operation (path, method) a response leads to, and the
+    runtime expressions that fill its path parameters."""
+    return {"links": {name: {"operationRef": "#/paths/" + path.replace("~", "~0").replace("/", "~1") + "/" + method,
+                             "parameters": parameters}
+                      for name, (path, method, parameters) in targets.items()}}
+
+
+# What a new model's 201 leads to: the model by the name it was given (or took from its ARN).
+NEW_MODEL = {"model": "$response.body#/name"}
+MODEL_LINKS = _links(show=("/models/{model}", "get", NEW_MODEL), change=("/models/{model}", "put", NEW_MODEL),
+                     remove=("/models/{model}", "delete", NEW_MODEL),
+                     lease=("/models/{model}/leases", "post", NEW_MODEL))
+# What a new lease's 201 leads to: the lease, on the model it was taken on.
+NEW_LEASE = {"model": "$request.path.model", "lease": "$response.body#/id"}
+LEASE_LINKS = _links(show=("/models/{model}/leases/{lease}", "get", NEW_LEASE),
+                     release=("/models/{model}/leases/{lease}", "delete", NEW_LEASE))
+
 ERRORS = {"400": _json(_ref("Error"), "bad input: Message starts with the field at fault"),
           "404": _json(_ref("Error"), "no such model (or lease)")}
 QUERY_FROM = {"name": "from", "in": "query", "schema": ISO}
@@ -56,8 +75,9 @@ def _days(default: int, high: int) -> dict[str, Any]:
 WINDOW = {"oneOf": [
     {"type": "object", "additionalProperties": False, "required": ["start", "stop"], "properties": {
         "days": {"type": "string", "example": "MON-FRI", "description": "day names, ranges, lists or *"},
-        "start": {"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]$"},
-        "stop": {"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]$"}}},
+        "start": {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$", "example": "09:00"},
+        "stop": {"type": "string", "pattern": "^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$", "example": "18:00",
+                 "description": "24:00 is the end of the day"}}},
     {"type": "object", "additionalProperties": False, "required": ["warm", "stop"], "properties": {
         "warm": {"type": "string", "example": "0 9 * * MON-FRI", "description": "5-field cron"},
         "stop": {"type": "string", "example": "0 18 * * MON-FRI"}}},
@@ -68,6 +88,9 @@ CONFIG_FIELDS: dict[str, Any] = {
     "keepalive_minutes": {"type": "integer", "minimum": 1, "maximum": 14, "default": 14},
     "release_minutes": {"type": "integer", "minimum": 2, "maximum": MAX_RELEASE_MINUTES, "default": 15},
     "enabled": {"type": "boolean", "default": True},
+    "billing_aware_prewarm": {"type": "boolean", "default": True,
+                              "description": "trigger the load early and hold the first call that can "
+                                             "succeed (which starts the bill) until just before the open"},
     "request_format": {"type": "string", "enum": list(REQUEST_FORMATS), "default": "auto",
                        "description": "auto: chosen from GetImportedModel (architecture, import date, "
                                       "instructSupported), then from the model's answers"},
@@ -87,13 +110,16 @@ CONFIG_FIELDS: dict[str, Any] = {
                                            "description": "one of that country's subdivision codes"}}},
     "custom_model_units": {"type": "integer", "minimum": 1, "maximum": 1000, "nullable": True},
     "role_arn": {"type": "string", "nullable": True, "example": "arn:aws:iam::111122223333:role/keepwarm-target",
+                 "pattern": f"^arn:{ARN_PARTS['partition']}:iam::{ARN_PARTS['account']}:role/{ROLE_NAME}$",
                  "description": "a role in the model's account that keepwarm assumes to read and call it; it "
                                 "must match the operator's KEEPWARM_ASSUME_ROLE_PATTERN"},
     "external_id": {"type": "string", "nullable": True, "minLength": 2, "maxLength": 1224,
                     "pattern": "^[\\w+=,.@:/-]+$", "description": "the external id the role's trust policy asks for"},
 }
+# The validator's own parts, so the two cannot drift ($ ends the input in the document's regex dialect).
 ARN = {"type": "string", "example": "arn:aws:bedrock:us-west-2:123456789012:imported-model/km5b98xhpqel",
-       "pattern": r"^arn:aws(-[a-z]+)*:bedrock:[a-z]{2}(-[a-z]+)+-[0-9]{1,2}:[0-9]{12}:imported-model/[a-z0-9]{12}$"}
+       "pattern": f"^arn:{ARN_PARTS['partition']}:bedrock:{ARN_PARTS['region']}:{ARN_PARTS['account']}:"
+                  f"imported-model/{ARN_PARTS['model_id']}$"}
 NAME = {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"}
 
 SCHEMAS: dict[str, Any] = {
@@ -107,17 +133,22 @@ SCHEMAS: dict[str, Any] = {
         "state": {"type": "object", "properties": {
             "status": {"type": "string", "enum": ["cold", "warming", "warm", "error"]},
             "ready": {"type": "boolean"}, "window_open": {"type": "boolean"},
-            "last_success_at": ISO, "last_call_at": ISO, "warming_since": ISO,
+            "last_success_at": MAYBE_ISO, "last_call_at": MAYBE_ISO, "warming_since": MAYBE_ISO,
             "next_action": {"type": "object", "nullable": True, "properties": {
                 "kind": {"type": "string", "enum": ["prewarm", "warmup", "keepalive", "poll"]}, "at": ISO}},
             "error": {"type": "string", "nullable": True},
             "keepalive_minutes_in_force": {"type": "integer"}, "release_minutes_assumed": {"type": "integer"},
             "keepalive_reason": {"type": "string", "nullable": True},
             "prewarm_lead_seconds": {"type": "number"},
+            "prewarm": {"type": "object", "nullable": True, "properties": {
+                "billing_aware": {"type": "boolean"}, "load_at": ISO, "ready_check_at": {**ISO, "nullable": True},
+                "opens_at": ISO, "why": {"type": "string"}}},
             "cold_starts": {"type": "object", "properties": {
-                "count": {"type": "integer"}, "last_seconds": {"type": "number", "nullable": True},
+                "count": {"type": "integer"}, "exact": {"type": "integer"}, "bounded": {"type": "integer"},
+                "last_seconds": {"type": "number", "nullable": True},
                 "p50_seconds": {"type": "number", "nullable": True},
-                "p95_seconds": {"type": "number", "nullable": True}}},
+                "p95_seconds": {"type": "number", "nullable": True},
+                "typical_seconds": {"type": "number"}, "prior": {"type": "string"}}},
             "leases": {"type": "array", "items": _ref("Lease")},
             "override": {"type": "object", "nullable": True},
             "verification": {
@@ -147,7 +178,7 @@ SCHEMAS: dict[str, Any] = {
         "id": {"type": "string"}, "model": NAME, "holder": {"type": "string", "nullable": True},
         "created_at": ISO, "expires_at": ISO, "active": {"type": "boolean"}, "ready": {"type": "boolean"},
         "status": {"type": "string"},
-        "expected_ready_at": {**ISO, "nullable": True, "description": "null while blocked"},
+        "expected_ready_at": {**MAYBE_ISO, "description": "null while blocked"},
         "blocked": {"type": "string", "nullable": True,
                     "description": "why the model will not be warmed for this lease now (paused, or a cold "
                                    "override until an instant) and how to lift it; null otherwise"},
@@ -173,7 +204,7 @@ SCHEMAS: dict[str, Any] = {
 PATHS: dict[str, Any] = {
     "/models": {
         "post": {"summary": "register a model", "requestBody": _body("Registration"),
-                 "responses": {"201": _json(_ref("Model"), "registered"), **ERRORS,
+                 "responses": {"201": {**_json(_ref("Model"), "registered"), **MODEL_LINKS}, **ERRORS,
                                "400": _json(_ref("Error"), "bad input, or an ARN Bedrock does not know or "
                                                            "keepwarm may not read (the message says which)"),
                                "409": _json(_ref("Error"), "the name or ARN is taken")}},
@@ -211,7 +242,7 @@ PATHS: dict[str, Any] = {
     "/models/{model}/leases": {
         "parameters": [MODEL],
         "post": {"summary": "keep the model warm from now for N minutes", "requestBody": _body("LeaseRequest"),
-                 "responses": {"201": _json(_ref("Lease")), **ERRORS,
+                 "responses": {"201": {**_json(_ref("Lease")), **LEASE_LINKS}, **ERRORS,
                                "409": _json(_ref("Error"), f"no lease taken: already {MAX_ACTIVE_LEASES} "
                                                            "active leases, the model is paused, or a cold "
                                                            "override is in force (Message says until when)")}},

@@ -17,13 +17,15 @@ import math
 import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Optional
+from typing import Mapping, Optional
 
 from chalicelib.budget import PlanningOverrun
+from chalicelib.costs import BILLING_WINDOW
+from chalicelib.leads import FleetLoads, Prior, default_prior, fit, pooled_prior, upper_quantile
 from chalicelib.records import Event, ModelConfig, ModelState, Pending, iso, require_aware
 from chalicelib.schedule import ScheduleError
 from chalicelib.settings import Settings
-from chalicelib.timeline import in_hold, next_hold
+from chalicelib.timeline import Hold, in_hold, next_hold
 
 # Outcomes of one call, as chalicelib.bedrock classifies them.
 READY = "ready"
@@ -46,7 +48,7 @@ REPLAN_AFTER = timedelta(days=30)
 
 @dataclass(frozen=True)
 class Action:
-    kind: str  # prewarm | warmup | keepalive | poll | retry
+    kind: str  # prewarm | ready_check | warmup | keepalive | poll
     at: datetime
 
 
@@ -58,18 +60,95 @@ class CallResult:
     latency_ms: int = 0
 
 
-def prewarm_lead(config: ModelConfig, state: ModelState, settings: Settings) -> timedelta:
-    """How early the first call of a window goes out.
+def prior_of(state: ModelState, settings: Settings) -> Prior:
+    """Where the model's learning starts: the fleet's load times as last stored with it,
+    else the operator's default."""
+    return state.lead_prior or default_prior(settings.prior_load_median_seconds, settings.prior_load_sigma,
+                                             settings.prior_weight)
 
-    Learned from this model's cold starts once there are enough of them: a high
-    percentile plus the poll interval (the measurement's resolution) and a margin for
-    queue latency, bounded. The fixed setting before that."""
-    samples = state.cold_starts
-    if len(samples) < settings.lead_min_samples:
-        return timedelta(seconds=settings.prewarm_lead_seconds)
-    high = percentile(samples, settings.lead_percentile) or 0.0
-    seconds = high + settings.poll_seconds + settings.lead_margin_seconds
-    return timedelta(seconds=min(settings.lead_max_seconds, seconds))
+
+# A group's pooled cold starts become the prior of its models once there are this many.
+FLEET_MIN_SAMPLES = 10
+
+
+def model_cmus(config: ModelConfig, state: ModelState) -> Optional[int]:
+    """CMUs per copy: the operator's setting, else what GetImportedModel said."""
+    if config.custom_model_units is not None:
+        return config.custom_model_units
+    return state.imported.custom_model_units if state.imported is not None else None
+
+
+def load_groups(config: ModelConfig, state: ModelState) -> list[str]:
+    """The fleet groups a model's cold starts count in: all models, and those of its size."""
+    cmus = model_cmus(config, state)
+    return ["all"] + ([f"cmu{cmus}"] if cmus else [])
+
+
+def fleet_prior(config: ModelConfig, state: ModelState, loads: Mapping[str, FleetLoads],
+                settings: Settings) -> Optional[Prior]:
+    """The prior the fleet gives this model: models of its size if enough of theirs were
+    measured, else all models; None while the fleet has too few."""
+    for group in reversed(load_groups(config, state)):
+        totals = loads.get(group)
+        if totals is not None and totals.count >= FLEET_MIN_SAMPLES:
+            return pooled_prior(totals.count, totals.total, totals.squares, settings.prior_weight,
+                                f"fleet {group}: {totals.count} cold starts")
+    return None
+
+
+def typical_load(state: ModelState, settings: Settings) -> timedelta:
+    """The model's median load time as far as it is known (its samples over the prior)."""
+    fitted = fit(state.cold_starts, state.cold_start_bounds, prior_of(state, settings))
+    return timedelta(seconds=math.exp(fitted.mu))
+
+
+def prewarm_lead(config: ModelConfig, state: ModelState, settings: Settings) -> timedelta:
+    """How early the first call of a window goes out (the load trigger).
+
+    The predictive percentile of the model's next load time, from its own cold starts over
+    the prior (leads.fit: a model with few samples gets a longer lead, not a confident
+    one), plus the poll interval (the measurement's resolution) and a margin for queue
+    latency. A bounded sample (only known to be shorter than some time) never lowers the
+    lead below what the exact samples give, nor does anything lower it below the longest
+    load seen. For a billing-aware model the lead errs long (its bill starts at the held
+    ready-check, not at the load), but not so long that a loaded copy would sit idle past
+    the assumed release before the check reaches it."""
+    prior = prior_of(state, settings)
+    held = config.billing_aware_prewarm
+    pct = settings.held_lead_percentile if held else settings.lead_percentile
+    exact = fit(state.cold_starts, (), prior)
+    load = max(upper_quantile(exact, pct), upper_quantile(fit(state.cold_starts, state.cold_start_bounds, prior), pct),
+               max(state.cold_starts, default=0.0))
+    seconds = min(settings.lead_max_seconds, load + settings.poll_seconds + settings.lead_margin_seconds)
+    if held:
+        # The copy is ready no sooner than a short load after the trigger, and idles until
+        # the check: that must stay within the release time.
+        shortest = math.exp(exact.mu - 1.645 * exact.sigma)
+        idle_limit = shortest + 60 * release_in_force(config, state) + settings.ready_check_margin_seconds
+        seconds = min(seconds, max(idle_limit - 30, settings.poll_seconds + settings.lead_margin_seconds))
+    return timedelta(seconds=math.ceil(seconds))  # whole seconds: calls go out on the second
+
+
+def ready_check_at(config: ModelConfig, state: ModelState, hold: Hold, settings: Settings) -> Optional[datetime]:
+    """When a billing-aware pre-warm's first call that can succeed goes out; None for a
+    model that is not billing-aware.
+
+    Bedrock bills a copy in 5-minute windows from its first successful call, so the check
+    is held back until just before the open: as late as the billing window leaves free
+    (the copy is billed to its release after the tight end in whole windows, so the slack
+    before the open in the last window costs nothing), but at least
+    ``ready_check_margin_seconds`` before the open, for a load still running to finish
+    under polls; when the slack is less than that, a billing window earlier."""
+    if not config.billing_aware_prewarm:
+        return None
+    least = timedelta(seconds=settings.ready_check_margin_seconds)
+    if hold.cut:
+        return hold.open - least
+    keepalive = timedelta(minutes=keepalive_in_force(config, state))
+    release = timedelta(minutes=release_in_force(config, state))
+    billed = max(hold.open, hold.close - keepalive) + release - hold.open
+    slack = (-billed) % BILLING_WINDOW
+    return hold.open - (slack if slack >= least else slack + BILLING_WINDOW)
 
 
 def keepalive_in_force(config: ModelConfig, state: ModelState) -> int:
@@ -141,6 +220,10 @@ def next_call(config: ModelConfig, state: ModelState, now: datetime, settings: S
     last = hold.close if hold.cut else hold.close - keepalive
     at = max(now, hold.start, min(covered, last))
     if at < hold.open:
+        check = ready_check_at(config, state, hold, settings)
+        if check is not None and at < check and _chain_alive(state, at, settings):
+            # The load is under way: the next call is the held-back ready-check.
+            return Action("ready_check", check)
         return Action("prewarm", at)
     return Action("keepalive" if is_warm(config, state, at) else "warmup", at)
 
@@ -189,7 +272,7 @@ def apply_outcome(
         # last_success_at: the last answer from a loaded copy, which is what holds it.
         held_copy = is_warm(config, state, called_at)
         new = replace(base, status="warm", last_success_at=answered_at, warming_since=None,
-                      error=None, error_kind=None, error_at=None,
+                      error=None, error_kind=None, error_at=None, ready_check_at=None,
                       warm_since=state.warm_since if held_copy and state.warm_since else answered_at)
         since = state.warming_since if _chain_alive(state, called_at, settings) else None
         if since is None and _held(config, state, called_at, answered_at, settings):
@@ -197,8 +280,12 @@ def apply_outcome(
             events.append(Event(called_at, "cold", {"action": action.kind, "held": True}))
         if since is not None:
             seconds = (answered_at - since).total_seconds()
-            new = new.with_cold_start(seconds)
-            events.append(Event(answered_at, "cold_start", {"seconds": round(seconds, 3)}))
+            after = _bounded_after(state, since, called_at, settings)
+            new = new.with_cold_start(seconds, after)
+            detail: dict = {"seconds": round(seconds, 3), "exact": after is None}
+            if after is not None:
+                detail["after_seconds"] = round(after, 3)
+            events.append(Event(answered_at, "cold_start", detail))
         if not held_copy:
             # A copy keepwarm did not hold answered: the model became warm, and every batch
             # job waiting on a lease may start.
@@ -226,11 +313,19 @@ def apply_outcome(
                           error_kind="transient", error_at=answered_at)
             events.append(Event(answered_at, "error", {"reason": reason}))
         else:
-            new = replace(base, status="warming", warming_since=since)
+            poll_at = answered_at + timedelta(seconds=settings.poll_seconds)
+            check = None if continuing else _held_check(config, state, called_at, settings)
+            new = replace(base, status="warming", warming_since=since,
+                          ready_check_at=check if check is not None and check > poll_at else None)
+            detail = {"action": action.kind}
+            if new.ready_check_at is not None:
+                detail.update(ready_check_at=iso(new.ready_check_at), why=(
+                    "billing starts at the first successful call: the load started now, the first call "
+                    "that can succeed is held until just before the window opens"))
             if not continuing:
-                events.append(Event(answered_at, "cold", {"action": action.kind}))
-            follow = Pending(new_action_id(), "poll",
-                             answered_at + timedelta(seconds=settings.poll_seconds))
+                events.append(Event(answered_at, "cold", detail))
+            follow = (Pending(new_action_id(), "ready_check", new.ready_check_at) if new.ready_check_at
+                      else Pending(new_action_id(), "poll", poll_at))
     elif result.outcome in (THROTTLED, TRANSIENT):
         attempt = action.attempt + 1
         if attempt >= settings.max_attempts:
@@ -253,6 +348,27 @@ def apply_outcome(
                     follow, tuple(events))
 
 
+def _held_check(config: ModelConfig, state: ModelState, called_at: datetime,
+                settings: Settings) -> Optional[datetime]:
+    """The held-back ready-check for a load triggered at ``called_at`` before its hold
+    opens (None: not billing-aware, or the hold is already open)."""
+    hold = next_hold(config, state, called_at, prewarm_lead(config, state, settings))
+    if hold is None or called_at >= hold.open:
+        return None
+    return ready_check_at(config, state, hold, settings)
+
+
+def _bounded_after(state: ModelState, since: datetime, called_at: datetime,
+                   settings: Settings) -> Optional[float]:
+    """None when this answer ends a cold start measured to a poll interval (the previous
+    call, a poll, found it not ready just before); else the seconds after which the copy
+    is known to have been ready at the soonest: the previous call still found it loading."""
+    previous = state.last_call_at
+    if previous is None or called_at - previous <= timedelta(seconds=settings.poll_seconds * 1.5 + 2):
+        return None
+    return max(0.0, (previous - since).total_seconds())
+
+
 def _held(config: ModelConfig, state: ModelState, called_at: datetime, answered_at: datetime,
           settings: Settings) -> bool:
     """Whether a success was a cold model holding the call while a copy loaded (AWS
@@ -271,7 +387,9 @@ def _chain_alive(state: ModelState, called_at: datetime, settings: Settings) -> 
         return False
     limit = timedelta(seconds=max(settings.backoff_max_seconds, settings.claim_timeout_seconds)
                       + settings.poll_seconds + 2 * 60)
-    return called_at - state.last_call_at <= limit
+    # A held-back ready-check keeps the chain alive until it is due, however long the hold.
+    last = max(state.last_call_at, state.ready_check_at or state.last_call_at)
+    return called_at - last <= limit
 
 
 def learn_from_unexpected_cold(config: ModelConfig, state: ModelState, at: datetime) -> tuple[ModelState, Event]:

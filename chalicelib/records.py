@@ -11,15 +11,19 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Literal, Optional
 
+from chalicelib.leads import Prior
+
 UTC = timezone.utc
 
 # botocore's ImportedModelIdentifier pattern, narrowed: the region must look like an AWS
 # region, because it chooses the bedrock-runtime endpoint the worker talks to. Part by
 # part, so that an error can say which part is wrong. Patterns end in \Z, not $: "$" also
-# matches before a final newline, and "name\n" is not a name.
+# matches before a final newline, and "name\n" is not a name. Partition and region are
+# bounded like AWS's own (aws-us-gov, us-isob-east-1, ap-southeast-2): the ARN is a DynamoDB
+# key (at most 2,048 bytes), and botocore refuses a region of more than 63 characters.
 ARN_PARTS = {
-    "partition": r"aws(?:-[a-z]+)*",
-    "region": r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}",
+    "partition": r"aws(?:-[a-z]{1,10}){0,3}",
+    "region": r"[a-z]{2}(?:-[a-z]{1,12}){1,3}-[0-9]{1,2}",
     "account": r"[0-9]{12}",
     "model_id": r"[a-z0-9]{12}",
 }
@@ -28,6 +32,8 @@ ARN_RE = re.compile(
     rf"(?P<account>{ARN_PARTS['account']}):imported-model/(?P<model_id>{ARN_PARTS['model_id']})\Z"
 )
 NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62})\Z")
+# An IAM role's name after "role/": a path of /-separated names, then the name.
+ROLE_NAME = r"(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}"
 
 Status = Literal["cold", "warming", "warm", "error"]
 RequestFormat = Literal["auto", "chat", "completion", "llama", "custom"]
@@ -108,6 +114,9 @@ class ModelConfig:
     # keepwarm's own roles.
     role_arn: Optional[str] = None
     external_id: Optional[str] = None
+    # The load starts early and the first call that can succeed (which starts the bill)
+    # is held back until just before the window opens (see planner.ready_check_at).
+    billing_aware_prewarm: bool = True
     created_at: Optional[datetime] = None
     updated_at: Optional[datetime] = None
 
@@ -135,6 +144,7 @@ class ModelConfig:
             "custom_model_units": self.custom_model_units,
             "role_arn": self.role_arn,
             "external_id": self.external_id,
+            "billing_aware_prewarm": self.billing_aware_prewarm,
             "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
         }
@@ -156,6 +166,7 @@ class ModelConfig:
             custom_model_units=item.get("custom_model_units"),
             role_arn=item.get("role_arn"),
             external_id=item.get("external_id"),
+            billing_aware_prewarm=bool(item.get("billing_aware_prewarm", True)),
             created_at=parse_iso(item.get("created_at")),
             updated_at=parse_iso(item.get("updated_at")),
         )
@@ -252,8 +263,17 @@ class ModelState:
     error_at: Optional[datetime] = None
     pending: Optional[Pending] = None
     next_due_at: Optional[datetime] = None
+    # Cold starts measured to a poll interval (seconds), and those only bounded (the
+    # ready-check was held back, or a poll was lost): the copy was ready after ``low``
+    # and by ``high`` seconds. The recent ones; cold_start_count counts them all.
     cold_starts: tuple[float, ...] = ()
+    cold_start_bounds: tuple[tuple[float, float], ...] = ()
     cold_start_count: int = 0
+    # What the fleet (or the operator's default) says about load times, as of the last
+    # time the model was saved with a cold start: the start of its own learning.
+    lead_prior: Optional[Prior] = None
+    # While a billing-aware pre-warm's load runs: when the held-back ready-check goes out.
+    ready_check_at: Optional[datetime] = None
     leases: tuple[Lease, ...] = ()
     override: Optional[Override] = None
     # Learned from keep-alives that found the model cold: the interval and release time
@@ -275,9 +295,14 @@ class ModelState:
     warm_since: Optional[datetime] = None
     version: int = 0
 
-    def with_cold_start(self, seconds: float) -> "ModelState":
-        samples = (self.cold_starts + (round(seconds, 3),))[-COLD_START_SAMPLES:]
-        return replace(self, cold_starts=samples, cold_start_count=self.cold_start_count + 1)
+    def with_cold_start(self, seconds: float, after: Optional[float] = None) -> "ModelState":
+        """Record a cold start: exact, or (with ``after``) only known to have ended after
+        ``after`` seconds and by ``seconds``."""
+        if after is None:
+            samples = (self.cold_starts + (round(seconds, 3),))[-COLD_START_SAMPLES:]
+            return replace(self, cold_starts=samples, cold_start_count=self.cold_start_count + 1)
+        bounds = (self.cold_start_bounds + ((round(after, 3), round(seconds, 3)),))[-COLD_START_SAMPLES:]
+        return replace(self, cold_start_bounds=bounds, cold_start_count=self.cold_start_count + 1)
 
     def to_item(self) -> dict[str, Any]:
         return {
@@ -291,7 +316,10 @@ class ModelState:
             "pending": self.pending.to_item() if self.pending else None,
             "next_due_at": iso(self.next_due_at),
             "cold_starts": list(self.cold_starts),
+            "cold_start_bounds": [list(b) for b in self.cold_start_bounds],
             "cold_start_count": self.cold_start_count,
+            "lead_prior": self.lead_prior.to_item() if self.lead_prior else None,
+            "ready_check_at": iso(self.ready_check_at),
             "leases": [lease.to_item() for lease in self.leases],
             "override": self.override.to_item() if self.override else None,
             "learned_keepalive_minutes": self.learned_keepalive_minutes,
@@ -320,7 +348,10 @@ class ModelState:
             pending=Pending.from_item(pending) if pending else None,
             next_due_at=parse_iso(item.get("next_due_at")),
             cold_starts=tuple(float(s) for s in item.get("cold_starts") or ()),
+            cold_start_bounds=tuple((float(low), float(high)) for low, high in item.get("cold_start_bounds") or ()),
             cold_start_count=int(item.get("cold_start_count", 0)),
+            lead_prior=Prior.from_item(item["lead_prior"]) if item.get("lead_prior") else None,
+            ready_check_at=parse_iso(item.get("ready_check_at")),
             leases=tuple(Lease.from_item(x) for x in item.get("leases") or ()),
             override=Override.from_item(item["override"]) if item.get("override") else None,
             learned_keepalive_minutes=item.get("learned_keepalive_minutes"),

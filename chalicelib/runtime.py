@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Callable, Optional
 
 import boto3
+from botocore.config import Config
 
 from chalicelib.api import Api, utcnow
 from chalicelib.bedrock import ControlPlane, Invoker
@@ -19,7 +20,7 @@ from chalicelib.loop import InvokerLike, Ticker, Worker
 from chalicelib.notify import CLIENT_CONFIG, EventBus
 from chalicelib.queue import SqsQueue, WorkQueue
 from chalicelib.settings import Settings
-from chalicelib.store import DynamoStore, Store
+from chalicelib.store import DUE_SHARDS, DynamoStore, Store
 from chalicelib.telemetry import Journal
 
 
@@ -37,11 +38,14 @@ class Runtime:
     @classmethod
     def from_env(cls) -> "Runtime":
         settings = Settings.from_env()
-        table = boto3.resource("dynamodb").Table(settings.table_name)
-        queue = SqsQueue(boto3.client("sqs"), settings.queue_url)
+        # The tick's threads and the store's shard readers share each client: a
+        # connection each, or urllib3 opens and drops one per call beyond its pool of 10.
+        pooled = Config(max_pool_connections=settings.tick_concurrency + DUE_SHARDS)
+        store = DynamoStore(settings.table_name, boto3.client("dynamodb", config=pooled))
+        queue = SqsQueue(boto3.client("sqs", config=pooled), settings.queue_url)
         clients = Clients()  # one per container, shared by invoking and the control plane
         bus = EventBus(boto3.client("events", config=CLIENT_CONFIG))
-        return cls(settings, DynamoStore(table), queue, Invoker(settings, clients), clients=clients, bus=bus)
+        return cls(settings, store, queue, Invoker(settings, clients), clients=clients, bus=bus)
 
     @property
     def control(self) -> ControlPlane:

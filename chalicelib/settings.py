@@ -28,14 +28,23 @@ ROLE_PATTERN_RE = re.compile(r"^arn:[a-z*?-]+:iam::[0-9*?]*:role/\S+\Z")
 class Settings:
     table_name: str
     queue_url: str
-    # First call for a window goes out this long before it opens, until the model has
-    # lead_min_samples cold starts recorded; then their lead_percentile plus the poll
-    # interval plus lead_margin_seconds, at most lead_max_seconds.
-    prewarm_lead_seconds: int = 180
-    lead_min_samples: int = 3
+    # The pre-warm lead: a high predictive percentile of the model's load time (its own
+    # cold starts over a prior from the fleet, or the default prior below before the
+    # fleet has any), plus the poll interval and lead_margin_seconds, at most
+    # lead_max_seconds. held_lead_percentile for models whose ready-check is held back
+    # (billing-aware: a long lead costs almost nothing), lead_percentile for the others.
     lead_percentile: int = 95
+    held_lead_percentile: int = 99
     lead_margin_seconds: int = 30
     lead_max_seconds: int = 900
+    # The default prior: log-normal load times with this median and spread (of the
+    # logarithm), worth this many cold starts.
+    prior_load_median_seconds: float = 90.0
+    prior_load_sigma: float = 0.6
+    prior_weight: float = 10.0
+    # A billing-aware pre-warm's ready-check goes out at least this long before the open
+    # (more when the billing window leaves the slack for free; see planner.ready_check_at).
+    ready_check_margin_seconds: int = 60
     # While a model loads, the worker re-polls it this often (via SQS delay).
     poll_seconds: int = 10
     # A cold start longer than this is given up as an error.
@@ -46,6 +55,11 @@ class Settings:
     default_release_minutes: int = 15
     # A claimed action whose message never reported back is re-planned after this.
     claim_timeout_seconds: int = 300
+    # The tick claims on this many threads (each claim mostly waits on DynamoDB), and
+    # stops claiming this long after it started, leaving the rest to the next tick: below
+    # its Lambda's timeout (55 s) by enough to queue the claims already made.
+    tick_concurrency: int = 16
+    tick_claim_seconds: float = 45.0
     # The most the tick, the worker or the API spends planning one model; past it the
     # model is put in error (tick, worker) or the request refused, and the others go on.
     plan_budget_seconds: float = 2.0
@@ -77,8 +91,9 @@ class Settings:
                 "backoff_max_seconds": 1, "max_attempts": 1, "max_receives": 1,
                 "default_keepalive_minutes": 1, "default_release_minutes": 2,
                 "invoke_connect_timeout_seconds": 1, "invoke_read_timeout_seconds": 1,
-                "event_ttl_days": 1, "lead_min_samples": 1, "lead_percentile": 1,
-                "plan_budget_seconds": 0.1}
+                "event_ttl_days": 1, "prior_load_median_seconds": 1, "prior_load_sigma": 0.05,
+                "prior_weight": 1, "ready_check_margin_seconds": 0,
+                "plan_budget_seconds": 0.1, "tick_concurrency": 1, "tick_claim_seconds": 1}
 
     # Variable name for each field: KEEPWARM_<FIELD> except the two resource names.
     _ENV = {"table_name": "KEEPWARM_TABLE", "queue_url": "KEEPWARM_QUEUE_URL"}
@@ -127,6 +142,12 @@ class Settings:
                 f"{cls.env_name('worker_timeout_seconds')} ({settings.worker_timeout_seconds} s, the worker "
                 "Lambda's timeout) for the control-plane check and the state, event and queue writes"
             )
+        from chalicelib.leads import PERCENTILES  # pure, like the price check above
+
+        for name in ("lead_percentile", "held_lead_percentile"):
+            if getattr(settings, name) not in PERCENTILES:
+                raise SettingsError(f"{cls.env_name(name)} must be one of {', '.join(map(str, PERCENTILES))}, "
+                                    f"got {getattr(settings, name)}")
         if settings.default_keepalive_minutes >= settings.default_release_minutes:
             raise SettingsError(
                 f"{cls.env_name('default_keepalive_minutes')} must be below "

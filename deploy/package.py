@@ -5,8 +5,8 @@ and gives each function its own role from ``.chalice/policy-{api,tick,worker}.js
 merge template built here adds what Chalice does not manage: the DynamoDB table
 (on-demand, TTL, point-in-time recovery, the indexes the code queries, declared from the
 same definition the code and tests use), the work queue with its dead-letter queue, a log
-group per function with a retention period, the right to write to it, and the template's
-parameters.
+group per function with a retention period, the right to write to it, partial batch
+responses for the worker's event source, and the template's parameters.
 
 Nothing in ``.chalice/`` names a stage, so any valid stage name packages. The stage
 reaches the template only here: the queues are named after it and it is the default table
@@ -167,8 +167,12 @@ def merge_template(stage: str) -> dict[str, Any]:
         },
     }
     for function in ROLES:
-        resources[function] = env
+        resources[function] = {"Properties": dict(env["Properties"])}
         resources.update(log_group(function))
+    # The worker answers which messages of a batch failed (chalicelib/delivery.py); Chalice
+    # 1.34 cannot ask its event source to read that answer, so the merge does.
+    resources["Worker"]["Properties"]["Events"] = {
+        "WorkerSqsEventSource": {"Properties": {"FunctionResponseTypes": ["ReportBatchItemFailures"]}}}
     return {
         "Parameters": parameters(stage),
         "Conditions": {"CreateTable": {"Fn::Equals": [{"Ref": "CreateTable"}, "true"]}},

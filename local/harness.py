@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Optional
@@ -18,30 +19,35 @@ from botocore.exceptions import ClientError
 
 from chalicelib.bedrock import classify, request_body
 from chalicelib.planner import READY, CallResult
-from chalicelib.queue import WorkMessage
+from chalicelib.queue import SendsOneByOne, WorkMessage
 
 UTC = timezone.utc
 MINUTE = timedelta(minutes=1)
 
 
-class SimQueue:
-    """A work queue whose delays run on the simulated clock (SQS's run on the real one)."""
+class SimQueue(SendsOneByOne):
+    """A work queue whose delays run on the simulated clock (SQS's run on the real one).
+
+    The tick's threads send to it at once, hence the lock."""
 
     def __init__(self, clock: Callable[[], datetime]):
         self._clock = clock
         self._heap: list[tuple[datetime, int, str]] = []
         self._seq = itertools.count()
+        self._lock = threading.Lock()
         self.sent: list[tuple[datetime, int, WorkMessage]] = []
 
     def send(self, message: WorkMessage, delay_seconds: int) -> None:
         now = self._clock()
-        self.sent.append((now, delay_seconds, message))
-        heapq.heappush(self._heap, (now + timedelta(seconds=delay_seconds), next(self._seq),
-                                    message.to_body()))
+        with self._lock:
+            self.sent.append((now, delay_seconds, message))
+            heapq.heappush(self._heap, (now + timedelta(seconds=delay_seconds), next(self._seq),
+                                        message.to_body()))
 
     def push_body(self, at: datetime, body: str) -> None:
         """Queue a raw body (a duplicate or a hand-made message) for delivery at ``at``."""
-        heapq.heappush(self._heap, (at, next(self._seq), body))
+        with self._lock:
+            heapq.heappush(self._heap, (at, next(self._seq), body))
 
     def next_at(self) -> Optional[datetime]:
         return self._heap[0][0] if self._heap else None
@@ -65,13 +71,21 @@ def tick_event(at: datetime) -> dict[str, Any]:
 
 
 def sqs_event(body: str, queue_name: str = "keepwarm-work", receive_count: int = 1) -> dict[str, Any]:
+    """The event of a single message."""
+    return sqs_batch_event([{"MessageId": f"m-{abs(hash(body)) % 10**12}", "ReceiptHandle": "r", "Body": body,
+                             "Attributes": {"ApproximateReceiveCount": str(receive_count)}}], queue_name)
+
+
+def sqs_batch_event(messages: list[dict[str, Any]], queue_name: str = "keepwarm-work") -> dict[str, Any]:
+    """The event Lambda's SQS poller hands the worker for messages as ReceiveMessage
+    returns them."""
     return {"Records": [{
-        "messageId": f"m-{abs(hash(body)) % 10**12}", "receiptHandle": "r", "body": body,
-        "attributes": {"ApproximateReceiveCount": str(receive_count)}, "messageAttributes": {},
+        "messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"], "body": message["Body"],
+        "attributes": message.get("Attributes", {}), "messageAttributes": {},
         "md5OfBody": "", "eventSource": "aws:sqs",
         "eventSourceARN": f"arn:aws:sqs:us-west-2:123456789012:{queue_name}",
         "awsRegion": "us-west-2",
-    }]}
+    } for message in messages]}
 
 
 @dataclass

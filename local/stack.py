@@ -8,8 +8,9 @@ Starts, all on loopback:
   then that endpoint is used);
 - the REST API under ``chalice local`` on 127.0.0.1:$PORT (default 8000);
 - a runner that plays EventBridge (calls ``tick`` every minute, with the minute as the
-  event's time) and Lambda's SQS poller (hands each message to ``worker``, deletes it once
-  handled, leaves it for redelivery and the dead-letter queue if the worker fails).
+  event's time) and Lambda's SQS poller (hands ``worker`` up to ten messages at a time,
+  deletes those it handled and leaves those it names as failed, or the whole batch if it
+  raises, for redelivery and the dead-letter queue).
 
 The service finds all of them through the standard ``AWS_ENDPOINT_URL_*`` variables, as
 it would find AWS. Ctrl-C stops everything it started.
@@ -35,7 +36,8 @@ from typing import Any, Optional
 
 import boto3
 
-from local.harness import sqs_event, tick_event
+from chalicelib.delivery import WORKER_BATCH
+from local.harness import sqs_batch_event, tick_event
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLE = "keepwarm-local"
@@ -143,24 +145,31 @@ class Runner:
         while not self.stopping.is_set():
             try:
                 messages = self.sqs.receive_message(
-                    QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                    QueueUrl=self.queue_url, MaxNumberOfMessages=WORKER_BATCH, WaitTimeSeconds=1,
                     MessageSystemAttributeNames=["ApproximateReceiveCount"]).get("Messages", [])
             except Exception:
                 log.exception("receive failed")
                 self.stopping.wait(1)
                 continue
-            for message in messages:
-                self.pool.submit(self._work, message)
+            if messages:
+                self.pool.submit(self.deliver, messages)
 
-    def _work(self, message: dict[str, Any]) -> None:
+    def deliver(self, messages: list[dict[str, Any]]) -> None:
+        """Hand a batch to the worker as Lambda does with ReportBatchItemFailures on: delete
+        the messages it handled; those it names as failed, or all if it raises, stay for
+        redelivery after the visibility timeout, then the dead-letter queue."""
         try:
-            receives = int(message.get("Attributes", {}).get("ApproximateReceiveCount", 1))
-            self.app.worker(sqs_event(message["Body"], QUEUE, receives), None)
+            answer = self.app.worker(sqs_batch_event(messages, QUEUE), None)
         except Exception:
-            # Left on the queue: redelivered after the visibility timeout, then dead-lettered.
-            log.exception("worker failed; the message will be redelivered")
+            log.exception("worker failed; the batch will be redelivered")
             return
-        self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        failed = {failure["itemIdentifier"] for failure in answer["batchItemFailures"]}
+        if failed:
+            log.warning("worker failed on %d of %d messages; they will be redelivered", len(failed), len(messages))
+        handled = [m for m in messages if m["MessageId"] not in failed]
+        if handled:
+            self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(handled)])
 
 
 def wait_for_http(url: str, timeout: float, server: Optional[subprocess.Popen] = None) -> None:

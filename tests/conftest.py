@@ -10,6 +10,7 @@ import itertools
 import logging
 import os
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Iterator
 
 import boto3
@@ -29,6 +30,7 @@ from chalicelib.settings import Settings  # noqa: E402
 from chalicelib.store import DynamoStore, create_table  # noqa: E402
 from local.harness import Driver, SimQueue, sqs_event, tick_event  # noqa: E402
 from local.simulator import ManualClock, Simulator, SimulatorServer  # noqa: E402
+from live import running_stack  # noqa: E402
 
 logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server, one line a request
 
@@ -104,7 +106,7 @@ def sim_queue(clock: ManualClock) -> SimQueue:
 def runtime(settings: Settings, table, simulator: Simulator, clock: ManualClock,
             sim_queue: SimQueue) -> Iterator[Runtime]:
     """The service on a simulated clock: moto DynamoDB, the simulator, a simulated queue."""
-    rt = Runtime(settings, DynamoStore(table), sim_queue, Invoker(settings), clock=clock.now)
+    rt = Runtime(settings, DynamoStore(table.name), sim_queue, Invoker(settings), clock=clock.now)
     runtime_module.use(rt)
     yield rt
     runtime_module.use(None)
@@ -113,7 +115,7 @@ def runtime(settings: Settings, table, simulator: Simulator, clock: ManualClock,
 @pytest.fixture
 def sqs_runtime(settings: Settings, table, sqs, simulator: Simulator, clock: ManualClock) -> Iterator[Runtime]:
     """The same, but with moto's SQS as the work queue."""
-    rt = Runtime(settings, DynamoStore(table), SqsQueue(sqs, settings.queue_url), Invoker(settings),
+    rt = Runtime(settings, DynamoStore(table.name), SqsQueue(sqs, settings.queue_url), Invoker(settings),
                  clock=clock.now)
     runtime_module.use(rt)
     yield rt
@@ -141,3 +143,16 @@ def driver(client, clock: ManualClock, sim_queue: SimQueue, runtime: Runtime) ->
         work=lambda body: client.lambda_.invoke("worker", sqs_event(body)).payload,
         earliest_due=runtime.store.earliest_due,
     )
+
+
+@pytest.fixture(scope="module")
+def stack_dir(tmp_path_factory) -> Path:
+    """Where the local stack writes its endpoints and its log (what ``make run`` prints)."""
+    return tmp_path_factory.mktemp("stack")
+
+
+@pytest.fixture(scope="module")
+def stack(stack_dir: Path) -> Iterator[dict[str, str]]:
+    """The local stack as ``make run`` starts it, once for the module that asks for it."""
+    with running_stack(stack_dir) as endpoints:
+        yield endpoints

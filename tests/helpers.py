@@ -6,6 +6,8 @@ import json
 from datetime import datetime, timedelta, timezone
 
 UTC = timezone.utc
+# The worker's answer when no message of its batch failed (none is redelivered).
+HANDLED = {"batchItemFailures": []}
 MONDAY = datetime(2026, 3, 9, tzinfo=UTC)  # Europe/London is on UTC this week
 JSON = {"Content-Type": "application/json"}
 
@@ -47,3 +49,12 @@ def instant(text: str) -> datetime:
 
 def call_times(simulator, arn: str, outcome: str | None = None) -> list[datetime]:
     return [instant(c["at"]) for c in calls(simulator, arn) if outcome is None or c["outcome"] == outcome]
+
+
+def lead(client, name: str) -> timedelta:
+    """The model's pre-warm lead, as the API shows it."""
+    return timedelta(seconds=show(client, name)["state"]["prewarm_lead_seconds"])
+
+
+def iso_z(at_: datetime) -> str:
+    return at_.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

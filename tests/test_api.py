@@ -2,10 +2,19 @@
 from __future__ import annotations
 
 import json
+import re
+from datetime import timedelta
 from urllib.parse import quote
 
 import pytest
+import requests
+import schemathesis
 from conftest import ARN_LLAMA, ARN_QWEN
+from helpers import at, iso_z
+
+from chalicelib.openapi import DOCUMENT
+
+ARN_PATTERN = DOCUMENT["components"]["schemas"]["Registration"]["properties"]["model_arn"]["pattern"]
 
 JSON = {"Content-Type": "application/json"}
 BUSINESS_HOURS = [{"days": "MON-FRI", "start": "09:00", "stop": "18:00"}]
@@ -35,10 +44,17 @@ def test_register_with_defaults(client):
     assert model["windows"] == BUSINESS_HOURS
     state = model["state"]
     assert state["status"] == "cold" and state["ready"] is False
-    assert state["cold_starts"] == {"count": 0, "last_seconds": None, "p50_seconds": None,
-                                    "p95_seconds": None}
-    # Monday 08:00 UTC: the pre-warm 3 minutes before 09:00.
-    assert state["next_action"] == {"kind": "prewarm", "at": "2026-03-09T08:57:00Z"}
+    assert state["cold_starts"] == {"count": 0, "exact": 0, "bounded": 0, "last_seconds": None,
+                                    "p50_seconds": None, "p95_seconds": None, "typical_seconds": 90.0,
+                                    "prior": "default"}
+    # Monday 08:00 UTC: the pre-warm (billing-aware, by default) its lead before 09:00, and
+    # the first call that can succeed held until 08:56.
+    lead = timedelta(seconds=state["prewarm_lead_seconds"])
+    assert state["next_action"] == {"kind": "prewarm", "at": iso_z(at(9) - lead)}
+    assert state["prewarm"] == {"billing_aware": True, "load_at": iso_z(at(9) - lead),
+                                "ready_check_at": "2026-03-09T08:56:00Z", "opens_at": "2026-03-09T09:00:00Z",
+                                "why": state["prewarm"]["why"]}
+    assert model["billing_aware_prewarm"] is True
 
 
 def test_register_with_every_option(client):
@@ -95,6 +111,33 @@ def test_the_arn_error_says_which_part_is_wrong(client, arn, problem):
     assert stored(client) == []
 
 
+LONG_PARTITION = "arn:aws-" + "a" * 3000 + ":bedrock:us-west-2:123456789012:imported-model/abcdefghijkl"
+LONG_REGION = "arn:aws:bedrock:us-" + "west-" * 12 + "2:123456789012:imported-model/abcdefghijkl"
+
+
+@pytest.mark.parametrize("arn, problem", [
+    (LONG_PARTITION, "the partition"),  # was a 500: DynamoDB keys stop at 2,048 bytes
+    (LONG_REGION, "the region"),  # was taken, then every call and cost estimate failed in botocore
+])
+def test_an_arn_whose_partition_or_region_is_longer_than_aws_names_is_refused(client, arn, problem):
+    response = post(client, {**VALID, "model_arn": arn})
+    assert response.status_code == 400, response.body
+    assert response.json_body["Message"].startswith("model_arn: "), response.json_body
+    assert f": {problem} " in response.json_body["Message"]
+    assert stored(client) == []
+    assert not re.search(ARN_PATTERN, arn)  # and the document says so
+
+
+@pytest.mark.parametrize("arn", [ARN_LLAMA,
+                                 "arn:aws-us-gov:bedrock:us-gov-west-1:123456789012:imported-model/abcdefghijkl",
+                                 "arn:aws-iso-b:bedrock:us-isob-east-1:123456789012:imported-model/abcdefghijkl",
+                                 "arn:aws-cn:bedrock:cn-northwest-1:123456789012:imported-model/abcdefghijkl",
+                                 "arn:aws:bedrock:ap-southeast-2:123456789012:imported-model/abcdefghijkl"])
+def test_arns_of_every_partition_are_taken_and_documented(client, arn):
+    assert post(client, {**VALID, "model_arn": arn}).status_code == 201
+    assert re.search(ARN_PATTERN, arn)
+
+
 @pytest.mark.parametrize("change, field", [
     ({"model_arn": DROP}, "model_arn"),
     ({"model_arn": "arn:aws:bedrock:us-west-2.evil.example:123456789012:imported-model/abcdefghijkl"}, "model_arn"),
@@ -137,6 +180,19 @@ def test_bad_registrations_name_the_field_and_store_nothing(client, change, fiel
     assert response.status_code == 400, response.body
     assert response.json_body["Message"].startswith(field), response.json_body
     assert stored(client) == []
+
+
+@pytest.mark.parametrize("key, field", [("colour", "colour"), ("x-colour", 'body["x-colour"]'),
+                                        ("", 'body[""]'), ("windows: x", 'body["windows: x"]')])
+def test_an_unknown_field_is_named_as_a_path(client, key, field):
+    """The Message starts with the field at fault even when the field is no identifier: a
+    raw "windows: x" would blame windows, and "" would name nothing."""
+    before = post(client, {**VALID, "name": "llama"}).json_body
+    response = post(client, {**VALID, "model_arn": ARN_QWEN, key: 1})
+    assert response.status_code == 400, response.body
+    assert response.json_body["Message"].startswith(f"{field}: unknown field (known: "), response.json_body
+    assert put(client, "llama", {key: 1}).json_body["Message"].startswith(f"{field}: unknown field")
+    assert stored(client) == [before]
 
 
 CUSTOM = {**VALID, "request_format": "custom"}
@@ -266,6 +322,18 @@ def test_the_body_is_json_whatever_the_content_type_says(client, headers):
     assert lease.status_code == 201, lease.body
 
 
+@pytest.mark.parametrize("key", ["start", "stop"])
+def test_the_document_allows_the_times_of_day_the_api_takes(client, key):
+    """It allowed a start of 24:00 and anything up to 29:59, which the API refuses."""
+    simple = DOCUMENT["components"]["schemas"]["Registration"]["properties"]["windows"]["items"]["oneOf"][0]
+    pattern = simple["properties"][key]["pattern"]
+    for time in ("00:00", "09:30", "23:59", "24:00", "24:01", "25:00", "29:59", "9:00", "09:60", "0900"):
+        window = {"start": "12:00", "stop": "12:00", key: time}
+        taken = post(client, {**VALID, "windows": [window]}).status_code == 201
+        client.http.delete("/models/" + quote(ARN_LLAMA, safe=""))
+        assert taken == bool(re.search(pattern, time)), (key, time, taken)
+
+
 def test_show_by_name_or_url_encoded_arn(client):
     post(client, {**VALID, "name": "llama"})
     by_arn = client.http.get("/models/" + quote(ARN_LLAMA, safe=""))
@@ -390,6 +458,28 @@ def test_events_start_with_registration(client):
     assert client.http.get("/models/ghost/events").status_code == 404
 
 
+def documented(method: str, path: str, response) -> None:
+    """Fail unless the OpenAPI document describes ``response`` (status, content type, body)
+    as an answer of ``method path``: the check schemathesis makes on the running stack."""
+    operation = schemathesis.openapi.from_dict(DOCUMENT)[path][method]
+    request = requests.Request(method, f"http://127.0.0.1{path}").prepare()
+    # Chalice leaves a JSON answer's Content-Type to API Gateway (and chalice local), which
+    # say application/json.
+    headers = {"Content-Type": ["application/json"], **{name: [value] for name, value in response.headers.items()}}
+    operation.validate_response(schemathesis.Response(response.status_code, headers, response.body, request,
+                                                      elapsed=0.0, verify=True))
+
+
+def test_a_model_never_called_is_what_the_document_says(client):
+    """A new model has no last call, success or warm-up yet: null, which the document
+    first described as a string."""
+    post(client, {**VALID, "name": "llama"})
+    response = client.http.get("/models/llama")
+    assert response.json_body["state"]["last_call_at"] is None
+    documented("GET", "/models/{model}", response)
+    documented("GET", "/models", client.http.get("/models"))
+
+
 def test_the_openapi_document_describes_every_route(client):
     from app import app
 
@@ -469,12 +559,25 @@ def test_an_unreachable_control_plane_registers_the_model_unverified_and_the_wor
     assert verification["status"] == "unverified" and verification["checked_at"] is None
     assert "InternalServerException" in verification["reason"]
     # Checked again by the worker, just before the model's next call: the pre-warm.
-    assert verification["next_check_at"] == response.json_body["state"]["next_action"]["at"] == \
-        "2026-03-09T08:57:00Z"
+    prewarm = response.json_body["state"]["next_action"]["at"]
+    assert verification["next_check_at"] == prewarm and prewarm.startswith("2026-03-09T08:5")
 
-    driver.run_until(at(8, 58))
+    driver.run_until(at(9))
     model = client.http.get("/models/llama").json_body
     assert model["state"]["verification"]["status"] == "verified"
-    assert model["state"]["verification"]["checked_at"] == "2026-03-09T08:57:00Z"
+    assert model["state"]["verification"]["checked_at"] == prewarm
     kinds = [e["kind"] for e in client.http.get("/models/llama/events").json_body["events"]]
     assert kinds[-2:] == ["verified", "registered"]
+
+
+def test_the_documents_links_lead_to_its_operations():
+    """Each link (a new model to itself and its leases, a new lease to itself) names an
+    operation the document has and fills every path parameter that operation needs."""
+    links = [link for ops in DOCUMENT["paths"].values() for verb, op in ops.items() if verb != "parameters"
+             for answer in op["responses"].values() for link in answer.get("links", {}).values()]
+    assert len(links) == 6
+    for link in links:
+        path, _, verb = link["operationRef"].removeprefix("#/paths/").rpartition("/")
+        path = path.replace("~1", "/").replace("~0", "~")
+        assert verb in DOCUMENT["paths"][path], link
+        assert set(link["parameters"]) == set(re.findall(r"{(\w+)}", path)), link

@@ -3,7 +3,7 @@
 Short versions of ``bench.simulate`` (a few models, two days) and ``bench.tick_scaling``
 (50 models). They assert the direction of the results, never timings: keepwarm meets a
 cold model for less time and pays fewer minutes outside the windows than the 14-minute
-cron, and the tick reads the due models only.
+cron, and the tick reads the due models only and claims each once.
 """
 from __future__ import annotations
 
@@ -55,9 +55,23 @@ def test_the_report_and_the_timeline_are_written(short_run, tmp_path):
     assert len(simulate.targets(short_run)) == 3
 
 
-def test_the_tick_reads_only_the_due_models(moto_url):
+def test_the_tick_reads_only_the_due_models_and_claims_each_once(moto_url):
     case = tick_scaling.measure_tick(moto_url, unique("keepwarm-ticks"), models=50, due=3)
-    assert case.due == case.found_due == case.enqueued == 3
-    # Through the index: the items read are the due models, not the table.
-    assert case.items_read == case.items_scanned == 3
-    assert case.scan_items == 100  # 50 models and their 50 ARN guards
+    assert case.due == case.found_due == case.enqueued == case.queued == 3
+    # Through the index: the entries read, then the items, are the 3 due models, not the
+    # table's 100 items (50 models and their ARN guards).
+    assert case.usage.items_read == {"Query": 3, "BatchGetItem": 3}
+    # One conditional write each, one request for their three calls, and the names index
+    # untouched by a claim.
+    assert sorted(case.usage.writes.values()) == [1, 1, 1]
+    assert case.usage.calls["SendMessageBatch"] == 1 and sorted(case.usage.queued.values()) == [1, 1, 1]
+    assert case.usage.index_write_units == {"due_sharded": 6}
+    assert case.tick_cpu > 0 and case.lambda_seconds(256)[0] > case.lambda_seconds(1769)[0]
+
+
+def test_the_report_says_whether_the_target_is_met_and_why(moto_url):
+    case = tick_scaling.measure_tick(moto_url, unique("keepwarm-ticks"), models=20, due=20)
+    text = tick_scaling.report([case], ["--sizes", "20"], 1.0)
+    assert "Items read equal the due models" in text and "No model was claimed twice" in text
+    assert "20 due models claimed and queued within 50 s" in text
+    assert "| the fullest model the API allows |" in text

@@ -19,7 +19,7 @@ import urllib.parse
 import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 from urllib.parse import quote
 
 import pytest
@@ -34,7 +34,7 @@ from keepwarm_client import KeepwarmClient, KeepwarmError, LeaseTimeout  # noqa:
 from keepwarm_client import client as client_module  # noqa: E402
 from keepwarm_client.cli import main  # noqa: E402
 
-from live import POLL_SECONDS, free_port, request, running_stack  # noqa: E402
+from live import POLL_SECONDS, free_port, request  # noqa: E402
 
 # Its module-scoped fixture is costly: all its tests run on one worker.
 pytestmark = pytest.mark.xdist_group("client-stack")
@@ -42,12 +42,6 @@ pytestmark = pytest.mark.xdist_group("client-stack")
 UTC = timezone.utc
 LOAD_SECONDS = 3
 ACCOUNT = "123456789012"
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory) -> Iterator[dict[str, str]]:
-    with running_stack(tmp_path_factory.mktemp("client-stack")) as endpoints:
-        yield endpoints
 
 
 _serial = iter(range(1, 10_000))

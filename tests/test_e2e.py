@@ -11,13 +11,12 @@ import json
 import re
 import time
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 from urllib.parse import quote
 
 import pytest
 
-from live import AUTO_LOAD_SECONDS, POLL_SECONDS, ROOT, request, running_stack, wait_for
+from live import AUTO_LOAD_SECONDS, POLL_SECONDS, ROOT, request, wait_for
 from local.stack import own_model_help
 
 # Its module-scoped fixture is costly: all its tests run on one worker.
@@ -29,18 +28,6 @@ LOAD_SECONDS = 3
 READY = "arn:aws:bedrock:us-west-2:123456789012:imported-model/e2eready0001"
 SLOW = "arn:aws:bedrock:us-west-2:123456789012:imported-model/e2eslow00001"
 LATER = "arn:aws:bedrock:us-west-2:123456789012:imported-model/e2elater0001"
-
-
-@pytest.fixture(scope="module")
-def stack_dir(tmp_path_factory) -> Path:
-    """Where the stack writes its endpoints and its log (what ``make run`` prints)."""
-    return tmp_path_factory.mktemp("stack")
-
-
-@pytest.fixture(scope="module")
-def stack(stack_dir: Path) -> Iterator[dict[str, str]]:
-    with running_stack(stack_dir) as endpoints:
-        yield endpoints
 
 
 def hhmm(at: datetime) -> str:

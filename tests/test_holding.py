@@ -15,7 +15,7 @@ from chalicelib.bedrock import Invoker
 from chalicelib.planner import READY, CallResult
 from chalicelib.settings import WORKER_MARGIN_SECONDS, Settings, SettingsError
 from conftest import ARN_LLAMA
-from helpers import at, call_times, calls, events, register, show
+from helpers import at, call_times, calls, events, iso_z, lead, register, show
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,23 +25,25 @@ def test_a_call_that_times_out_while_a_copy_loads_is_still_loading_and_the_cold_
     runtime.settings = replace(runtime.settings, invoke_read_timeout_seconds=1)
     runtime.invoker = Invoker(runtime.settings)
     simulator.add_model(ARN_LLAMA, load_seconds=35, cold_mode="hold")
-    register(client, model_arn=ARN_LLAMA, name="llama")
-    driver.run_until(at(8, 57, 5))
-    # The pre-warm at 08:57 was held past the read timeout: loading, polled, not an error.
+    register(client, model_arn=ARN_LLAMA, name="llama", billing_aware_prewarm=False)
+    trigger = at(9) - lead(client, "llama")
+    driver.run_until(trigger + timedelta(seconds=5))
+    # The pre-warm was held past the read timeout: loading, polled, not an error.
     state = show(client, "llama")["state"]
-    assert state["status"] == "warming" and state["warming_since"] == "2026-03-09T08:57:00Z"
-    assert state["next_action"] == {"kind": "poll", "at": "2026-03-09T08:57:10Z"}
+    assert state["status"] == "warming" and state["warming_since"] == iso_z(trigger)
+    assert state["next_action"] == {"kind": "poll", "at": iso_z(trigger + timedelta(seconds=10))}
     (call,) = [e for e in events(client, "llama") if e["kind"] == "call"]
     assert (call["outcome"], call["code"], call["attempt"]) == ("not_ready", "ReadTimeoutError", 0)
 
     driver.run_until(at(9, 1))
     state = show(client, "llama")["state"]
     assert state["status"] == "warm" and state["error"] is None
-    # Ready at 08:57:35; the poll at 08:57:40 found it: a cold start measured from 08:57.
+    # Ready 35 s after the pre-warm; the poll 5 s later found it: measured from the pre-warm.
     first = calls(simulator, ARN_LLAMA)[0]  # the held pre-warm, served once the copy was up
     assert (first["at"], first["answered_at"], first["outcome"]) == (
-        "2026-03-09T08:57:00Z", "2026-03-09T08:57:35Z", "ready")
-    assert call_times(simulator, ARN_LLAMA, "ready")[1:3] == [at(8, 57, 10), at(8, 57, 20)]  # held polls
+        iso_z(trigger), iso_z(trigger + timedelta(seconds=35)), "ready")
+    assert call_times(simulator, ARN_LLAMA, "ready")[1:3] == [trigger + timedelta(seconds=10),
+                                                            trigger + timedelta(seconds=20)]  # held polls
     assert state["cold_starts"]["count"] == 1 and state["cold_starts"]["last_seconds"] == 40.0
     assert not [e for e in events(client, "llama") if e["kind"] == "error"]
 
@@ -60,11 +62,15 @@ class HeldInvoker:
 
 def test_a_held_call_answered_when_the_copy_is_ready_is_a_cold_start(client, driver, runtime, clock):
     register(client, model_arn=ARN_LLAMA, name="llama")
+    trigger = at(9) - lead(client, "llama")
     runtime.invoker = HeldInvoker(clock, 70)
     driver.run_until(at(8, 59))
     state = show(client, "llama")["state"]
-    assert state["status"] == "warm" and state["last_success_at"] == "2026-03-09T08:58:10Z"
-    assert state["cold_starts"] == {"count": 1, "last_seconds": 70.0, "p50_seconds": 70.0, "p95_seconds": 70.0}
+    # Held 70 s: the trigger itself came back a success (so the bill starts then, whatever
+    # the billing-aware pre-warm would have held back).
+    assert state["status"] == "warm" and state["last_success_at"] == iso_z(trigger + timedelta(seconds=70))
+    cold = state["cold_starts"]
+    assert (cold["count"], cold["exact"], cold["last_seconds"]) == (1, 1, 70.0)
     kinds = [(e["kind"], e.get("held")) for e in reversed(events(client, "llama"))]
     assert ("cold", True) in kinds and ("cold_start", None) in kinds
 

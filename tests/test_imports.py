@@ -3,13 +3,13 @@ chosen from GetImportedModel and corrected by the model's own answers, through t
 the tick and the worker against the simulator."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from botocore.stub import Stubber
 
 from chalicelib.bedrock import CONTROL_PLANE_CONFIG
 from conftest import ARN_LLAMA
-from helpers import at, calls, events, register, send, show
+from helpers import at, calls, events, iso_z, lead, register, send, show
 
 OLD = "2025-06-02T10:00:00Z"  # before OpenAI-style bodies
 
@@ -52,7 +52,8 @@ def test_a_refused_body_is_followed_by_the_next_and_the_one_that_worked_is_kept(
     # Bedrock says Llama; the model takes OpenAI-style bodies only (an older Qwen import).
     simulator.add_model(ARN_LLAMA, load_seconds=30, architecture="qwen2", imported_at=OLD)
     with told(runtime, "llama"):
-        register(client, model_arn=ARN_LLAMA, name="m")
+        register(client, model_arn=ARN_LLAMA, name="m", billing_aware_prewarm=False)  # polled from the start
+    trigger = at(9) - lead(client, "m")
     driver.run_until(at(9, 5))
     sent = [(c["format"], c["outcome"]) for c in calls(simulator, ARN_LLAMA)]
     assert sent[:3] == [(None, "invalid"), ("completion", "not_ready"), ("completion", "not_ready")]
@@ -63,7 +64,7 @@ def test_a_refused_body_is_followed_by_the_next_and_the_one_that_worked_is_kept(
     assert format_events(client, "m") == [("llama", False, "completion"), ("completion", True, None)]
     # Tried once, promptly: the refusal was retried after the first backoff, not a keep-alive later.
     first, second = (c["at"] for c in calls(simulator, ARN_LLAMA)[:2])
-    assert (first, second) == ("2026-03-09T08:57:00Z", "2026-03-09T08:57:05Z")
+    assert (first, second) == (iso_z(trigger), iso_z(trigger + timedelta(seconds=5)))
 
 
 def test_a_model_that_takes_no_body_tried_is_an_error_that_says_what_to_set(client, driver, runtime, simulator):

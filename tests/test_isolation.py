@@ -18,7 +18,7 @@ from chalicelib.planner import PLANNING_ERRORS
 from chalicelib.queue import WorkMessage
 from chalicelib.records import Model, ModelConfig, ModelState, Pending
 from conftest import ARN_LLAMA, ARN_QWEN
-from helpers import at, call_times, events, register, send, show
+from helpers import HANDLED, at, call_times, events, lead, register, send, show
 from local.harness import sqs_event, tick_event
 
 ALL_DAY = [{"days": "MON-SUN", "start": "00:00", "stop": "23:59"}]
@@ -57,7 +57,8 @@ def test_an_all_day_model_registered_with_an_exclusion_keeps_being_planned_past_
     driver.run_until(at(12, day=2))
     assert show(client, "llama")["state"]["status"] == "warm"
     assert call_times(simulator, ARN_QWEN, "ready")[-1] >= at(11, day=2)
-    assert not [t for t in call_times(simulator, ARN_LLAMA) if at(0, day=1) <= t < at(23, 57, day=1)]
+    next_prewarm = at(0, day=2) - lead(client, "llama")
+    assert not [t for t in call_times(simulator, ARN_LLAMA) if at(0, day=1) <= t < next_prewarm]
 
 
 def broken(name: str, arn: str, windows: list) -> Model:
@@ -91,7 +92,7 @@ def test_the_worker_drops_a_call_for_a_model_whose_planning_fails(client, runtim
     runtime.store.save(replace(model, state=replace(model.state, pending=pending)), model.state.version)
     clock.set(at(9))
     result = client.lambda_.invoke("worker", sqs_event(WorkMessage("llama", pending).to_body())).payload
-    assert result == ["planning_failed"]  # handled: no redelivery, no dead-letter storm
+    assert result == HANDLED  # no redelivery, no dead-letter storm
     assert simulator.inspect(ARN_LLAMA)["calls"] == []
     assert show(client, "llama")["state"]["status"] == "error"
 
@@ -140,15 +141,17 @@ def test_planning_errors_cover_what_a_bad_stored_schedule_raises():
 
 def test_a_lease_while_the_model_loads_does_not_restart_its_cold_start(client, driver, simulator, clock):
     simulator.add_model(ARN_LLAMA, load_seconds=90)
-    register(client, model_arn=ARN_LLAMA, name="llama")
-    driver.run_until(at(8, 57, 40))  # the pre-warm found it cold at 08:57:00
+    register(client, model_arn=ARN_LLAMA, name="llama", billing_aware_prewarm=False)  # polled throughout
+    trigger = at(9) - lead(client, "llama")
+    driver.run_until(trigger + timedelta(seconds=40))  # the pre-warm found it cold
     assert show(client, "llama")["state"]["status"] == "warming"
     assert send(client, "POST", "/models/llama/leases", {"minutes": 60}).status_code == 201
-    driver.run_until(at(8, 57, 50))
+    driver.run_until(trigger + timedelta(seconds=50))
     assert send(client, "PUT", "/models/llama", {"keepalive_minutes": 13}).status_code == 200
     driver.run_until(at(9, 30))
     cold = show(client, "llama")["state"]["cold_starts"]
-    # Loaded at 08:58:30: measured from the first "not ready", not from the lease or the PUT.
+    # Loaded 90 s after the pre-warm: measured from the first "not ready", not from the
+    # lease or the PUT.
     assert cold["count"] == 1 and 90 <= cold["last_seconds"] <= 90 + 10
     assert [e["kind"] for e in events(client, "llama")].count("cold") == 1
 

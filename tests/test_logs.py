@@ -9,6 +9,7 @@ from typing import Callable, Iterator
 import pytest
 
 from chalicelib.logs import logger
+from chalicelib.records import iso, parse_iso
 from conftest import ARN_LLAMA
 from helpers import at, register
 from local.harness import sqs_event, tick_event
@@ -27,16 +28,17 @@ def logged() -> Iterator[Callable[[], list[dict]]]:
 
 def test_each_line_is_json_with_the_event_its_keys_and_the_request_id(client, simulator, clock, logged):
     simulator.add_model(ARN_LLAMA, load_seconds=30)
-    register(client, model_arn=ARN_LLAMA, name="llama")
-    clock.set(at(8, 56))
-    client.lambda_.invoke("tick", tick_event(at(8, 56)))
+    prewarm = register(client, model_arn=ARN_LLAMA, name="llama")["state"]["next_action"]
+    minute = parse_iso(prewarm["at"]).replace(second=0)
+    clock.set(minute)
+    client.lambda_.invoke("tick", tick_event(minute))
     tick = next(r for r in logged() if r["event"] == "tick")
     assert tick["message"] == "tick" and tick["level"] == "INFO" and tick["service"] == "keepwarm"
-    assert (tick["now"], tick["due"], tick["enqueued"]) == ("2026-03-09T08:56:00Z", 1, 1)
+    assert (tick["now"], tick["due"], tick["enqueued"]) == (iso(minute), 1, 1)
     assert tick["function_name"] == "tick" and tick["function_request_id"]
     enqueued = next(r for r in logged() if r["event"] == "enqueued")
-    assert (enqueued["model"], enqueued["kind"], enqueued["at"]) == ("llama", "prewarm", "2026-03-09T08:57:00Z")
-    assert enqueued["location"].startswith("_claim:")  # the caller, not the logging helper
+    assert (enqueued["model"], enqueued["kind"], enqueued["at"]) == ("llama", "prewarm", prewarm["at"])
+    assert enqueued["location"].startswith("_send:")  # the caller, not the logging helper
 
 
 def test_a_failing_message_logs_an_error_line_for_its_invocation(client, logged):

@@ -13,8 +13,9 @@ import pytest
 from chalice.test import Client
 
 from app import app
+from chalicelib.queue import SendsOneByOne
 from conftest import ARN_LLAMA, ARN_QWEN
-from helpers import at, call_times, calls, events, register, show
+from helpers import HANDLED, at, call_times, calls, events, iso_z, lead, register, show
 from local.harness import sqs_event, tick_event
 
 
@@ -22,39 +23,63 @@ def test_a_business_day_from_registration_to_the_window_close(client, driver, si
     simulator.add_model(ARN_LLAMA, load_seconds=67)
     register(client, model_arn=ARN_LLAMA, name="llama")
     state = show(client, "llama")["state"]
+    early = lead(client, "llama")
     assert state["status"] == "cold" and state["window_open"] is False
-    assert state["next_action"] == {"kind": "prewarm", "at": "2026-03-09T08:57:00Z"}
+    assert state["next_action"] == {"kind": "prewarm", "at": iso_z(at(9) - early)}
+    # Billing-aware: the load is triggered a generous lead early, and the first call that
+    # can succeed (which starts the bill) is held until 08:56: the 09:00-18:00 window is
+    # billed to 18:01 in 5-minute windows, which leaves 4 minutes before the open free.
+    assert state["prewarm"]["load_at"] == iso_z(at(9) - early)
+    assert state["prewarm"]["ready_check_at"] == "2026-03-09T08:56:00Z"
+    assert state["prewarm"]["opens_at"] == "2026-03-09T09:00:00Z"
 
-    # Pre-warm 3 minutes early; the model is cold, so it is polled every 10 s until ready.
     driver.run_until(at(9))
     state = show(client, "llama")["state"]
     assert state["status"] == "warm" and state["ready"] is True
-    assert call_times(simulator, ARN_LLAMA)[0] == at(8, 57)
-    not_ready = call_times(simulator, ARN_LLAMA, "not_ready")
-    assert [(b - a).total_seconds() for a, b in zip(not_ready, not_ready[1:])] == [10.0] * 6
-    # The copy loaded at 08:58:07; the poll interval bounds the measurement's error.
+    assert [(c["at"], c["outcome"]) for c in calls(simulator, ARN_LLAMA)] == [
+        (iso_z(at(9) - early), "not_ready"), ("2026-03-09T08:56:00Z", "ready")]
+    # Billed from the held check, not from when the copy finished loading.
+    copy, = simulator.inspect(ARN_LLAMA)["copies"]
+    assert copy["loaded_at"] < "2026-03-09T08:56:00Z" and copy["first_success_at"] == "2026-03-09T08:56:00Z"
+    # The cold start is only known to have been shorter than the wait: bounded, not exact.
     cold = state["cold_starts"]
-    assert cold["count"] == 1 and 67 <= cold["last_seconds"] <= 67 + 10
-    ready_at = call_times(simulator, ARN_LLAMA, "ready")[0]
-    assert ready_at == at(8, 58, 10)
-    assert state["next_action"] == {"kind": "keepalive", "at": "2026-03-09T09:12:10Z"}
+    assert (cold["count"], cold["exact"], cold["bounded"]) == (1, 0, 1)
+    assert state["next_action"] == {"kind": "keepalive", "at": "2026-03-09T09:10:00Z"}
 
     # Keep-alives every 14 minutes through the day; the last one just covers 18:00.
     driver.run_until(at(20))
     successes = call_times(simulator, ARN_LLAMA, "ready")
     gaps = [(b - a).total_seconds() for a, b in zip(successes, successes[1:])]
-    assert set(gaps[:-1]) == {14 * 60.0} and gaps[-1] < 14 * 60
+    assert set(gaps[:-1]) == {14 * 60.0} and gaps[-1] <= 14 * 60
     assert successes[-1] == at(18) - timedelta(minutes=14)
-    assert all(at(8, 57) <= t < at(18) for t in call_times(simulator, ARN_LLAMA))
-    # The model never went cold inside the window: one copy, loaded before 09:00.
+    assert all(at(9) - early <= t < at(18) for t in call_times(simulator, ARN_LLAMA))
     copies = simulator.inspect(ARN_LLAMA)["copies"]
-    assert len(copies) == 1 and copies[0]["loaded_at"] < "2026-03-09T09:00:00Z"
+    assert len(copies) == 1  # never cold inside the window
 
     state = show(client, "llama")["state"]
     assert state["window_open"] is False and state["status"] == "cold"
-    assert state["next_action"] == {"kind": "prewarm", "at": "2026-03-10T08:57:00Z"}
+    assert state["next_action"] == {"kind": "prewarm", "at": iso_z(at(9, day=1) - lead(client, "llama"))}
     kinds = [e["kind"] for e in events(client, "llama")]
     assert kinds.count("cold_start") == 1 and kinds[-1] == "registered"
+
+
+def test_without_billing_awareness_the_prewarm_polls_until_ready_and_measures_exactly(client, driver,
+                                                                                       simulator):
+    simulator.add_model(ARN_LLAMA, load_seconds=67)
+    register(client, model_arn=ARN_LLAMA, name="llama", billing_aware_prewarm=False)
+    early = lead(client, "llama")
+    assert show(client, "llama")["state"]["prewarm"]["ready_check_at"] is None
+    driver.run_until(at(9))
+    state = show(client, "llama")["state"]
+    assert state["status"] == "warm"
+    assert call_times(simulator, ARN_LLAMA)[0] == at(9) - early
+    not_ready = call_times(simulator, ARN_LLAMA, "not_ready")
+    assert [(b - a).total_seconds() for a, b in zip(not_ready, not_ready[1:])] == [10.0] * 6
+    # The copy loaded 67 s after the first call; the poll interval bounds the measurement.
+    cold = state["cold_starts"]
+    assert cold["exact"] == 1 and 67 <= cold["last_seconds"] <= 67 + 10
+    copy, = simulator.inspect(ARN_LLAMA)["copies"]
+    assert copy["first_success_at"] == iso_z(at(9) - early + timedelta(seconds=70))
 
 
 def test_the_learned_state_survives_a_schedule_change(client, driver, simulator):
@@ -97,8 +122,8 @@ def test_overnight_window_in_its_own_zone(client, driver, simulator, clock):
              windows=[{"days": "MON-FRI", "start": "22:00", "stop": "06:00"}])
     driver.run_until(at(11, day=1))
     times = call_times(simulator, ARN_QWEN)
-    assert times[0] == at(1, 57, day=1)
-    assert all(at(1, 57, day=1) <= t < at(10, day=1) for t in times)
+    assert times[0] == at(2, day=1) - lead(client, "qwen")
+    assert all(at(2, day=1) - lead(client, "qwen") <= t < at(10, day=1) for t in times)
     assert show(client, "qwen")["state"]["cold_starts"]["count"] == 1
 
 
@@ -106,14 +131,16 @@ def test_overnight_window_in_its_own_zone(client, driver, simulator, clock):
 def test_a_duplicated_tick_enqueues_each_call_once(client, driver, simulator, sim_queue, clock):
     simulator.add_model(ARN_LLAMA, load_seconds=30)
     register(client, model_arn=ARN_LLAMA, name="llama")
-    clock.set(at(8, 56))
-    first = client.lambda_.invoke("tick", tick_event(at(8, 56))).payload
-    again = client.lambda_.invoke("tick", tick_event(at(8, 56))).payload
+    trigger = at(9) - lead(client, "llama")
+    minute = trigger.replace(second=0)
+    clock.set(minute)
+    first = client.lambda_.invoke("tick", tick_event(minute)).payload
+    again = client.lambda_.invoke("tick", tick_event(minute)).payload
     assert first["enqueued"] == 1 and again["enqueued"] == 0
     assert len(sim_queue) == 1
     (sent_at, delay, message), = sim_queue.sent
-    # Sent at 08:56:00 to fire at 08:57:00 exactly.
-    assert delay == 60 and message.action.kind == "prewarm"
+    # Sent on the minute to fire at the pre-warm's own second.
+    assert delay == (trigger - minute).seconds and message.action.kind == "prewarm"
 
 
 def test_a_duplicated_message_calls_once(client, driver, simulator, sim_queue, clock):
@@ -122,10 +149,10 @@ def test_a_duplicated_message_calls_once(client, driver, simulator, sim_queue, c
     clock.set(at(8, 57))
     client.lambda_.invoke("tick", tick_event(at(8, 57)))
     _, body = sim_queue.pop()
-    assert client.lambda_.invoke("worker", sqs_event(body)).payload == ["not_ready"]
+    assert client.lambda_.invoke("worker", sqs_event(body)).payload == HANDLED
     version = show(client, "llama")
     # The same message again (SQS redelivery): dropped without calling the model.
-    assert client.lambda_.invoke("worker", sqs_event(body)).payload == ["stale"]
+    assert client.lambda_.invoke("worker", sqs_event(body)).payload == HANDLED
     assert len(calls(simulator, ARN_LLAMA)) == 1
     assert show(client, "llama") == version
 
@@ -134,15 +161,16 @@ def test_a_message_delivered_after_the_window_closed_calls_nothing(client, simul
     simulator.add_model(ARN_LLAMA, load_seconds=30)
     register(client, model_arn=ARN_LLAMA, name="llama",
              windows=[{"days": "MON-FRI", "start": "09:00", "stop": "09:10"}])
-    clock.set(at(8, 57))
-    client.lambda_.invoke("tick", tick_event(at(8, 57)))
+    trigger = at(9) - lead(client, "llama")
+    clock.set(trigger)
+    client.lambda_.invoke("tick", tick_event(trigger.replace(second=0)))
     _, body = sim_queue.pop()
     # SQS held the pre-warm far too long: it arrives after the window has closed.
     clock.set(at(9, 10, 3))
-    assert client.lambda_.invoke("worker", sqs_event(body)).payload == ["not_wanted"]
+    assert client.lambda_.invoke("worker", sqs_event(body)).payload == HANDLED
     assert calls(simulator, ARN_LLAMA) == []
     assert show(client, "llama")["state"]["next_action"] == {"kind": "prewarm",
-                                                             "at": "2026-03-10T08:57:00Z"}
+                                                             "at": iso_z(at(9, day=1) - lead(client, "llama"))}
 
 
 # -- each class of answer ---------------------------------------------------------------------
@@ -159,7 +187,7 @@ def test_denied_or_deleted_model_shows_error_and_is_not_retried_in_the_window(
     driver.run_until(at(17))
     state = show(client, "llama")["state"]
     assert state["status"] == "error" and state["error"].startswith(code)
-    assert state["next_action"] == {"kind": "prewarm", "at": "2026-03-10T08:57:00Z"}
+    assert state["next_action"] == {"kind": "prewarm", "at": iso_z(at(9, day=1) - lead(client, "llama"))}
     if fault != "deleted":
         assert len(calls(simulator, ARN_LLAMA)) == 1
     events = client.http.get("/models/llama/events").json_body["events"]
@@ -204,19 +232,24 @@ def test_tick_sends_each_call_to_sqs_with_the_delay_for_its_second(sqs_runtime, 
     sent = []
     sqs.meta.events.register("provide-client-params.sqs.SendMessage",
                              lambda params, **_: sent.append(params))
+    # The tick sends ten at a time; the worker its follow-up alone.
+    sqs.meta.events.register("provide-client-params.sqs.SendMessageBatch",
+                             lambda params, **_: sent.extend(params["Entries"]))
     with Client(app) as c:
         register(c, model_arn=ARN_LLAMA, name="llama")
-        clock.set(at(8, 56, 0))
-        assert c.lambda_.invoke("tick", tick_event(at(8, 56))).payload["enqueued"] == 1
-        assert [p["DelaySeconds"] for p in sent] == [60]
+        trigger = at(9) - lead(c, "llama")
+        minute = trigger.replace(second=0)
+        clock.set(minute)
+        assert c.lambda_.invoke("tick", tick_event(minute)).payload["enqueued"] == 1
+        assert [p["DelaySeconds"] for p in sent] == [(trigger - minute).seconds]
         # The message is in moto's queue; hand it to the worker as Lambda's poller would.
-        clock.set(at(8, 57, 0))
+        clock.set(trigger)
         body = json.loads(sent[0]["MessageBody"])
-        assert (body["model"], body["kind"], body["at"]) == ("llama", "prewarm", "2026-03-09T08:57:00Z")
-        assert c.lambda_.invoke("worker", sqs_event(sent[0]["MessageBody"])).payload == ["not_ready"]
-        # The worker queued its own poll, 10 s later.
-        assert sent[-1]["DelaySeconds"] == 10
-        assert json.loads(sent[-1]["MessageBody"])["kind"] == "poll"
+        assert (body["model"], body["kind"], body["at"]) == ("llama", "prewarm", iso_z(trigger))
+        assert c.lambda_.invoke("worker", sqs_event(sent[0]["MessageBody"])).payload == HANDLED
+        # The worker queued its own next call: the ready-check held until 08:56.
+        assert sent[-1]["DelaySeconds"] == (at(8, 56) - trigger).seconds
+        assert json.loads(sent[-1]["MessageBody"])["kind"] == "ready_check"
     attrs = sqs.get_queue_attributes(QueueUrl=sqs_runtime.settings.queue_url,
                                      AttributeNames=["ApproximateNumberOfMessagesDelayed"])
     assert attrs["Attributes"]["ApproximateNumberOfMessagesDelayed"] == "2"
@@ -243,19 +276,22 @@ def test_a_poison_message_is_retried_then_shows_on_the_model(client, simulator, 
 def test_a_lost_message_is_replanned_when_its_claim_expires(client, driver, simulator, sim_queue, clock):
     simulator.add_model(ARN_LLAMA, load_seconds=30)
     register(client, model_arn=ARN_LLAMA, name="llama")
-    clock.set(at(8, 56))
-    client.lambda_.invoke("tick", tick_event(at(8, 56)))
+    trigger = at(9) - lead(client, "llama")
+    clock.set(trigger.replace(second=0))
+    client.lambda_.invoke("tick", tick_event(trigger.replace(second=0)))
     sim_queue.pop()  # SQS lost it (or the worker crashed before it reported)
     driver.run_until(at(9, 10))
     kinds = [e["kind"] for e in events(client, "llama")]
     assert "claim_expired" in kinds
-    # Claimed for 08:57, expiring 5 minutes later: the tick at the expiry (09:02), not a
-    # minute before it, plans it again and calls at once.
-    assert call_times(simulator, ARN_LLAMA)[0] == at(9, 2)
+    # Claimed for the pre-warm's second, expiring 5 minutes later: the tick at the expiry
+    # (the first minute at or after it), not a minute before it, plans it again at once.
+    expiry = trigger + timedelta(minutes=5)
+    assert call_times(simulator, ARN_LLAMA)[0] == expiry.replace(second=0) + timedelta(
+        minutes=1 if expiry.second else 0)
     assert show(client, "llama")["state"]["status"] == "warm"
 
 
-class FlakyQueue:
+class FlakyQueue(SendsOneByOne):
     """The work queue, failing every send for one model (SQS down for that request)."""
 
     def __init__(self, queue, failing: str):
@@ -302,8 +338,11 @@ def test_a_cold_start_abandoned_by_a_released_lease_does_not_spoil_the_next(clie
     driver.run_until(at(10, day=1))
     state = show(client, "llama")["state"]
     assert state["status"] == "warm" and state["error"] is None
-    # Tomorrow's cold start was measured on its own: about two minutes, not thirteen hours.
-    assert state["cold_starts"]["count"] == 1 and state["cold_starts"]["last_seconds"] < 140
+    # Tomorrow's cold start was measured on its own, from tomorrow's load trigger to the
+    # held check (minutes), not from tonight (thirteen hours).
+    measured = [e for e in events(client, "llama") if e["kind"] == "cold_start"]
+    assert state["cold_starts"]["count"] == 1 and len(measured) == 1
+    assert 120 <= measured[0]["seconds"] <= lead(client, "llama").total_seconds()
 
 
 def test_two_copies_of_one_message_at_once_cost_one_extra_call(runtime, simulator, sim_queue, clock, client):

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from chalicelib.delivery import WORKER_BATCH
+from chalicelib.settings import Settings
 from chalicelib.store import TABLE_KEYS
 from deploy.package import ROLES, STAGE_RULE, main, names, package
 
@@ -92,6 +94,27 @@ def test_queue_has_a_dead_letter_queue_and_outlasts_the_worker(built):
     assert source["Queue"]["Fn::Sub"].endswith(f":{names(stage)['queue']}")
 
 
+def test_the_worker_takes_batches_and_only_its_failures_come_back(built):
+    _, template = built
+    source = resources(template)["Worker"]["Properties"]["Events"]["WorkerSqsEventSource"]["Properties"]
+    assert source["BatchSize"] == WORKER_BATCH and source["MaximumBatchingWindowInSeconds"] == 0
+    assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    mapping, = [r["Properties"] for r in resources(expanded(template)).values()
+                if r["Type"] == "AWS::Lambda::EventSourceMapping"]
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"] and mapping["BatchSize"] == WORKER_BATCH
+
+
+def test_each_function_has_the_memory_its_work_needs(built):
+    """CPU follows memory: the tick, which claims thousands of models in a minute, gets a
+    whole vCPU and stops claiming well before its timeout; the API stays small."""
+    _, template = built
+    res = resources(template)
+    memory = {fn: res[fn]["Properties"]["MemorySize"] for fn in ROLES}
+    assert memory == {"APIHandler": 256, "Tick": 1769, "Worker": 512}
+    defaults = Settings(table_name="t", queue_url="q")
+    assert defaults.tick_claim_seconds + 10 <= res["Tick"]["Properties"]["Timeout"]
+
+
 def test_every_function_is_told_where_the_table_and_queue_are(built):
     _, template = built
     res = resources(template)
@@ -137,16 +160,26 @@ TELL = {"events:PutEvents"}
 EXPECTED_ACTIONS = {
     # The API also queues a call that is due at once (a lease, a registration inside a
     # window), reads a model to check it is there and for its units, through a model's own
-    # role where it has one.
-    "ApiHandlerRole": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Query",
-                       "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem", "sqs:SendMessage",
-                       "bedrock:GetImportedModel", "sts:AssumeRole", *LOGS, *TELL},
-    "TickRole": {"dynamodb:Query", "dynamodb:PutItem", "sqs:SendMessage", *LOGS, *TELL},
-    # The worker reads a model registered unverified before calling it.
-    "WorkerRole": {"dynamodb:GetItem", "dynamodb:PutItem", "sqs:SendMessage", "sqs:ReceiveMessage",
+    # role where it has one. The indexes keep keys only: whoever queries one reads the
+    # items with BatchGetItem. (SendMessageBatch is authorised by sqs:SendMessage.)
+    "ApiHandlerRole": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:DeleteItem",
+                       "dynamodb:Query", "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem",
+                       "sqs:SendMessage", "bedrock:GetImportedModel", "sts:AssumeRole", *LOGS, *TELL},
+    "TickRole": {"dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:PutItem", "sqs:SendMessage", *LOGS, *TELL},
+    # The worker reads a model registered unverified before calling it, and adds each exact
+    # cold start to the fleet's totals (those items only: see the test below).
+    "WorkerRole": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem",
+                   "sqs:SendMessage", "sqs:ReceiveMessage",
                    "sqs:DeleteMessage", "sqs:GetQueueAttributes", "bedrock:InvokeModel",
                    "bedrock:GetImportedModel", "sts:AssumeRole", *LOGS, *TELL},
 }
+
+
+def test_the_worker_may_touch_only_the_fleets_items_beyond_its_models(built):
+    _, template = built
+    fleet = [s for s in statements(template)["WorkerRole"] if "dynamodb:UpdateItem" in s["Action"]]
+    assert len(fleet) == 1 and set(fleet[0]["Action"]) == {"dynamodb:Query", "dynamodb:UpdateItem"}
+    assert fleet[0]["Condition"] == {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["fleet#loads"]}}
 
 
 def test_each_role_grants_only_what_its_function_calls(built):

@@ -1,6 +1,7 @@
 """The planner: pure decisions from config, state and an explicit ``now``."""
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
@@ -13,12 +14,14 @@ from chalicelib.planner import (
     READY,
     THROTTLED,
     TRANSIENT,
+    Action,
     CallResult,
     apply_outcome,
     display_status,
     next_call,
     percentile,
     prewarm_lead,
+    ready_check_at,
     wanted,
     with_next_due,
 )
@@ -32,6 +35,8 @@ SHANGHAI = ModelConfig(
     name="m", model_arn="arn:aws:bedrock:us-west-2:123456789012:imported-model/abcdefghijkl",
     timezone="Asia/Shanghai", windows=[{"days": "MON-FRI", "start": "09:00", "stop": "18:00"}],
 )
+# The same without the billing-aware pre-warm: every call may succeed as soon as it can.
+PLAIN = replace(SHANGHAI, billing_aware_prewarm=False)
 
 
 def utc(day: int, hour: int, minute: int = 0, second: int = 0) -> datetime:
@@ -42,10 +47,19 @@ def warm_since(at: datetime) -> ModelState:
     return ModelState(status="warm", last_success_at=at)
 
 
+# A new model's pre-warm lead (from the default prior: its own value is tested below).
+LEAD = prewarm_lead(SHANGHAI, ModelState(), SETTINGS)
+
+
+def opens(day: int) -> datetime:
+    """09:00 Shanghai on that day of March 2026."""
+    return utc(day, 1, 0)
+
+
 # Monday 9 March 2026 .. Friday 13 March.
 @pytest.mark.parametrize("state, now, kind, at", [
-    # Cold before the window: first call the lead (3 min) before it opens.
-    (ModelState(), utc(9, 0, 0), "prewarm", utc(9, 0, 57)),
+    # Cold before the window: first call the lead before it opens.
+    (ModelState(), utc(9, 0, 0), "prewarm", opens(9) - LEAD),
     (ModelState(), utc(9, 0, 58), "prewarm", utc(9, 0, 58)),
     # Cold inside the window (registered mid-morning, or released): call at once.
     (ModelState(), utc(9, 3, 0), "warmup", utc(9, 3, 0)),
@@ -55,15 +69,15 @@ def warm_since(at: datetime) -> ModelState:
     # Overdue keep-alive (a tick was missed) goes now, not in the past.
     (warm_since(utc(9, 3, 0)), utc(9, 3, 14, 30), "keepalive", utc(9, 3, 14, 30)),
     # The next keep-alive would fall after 18:00: none; next is Tuesday's pre-warm.
-    (warm_since(utc(9, 9, 50)), utc(9, 9, 55), "prewarm", utc(10, 0, 57)),
+    (warm_since(utc(9, 9, 50)), utc(9, 9, 55), "prewarm", opens(10) - LEAD),
     # Friday evening: nothing until Monday.
-    (warm_since(utc(13, 9, 50)), utc(13, 10, 30), "prewarm", utc(16, 0, 57)),
+    (warm_since(utc(13, 9, 50)), utc(13, 10, 30), "prewarm", opens(16) - LEAD),
     # Denied or gone: not again in this window, first thing in the next one.
     (ModelState(status="error", error_kind="fatal", error_at=utc(9, 3, 0)), utc(9, 3, 1),
-     "prewarm", utc(10, 0, 57)),
+     "prewarm", opens(10) - LEAD),
     # A fatal error during the pre-warm also skips the window it was for.
     (ModelState(status="error", error_kind="fatal", error_at=utc(9, 0, 58)), utc(9, 0, 59),
-     "prewarm", utc(10, 0, 57)),
+     "prewarm", opens(10) - LEAD),
     # Transient trouble (gave up retrying): again at the next keep-alive slot.
     (ModelState(status="error", error_kind="transient", error_at=utc(9, 3, 0)), utc(9, 3, 1),
      "warmup", utc(9, 3, 14)),
@@ -91,8 +105,8 @@ def test_keepalive_interval_is_per_model():
 
 
 @pytest.mark.parametrize("now, expected", [
-    (utc(9, 0, 56, 59), False),  # before the lead
-    (utc(9, 0, 57), True),       # lead starts
+    (opens(9) - LEAD - timedelta(seconds=1), False),  # before the lead
+    (opens(9) - LEAD, True),  # lead starts
     (utc(9, 9, 59, 59), True),
     (utc(9, 10, 0), False),      # the window's close: no call at or after it
 ])
@@ -190,7 +204,7 @@ def test_fatal_errors_stop_retrying_with_the_reason(code):
     assert d.state.status == "error" and d.state.error_kind == "fatal"
     assert d.state.error == f"{code}: no access"
     assert d.follow_up is None
-    assert d.state.next_due_at == utc(10, 0, 57)  # tomorrow's window
+    assert d.state.next_due_at == opens(10) - LEAD  # tomorrow's window
 
 
 def test_a_failing_container_ends_a_cold_start_warm_with_the_error_and_no_retry():
@@ -255,13 +269,13 @@ def test_the_tick_looks_at_a_model_when_a_lease_ends_and_tells_it_once():
     # A lease after the window; its last keep-alive, at 12:16, covers it to its end.
     lease = Lease("l000000000001", utc(9, 12, 0), utc(9, 12, 30), "etl")
     state = replace(warm_since(utc(9, 12, 16)), leases=(lease,))
-    assert next_call(SHANGHAI, state, utc(9, 12, 16), SETTINGS).at == utc(10, 0, 57)
+    assert next_call(SHANGHAI, state, utc(9, 12, 16), SETTINGS).at == utc(10, 1, 0) - LEAD
     assert with_next_due(SHANGHAI, state, utc(9, 12, 16), SETTINGS).next_due_at == utc(9, 12, 30)
     ended, told = expire_leases(Model(SHANGHAI, state), utc(9, 12, 30))
     assert [(e.kind, e.at, e.detail) for e in told] == [
         ("lease_expired", utc(9, 12, 30), {"lease": "l000000000001", "holder": "etl"})]
     assert expire_leases(ended, utc(9, 13, 0))[1] == []  # told once
-    assert with_next_due(SHANGHAI, ended.state, utc(9, 12, 30), SETTINGS).next_due_at == utc(10, 0, 57)
+    assert with_next_due(SHANGHAI, ended.state, utc(9, 12, 30), SETTINGS).next_due_at == utc(10, 1, 0) - LEAD
 
 
 def test_percentile_nearest_rank():
@@ -276,13 +290,101 @@ def test_naive_now_is_refused():
 
 
 # -- learned lead, tight end, self-correction -------------------------------------------------
-def test_lead_is_fixed_until_enough_cold_starts_are_recorded():
-    two = ModelState(cold_starts=(60.0, 70.0), cold_start_count=2)
-    assert next_call(SHANGHAI, two, utc(9, 0, 0), SETTINGS).at == utc(9, 0, 57)
-    # Three samples: p95 (100 s) + poll interval (10 s) + margin (30 s) = 140 s early.
-    three = ModelState(cold_starts=(60.0, 100.0, 70.0), cold_start_count=3)
-    assert next_call(SHANGHAI, three, utc(9, 0, 0), SETTINGS).at == utc(9, 0, 57, 40)
-    assert prewarm_lead(SHANGHAI, three, SETTINGS) == timedelta(seconds=140)
+def test_a_new_models_lead_is_a_high_percentile_of_the_prior_and_errs_long_when_billing_aware():
+    from chalicelib.leads import default_prior, fit, upper_quantile
+
+    prior = default_prior(SETTINGS.prior_load_median_seconds, SETTINGS.prior_load_sigma, SETTINGS.prior_weight)
+    margin = SETTINGS.poll_seconds + SETTINGS.lead_margin_seconds
+    held = upper_quantile(fit((), (), prior), SETTINGS.held_lead_percentile) + margin
+    plain = upper_quantile(fit((), (), prior), SETTINGS.lead_percentile) + margin
+    assert LEAD == timedelta(seconds=math.ceil(held))
+    assert prewarm_lead(PLAIN, ModelState(), SETTINGS) == timedelta(seconds=math.ceil(plain))
+    # A 90 s median: the billing-aware lead is several times that, the plain one less.
+    assert timedelta(minutes=7) < LEAD <= timedelta(seconds=SETTINGS.lead_max_seconds)
+    assert timedelta(minutes=3) < prewarm_lead(PLAIN, ModelState(), SETTINGS) < LEAD
+
+
+def test_the_lead_learns_from_the_models_own_cold_starts():
+    quick = ModelState(cold_starts=(40.0, 45.0, 42.0, 38.0, 44.0, 41.0) * 3, cold_start_count=18)
+    slow = ModelState(cold_starts=(300.0, 320.0, 280.0), cold_start_count=3)
+    assert prewarm_lead(PLAIN, quick, SETTINGS) < prewarm_lead(PLAIN, ModelState(), SETTINGS)
+    assert prewarm_lead(PLAIN, slow, SETTINGS) > prewarm_lead(PLAIN, ModelState(), SETTINGS)
+    # Never below the longest load seen (plus the poll and the margin).
+    odd = replace(quick, cold_starts=quick.cold_starts + (400.0,))
+    assert prewarm_lead(PLAIN, odd, SETTINGS) >= timedelta(seconds=440)
+
+
+def test_a_bounded_cold_start_never_lowers_the_lead():
+    exact = ModelState(cold_starts=(90.0, 100.0, 80.0), cold_start_count=3)
+    # Held checks that found the copy ready: each load took at most 5 minutes.
+    bounded = replace(exact, cold_start_bounds=((0.0, 300.0),) * 20, cold_start_count=23)
+    for config in (SHANGHAI, PLAIN):
+        assert prewarm_lead(config, bounded, SETTINGS) >= prewarm_lead(config, exact, SETTINGS)
+    # A bound that says the load took longer than the model's history raises it.
+    longer = replace(exact, cold_start_bounds=((400.0, 420.0),) * 3, cold_start_count=6)
+    assert prewarm_lead(PLAIN, longer, SETTINGS) > prewarm_lead(PLAIN, exact, SETTINGS)
+
+
+def test_a_new_model_starts_from_the_fleets_prior():
+    from chalicelib.leads import FleetLoads
+    from chalicelib.planner import fleet_prior
+
+    sized = replace(PLAIN, custom_model_units=4)
+    loads = {"all": FleetLoads(40, 40 * math.log(60), 40 * math.log(60) ** 2 + 40 * 0.04),
+             "cmu4": FleetLoads(12, 12 * math.log(250), 12 * math.log(250) ** 2 + 12 * 0.04)}
+    prior = fleet_prior(sized, ModelState(), loads, SETTINGS)
+    assert prior.source == "fleet cmu4: 12 cold starts" and round(prior.median_seconds) == 250
+    assert fleet_prior(replace(sized, custom_model_units=1), ModelState(), loads, SETTINGS).source == \
+        "fleet all: 40 cold starts"
+    assert fleet_prior(sized, ModelState(), {"all": FleetLoads(3, 0.0, 0.0)}, SETTINGS) is None
+    big = prewarm_lead(sized, ModelState(lead_prior=prior), SETTINGS)
+    assert big > prewarm_lead(sized, ModelState(), SETTINGS)
+
+
+def test_a_billing_aware_lead_stays_within_the_release_time():
+    # Bedrock releasing idle copies after 5 minutes (as learned): a copy loaded too early
+    # would be gone before the held check reached it.
+    short = replace(ModelState(), learned_release_minutes=5, learned_keepalive_minutes=4)
+    assert prewarm_lead(SHANGHAI, short, SETTINGS) < timedelta(minutes=5) + timedelta(
+        seconds=SETTINGS.ready_check_margin_seconds) + timedelta(minutes=1)
+
+
+# -- the billing-aware pre-warm --------------------------------------------------------------
+def test_the_ready_check_is_held_until_the_billing_window_leaves_it_free():
+    # 09:00-18:00: billed from the first success to 18:01 (the tight end's release) in
+    # 5-minute windows; 541 minutes leave 4 free minutes before the open.
+    trigger = opens(9) - LEAD
+    d = apply_outcome(SHANGHAI, ModelState(), Pending("a", "prewarm", trigger),
+                      CallResult(NOT_READY, "ModelNotReadyException"), trigger, trigger, SETTINGS)
+    assert d.follow_up.kind == "ready_check" and d.follow_up.at == opens(9) - timedelta(minutes=4)
+    cold = next(e for e in d.events if e.kind == "cold")
+    assert cold.detail["ready_check_at"] == "2026-03-09T00:56:00Z" and "billing" in cold.detail["why"]
+    assert display_status(SHANGHAI, d.state, trigger + timedelta(minutes=5), SETTINGS) == "warming"
+    # Asked again meanwhile (a tick, an API change), the plan is the same held check.
+    assert next_call(SHANGHAI, replace(d.state, pending=None), trigger + timedelta(minutes=2), SETTINGS) == \
+        Action("ready_check", opens(9) - timedelta(minutes=4))
+    # The check finds it ready: a cold start known only to be shorter than the wait.
+    check = opens(9) - timedelta(minutes=4)
+    ready = apply_outcome(SHANGHAI, d.state, d.follow_up, CallResult(READY), check, check, SETTINGS)
+    assert ready.state.status == "warm" and ready.state.cold_starts == ()
+    assert ready.state.cold_start_bounds == ((0.0, (check - trigger).total_seconds()),)
+    # Still loading at the check: polled every 10 s from then on.
+    loading = apply_outcome(SHANGHAI, d.state, d.follow_up, CallResult(NOT_READY), check, check, SETTINGS)
+    assert loading.follow_up.kind == "poll" and loading.follow_up.at == check + timedelta(seconds=10)
+
+
+@pytest.mark.parametrize("stop, margin", [
+    ("18:00", timedelta(minutes=4)),  # 541 billed minutes: 4 free
+    ("18:03", timedelta(minutes=1)),  # 544: 1 free, as much as the least margin
+    ("18:04", timedelta(minutes=5)),  # 545: none free; a whole window earlier
+])
+def test_the_ready_check_margin_follows_the_billing_window(stop, margin):
+    from chalicelib.timeline import next_hold
+
+    config = replace(SHANGHAI, windows=[{"days": "MON-FRI", "start": "09:00", "stop": stop}])
+    hold = next_hold(config, ModelState(), utc(9, 0, 0), LEAD)
+    assert ready_check_at(config, ModelState(), hold, SETTINGS) == hold.open - margin
+    assert ready_check_at(PLAIN, ModelState(), hold, SETTINGS) is None
 
 
 def test_learned_lead_is_bounded():
@@ -306,7 +408,7 @@ def test_the_last_keepalive_of_a_window_is_as_early_as_still_covers_it(last_succ
 
 def test_after_the_tight_last_call_nothing_until_the_next_window():
     action = next_call(SHANGHAI, warm_since(utc(9, 9, 46)), utc(9, 9, 47), SETTINGS)
-    assert (action.kind, action.at) == ("prewarm", utc(10, 0, 57))
+    assert (action.kind, action.at) == ("prewarm", opens(10) - LEAD)
 
 
 def test_a_keepalive_that_finds_the_model_cold_shortens_the_interval():
@@ -364,14 +466,14 @@ def test_an_excluded_day_inside_round_the_clock_weekdays_removes_that_day_only()
     # for Tuesday 00:00 BST.
     last = datetime(2026, 4, 2, 22, 46, tzinfo=UTC)
     action = next_call(config, warm_since(last), last + timedelta(minutes=4), SETTINGS)
-    assert (action.kind, action.at) == ("prewarm", datetime(2026, 4, 6, 22, 57, tzinfo=UTC))
+    assert (action.kind, action.at) == ("prewarm", datetime(2026, 4, 6, 23, tzinfo=UTC) - LEAD)
     assert not wanted(config, ModelState(), datetime(2026, 4, 6, 12, tzinfo=UTC), SETTINGS)
     assert wanted(config, ModelState(), datetime(2026, 4, 7, 12, tzinfo=UTC), SETTINGS)
     # An exclude_dates entry on a Wednesday is honoured, not ignored inside the merged week.
     wednesday = replace(config, holidays=None, exclude_dates=("2026-04-08",))
     last = datetime(2026, 4, 7, 22, 46, tzinfo=UTC)
     action = next_call(wednesday, warm_since(last), last + timedelta(minutes=4), SETTINGS)
-    assert (action.kind, action.at) == ("prewarm", datetime(2026, 4, 8, 22, 57, tzinfo=UTC))
+    assert (action.kind, action.at) == ("prewarm", datetime(2026, 4, 8, 23, tzinfo=UTC) - LEAD)
     assert not wanted(wednesday, ModelState(), datetime(2026, 4, 8, 12, tzinfo=UTC), SETTINGS)
     assert wanted(wednesday, ModelState(), datetime(2026, 4, 9, 12, tzinfo=UTC), SETTINGS)
 
@@ -386,7 +488,7 @@ def test_a_window_beyond_the_horizon_is_looked_at_again_in_time():
     assert due is not None and now < due <= now + timedelta(days=31)
     # Looked at again within the horizon, the pre-warm is found.
     action = next_call(leap, ModelState(), datetime(2027, 6, 1, tzinfo=UTC), SETTINGS)
-    assert action.at == datetime(2028, 2, 29, 8, 57, tzinfo=UTC)
+    assert action.at == datetime(2028, 2, 29, 9, tzinfo=UTC) - LEAD
     assert with_next_due(replace(leap, enabled=False), ModelState(), now, SETTINGS).next_due_at is None
 
 
@@ -405,6 +507,6 @@ def test_a_replanned_cold_start_keeps_its_start():
                           utc(9, 1, 0, 41), SETTINGS)
     assert still.state.warming_since == utc(9, 1, 0, 0)
     assert [e.kind for e in still.events] == ["call"]  # no second "cold" for the same load
-    ready = apply_outcome(SHANGHAI, still.state, still.follow_up, CallResult(READY), utc(9, 1, 1, 30),
-                          utc(9, 1, 1, 30), SETTINGS)
-    assert ready.state.cold_starts == (90.0,)
+    ready = apply_outcome(SHANGHAI, still.state, still.follow_up, CallResult(READY), utc(9, 1, 0, 51),
+                          utc(9, 1, 0, 51), SETTINGS)
+    assert ready.state.cold_starts == (51.0,)

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from conftest import ARN_LLAMA, ARN_QWEN
-from helpers import at, call_times, calls, events, instant, register, send, show
+from helpers import at, call_times, calls, events, instant, lead, register, send, show
 
 
 def test_the_copy_is_released_a_minute_after_the_window_closes(client, driver, simulator):
@@ -23,22 +23,38 @@ def test_the_copy_is_released_a_minute_after_the_window_closes(client, driver, s
     assert instant(copy["released_at"]) == at(18, 1)
 
 
-def test_the_lead_learned_from_cold_starts_makes_the_model_ready_at_the_open(client, driver, simulator):
-    # A slow model: 4 minutes to load, longer than the default 3-minute lead.
+def test_a_slow_model_is_ready_at_the_open_from_its_first_day(client, driver, simulator):
+    # Four minutes to load: the billing-aware lead (from the prior, before any sample) is
+    # long enough, and costs nothing: the bill starts at the held check, 08:56.
     simulator.add_model(ARN_LLAMA, load_seconds=240)
     register(client, model_arn=ARN_LLAMA, name="llama")
+    driver.run_until(at(12))
+    assert call_times(simulator, ARN_LLAMA, "ready")[0] == at(8, 56)
+    copy, = simulator.inspect(ARN_LLAMA)["copies"]
+    assert instant(copy["loaded_at"]) < at(8, 56) and instant(copy["first_success_at"]) == at(8, 56)
+
+
+def test_a_load_longer_than_the_lead_teaches_it_and_the_next_day_is_ready_at_the_open(client, driver,
+                                                                                        simulator):
+    # Ten minutes to load (a large model), more than the first lead: day one's check finds
+    # it still loading, polls it until ready (28 s into the window), and that cold start,
+    # bounded between the check and the answer, lengthens the lead.
+    simulator.add_model(ARN_LLAMA, load_seconds=600)
+    register(client, model_arn=ARN_LLAMA, name="llama")
+    first_lead = lead(client, "llama")
+    assert first_lead < timedelta(seconds=600)
     ready_at = []
-    for day in range(4):
+    for day in range(3):
         driver.run_until(at(12, day=day))
         first = [t for t in call_times(simulator, ARN_LLAMA, "ready") if t >= at(0, day=day)][0]
         ready_at.append(first - at(9, day=day))
-    # Days 1-3 record cold starts (ready a minute late); from the fourth the lead is learned.
-    assert ready_at[0] > timedelta(0)
-    assert ready_at[3] <= timedelta(0)
-    state = show(client, "llama")["state"]
-    assert state["prewarm_lead_seconds"] == pytest.approx(state["cold_starts"]["p95_seconds"] + 40)
-    # Not paid for long before it is needed: ready within a minute of the open.
-    assert ready_at[3] >= -timedelta(minutes=1)
+    # Day one: ready once the load outlasted the lead, found by the next poll.
+    assert timedelta(0) < ready_at[0] <= timedelta(seconds=600) - first_lead + timedelta(seconds=10)
+    assert lead(client, "llama") >= timedelta(seconds=600 + 40)
+    assert ready_at[1] <= timedelta(0) and ready_at[2] <= timedelta(0)
+    # And the model is not billed long before it is needed: its first success is the held
+    # check or, for a load that outlasts it, the poll that finds it ready.
+    assert ready_at[2] >= -timedelta(minutes=5)
 
 
 def test_a_model_released_early_gets_a_shorter_keepalive(client, driver, simulator):
@@ -74,8 +90,8 @@ def test_a_lease_warms_the_model_at_once_outside_its_windows(client, driver, sim
     assert body["ready"] is False and body["status"] == "cold" and body["active"] is True
     assert body["holder"] == "nightly-etl"
     assert instant(body["expires_at"]) == at(21, 0, 30)
-    # No sample yet: expected ready after the default lead.
-    assert instant(body["expected_ready_at"]) == at(20, 3, 30)
+    # No sample yet: expected ready after the prior's median load (90 s).
+    assert instant(body["expected_ready_at"]) == at(20, 2)
     # The API queued the first call itself: it goes now, not at the next tick.
     assert call_times(simulator, ARN_LLAMA) == []
     driver.run_until(at(20, 0, 31))

@@ -12,13 +12,18 @@ def test_defaults_and_overrides():
     settings = Settings.from_env({**REQUIRED, "KEEPWARM_POLL_SECONDS": "3"})
     assert settings.table_name == "keepwarm-dev"
     assert settings.poll_seconds == 3
-    assert settings.prewarm_lead_seconds == 180 and settings.default_keepalive_minutes == 14
+    assert settings.default_keepalive_minutes == 14
+    assert (settings.lead_percentile, settings.held_lead_percentile) == (95, 99)
+    assert (settings.prior_load_median_seconds, settings.prior_load_sigma, settings.prior_weight) == (90, 0.6, 10)
 
 
 @pytest.mark.parametrize("env, name", [
     ({"KEEPWARM_QUEUE_URL": "q"}, "KEEPWARM_TABLE"),
     ({"KEEPWARM_TABLE": "t"}, "KEEPWARM_QUEUE_URL"),
     ({**REQUIRED, "KEEPWARM_POLL_SECONDS": "ten"}, "KEEPWARM_POLL_SECONDS"),
+    ({**REQUIRED, "KEEPWARM_LEAD_PERCENTILE": "97"}, "KEEPWARM_LEAD_PERCENTILE"),
+    ({**REQUIRED, "KEEPWARM_PRIOR_LOAD_SIGMA": "nan"}, "KEEPWARM_PRIOR_LOAD_SIGMA"),
+    ({**REQUIRED, "KEEPWARM_PRIOR_LOAD_MEDIAN_SECONDS": "0"}, "KEEPWARM_PRIOR_LOAD_MEDIAN_SECONDS"),
     ({**REQUIRED, "KEEPWARM_MAX_ATTEMPTS": "-1"}, "KEEPWARM_MAX_ATTEMPTS"),
     ({**REQUIRED, "KEEPWARM_POLL_SECONDS": "0"}, "KEEPWARM_POLL_SECONDS"),
     ({**REQUIRED, "KEEPWARM_CLAIM_TIMEOUT_SECONDS": "5"}, "KEEPWARM_CLAIM_TIMEOUT_SECONDS"),

@@ -1,19 +1,28 @@
 """One contract for every store: the DynamoDB one (on moto's server) and the in-memory one."""
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 
+import boto3
 import pytest
 
+from bench.capacity import CapacityMeter, fullest_model, index_entry, item_size
 from chalicelib.records import Event, Model, ModelConfig, ModelState, Pending, WarmSpan
 from chalicelib.store import (
+    DUE_INDEX,
+    DUE_PARTITIONS,
+    MODELS_INDEX,
+    TABLE_KEYS,
     BadPageToken,
     DynamoStore,
     MemoryStore,
     ModelAlreadyExists,
     ModelNotFound,
     StateConflict,
+    due_partition,
 )
 
 UTC = timezone.utc
@@ -36,7 +45,7 @@ def model(name: str, model_id: str | None = None, due: datetime | None = None) -
 def store(request):
     if request.param == "memory":
         return MemoryStore()
-    return DynamoStore(request.getfixturevalue("table"))
+    return DynamoStore(request.getfixturevalue("table").name)
 
 
 def test_create_then_find_by_name_and_by_arn(store):
@@ -68,6 +77,16 @@ def test_unknown_model(store):
         store.get("nope")
     with pytest.raises(ModelNotFound):
         store.delete("nope")
+
+
+def test_everything_a_model_may_hold_round_trips(store):
+    fullest = fullest_model()
+    body = {"whole": 12345678901234567890123456789012345678, "tiny": 1e-130, "tenth": 0.1, "negative": -3,
+            "yes": True, "nothing": None, "nested": [[{"é": "ü ✓"}], []], "empty": {}, "float_whole": 2.0}
+    model = replace(fullest, config=replace(fullest.config, request_body=body))
+    created = store.create(model)
+    assert store.get(model.name) == created
+    assert created.config.request_body == body and created.state.leases == fullest.state.leases
 
 
 def test_save_is_conditional_on_version(store):
@@ -158,7 +177,7 @@ def test_events_newest_first_with_limit(store):
 
 
 def test_events_expire_through_ttl(table):
-    store = DynamoStore(table)
+    store = DynamoStore(table.name)
     store.create(model("alpha"))
     store.add_event("alpha", Event(T0, "registered"), ttl_days=30)
     item = table.query(KeyConditionExpression="pk = :p AND begins_with(sk, :e)",
@@ -215,3 +234,103 @@ def test_models_in_error_are_counted(store):
     assert store.error_count() == 1
     store.delete("beta")
     assert store.error_count() == 0
+def test_the_fleets_cold_starts_add_up_per_group(store):
+    import math
+
+    assert store.fleet_loads() == {}
+    for seconds in (60.0, 90.0, 120.0):
+        store.add_fleet_load(["all", "cmu4"], math.log(seconds))
+    store.add_fleet_load(["all"], math.log(300.0))
+    loads = store.fleet_loads()
+    assert {group: totals.count for group, totals in loads.items()} == {"all": 4, "cmu4": 3}
+    logs = [math.log(s) for s in (60.0, 90.0, 120.0)]
+    assert loads["cmu4"].total == pytest.approx(sum(logs))
+    assert loads["cmu4"].squares == pytest.approx(sum(y * y for y in logs))
+    # Not models: they are not listed, counted as due, or in the way of a model's name.
+    assert store.list(10)[0] == [] and store.earliest_due() is None
+
+
+def test_a_state_with_bounded_cold_starts_and_a_prior_round_trips(store):
+    from chalicelib.leads import Prior
+
+    state = ModelState(cold_starts=(61.5,), cold_start_bounds=((0.0, 331.0), (20.0, 60.0)), cold_start_count=3,
+                       lead_prior=Prior(4.5, 0.45, 10.0, "fleet cmu4: 12 cold starts"),
+                       ready_check_at=T0 + timedelta(minutes=56))
+    created = store.create(replace(model("bounded"), state=state))
+    assert store.get("bounded").state == replace(state, version=created.state.version)
+
+
+def test_due_merges_every_shard_in_time_order(store):
+    # Forty models whose due times run against their names, so that each shard's own
+    # order says nothing about the merged one.
+    for i in range(40):
+        store.create(model(f"m{i:02d}", f"{i:012d}", due=T0 + timedelta(seconds=40 - i)))
+    store.create(model("later", "later0000000", due=T0 + timedelta(minutes=5)))
+    due = list(store.due(T0 + timedelta(minutes=1)))
+    assert [m.name for m in due] == [f"m{i:02d}" for i in reversed(range(40))]
+    assert [m.state.next_due_at for m in due] == sorted(m.state.next_due_at for m in due)
+
+
+def raw_items(table) -> list[dict]:
+    return [i for i in table.scan()["Items"] if i["sk"] == "model"]
+
+
+def test_due_models_are_spread_over_every_shard(table):
+    store = DynamoStore(table.name)
+    for i in range(40):
+        store.create(model(f"m{i:02d}", f"{i:012d}", due=T0))
+    partitions = {item["due_pk"] for item in raw_items(table)}
+    assert partitions == set(DUE_PARTITIONS) and len(partitions) == 8
+
+
+def test_a_model_written_before_the_sharding_is_found_and_moves_to_its_shard(table):
+    store = DynamoStore(table.name)
+    created = store.create(model("alpha", due=T0))
+    assert due_partition("alpha") != "due"
+    # As the single-partition layout wrote it: every due model under "due".
+    table.update_item(Key={"pk": "model#alpha", "sk": "model"}, UpdateExpression="SET due_pk = :d",
+                      ExpressionAttributeValues={":d": "due"})
+    assert [m.name for m in store.due(T0)] == ["alpha"]
+    store.save(replace(created, state=replace(created.state, next_due_at=T0 + timedelta(seconds=1))), 1)
+    assert raw_items(table)[0]["due_pk"] == due_partition("alpha")
+    assert [m.name for m in store.due(T0 + timedelta(seconds=1))] == ["alpha"]
+
+
+def test_a_model_item_written_with_maps_still_loads(table):
+    store = DynamoStore(table.name)
+    fullest = fullest_model()
+    created = store.create(fullest)
+    # As items were written before config and state became JSON text: maps.
+    as_maps = json.loads(json.dumps({":c": created.config.to_item(), ":s": created.state.to_item()}),
+                         parse_float=Decimal)
+    table.update_item(Key={"pk": f"model#{created.name}", "sk": "model"}, UpdateExpression="SET #c = :c, #s = :s",
+                      ExpressionAttributeNames={"#c": "config", "#s": "state"}, ExpressionAttributeValues=as_maps)
+    assert isinstance(raw_items(table)[0]["state"], dict)
+    assert store.get(created.name) == created
+    assert [m.name for m in store.due(created.state.next_due_at)] == [created.name]
+
+
+def test_every_index_write_of_the_fullest_model_costs_one_write_unit(table):
+    """Indexes keep keys only: however much a model holds (its item here is over 14 KB, so
+    projecting it all would cost 15 units in each index, every save), an index entry stays
+    under 1 KB, and a save that changes only state leaves the names index alone."""
+    client = boto3.client("dynamodb")
+    store = DynamoStore(table.name, client)
+    fullest = fullest_model()
+    item = store._model_item(fullest)
+    assert item_size(item) > 14 * 1024
+    entries = {i["IndexName"]: index_entry(item, i) for i in TABLE_KEYS["GlobalSecondaryIndexes"]}
+    assert all(entry is not None and item_size(entry) <= 1024 for entry in entries.values()), entries
+
+    meter = CapacityMeter(client.meta.events)
+    created = store.create(fullest)
+    store.find(created.name)  # what the meter compares the next write with
+    moved = replace(created.state, next_due_at=created.state.next_due_at + timedelta(minutes=1))
+    saved = store.save(replace(created, state=moved), created.state.version)
+    # The due entry moved (the old one out, the new one in); the names entry did not.
+    assert dict(meter.usage.index_write_units) == {DUE_INDEX: 2}
+    assert meter.usage.largest_index_write <= 1024
+    assert meter.usage.table_write_units == (item_size(item) + 1023) // 1024
+    store.save(replace(saved, state=replace(saved.state, cold_starts=(1.0,))), saved.state.version)
+    assert dict(meter.usage.index_write_units) == {DUE_INDEX: 2}
+    assert MODELS_INDEX not in meter.usage.index_write_units
