@@ -16,11 +16,13 @@ from chalicelib.logs import lambda_context
 from chalicelib.openapi import DOCUMENT
 from chalicelib.records import parse_iso
 from chalicelib.runtime import get_runtime
-from chalicelib.telemetry import run_tick
+from chalicelib.telemetry import flush_metrics, run_tick
 
 app = Chalice(app_name="keepwarm")
-# Every handler's log lines carry its Lambda request id.
+# Every handler's log lines carry its Lambda request id, and the metrics it made are
+# written (as EMF log lines) when it returns.
 app.register_middleware(lambda_context)
+app.register_middleware(flush_metrics)
 
 # Every route of a deployed stage needs SigV4-signed requests from an IAM principal
 # allowed execute-api:Invoke. (chalice local and the test client do not check it; the

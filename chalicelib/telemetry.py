@@ -3,10 +3,11 @@ CloudWatch metrics and (chalicelib.notify) its EventBridge events, all from the 
 keepwarm records where the changes happen.
 
 Metrics are log lines in CloudWatch Embedded Metric Format, written by Powertools for AWS
-Lambda (no API call on the hot path), in namespace ``keepwarm``. Each document is
-flushed as soon as it is made, with Powertools' non-singleton ``EphemeralMetrics``: the
-worker may handle several models in one invocation and the local stack runs workers in
-threads, and a model's dimension must not be shared with another's. Every per-model
+Lambda (no API call on the hot path), in namespace ``keepwarm``. Each model's document is
+made with Powertools' non-singleton ``EphemeralMetrics`` (the worker handles several
+models in one invocation, and a model's dimension must not be shared with another's),
+and every document made during an invocation is written when its handler returns
+(:class:`Outbox`). Every per-model
 metric is published twice, by ``model`` (and ``service``) and by ``service`` alone, the
 fleet's total, which is what the alarms watch.
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections import Counter, defaultdict
 from contextlib import contextmanager
@@ -98,6 +100,49 @@ def emit(documents: Iterable[dict[str, Any]]) -> None:
             print(json.dumps(doc, separators=(",", ":")), flush=True)
 
 
+class Outbox:
+    """The documents made during an invocation, written when its handler returns
+    (:func:`flush_metrics`, a middleware of every handler in app.py), as Powertools'
+    ``log_metrics`` does. Shared by the threads of one invocation (the tick's claims, the
+    worker's messages) and, in the local stack, by handlers running at once: each
+    document carries its own dimensions, so whichever handler writes it, it says the
+    same. Never holds more than :attr:`LIMIT`: code run outside a handler (a
+    simulation) writes them as they come rather than keeping them."""
+
+    LIMIT = 100
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._documents: list[dict[str, Any]] = []
+
+    def add(self, documents: Iterable[dict[str, Any]]) -> None:
+        with self._lock:
+            self._documents.extend(documents)
+            full = len(self._documents) >= self.LIMIT
+        if full:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what is held (never raises: a lost metric is logged, ``metrics_failed``)."""
+        with self._lock:
+            documents, self._documents = self._documents, []
+        if documents:
+            with best_effort("metrics"):
+                emit(documents)
+
+
+OUTBOX = Outbox()
+
+
+def flush_metrics(event: Any, get_response: Callable[[Any], Any]) -> Any:
+    """Chalice middleware: the metrics an invocation made are written when it ends,
+    whether it returned or raised."""
+    try:
+        return get_response(event)
+    finally:
+        OUTBOX.flush()
+
+
 def not_ready_seconds(model: Model, cold_start: Event, settings: Settings) -> float:
     """How long the model's hold (window, lease or override) had been open when this cold
     start ended, counted from the cold start's start if that was later; 0 if the model was
@@ -169,7 +214,7 @@ class Journal:
                 documents = model_documents(model, events, self.settings)
                 if lost:
                     documents.append(document({EVENTS_NOT_PUT: (MetricUnit.Count.value, [lost])}))
-                emit(documents)
+                OUTBOX.add(documents)
 
 
 def run_tick(run: Callable[[datetime], Any], now: datetime, clock: Callable[[], datetime],
@@ -180,7 +225,7 @@ def run_tick(run: Callable[[datetime], Any], now: datetime, clock: Callable[[], 
     started = time.monotonic()
     report = run(now)
     with best_effort("metrics"):
-        emit([document(_tick_measures(report, lag, time.monotonic() - started, count_errors))])
+        OUTBOX.add([document(_tick_measures(report, lag, time.monotonic() - started, count_errors))])
     return report
 
 

@@ -130,3 +130,16 @@ def test_a_cold_start_outside_any_hold_kept_nobody_waiting():
     config = ModelConfig(name="m", model_arn=ARN_LLAMA, timezone="UTC", windows=[{"start": "09:00", "stop": "18:00"}])
     ended = Event(at(20), "cold_start", {"seconds": 90.0})
     assert telemetry.not_ready_seconds(Model(config, ModelState()), ended, Settings("t", "q")) == 0
+
+
+def test_an_invocations_metrics_wait_for_its_end_but_never_pile_up(capsys):
+    outbox = telemetry.Outbox()
+    one = telemetry.document({"Calls": ("Count", [1])}, model="m", outcome="ready")
+    outbox.add([one])
+    assert capsys.readouterr().out == ""
+    outbox.flush()
+    assert len(data(capsys.readouterr().out)) == 2  # by model, and the fleet's
+    outbox.add([one] * (telemetry.Outbox.LIMIT - 1))
+    assert capsys.readouterr().out == ""
+    outbox.add([one])  # a simulation with no handler to flush: written as they come
+    assert len(data(capsys.readouterr().out)) == 2 * telemetry.Outbox.LIMIT
