@@ -8,6 +8,7 @@ written as ISO 8601 UTC, as everywhere else in keepwarm.
 from __future__ import annotations
 
 import logging
+import os
 from datetime import datetime
 from typing import Any, Callable
 
@@ -16,7 +17,9 @@ from chalice.app import Request
 
 from chalicelib.records import iso
 
-SERVICE = "keepwarm"
+# The ``service`` of every log line and the metrics' dimension: the deployed stack's name
+# (the package sets it, so stages in one account keep their figures apart), else keepwarm.
+SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or "keepwarm"
 
 
 def _plain(value: Any) -> Any:

@@ -4,6 +4,7 @@ policies held to least privilege in the stack's own partition."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -303,3 +304,96 @@ def test_every_route_requires_iam_authentication(built):
     for path, verb, spec in methods:
         assert spec.get("security") == [{"sigv4": []}], (path, verb)
     assert api["securityDefinitions"]["sigv4"]["x-amazon-apigateway-authtype"] == "awsSigv4"
+
+
+def published_metrics() -> set[tuple[str, str, frozenset[str]]]:
+    """What the functions publish (namespace, metric, dimension names), as CloudWatch reads
+    their EMF lines: each kind of model event, and a tick's report."""
+    from chalicelib import telemetry
+    from chalicelib.loop import TickReport
+    from chalicelib.records import Event, Model, ModelConfig, ModelState
+    from emf import data
+    from helpers import at
+
+    config = ModelConfig(name="m", model_arn="arn:aws:bedrock:us-west-2:123456789012:imported-model/abcdefghijkl",
+                         timezone="UTC", windows=[{"start": "09:00", "stop": "18:00"}])
+    happened = [Event(at(9, 5), "call", {"outcome": "ready"}), Event(at(9, 5), "cold_start", {"seconds": 400.0}),
+                Event(at(9, 5), "unexpected_cold"), Event(at(9, 5), "error"), Event(at(9, 5), "dead_lettered")]
+    documents = telemetry.model_documents(Model(config, ModelState()), happened, Settings("t", "q"))
+    documents.append(telemetry.document(telemetry._tick_measures(TickReport(), 1.0, 2.0, lambda: 0)))
+    lines = "\n".join(json.dumps(d) for d in documents)
+    return {datum.key for datum in data(lines)}
+
+
+def alarms_of(template: Path) -> dict:
+    return {name: r["Properties"] for name, r in resources(template).items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+
+
+def test_each_alarm_watches_a_metric_the_service_publishes_and_notifies_the_topic(built):
+    _, template = built
+    watched = alarms_of(template)
+    assert set(watched) == {"ModelInErrorAlarm", "DeadLetterAlarm", "TickLagAlarm", "TickDurationAlarm",
+                            "TickFailuresAlarm", "TickErrorsAlarm", "NotReadyAlarm"}
+    published = published_metrics()
+    env = resources(template)["Tick"]["Properties"]["Environment"]["Variables"]
+    for name, alarm in watched.items():
+        assert alarm["AlarmActions"] == alarm["OKActions"] == [{"Ref": "AlarmTopic"}], name
+        assert alarm["AlarmDescription"], name
+        if alarm["Namespace"] == "keepwarm":
+            key = ("keepwarm", alarm["MetricName"], frozenset(d["Name"] for d in alarm["Dimensions"]))
+            assert key in published, name
+            # The dimension's value is the service name the functions publish under.
+            assert alarm["Dimensions"] == [{"Name": "service", "Value": env["POWERTOOLS_SERVICE_NAME"]}]
+    dead = watched["DeadLetterAlarm"]
+    assert (dead["Namespace"], dead["MetricName"], dead["Threshold"]) == (
+        "AWS/SQS", "ApproximateNumberOfMessagesVisible", 1)
+    assert dead["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]}
+    # A tick that does not run at all is as late as can be.
+    assert watched["TickLagAlarm"]["TreatMissingData"] == "breaching"
+    timeout = json.loads((ROOT / ".chalice" / "config.json").read_text())["lambda_functions"]["tick"]["lambda_timeout"]
+    assert Settings("t", "q").tick_claim_seconds - 10 <= watched["TickDurationAlarm"]["Threshold"] < timeout
+    assert watched["TickLagAlarm"]["Threshold"] < 60  # within the tick's minute
+    assert (watched["NotReadyAlarm"]["Threshold"], watched["NotReadyAlarm"]["ComparisonOperator"]) == (
+        0, "GreaterThanThreshold")
+
+
+def test_the_alarm_topic_e_mails_only_when_an_address_is_given(built):
+    _, template = built
+    doc = load(template)
+    assert doc["Resources"]["AlarmTopic"]["Type"] == "AWS::SNS::Topic"
+    subscription = doc["Resources"]["AlarmEmailSubscription"]
+    assert subscription["Condition"] == "HasAlarmEmail"
+    assert subscription["Properties"] == {"TopicArn": {"Ref": "AlarmTopic"}, "Protocol": "email",
+                                          "Endpoint": {"Ref": "AlarmEmail"}}
+    assert doc["Parameters"]["AlarmEmail"]["Default"] == ""
+    assert doc["Conditions"]["HasAlarmEmail"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]}
+    pattern = re.compile(doc["Parameters"]["AlarmEmail"]["AllowedPattern"])
+    assert pattern.fullmatch("") and pattern.fullmatch("oncall@example.com")
+    assert not pattern.fullmatch("not an address")
+    assert doc["Outputs"]["AlarmTopicArn"] == {"Value": {"Ref": "AlarmTopic"}}
+
+
+def test_the_dashboard_graphs_the_fleet_and_shows_every_alarm(built):
+    _, template = built
+    doc = load(template)
+    body_text = doc["Resources"]["FleetDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    names = set(re.findall(r"\$\{([^}]+)\}", body_text))
+    # Every name Fn::Sub fills in is a pseudo parameter or a resource of the stack.
+    assert all(n.startswith("AWS::") or n.split(".")[0] in doc["Resources"] for n in names), names
+    widgets = json.loads(body_text)["widgets"]
+    cells = set()
+    for w in widgets:
+        assert 0 <= w["x"] and w["x"] + w["width"] <= 24
+        mine = {(x, y) for x in range(w["x"], w["x"] + w["width"]) for y in range(w["y"], w["y"] + w["height"])}
+        assert not cells & mine, w  # no widget covers another
+        cells |= mine
+    (shown,) = [w["properties"]["alarms"] for w in widgets if w["type"] == "alarm"]
+    assert {a.rsplit("${", 1)[1].rstrip("}") for a in shown} == set(alarms_of(template))
+    graphed = {m[1] for w in widgets if w["type"] == "metric" for m in w["properties"]["metrics"]
+               if isinstance(m[0], str)}
+    searched = " ".join(json.dumps(w["properties"]["metrics"]) for w in widgets if w["type"] == "metric")
+    for metric in ("ModelsInError", "ColdStarts", "ColdStartSeconds", "NotReadySeconds", "UnexpectedColds",
+                   "Errors", "DeadLetters", "TickDue", "TickEnqueued", "TickConflicts", "TickFailures",
+                   "TickLag", "TickDuration", "ApproximateNumberOfMessagesVisible"):
+        assert metric in graphed, metric
+    assert 'MetricName=\\"Calls\\"' in searched  # calls by outcome, every model
