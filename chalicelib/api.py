@@ -765,7 +765,13 @@ class Api:
         return replace(state, imported=imported, verified_at=now, unverified_reason=None)
 
     def show(self, key: str, now: datetime) -> dict[str, Any]:
-        return view(self.store.get(model_key(key)), now, self.settings)
+        model = self.store.get(model_key(key))
+        shown = view(model, now, self.settings)
+        # Money only where the units are known without asking Bedrock (GET .../cost asks).
+        price = costs.price_for(model.config.region, costs.parse_price_overrides(self.settings.cmu_prices))
+        shown["state"]["month_to_date"] = self._month_to_date(
+            model, now, model.config.custom_model_units, price).to_dict()
+        return shown
 
     def list(self, params: Optional[dict[str, str]], now: datetime) -> dict[str, Any]:
         limit = _query_int(params, "limit", 50, 1, MAX_PAGE)
@@ -915,22 +921,39 @@ class Api:
                                       "set custom_model_units on the model")
             cmus = costs.custom_model_units(self.control.client(config), config.model_arn)
             source = "GetImportedModel"
-        lead = prewarm_lead(config, state, self.settings)
-        typical = percentile(state.cold_starts, 50)
         price = costs.price_for(config.region, costs.parse_price_overrides(self.settings.cmu_prices))
+        holding = self._holding(model)
         estimate = costs.estimate(
             [(i.open, i.close) for i in window_intervals(config, start, start + timedelta(days=days))],
-            start=start, days=days, custom_model_units=cmus, price=price,
-            lead=lead, cold_start=timedelta(seconds=typical) if typical is not None else lead,
-            keepalive=timedelta(minutes=keepalive_in_force(config, state)),
-            release=timedelta(minutes=release_in_force(config, state)))
+            start=start, days=days, custom_model_units=cmus, price=price, **holding)
+        rest = costs.loaded_periods(
+            [(i.open, i.close) for i in window_intervals(config, now, costs.month_end(now))], **holding)
         # Money is null without a price; the operator is told how to supply one.
         hint = None if price is not None else (
             f"no CMU-minute price is known for {config.region}: set KEEPWARM_CMU_PRICES to its USD price "
             "per CMU-minute from the Amazon Bedrock pricing page (Custom Model Import), "
             f"e.g. KEEPWARM_CMU_PRICES='{json.dumps({config.region: 0.0686})}'")
         return {"model": model.name, "region": config.region, "custom_model_units_source": source,
-                **estimate.to_dict(), "hint": hint}
+                **estimate.to_dict(),
+                "month_to_date": self._month_to_date(model, now, cmus, price, rest).to_dict(),
+                "hint": hint}
+
+    def _holding(self, model: Model) -> dict[str, timedelta]:
+        """How the projection holds the model: its lead, typical cold start and timings."""
+        config, state = model.config, model.state
+        lead = prewarm_lead(config, state, self.settings)
+        typical = percentile(state.cold_starts, 50)
+        return {"lead": lead, "cold_start": timedelta(seconds=typical) if typical is not None else lead,
+                "keepalive": timedelta(minutes=keepalive_in_force(config, state)),
+                "release": timedelta(minutes=release_in_force(config, state))}
+
+    def _month_to_date(self, model: Model, now: datetime, cmus: Optional[int], price: Optional[costs.Price],
+                       rest: Optional[list[costs.Period]] = None) -> costs.MonthToDate:
+        """The warm spans keepwarm held this month, billed so far (and, given ``rest``, the
+        month's projected total)."""
+        spans = self.store.warm_spans(model.name, costs.month_start(now), now)
+        return costs.month_to_date([costs.Period(s.start, s.end) for s in spans], now=now,
+                                   custom_model_units=cmus, price=price, rest=rest)
 
 
 def _instant(raw: Any, field: str) -> datetime:
