@@ -5,7 +5,6 @@ claims due calls and queues them; ``worker`` makes each call and records it.
 """
 from __future__ import annotations
 
-import logging
 import os
 from typing import Any
 
@@ -14,13 +13,17 @@ from chalice import Chalice, IAMAuthorizer, Rate, Response
 from chalicelib import fleet, fleetpage
 from chalicelib.api import http_errors, parse_body
 from chalicelib.delivery import WORKER_BATCH, handle_batch
+from chalicelib.logs import lambda_context
 from chalicelib.openapi import DOCUMENT
 from chalicelib.records import parse_iso
 from chalicelib.runtime import get_runtime
+from chalicelib.telemetry import flush_metrics, run_tick
 
 app = Chalice(app_name="keepwarm")
-app.log.setLevel(logging.INFO)
-logging.getLogger("keepwarm").setLevel(logging.INFO)
+# Every handler's log lines carry its Lambda request id, and the metrics it made are
+# written (as EMF log lines) when it returns.
+app.register_middleware(lambda_context)
+app.register_middleware(flush_metrics)
 
 # Every route of a deployed stage needs SigV4-signed requests from an IAM principal
 # allowed execute-api:Invoke. (chalice local and the test client do not check it; the
@@ -200,7 +203,8 @@ def fleet_widget(event: Any, context: Any) -> str:
 def tick(event: Any) -> dict[str, int]:
     # The event's own time, not the clock: a replayed or late event plans the same.
     now = parse_iso(event.time)
-    return vars(get_runtime().ticker.run(now))  # type: ignore[arg-type]
+    rt = get_runtime()
+    return vars(run_tick(rt.ticker.run, now, rt.clock, rt.store.error_count))  # type: ignore[arg-type]
 
 
 @app.on_sqs_message(queue=QUEUE_NAME, batch_size=WORKER_BATCH, name="worker")

@@ -56,12 +56,14 @@ from chalicelib.records import (
     Override,
     arn_account,
     arn_partition,
+    expire_leases,
     iso,
     parse_iso,
 )
 from chalicelib.schedule import Schedule, ScheduleError
 from chalicelib.settings import Settings
 from chalicelib.store import BadPageToken, ModelAlreadyExists, ModelNotFound, StateConflict, Store
+from chalicelib.telemetry import Journal
 from chalicelib.timeline import current_window, holiday_calendar, next_hold, window_intervals
 
 MAX_KEEPALIVE_MINUTES = 14
@@ -683,13 +685,14 @@ def _replanned(state: ModelState, retry_errors: bool) -> ModelState:
 
 class Api:
     def __init__(self, store: Store, settings: Settings, dispatcher: Optional[Dispatcher] = None,
-                 control: Optional[ControlPlane] = None):
+                 control: Optional[ControlPlane] = None, journal: Optional[Journal] = None):
         self.store, self.settings = store, settings
         self.dispatcher = dispatcher
         self.control = control  # Bedrock's control plane (GetImportedModel)
+        self.journal = journal or Journal(store, settings)
 
-    def _event(self, name: str, at: datetime, kind: str, **detail: Any) -> None:
-        self.store.add_event(name, Event(at, kind, detail), self.settings.event_ttl_days)
+    def _event(self, model: Model, at: datetime, kind: str, **detail: Any) -> None:
+        self.journal.record(model, [Event(at, kind, detail)])
 
     def _dispatch(self, model: Model, now: datetime) -> Model:
         """Start a call that is due now at once instead of at the next tick."""
@@ -702,10 +705,12 @@ class Api:
 
     def _mutate(self, key: str, change: Callable[[Model], Model], now: datetime) -> Model:
         """Apply ``change`` to the stored model with a conditional write, re-reading on a
-        conflict; then re-plan. ``change`` validates, so a rejected request writes nothing."""
+        conflict; then re-plan. ``change`` validates, so a rejected request writes nothing.
+        Leases that ended and an error the change cleared are told."""
         model = self.store.get(model_key(key))
         for attempt in range(UPDATE_TRIES):
-            changed = change(model)
+            current, expired = expire_leases(model, now)  # told here if the tick has not yet
+            changed = change(current)
             state = with_next_due(changed.config, changed.state, now, self.settings)
             try:
                 saved = self.store.save(replace(changed, state=state), model.state.version)
@@ -714,6 +719,9 @@ class Api:
                 if attempt == UPDATE_TRIES - 1:
                     raise
                 model = self.store.get(model.name)
+        if model.state.error is not None and saved.state.error is None:
+            expired.append(Event(now, "error_cleared", {"error": model.state.error, "by": "request"}))
+        self.journal.record(saved, expired)
         return self._dispatch(saved, now)
 
     def register(self, body: Any, now: datetime) -> dict[str, Any]:
@@ -722,7 +730,7 @@ class Api:
         state = replace(state, lead_prior=fleet_prior(config, state, self.store.fleet_loads(), self.settings))
         state = with_next_due(config, state, now, self.settings)
         model = self.store.create(Model(config, state))
-        self._event(model.name, now, "registered", model_arn=config.model_arn,
+        self._event(model, now, "registered", model_arn=config.model_arn,
                     verified=state.verified_at is not None, request_format=format_in_use(config, state)[0])
         return view(self._dispatch(model, now), now, self.settings)
 
@@ -772,7 +780,13 @@ class Api:
         return view(Model(config, with_next_due(config, model.state, now, self.settings)), now, self.settings)
 
     def show(self, key: str, now: datetime) -> dict[str, Any]:
-        return view(self.store.get(model_key(key)), now, self.settings)
+        model = self.store.get(model_key(key))
+        shown = view(model, now, self.settings)
+        # Money only where the units are known without asking Bedrock (GET .../cost asks).
+        price = costs.price_for(model.config.region, costs.parse_price_overrides(self.settings.cmu_prices))
+        shown["state"]["month_to_date"] = self._month_to_date(
+            model, now, model.config.custom_model_units, price).to_dict()
+        return shown
 
     def update(self, key: str, body: Any, now: datetime) -> dict[str, Any]:
         def change(model: Model) -> Model:
@@ -789,7 +803,7 @@ class Api:
             return Model(config, state)
 
         saved = self._mutate(key, change, now)
-        self._event(saved.name, now, "updated", fields=sorted(body))
+        self._event(saved, now, "updated", fields=sorted(body))
         return view(saved, now, self.settings)
 
     def delete(self, key: str) -> None:
@@ -836,8 +850,11 @@ class Api:
             return replace(model, state=replace(state, leases=active + (lease,)))
 
         saved = self._mutate(key, change, now)
-        self._event(saved.name, now, "lease_created", lease=lease.id, minutes=minutes, holder=holder)
-        return lease_view(saved, lease, now, self.settings)
+        self._event(saved, now, "lease_created", lease=lease.id, minutes=minutes, holder=holder)
+        shown = lease_view(saved, lease, now, self.settings)
+        if shown["ready"]:  # taken on a warm model: the batch job may start at once
+            self._event(saved, now, "lease_ready", lease=lease.id, holder=holder)
+        return shown
 
     def _lease(self, model: Model, lease_id: str, now: datetime) -> Lease:
         """The active lease ``lease_id``: an expired one (kept until the next change drops
@@ -868,7 +885,7 @@ class Api:
             return replace(model, state=replace(_replanned(model.state, retry_errors=False), leases=kept))
 
         saved = self._mutate(key, change, now)
-        self._event(saved.name, now, "lease_released", lease=lease_id)
+        self._event(saved, now, "lease_released", lease=lease_id)
 
     # -- overrides --------------------------------------------------------------------------
     def set_override(self, key: str, body: Any, now: datetime) -> dict[str, Any]:
@@ -890,7 +907,7 @@ class Api:
             return replace(model, state=replace(state, override=override))
 
         saved = self._mutate(key, change, now)
-        self._event(saved.name, now, "override_set", state=override.state, until=iso(until))
+        self._event(saved, now, "override_set", state=override.state, until=iso(until))
         return view(saved, now, self.settings)
 
     def clear_override(self, key: str, now: datetime) -> None:
@@ -898,7 +915,7 @@ class Api:
             return replace(model, state=replace(_replanned(model.state, retry_errors=False), override=None))
 
         saved = self._mutate(key, change, now)
-        self._event(saved.name, now, "override_cleared")
+        self._event(saved, now, "override_cleared")
 
     # -- cost ---------------------------------------------------------------------------------
     def cost(self, key: str, params: Optional[dict[str, str]], now: datetime) -> dict[str, Any]:
@@ -916,28 +933,45 @@ class Api:
             source = "GetImportedModel"
         estimate = schedule_cost(config, state, start, days, cmus, self.settings)
         price = estimate.price
+        rest = costs.loaded_periods(
+            [(i.open, i.close) for i in window_intervals(config, now, costs.month_end(now))],
+            **holding(config, state, self.settings))
         # Money is null without a price; the operator is told how to supply one.
         hint = None if price is not None else (
             f"no CMU-minute price is known for {config.region}: set KEEPWARM_CMU_PRICES to its USD price "
             "per CMU-minute from the Amazon Bedrock pricing page (Custom Model Import), "
             f"e.g. KEEPWARM_CMU_PRICES='{json.dumps({config.region: 0.0686})}'")
         return {"model": model.name, "region": config.region, "custom_model_units_source": source,
-                **estimate.to_dict(), "hint": hint}
+                **estimate.to_dict(),
+                "month_to_date": self._month_to_date(model, now, cmus, price, rest).to_dict(),
+                "hint": hint}
+
+    def _month_to_date(self, model: Model, now: datetime, cmus: Optional[int], price: Optional[costs.Price],
+                       rest: Optional[list[costs.Period]] = None) -> costs.MonthToDate:
+        """The warm spans keepwarm held this month, billed so far (and, given ``rest``, the
+        month's projected total)."""
+        spans = self.store.warm_spans(model.name, costs.month_start(now), now)
+        return costs.month_to_date([costs.Period(s.start, s.end) for s in spans], now=now,
+                                   custom_model_units=cmus, price=price, rest=rest)
+
+
+def holding(config: ModelConfig, state: ModelState, settings: Settings) -> dict[str, timedelta]:
+    """How a projection holds the model: its lead, typical cold start and timings."""
+    lead = prewarm_lead(config, state, settings)
+    typical = percentile(state.cold_starts, 50)
+    return {"lead": lead, "cold_start": timedelta(seconds=typical) if typical is not None else lead,
+            "keepalive": timedelta(minutes=keepalive_in_force(config, state)),
+            "release": timedelta(minutes=release_in_force(config, state))}
 
 
 def schedule_cost(config: ModelConfig, state: ModelState, start: datetime, days: int, cmus: int,
                   settings: Settings) -> costs.CostEstimate:
     """What the model's schedule implies over ``days`` from ``start``: its windows, each
     held from the pre-warm to the copy's release, priced for its region."""
-    lead = prewarm_lead(config, state, settings)
-    typical = percentile(state.cold_starts, 50)
     price = costs.price_for(config.region, costs.parse_price_overrides(settings.cmu_prices))
     return costs.estimate(
         [(i.open, i.close) for i in window_intervals(config, start, start + timedelta(days=days))],
-        start=start, days=days, custom_model_units=cmus, price=price,
-        lead=lead, cold_start=timedelta(seconds=typical) if typical is not None else lead,
-        keepalive=timedelta(minutes=keepalive_in_force(config, state)),
-        release=timedelta(minutes=release_in_force(config, state)))
+        start=start, days=days, custom_model_units=cmus, price=price, **holding(config, state, settings))
 
 
 def _instant(raw: Any, field: str) -> datetime:

@@ -324,6 +324,64 @@ def estimate(intervals: Sequence[tuple[datetime, datetime]], *, start: datetime,
         saving_percent=percent, storage_cost=storage)
 
 
+# -- the month so far: what keepwarm actually held ------------------------------------------
+def month_start(now: datetime) -> datetime:
+    """The first instant of ``now``'s calendar month in UTC, as AWS bills."""
+    now = _utc(now, "now")
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def month_end(now: datetime) -> datetime:
+    start = month_start(now)
+    return (start + timedelta(days=32)).replace(day=1)
+
+
+@dataclass(frozen=True)
+class MonthToDate:
+    start: datetime  # the month's first instant (UTC)
+    until: datetime  # now
+    warm_spans: int  # copies keepwarm held this month
+    warm_minutes: float  # how long they were held, up to now
+    billed_minutes: int  # the same in whole 5-minute windows from each span's first success
+    cost: Optional[float]  # billed_minutes * CMUs * price, to cents
+    projected_minutes: Optional[int]  # billed so far plus the rest of the month's windows
+    projected_cost: Optional[float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"start": _iso(self.start), "until": _iso(self.until), "warm_spans": self.warm_spans,
+                "warm_minutes": round(self.warm_minutes, 1), "billed_minutes": self.billed_minutes,
+                "cost": self.cost, "projected_minutes": self.projected_minutes,
+                "projected_cost": self.projected_cost}
+
+
+def month_to_date(spans: Sequence[Period], *, now: datetime, custom_model_units: Optional[int],
+                  price: Optional[Price], rest: Optional[Sequence[Period]] = None) -> MonthToDate:
+    """What the copies keepwarm held this month were billed so far (``spans``: each from
+    its first success to its assumed release), clipped to [month start, now); and, given
+    ``rest`` (the periods the rest of the month's windows will load, as the projection
+    sees them), the month's projected total. Money needs the CMUs and a price, else None."""
+    now = _utc(now, "now")
+    first = month_start(now)
+    held = [Period(max(p.start, first), min(p.end, now)) for p in spans if p.end > first and p.start < now]
+    billed = billed_minutes(held)
+    warm = sum((p.end - p.start for p in held), timedelta(0)) / timedelta(minutes=1)
+    projected = None
+    if rest is not None:
+        # What is still held runs on to its assumed release; the projection starts after it.
+        after = max([now, *(p.end for p in spans)])
+        last = month_end(now)
+        projected = billed_minutes([Period(max(p.start, first), min(p.end, last)) for p in spans
+                                    if p.end > first and p.start < last])
+        projected += billed_minutes([Period(max(p.start, after), min(p.end, last)) for p in rest
+                                     if p.end > after and p.start < last])
+    cost = projected_cost = None
+    if price is not None and custom_model_units is not None:
+        rate = Decimal(repr(price.per_cmu_minute)) * custom_model_units
+        cost = _money(rate * billed)
+        projected_cost = _money(rate * projected) if projected is not None else None
+    return MonthToDate(first, now, len(held), warm, billed, cost, projected, projected_cost)
+
+
 # -- custom model units --------------------------------------------------------------------
 def custom_model_units(bedrock_client: Any, model_arn: str) -> int:
     """CMUs per model copy, from ``GetImportedModel`` (``customModelUnits.

@@ -39,11 +39,20 @@ from chalicelib.planner import (
     with_next_due,
 )
 from chalicelib.queue import SEND_BATCH, WorkMessage, WorkQueue, delay_until
-from chalicelib.records import Event, ImportedModel, Model, ModelConfig, ModelState, Pending, iso, require_aware
+from chalicelib.records import (
+    Event,
+    ImportedModel,
+    Model,
+    ModelConfig,
+    ModelState,
+    Pending,
+    expire_leases,
+    iso,
+    require_aware,
+)
 from chalicelib.settings import Settings
 from chalicelib.store import StateConflict, Store
-
-logger = logging.getLogger("keepwarm")
+from chalicelib.telemetry import Journal
 
 Clock = Callable[[], datetime]
 
@@ -56,7 +65,7 @@ SAVE_TRIES = 3
 PLANNING_RETRY = timedelta(hours=1)
 
 
-def set_planning_error(store: Store, model: Model, err: BaseException, now: datetime,
+def set_planning_error(journal: Journal, model: Model, err: BaseException, now: datetime,
                        settings: Settings) -> None:
     """Put a model whose planning failed in ``error`` with the reason, without planning it
     (that is what failed): it is looked at again after PLANNING_RETRY. Best effort: a
@@ -65,10 +74,10 @@ def set_planning_error(store: Store, model: Model, err: BaseException, now: date
     state = replace(model.state, status="error", error=reason, error_kind="planning", error_at=now,
                     pending=None, warming_since=None, next_due_at=now + PLANNING_RETRY)
     try:
-        store.save(replace(model, state=state), model.state.version)
+        saved = journal.store.save(replace(model, state=state), model.state.version)
     except StateConflict:
         return
-    store.add_event(model.name, Event(now, "error", {"reason": reason}), settings.event_ttl_days)
+    journal.record(saved, [Event(now, "error", {"reason": reason})])
 
 
 class InvokerLike(Protocol):
@@ -118,8 +127,9 @@ def _chunks(items: Iterable[Model], size: int) -> Iterator[list[Model]]:
 
 class Ticker:
     def __init__(self, store: Store, queue: WorkQueue, settings: Settings, clock: Clock,
-                 timer: Callable[[], float] = time.monotonic):
+                 journal: Optional[Journal] = None, timer: Callable[[], float] = time.monotonic):
         self.store, self.queue, self.settings, self.clock = store, queue, settings, clock
+        self.journal = journal or Journal(store, settings)
         # Real elapsed seconds, for the tick's own deadline (``clock`` may be simulated).
         self.timer = timer
 
@@ -143,7 +153,7 @@ class Ticker:
                      for chunk in _chunks(self.store.due(now + TICK_HORIZON), SEND_BATCH)]
             for task in tasks:
                 report.add(task.result())
-        log_event(logger, "tick", now=now, **vars(report))
+        log_event("tick", now=now, **vars(report))
         return report
 
     def _claim_and_send(self, models: list[Model], now: datetime, stop_at: float) -> TickReport:
@@ -177,8 +187,8 @@ class Ticker:
             if pending is not None:
                 # A claimed call never reported back (lost message, crashed worker).
                 report.expired_claims += 1
-                log_event(logger, "claim_expired", model=model.name, kind=pending.kind)
-                self._event(model.name, Event(now, "claim_expired", {"action": pending.kind}))
+                log_event("claim_expired", model=model.name, kind=pending.kind)
+                self._record(model, [Event(now, "claim_expired", {"action": pending.kind})])
                 model = replace(model, state=drop_claim(model.state))
             # The deadline lives in a context variable: set here, in the thread planning.
             with budget(self.settings.plan_budget_seconds):
@@ -193,12 +203,13 @@ class Ticker:
             report.failed += 1
             self._failed(model, err)
             if isinstance(err, PLANNING_ERRORS):
-                set_planning_error(self.store, model, err, now, self.settings)
+                set_planning_error(self.journal, model, err, now, self.settings)
         return None
 
     def dispatch(self, model: Model, now: datetime) -> Model:
         """Claim and enqueue the model's next call if it is due before the next tick;
-        otherwise just record when it is due. ``model`` must have no live claim.
+        otherwise just record when it is due. ``model`` must have no live claim. Each
+        lease that has ended is told once (``lease_expired``).
 
         The API calls this too, so a lease or a registration inside a window starts its
         call at once rather than at the next tick. Raises StateConflict if the model
@@ -211,14 +222,18 @@ class Ticker:
         return saved
 
     def _claim(self, model: Model, now: datetime) -> tuple[Model, Optional[Claim]]:
+        model, expired = expire_leases(model, now)
         state = model.state
         action = next_call(model.config, state, now, self.settings)
         if action is None or action.at > now + TICK_HORIZON:
-            return self.store.save(replace(model, state=with_next_due(model.config, state, now, self.settings)),
-                                   state.version), None
+            saved = self.store.save(replace(model, state=with_next_due(model.config, state, now, self.settings)),
+                                    state.version)
+            self._record(saved, expired)
+            return saved, None
         pending = Pending(new_action_id(), action.kind, action.at)
         claimed = with_next_due(model.config, replace(state, pending=pending), now, self.settings)
         saved = self.store.save(replace(model, state=claimed), state.version)
+        self._record(saved, expired)
         return saved, Claim(model, saved, pending)
 
     def _send(self, claims: list[Claim]) -> list[Optional[Exception]]:
@@ -231,30 +246,39 @@ class Ticker:
                                         for c in claims])
         for claim, error in zip(claims, errors):
             if error is None:
-                log_event(logger, "enqueued", model=claim.saved.name, kind=claim.pending.kind, at=claim.pending.at)
+                log_event("enqueued", model=claim.saved.name, kind=claim.pending.kind, at=claim.pending.at)
                 continue
             unclaimed = replace(claim.before.state, next_due_at=claim.pending.at)
             try:
                 self.store.save(replace(claim.before, state=unclaimed), claim.saved.state.version)
             except Exception as err:  # a newer write stands, or the claim expires in its time
-                log_event(logger, "unclaim_failed", level=logging.WARNING, model=claim.saved.name,
+                log_event("unclaim_failed", level=logging.WARNING, model=claim.saved.name,
                           error=f"{type(err).__name__}: {err}")
         return errors
 
-    def _failed(self, model: Model, err: BaseException) -> None:
-        log_event(logger, "tick_failed", level=logging.ERROR, model=model.name,
-                  error=f"{type(err).__name__}: {err}")
+    def _record(self, model: Model, events: list[Event]) -> None:
+        """Write down and tell of ``events``; the claim is saved, and a lost event must
+        not leave it unsent."""
+        if not events:
+            return
+        try:
+            self.journal.record(model, events)
+        except Exception as err:
+            log_event("event_write_failed", level=logging.ERROR, model=model.name,
+                      error=f"{type(err).__name__}: {err}")
 
-    def _event(self, name: str, event: Event) -> None:
-        self.store.add_event(name, event, self.settings.event_ttl_days)
+    def _failed(self, model: Model, err: BaseException) -> None:
+        log_event("tick_failed", level=logging.ERROR, model=model.name,
+                  error=f"{type(err).__name__}: {err}")
 
 
 class Worker:
     def __init__(self, store: Store, queue: WorkQueue, invoker: InvokerLike, settings: Settings,
-                 clock: Clock, control: Optional[ControlPlaneLike] = None):
+                 clock: Clock, control: Optional[ControlPlaneLike] = None, journal: Optional[Journal] = None):
         self.store, self.queue, self.invoker = store, queue, invoker
         self.settings, self.clock = settings, clock
         self.control = control
+        self.journal = journal or Journal(store, settings)
 
     def handle(self, message: WorkMessage) -> str:
         """Carry out one queued call; returns what happened, for logs and tests."""
@@ -273,7 +297,7 @@ class Worker:
                     return self._log("dropped", message, reason="not_wanted")
         except PLANNING_ERRORS as err:
             # Redelivering would fail the same way: the model shows why, and is not called.
-            set_planning_error(self.store, model, err, now, self.settings)
+            set_planning_error(self.journal, model, err, now, self.settings)
             return self._log("dropped", message, reason="planning_failed")
 
         checked, check_events = self._verify(model, now)
@@ -299,7 +323,7 @@ class Worker:
         try:
             saved = self._save(model, decide, message)
         except PLANNING_ERRORS as err:
-            set_planning_error(self.store, self.store.find(model.name) or model, err, answered_at,
+            set_planning_error(self.journal, self.store.find(model.name) or model, err, answered_at,
                                self.settings)
             return self._log("dropped", message, reason="planning_failed")
         assert decision is not None
@@ -309,15 +333,16 @@ class Worker:
                 follow = decision.follow_up
                 self.queue.send(WorkMessage(model.name, follow), delay_until(follow.at, self.clock()))
             try:
-                for event in (*check_events, *decision.events, *format_events):
-                    self.store.add_event(model.name, event, self.settings.event_ttl_days)
+                self.journal.record(Model(model.config, decision.state),
+                                    (*check_events, *decision.events, *format_events))
+                for event in decision.events:
                     if event.kind == "cold_start" and event.detail.get("exact"):
                         self.store.add_fleet_load(load_groups(model.config, decision.state),
                                                   math.log(max(1.0, event.detail["seconds"])))
             except Exception as err:  # the state is saved; a lost event must not fail the call
-                log_event(logger, "event_write_failed", level=logging.ERROR, model=model.name,
+                log_event("event_write_failed", level=logging.ERROR, model=model.name,
                           error=f"{type(err).__name__}: {err}")
-        log_event(logger, "called", model=model.name, kind=message.action.kind, format=request_format,
+        log_event("called", model=model.name, kind=message.action.kind, format=request_format,
                   outcome=result.outcome, code=result.code, latency_ms=result.latency_ms,
                   status=decision.state.status, saved=saved)
         return result.outcome if saved else "superseded"
@@ -328,7 +353,7 @@ class Worker:
         try:
             prior = fleet_prior(model.config, model.state, self.store.fleet_loads(), self.settings)
         except Exception as err:  # a prior is an improvement, never a reason to fail a call
-            log_event(logger, "fleet_read_failed", level=logging.WARNING, model=model.name,
+            log_event("fleet_read_failed", level=logging.WARNING, model=model.name,
                       error=f"{type(err).__name__}: {err}")
             return {}
         return {"lead_prior": prior} if prior is not None else {}
@@ -384,7 +409,7 @@ class Worker:
         """A message the worker could not handle. SQS redelivers it; on its last delivery
         before the dead-letter queue, the model it concerned shows why (best effort: the
         body may not even name a model)."""
-        log_event(logger, "worker_failed", level=logging.ERROR, receive_count=receive_count,
+        log_event("worker_failed", level=logging.ERROR, receive_count=receive_count,
                   error=f"{type(error).__name__}: {error}", body=body[:500])
         if receive_count < self.settings.max_receives:
             return
@@ -401,12 +426,11 @@ class Worker:
         state = replace(model.state, status="error", error=reason, error_kind="transient",
                         error_at=now, pending=None, warming_since=None)
         try:
-            self.store.save(replace(model, state=with_next_due(model.config, state, now, self.settings)),
-                            model.state.version)
+            model = self.store.save(replace(model, state=with_next_due(model.config, state, now, self.settings)),
+                                    model.state.version)
         except StateConflict:
             pass  # the model moved on meanwhile: its newer state stands
-        self.store.add_event(model.name, Event(now, "dead_lettered", {"reason": reason}),
-                             self.settings.event_ttl_days)
+        self.journal.record(model, [Event(now, "dead_lettered", {"reason": reason})])
 
     def _save(self, model: Model, change: Callable[[Model], Model], message: WorkMessage) -> bool:
         """Apply ``change`` and write it, re-reading on conflict while our claim still stands."""
@@ -422,7 +446,7 @@ class Worker:
         return False
 
     def _log(self, what: str, message: WorkMessage, **kv: object) -> str:
-        log_event(logger, what, model=message.model, kind=message.action.kind,
+        log_event(what, model=message.model, kind=message.action.kind,
                   action_id=message.action.id, **kv)
         return kv.get("reason", what)  # type: ignore[return-value]
 

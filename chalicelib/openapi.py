@@ -132,6 +132,17 @@ SCHEMAS: dict[str, Any] = {
     "Change": {"type": "object", "additionalProperties": False,
                "description": "fields left out keep their value; model_arn and name cannot change",
                "properties": {"model_arn": ARN, "name": NAME, **CONFIG_FIELDS}},
+    "MonthToDate": {
+        "type": "object",
+        "description": "the copies keepwarm held this calendar month (UTC), each from its first success to "
+                       "its assumed release, billed so far in whole 5-minute windows; money is null without "
+                       "the custom model units (GET /models/{model}/cost reads them) or a price",
+        "properties": {
+            "start": ISO, "until": ISO, "warm_spans": {"type": "integer"}, "warm_minutes": {"type": "number"},
+            "billed_minutes": {"type": "integer"}, "cost": MONEY,
+            "projected_minutes": {"type": "integer", "nullable": True,
+                                  "description": "billed so far plus what the rest of the month's windows load"},
+            "projected_cost": MONEY}},
     "Model": {"type": "object", "properties": {
         "model_arn": ARN, "name": NAME, **CONFIG_FIELDS, "created_at": ISO, "updated_at": ISO,
         "state": {"type": "object", "properties": {
@@ -154,6 +165,7 @@ SCHEMAS: dict[str, Any] = {
                 "p95_seconds": {"type": "number", "nullable": True},
                 "typical_seconds": {"type": "number"}, "prior": {"type": "string"}}},
             "leases": {"type": "array", "items": _ref("Lease")},
+            "month_to_date": _ref("MonthToDate"),
             "override": {"type": "object", "nullable": True},
             "verification": {
                 "type": "object", "description": "what GetImportedModel said about the model; an "
@@ -200,6 +212,7 @@ SCHEMAS: dict[str, Any] = {
                  "cost": MONEY, "always_warm_minutes": {"type": "integer"}, "always_warm_cost": MONEY,
                  "saving": MONEY, "saving_percent": {"type": "number", "nullable": True}, "storage_cost": MONEY,
                  "currency": {"type": "string", "enum": ["USD"]},
+                 "month_to_date": _ref("MonthToDate"),
                  "hint": {"type": "string", "nullable": True,
                           "description": "with no price for the region: how to set KEEPWARM_CMU_PRICES"}}},
     "Fleet": {"type": "object", "required": ["at", "models", "counts", "paused", "window_open", "errors", "cost"],

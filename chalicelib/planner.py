@@ -270,8 +270,10 @@ def apply_outcome(
 
     if result.outcome in (READY, MODEL_ERROR):
         # last_success_at: the last answer from a loaded copy, which is what holds it.
+        held_copy = is_warm(config, state, called_at)
         new = replace(base, status="warm", last_success_at=answered_at, warming_since=None,
-                      error=None, error_kind=None, error_at=None, ready_check_at=None)
+                      error=None, error_kind=None, error_at=None, ready_check_at=None,
+                      warm_since=state.warm_since if held_copy and state.warm_since else answered_at)
         since = state.warming_since if _chain_alive(state, called_at, settings) else None
         if since is None and _held(config, state, called_at, answered_at, settings):
             since = called_at
@@ -284,6 +286,14 @@ def apply_outcome(
             if after is not None:
                 detail["after_seconds"] = round(after, 3)
             events.append(Event(answered_at, "cold_start", detail))
+        if not held_copy:
+            # A copy keepwarm did not hold answered: the model became warm, and every batch
+            # job waiting on a lease may start.
+            events.append(Event(answered_at, "warm", {"action": action.kind}))
+            events.extend(Event(answered_at, "lease_ready", {"lease": lease.id, "holder": lease.holder})
+                          for lease in state.leases if lease.expires_at > answered_at)
+        if state.error is not None and result.outcome == READY:
+            events.append(Event(answered_at, "error_cleared", {"error": state.error}))
         if result.outcome == MODEL_ERROR:
             # Not retried: the next keep-alive, due as after a success, tries again.
             reason = f"{result.code}: {result.message}"
@@ -411,6 +421,9 @@ def with_next_due(config: ModelConfig, state: ModelState, now: datetime, setting
     else:
         action = next_call(config, state, now, settings)
         due = action.at if action else (now + REPLAN_AFTER if config.enabled else None)
+        # The tick also looks at a model when one of its leases ends, to tell that it did.
+        ends = (lease.expires_at for lease in state.leases if not lease.expiry_told)
+        due = min((d for d in (due, *ends) if d is not None), default=None)
     return replace(state, next_due_at=due)
 
 

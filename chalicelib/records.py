@@ -198,15 +198,18 @@ class Lease:
     created_at: datetime
     expires_at: datetime
     holder: Optional[str] = None
+    # Whether its end was told (a lease_expired event). An ended lease stays until a later
+    # change drops it, so that asking about it says when it expired.
+    expiry_told: bool = False
 
     def to_item(self) -> dict[str, Any]:
         return {"id": self.id, "created_at": iso(self.created_at),
-                "expires_at": iso(self.expires_at), "holder": self.holder}
+                "expires_at": iso(self.expires_at), "holder": self.holder, "expiry_told": self.expiry_told}
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> "Lease":
         return cls(item["id"], parse_iso(item["created_at"]), parse_iso(item["expires_at"]),  # type: ignore[arg-type]
-                   item.get("holder"))
+                   item.get("holder"), bool(item.get("expiry_told", False)))
 
 
 @dataclass(frozen=True)
@@ -287,6 +290,9 @@ class ModelState:
     # refused with ValidationException before that.
     format_confirmed: Optional[str] = None
     formats_refused: tuple[str, ...] = ()
+    # The first success of the copy keepwarm holds now (or held last): where its warm span,
+    # which lasts until the release time after the last success, starts.
+    warm_since: Optional[datetime] = None
     version: int = 0
 
     def with_cold_start(self, seconds: float, after: Optional[float] = None) -> "ModelState":
@@ -324,6 +330,7 @@ class ModelState:
             "unverified_reason": self.unverified_reason,
             "format_confirmed": self.format_confirmed,
             "formats_refused": list(self.formats_refused),
+            "warm_since": iso(self.warm_since),
             "version": self.version,
         }
 
@@ -355,6 +362,7 @@ class ModelState:
             unverified_reason=item.get("unverified_reason"),
             format_confirmed=item.get("format_confirmed"),
             formats_refused=tuple(item.get("formats_refused") or ()),
+            warm_since=parse_iso(item.get("warm_since")),
             version=int(item.get("version", 0)),
         )
 
@@ -377,3 +385,32 @@ class Event:
 
     def to_item(self) -> dict[str, Any]:
         return {"at": iso(self.at), "kind": self.kind, **self.detail}
+
+
+def expire_leases(model: Model, at: datetime) -> tuple[Model, list[Event]]:
+    """A ``lease_expired`` event for each lease that ended by ``at`` and was not told yet
+    (a batch job's lease running out is a change its team may want told), and the model
+    with those leases marked told."""
+    ended = [lease for lease in model.state.leases if lease.expires_at <= at and not lease.expiry_told]
+    if not ended:
+        return model, []
+    leases = tuple(replace(lease, expiry_told=True) if lease in ended else lease for lease in model.state.leases)
+    events = [Event(lease.expires_at, "lease_expired", {"lease": lease.id, "holder": lease.holder})
+              for lease in ended]
+    return replace(model, state=replace(model.state, leases=leases)), events
+
+
+@dataclass(frozen=True)
+class WarmSpan:
+    """A copy keepwarm held: from its first success to its assumed release (the release
+    time after its last success). What Bedrock bills, as keepwarm saw it."""
+
+    start: datetime
+    end: datetime
+
+    def to_item(self) -> dict[str, Any]:
+        return {"start": iso(self.start), "end": iso(self.end)}
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> "WarmSpan":
+        return cls(parse_iso(item["start"]), parse_iso(item["end"]))  # type: ignore[arg-type]

@@ -17,9 +17,11 @@ from chalicelib.api import Api, utcnow
 from chalicelib.bedrock import ControlPlane, Invoker
 from chalicelib.clients import Clients
 from chalicelib.loop import InvokerLike, Ticker, Worker
+from chalicelib.notify import CLIENT_CONFIG, EventBus
 from chalicelib.queue import SqsQueue, WorkQueue
 from chalicelib.settings import Settings
 from chalicelib.store import DUE_SHARDS, DynamoStore, Store
+from chalicelib.telemetry import Journal
 
 
 @dataclass
@@ -30,6 +32,8 @@ class Runtime:
     invoker: InvokerLike
     clock: Callable[[], datetime] = utcnow
     clients: Clients = field(default_factory=Clients)
+    # Where state changes are put for operators (None: nowhere; the model's events keep them).
+    bus: Optional[EventBus] = None
 
     @classmethod
     def from_env(cls) -> "Runtime":
@@ -40,7 +44,8 @@ class Runtime:
         store = DynamoStore(settings.table_name, boto3.client("dynamodb", config=pooled))
         queue = SqsQueue(boto3.client("sqs", config=pooled), settings.queue_url)
         clients = Clients()  # one per container, shared by invoking and the control plane
-        return cls(settings, store, queue, Invoker(settings, clients), clients=clients)
+        bus = EventBus(boto3.client("events", config=CLIENT_CONFIG))
+        return cls(settings, store, queue, Invoker(settings, clients), clients=clients, bus=bus)
 
     @property
     def control(self) -> ControlPlane:
@@ -48,16 +53,21 @@ class Runtime:
         return ControlPlane(self.clients)
 
     @property
+    def journal(self) -> Journal:
+        """Events written down, and told: as metrics and on the event bus."""
+        return Journal(self.store, self.settings, self.bus, metrics=True)
+
+    @property
     def api(self) -> Api:
-        return Api(self.store, self.settings, dispatcher=self.ticker, control=self.control)
+        return Api(self.store, self.settings, dispatcher=self.ticker, control=self.control, journal=self.journal)
 
     @property
     def ticker(self) -> Ticker:
-        return Ticker(self.store, self.queue, self.settings, self.clock)
+        return Ticker(self.store, self.queue, self.settings, self.clock, self.journal)
 
     @property
     def worker(self) -> Worker:
-        return Worker(self.store, self.queue, self.invoker, self.settings, self.clock, self.control)
+        return Worker(self.store, self.queue, self.invoker, self.settings, self.clock, self.control, self.journal)
 
 
 _current: Optional[Runtime] = None

@@ -12,18 +12,22 @@ pk                     sk               what
                                         something due) feed the ``due_sharded`` index
 ``arn#<model arn>``    ``arn``          the name registered for that ARN (uniqueness)
 ``model#<name>``       ``event#<at>#…`` one event, expiring through the ``expires_at`` TTL
+``model#<name>``       ``span#<start>`` one warm span (a copy keepwarm held), expiring too
 ``fleet#loads``        ``<group>``      running totals of the fleet's exact cold starts
                                         (``all``, ``cmu<N>``): the prior for new models
 =====================  ===============  ==============================================
 
 Every write of a model item is conditional on its ``version``, so a late or duplicate
 writer fails with :class:`StateConflict` instead of moving a model backwards. The due
-index is sparse: a paused model has no ``due_pk`` and costs the tick nothing.
+index is sparse: a paused model has no ``due_pk`` and costs the tick nothing. So is the
+``errors`` index: only a model in status ``error`` has an ``error_pk``, so counting them
+(every tick, for the alarm) reads only those. Its one partition key is written only when
+a model enters, stays in or leaves ``error``, far below a partition's write rate.
 
 No index key is hot. A DynamoDB partition takes about 1,000 write units a second, and at
 09:00 a large fleet's claims and cold-start polls rewrite thousands of models a second:
 the due index spreads them over :data:`DUE_SHARDS` partition key values, which the tick
-reads in parallel and merges. Both indexes project keys only, so an index entry is about
+reads in parallel and merges. The indexes project keys only, so an index entry is about
 200 bytes whatever the model holds (1 write unit), and the ``model_names`` index, whose
 keys never change, is written only when a model is registered or deleted. Readers get
 the items themselves with a consistent BatchGetItem.
@@ -36,6 +40,7 @@ from __future__ import annotations
 import base64
 import binascii
 import heapq
+import itertools
 import json
 import secrets
 import threading
@@ -52,7 +57,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from chalicelib.leads import FleetLoads
-from chalicelib.records import Event, Model, ModelConfig, ModelState, parse_iso, require_aware
+from chalicelib.records import Event, Model, ModelConfig, ModelState, WarmSpan, parse_iso, require_aware
 
 
 class StoreError(Exception):
@@ -81,6 +86,10 @@ class BadPageToken(StoreError):
 
 DUE_INDEX = "due_sharded"
 MODELS_INDEX = "model_names"
+ERRORS_INDEX = "errors"
+ERROR_PARTITION = "error"
+# Warm spans are kept this long: a year of months to compare, as a bill is read.
+WARM_SPAN_DAYS = 400
 # Partition key values of the due index. A partition takes about 1,000 writes a second,
 # and a model write that moves its due time costs the index two (the old entry out, the
 # new one in). At 09:00 a 10,000-model fleet is claimed within the minute and then polled
@@ -177,6 +186,23 @@ class Store(ABC):
         """The model's events, newest first."""
 
     @abstractmethod
+    def events_since(self, name: str, since: datetime, limit: int = 500) -> list[dict[str, Any]]:
+        """The model's events at or after ``since``, newest first, at most ``limit``."""
+
+    @abstractmethod
+    def put_warm_span(self, name: str, span: WarmSpan) -> None:
+        """Record a warm span, or move the end of the one that starts at the same instant
+        (each success of a held copy takes its assumed release further)."""
+
+    @abstractmethod
+    def warm_spans(self, name: str, start: datetime, end: datetime) -> list[WarmSpan]:
+        """The model's warm spans overlapping [start, end), earliest first."""
+
+    @abstractmethod
+    def error_count(self) -> int:
+        """How many models are in status ``error`` (read without reading every model)."""
+
+    @abstractmethod
     def add_fleet_load(self, groups: Sequence[str], log_seconds: float) -> None:
         """Count one exact cold start (the natural log of its seconds) in each group's
         running totals, atomically: the fleet's prior for models with few of their own."""
@@ -198,6 +224,8 @@ class MemoryStore(Store):
         self._models: dict[str, dict[str, Any]] = {}
         self._arns: dict[str, str] = {}
         self._events: dict[str, list[dict[str, Any]]] = {}
+        self._spans: dict[str, dict[datetime, WarmSpan]] = {}
+        self._errors: set[str] = set()
         # name -> due key, for the models that have something due: the DynamoDB store's
         # sparse index, so that due() reads only those (simulations tick every minute).
         self._due: dict[str, str] = {}
@@ -213,6 +241,10 @@ class MemoryStore(Store):
             self._due.pop(model.name, None)
         else:
             self._due[model.name] = due_key(model.state.next_due_at)
+        if model.state.status == "error":
+            self._errors.add(model.name)
+        else:
+            self._errors.discard(model.name)
 
     @staticmethod
     def _load(item: dict[str, Any]) -> Model:
@@ -260,7 +292,9 @@ class MemoryStore(Store):
                 raise ModelNotFound(name)
             self._arns.pop(item["model_arn"], None)
             self._events.pop(name, None)
+            self._spans.pop(name, None)
             self._due.pop(name, None)
+            self._errors.discard(name)
 
     def due(self, until: datetime) -> Iterator[Model]:
         limit = due_key(until)
@@ -293,6 +327,25 @@ class MemoryStore(Store):
         # Stable: events of one instant stay newest first.
         rows.sort(key=lambda e: due_key(parse_iso(e["at"])), reverse=True)
         return rows[:limit]
+
+    def events_since(self, name: str, since: datetime, limit: int = 500) -> list[dict[str, Any]]:
+        first = due_key(since)
+        with self._lock:
+            count = len(self._events.get(name, ()))
+        return [e for e in self.events(name, count) if due_key(parse_iso(e["at"])) >= first][:limit]
+
+    def put_warm_span(self, name: str, span: WarmSpan) -> None:
+        with self._lock:
+            self._spans.setdefault(name, {})[span.start] = span
+
+    def warm_spans(self, name: str, start: datetime, end: datetime) -> list[WarmSpan]:
+        with self._lock:
+            spans = list(self._spans.get(name, {}).values())
+        return sorted((s for s in spans if s.start < end and s.end > start), key=lambda s: s.start)
+
+    def error_count(self) -> int:
+        with self._lock:
+            return len(self._errors)
 
 
 def _typed(value: Any) -> dict[str, Any]:
@@ -391,6 +444,8 @@ class DynamoStore(Store):
         if model.state.next_due_at is not None:
             item["due_pk"] = due_partition(model.name)
             item["next_due_at"] = due_key(model.state.next_due_at)
+        if model.state.status == "error":
+            item["error_pk"] = ERROR_PARTITION
         return _typed_item(item)
 
     @staticmethod
@@ -512,15 +567,16 @@ class DynamoStore(Store):
             if _conditional_failed(err):
                 raise ModelNotFound(name) from None
             raise
-        events = list(self._query(KeyConditionExpression="pk = :pk AND begins_with(sk, :ev)",
-                                  ExpressionAttributeValues=_typed_item({":pk": f"model#{name}", ":ev": "event#"}),
-                                  ProjectionExpression="pk, sk"))
+        # What is left under the model's key once its item is gone: events, warm spans.
+        history = list(self._query(KeyConditionExpression="pk = :pk",
+                                   ExpressionAttributeValues=_typed_item({":pk": f"model#{name}"}),
+                                   ProjectionExpression="pk, sk"))
         try:
-            for start in range(0, len(events), BATCH_WRITE_ITEMS):
-                deletes = [{"DeleteRequest": {"Key": key}} for key in events[start:start + BATCH_WRITE_ITEMS]]
+            for start in range(0, len(history), BATCH_WRITE_ITEMS):
+                deletes = [{"DeleteRequest": {"Key": key}} for key in history[start:start + BATCH_WRITE_ITEMS]]
                 self._until_processed(self._client.batch_write_item, {self._name: deletes}, "UnprocessedItems")
         except StoreError:
-            pass  # the model is gone; events left behind expire through their TTL
+            pass  # the model is gone; what is left behind expires through its TTL
 
     def _due_keys(self, partition: str, until: str) -> list[dict[str, Any]]:
         return list(self._query(IndexName=DUE_INDEX,
@@ -594,6 +650,50 @@ class DynamoStore(Store):
             loads[plain["sk"]] = FleetLoads(int(plain["count"]), float(plain["total"]), float(plain["squares"]))
         return loads
 
+    def events_since(self, name: str, since: datetime, limit: int = 500) -> list[dict[str, Any]]:
+        found = self._query(
+            # "~" sorts after every character of an event's key.
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :first AND :last",
+            ExpressionAttributeValues=_typed_item({":pk": f"model#{name}", ":first": f"event#{due_key(since)}",
+                                                   ":last": "event#~"}),
+            ScanIndexForward=False, Limit=limit)
+        return [_plain(item["event"]) for item in itertools.islice(found, limit)]
+
+    def put_warm_span(self, name: str, span: WarmSpan) -> None:
+        self._client.put_item(TableName=self._name, Item=_typed_item({
+            "pk": f"model#{name}", "sk": f"span#{due_key(span.start)}",
+            "expires_at": int((span.end + timedelta(days=WARM_SPAN_DAYS)).timestamp()),
+            "span": span.to_item(),
+        }))
+
+    def warm_spans(self, name: str, start: datetime, end: datetime) -> list[WarmSpan]:
+        # Latest first, back to the first span that ended before ``start`` (a model's
+        # spans follow one another: a copy is held until it is released).
+        found: list[WarmSpan] = []
+        for item in self._query(KeyConditionExpression="pk = :pk AND sk BETWEEN :first AND :last",
+                                ExpressionAttributeValues=_typed_item({":pk": f"model#{name}", ":first": "span#",
+                                                                       ":last": f"span#{due_key(end)}"}),
+                                ScanIndexForward=False):
+            span = WarmSpan.from_item(_plain(item["span"]))
+            if span.end <= start:
+                break
+            if span.start < end:
+                found.append(span)
+        return found[::-1]
+
+    def error_count(self) -> int:
+        kwargs: dict[str, Any] = {
+            "TableName": self._name, "IndexName": ERRORS_INDEX, "Select": "COUNT",
+            "KeyConditionExpression": "error_pk = :e", "ExpressionAttributeValues": {":e": {"S": ERROR_PARTITION}},
+        }
+        count = 0
+        while True:
+            page = self._client.query(**kwargs)
+            count += page["Count"]
+            if "LastEvaluatedKey" not in page:
+                return count
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
 
 # The table as the code expects it; the local stack and tests create it from this, and
 # the deployment template declares the same keys and indexes.
@@ -605,6 +705,7 @@ TABLE_KEYS = {
         {"AttributeName": "next_due_at", "AttributeType": "S"},
         {"AttributeName": "entity", "AttributeType": "S"},
         {"AttributeName": "name", "AttributeType": "S"},
+        {"AttributeName": "error_pk", "AttributeType": "S"},
     ],
     "KeySchema": [
         {"AttributeName": "pk", "KeyType": "HASH"},
@@ -617,6 +718,10 @@ TABLE_KEYS = {
          "Projection": {"ProjectionType": "KEYS_ONLY"}},
         {"IndexName": MODELS_INDEX,
          "KeySchema": [{"AttributeName": "entity", "KeyType": "HASH"},
+                       {"AttributeName": "name", "KeyType": "RANGE"}],
+         "Projection": {"ProjectionType": "KEYS_ONLY"}},
+        {"IndexName": ERRORS_INDEX,
+         "KeySchema": [{"AttributeName": "error_pk", "KeyType": "HASH"},
                        {"AttributeName": "name", "KeyType": "RANGE"}],
          "Projection": {"ProjectionType": "KEYS_ONLY"}},
     ],

@@ -14,9 +14,13 @@ name. The policies name what they grant through CloudFormation (``${AWS::Partiti
 ``${TableName}``, ``${WorkQueue.QueueName}``), so one set serves every stage, account and
 partition (``aws``, ``aws-cn``, ``aws-us-gov``).
 
+It also tells operators: CloudWatch alarms on keepwarm's own metrics (EMF, from the
+functions' logs: chalicelib/telemetry.py) and on the dead-letter queue, an SNS topic they
+notify (with an optional e-mail subscription), and a dashboard of the fleet.
+
 Where an addition goes: a permission, in its function's policy file in ``.chalice/``; a
-parameter, ``parameters()``; a dashboard widget, ``dashboard_widgets()``; a resource or an
-output, ``merge_template()``.
+parameter, ``parameters()``; an alarm, ``alarms()``; a dashboard widget,
+``dashboard_widgets()``; another resource or an output, ``merge_template()``.
 
 ``expand`` runs the SAM transform offline, so cfn-lint checks what CloudFormation creates
 too. Works offline with no AWS credentials.
@@ -36,6 +40,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from chalicelib import telemetry  # noqa: E402
 from chalicelib.store import TABLE_KEYS, TTL_ATTRIBUTE  # noqa: E402
 
 # Chalice's logical ids: each function and its role.
@@ -87,6 +92,11 @@ def parameters(stage: str) -> dict[str, Any]:
             "Type": "Number", "Default": 30, "AllowedValues": list(RETENTION_DAYS),
             "Description": "How long the functions' logs are kept.",
         },
+        "AlarmEmail": {
+            "Type": "String", "Default": "", "AllowedPattern": r"|[^\s@]+@[^\s@]+",
+            "Description": "An address the alarm topic e-mails (it must confirm the subscription); "
+                           "empty: no e-mail, subscribe to the topic (AlarmTopicArn) yourself.",
+        },
         "AssumeRoleNames": {
             "Type": "String", "Default": "keepwarm-*", "AllowedPattern": r"[\w+=,.@*?/-]+",
             "Description": "The names (* and ? allowed) of the roles, in any account of the stack's "
@@ -125,12 +135,141 @@ def log_group(function: str) -> dict[str, Any]:
     }
 
 
+# Where the functions' metrics are: keepwarm's namespace, and the stack's name as the
+# ``service`` dimension (POWERTOOLS_SERVICE_NAME), so two stages in one account keep
+# their figures apart.
+FLEET = [{"Name": "service", "Value": {"Ref": "AWS::StackName"}}]
+TICK_TIMEOUT_SECONDS = json.loads((ROOT / ".chalice" / "config.json").read_text())[
+    "lambda_functions"]["tick"]["lambda_timeout"]
+# A tick this long is near its timeout: it stops claiming at tick_claim_seconds (45 s of
+# its 55) and leaves the rest to the next one.
+TICK_DURATION_ALARM_SECONDS = 40
+# A tick this late sends the calls due in the first part of its minute late.
+TICK_LAG_ALARM_SECONDS = 30
+
+
+def alarm(description: str, metric: dict[str, Any], threshold: float, *, periods: int = 1,
+          datapoints: int = 1, missing: str = "notBreaching",
+          comparison: str = "GreaterThanOrEqualToThreshold") -> dict[str, Any]:
+    """A CloudWatch alarm on one metric that notifies the alarm topic when it goes into
+    alarm and when it is back to OK."""
+    return {
+        "Type": "AWS::CloudWatch::Alarm",
+        "Properties": {
+            "AlarmDescription": description,
+            **metric,
+            "Threshold": threshold,
+            "ComparisonOperator": comparison,
+            "EvaluationPeriods": periods,
+            "DatapointsToAlarm": datapoints,
+            "TreatMissingData": missing,
+            "AlarmActions": [{"Ref": "AlarmTopic"}],
+            "OKActions": [{"Ref": "AlarmTopic"}],
+        },
+    }
+
+
+def metric(namespace: str, name: str, dimension: str, value: Any, statistic: str,
+           period: int = 300) -> dict[str, Any]:
+    return {"Namespace": namespace, "MetricName": name, "Dimensions": [{"Name": dimension, "Value": value}],
+            "Statistic": statistic, "Period": period}
+
+
+def fleet_metric(name: str, statistic: str, period: int = 300) -> dict[str, Any]:
+    return metric(telemetry.NAMESPACE, name, FLEET[0]["Name"], FLEET[0]["Value"], statistic, period)
+
+
+def alarms() -> dict[str, Any]:
+    """The alarms, by logical id; docs/operations.md says what each means and what to do."""
+    return {
+        "ModelInErrorAlarm": alarm(
+            "A model is in status error: keepwarm stopped calling it (denied, gone, planning "
+            "failed, or calls failing). GET /models?status=error says which and why.",
+            fleet_metric(telemetry.MODELS_IN_ERROR, "Maximum"), 1),
+        "DeadLetterAlarm": alarm(
+            "A queued call failed on every delivery and is in the dead-letter queue.",
+            metric("AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName",
+                   {"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]}, "Maximum"), 1),
+        "TickLagAlarm": alarm(
+            f"The tick started {TICK_LAG_ALARM_SECONDS} s or more after its minute in 3 of 5 "
+            "minutes, or did not run: calls go out late.",
+            fleet_metric(telemetry.TICK_LAG, "Maximum", 60), TICK_LAG_ALARM_SECONDS,
+            periods=5, datapoints=3, missing="breaching"),
+        "TickDurationAlarm": alarm(
+            f"A tick ran {TICK_DURATION_ALARM_SECONDS} s or more of its {TICK_TIMEOUT_SECONDS} s "
+            "in 3 of 5 minutes: it is near its limit and leaves due models to the next tick.",
+            fleet_metric(telemetry.TICK_DURATION, "Maximum", 60), TICK_DURATION_ALARM_SECONDS,
+            periods=5, datapoints=3),
+        "TickFailuresAlarm": alarm(
+            "The tick failed to claim or queue calls for some models (see tick_failed in the "
+            "tick's log).",
+            fleet_metric(telemetry.TICK_FAILURES, "Sum"), 1),
+        "TickErrorsAlarm": alarm(
+            "The tick function itself failed (an error or a timeout): no calls were queued by it.",
+            metric("AWS/Lambda", "Errors", "FunctionName", {"Ref": "Tick"}, "Sum"), 1),
+        "NotReadyAlarm": alarm(
+            "A window (or lease) was open while its model was not ready: users met a cold model. "
+            "The metric NotReadySeconds by model says which.",
+            fleet_metric(telemetry.NOT_READY_SECONDS, "Sum"), 0, comparison="GreaterThanThreshold"),
+    }
+
+
+def graph(title: str, metrics: list[list[Any]], *, stat: str = "Sum", period: int = 300,
+          view: str = "timeSeries", stacked: bool = False) -> dict[str, Any]:
+    """A metric widget (full width is 24 units; each is placed by ``dashboard_body``)."""
+    return {"type": "metric", "width": 12, "height": 6, "properties": {
+        "title": title, "region": "${AWS::Region}", "view": view, "stacked": stacked,
+        "stat": stat, "period": period, "metrics": metrics}}
+
+
 def dashboard_widgets() -> list[dict[str, Any]]:
-    """The dashboard's widgets, top to bottom; ``${...}`` is read by ``Fn::Sub``."""
+    """The fleet dashboard's widgets, in the order they are laid out, two to a row.
+    Add a widget here (a custom widget's Lambda included): nothing else needs to change."""
+    ns, service = telemetry.NAMESPACE, "${AWS::StackName}"
+
+    def fleet(name: str, **options: Any) -> list[Any]:
+        return [ns, name, "service", service, *([options] if options else [])]
+
+    alarm_arns = [f"arn:${{AWS::Partition}}:cloudwatch:${{AWS::Region}}:${{AWS::AccountId}}:alarm:${{{logical}}}"
+                  for logical in alarms()]
+    return [
+        {"type": "alarm", "width": 24, "height": 3, "properties": {
+            "title": "keepwarm alarms", "alarms": alarm_arns}},
+        *custom_widgets(),
+        graph("Calls by outcome (every model)", [
+            [{"expression": f"SEARCH('{{{ns},outcome,service}} MetricName=\"{telemetry.CALLS}\" "
+                            f"service=\"{service}\"', 'Sum', 300)", "id": "calls", "label": ""}]],
+            stacked=True),
+        graph("Models in error", [fleet(telemetry.MODELS_IN_ERROR)], stat="Maximum", period=60),
+        graph("Cold starts and unexpected colds", [
+            fleet(telemetry.COLD_STARTS), fleet(telemetry.UNEXPECTED_COLDS),
+            fleet(telemetry.ERRORS), fleet(telemetry.DEAD_LETTERS)]),
+        graph("Cold start seconds (p50, p95) and window seconds not ready", [
+            fleet(telemetry.COLD_START_SECONDS, stat="p50", label="cold start p50"),
+            fleet(telemetry.COLD_START_SECONDS, stat="p95", label="cold start p95"),
+            fleet(telemetry.NOT_READY_SECONDS, stat="Sum", label="window open, not ready")]),
+        graph("Not-ready seconds by model", [
+            [{"expression": f"SEARCH('{{{ns},model,service}} MetricName=\"{telemetry.NOT_READY_SECONDS}\" "
+                            f"service=\"{service}\"', 'Sum', 3600)", "id": "waited", "label": ""}]],
+            period=3600, view="bar"),
+        graph("Tick: due, enqueued, conflicts, failures", [
+            fleet(telemetry.TICK_DUE), fleet(telemetry.TICK_ENQUEUED),
+            fleet(telemetry.TICK_CONFLICTS), fleet(telemetry.TICK_FAILURES)], period=60),
+        graph("Tick: seconds late and seconds taken", [
+            fleet(telemetry.TICK_LAG, label="lag"), fleet(telemetry.TICK_DURATION, label="duration")],
+            stat="Maximum", period=60),
+        graph("Dead-letter queue", [
+            ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "${DeadLetterQueue.QueueName}"]],
+            stat="Maximum"),
+    ]
+
+
+def custom_widgets() -> list[dict[str, Any]]:
+    """Custom widgets (a Lambda that returns HTML), shown under the alarms."""
     return [
         # The fleet table: the console calls the widget's Lambda with the viewer's own
         # credentials (lambda:InvokeFunction on it) and renders the HTML it returns.
-        {"type": "custom", "x": 0, "y": 0, "width": 24, "height": 14, "properties": {
+        {"type": "custom", "width": 24, "height": 14, "properties": {
             "title": "keepwarm fleet: status, next action, cold starts, this month's projection, today",
             "endpoint": "${FleetWidget.Arn}",
             "updateOn": {"refresh": True, "resize": False, "timeRange": False},
@@ -138,10 +277,34 @@ def dashboard_widgets() -> list[dict[str, Any]]:
     ]
 
 
-def dashboard(stage: str) -> dict[str, Any]:
-    body = json.dumps({"widgets": dashboard_widgets()}, separators=(",", ":"))
-    return {"Type": "AWS::CloudWatch::Dashboard",
-            "Properties": {"DashboardName": names(stage)["table"], "DashboardBody": {"Fn::Sub": body}}}
+def dashboard_body() -> dict[str, Any]:
+    """The dashboard's body for ``Fn::Sub``: the widgets placed in rows of 24 units."""
+    placed, x, y, row = [], 0, 0, 0
+    for widget in dashboard_widgets():
+        if x + widget["width"] > 24:
+            x, y, row = 0, y + row, 0
+        placed.append({**widget, "x": x, "y": y})
+        x, row = x + widget["width"], max(row, widget["height"])
+    return {"widgets": placed}
+
+
+def observability() -> dict[str, Any]:
+    """The alarm topic (and its e-mail subscription when AlarmEmail is given), the alarms
+    and the dashboard."""
+    return {
+        "AlarmTopic": {"Type": "AWS::SNS::Topic", "Properties": {"DisplayName": "keepwarm alarms"}},
+        "AlarmEmailSubscription": {
+            "Type": "AWS::SNS::Subscription", "Condition": "HasAlarmEmail",
+            "Properties": {"TopicArn": {"Ref": "AlarmTopic"}, "Protocol": "email",
+                           "Endpoint": {"Ref": "AlarmEmail"}},
+        },
+        **alarms(),
+        "FleetDashboard": {
+            "Type": "AWS::CloudWatch::Dashboard",
+            "Properties": {"DashboardName": {"Fn::Sub": "${AWS::StackName}-fleet"},
+                           "DashboardBody": {"Fn::Sub": json.dumps(dashboard_body())}},
+        },
+    }
 
 
 def merge_template(stage: str) -> dict[str, Any]:
@@ -153,6 +316,8 @@ def merge_template(stage: str) -> dict[str, Any]:
         "KEEPWARM_QUEUE_NAME": {"Fn::GetAtt": ["WorkQueue", "QueueName"]},
         # The same pattern the roles are granted sts:AssumeRole on (.chalice/policy-*.json).
         "KEEPWARM_ASSUME_ROLE_PATTERN": {"Fn::Sub": ASSUME_ROLE_ARNS},
+        # The metrics' service dimension, which the alarms and the dashboard read.
+        "POWERTOOLS_SERVICE_NAME": {"Ref": "AWS::StackName"},
     }}}}
     resources: dict[str, Any] = {
         "ModelsTable": {
@@ -190,24 +355,26 @@ def merge_template(stage: str) -> dict[str, Any]:
     for function in ROLES:
         resources[function] = {"Properties": dict(env["Properties"])}
         resources.update(log_group(function))
-    resources["Dashboard"] = dashboard(stage)
     # The worker answers which messages of a batch failed (chalicelib/delivery.py); Chalice
     # 1.34 cannot ask its event source to read that answer, so the merge does.
     resources["Worker"]["Properties"]["Events"] = {
         "WorkerSqsEventSource": {"Properties": {"FunctionResponseTypes": ["ReportBatchItemFailures"]}}}
+    resources.update(observability())
     return {
         "Parameters": parameters(stage),
-        "Conditions": {"CreateTable": {"Fn::Equals": [{"Ref": "CreateTable"}, "true"]}},
+        "Conditions": {"CreateTable": {"Fn::Equals": [{"Ref": "CreateTable"}, "true"]},
+                       "HasAlarmEmail": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]}},
         "Resources": resources,
         "Outputs": {
             "ModelsTableName": {"Value": {"Ref": "TableName"}},
             "WorkQueueUrl": {"Value": {"Ref": "WorkQueue"}},
             "DeadLetterQueueUrl": {"Value": {"Ref": "DeadLetterQueue"}},
+            "AlarmTopicArn": {"Value": {"Ref": "AlarmTopic"}},
+            "FleetDashboardName": {"Value": {"Ref": "FleetDashboard"}},
             # For the key policy of a customer-managed KMS key that encrypts a model, and with
             # the API's, for the trust policy of a role a model in another account gives.
             "WorkerRoleArn": {"Value": {"Fn::GetAtt": ["WorkerRole", "Arn"]}},
             "ApiHandlerRoleArn": {"Value": {"Fn::GetAtt": ["ApiHandlerRole", "Arn"]}},
-            "DashboardName": {"Value": {"Ref": "Dashboard"}},
         },
     }
 

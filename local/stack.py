@@ -52,7 +52,8 @@ DEMO_MODELS = {
     "demo-llama": "arn:aws:bedrock:us-west-2:123456789012:imported-model/demollama8b1",
     "demo-qwen": "arn:aws:bedrock:us-west-2:123456789012:imported-model/demoqwen7b01",
 }
-log = logging.getLogger("keepwarm.local")
+# Not under "keepwarm": Powertools keeps the service's own lines off the root handler by that prefix.
+log = logging.getLogger(__name__)
 
 
 def free_port() -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
+from decimal import ROUND_HALF_UP, Decimal
 
 UTC = timezone.utc
 # The worker's answer when no message of its batch failed (none is redelivered).
@@ -58,3 +59,8 @@ def lead(client, name: str) -> timedelta:
 
 def iso_z(at_: datetime) -> str:
     return at_.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def cents(cmu_minutes: int, price: float) -> float:
+    """USD for these CMU-minutes at ``price``, to the cent as a bill rounds (half up)."""
+    return float((Decimal(cmu_minutes) * Decimal(repr(price))).quantize(Decimal("0.01"), ROUND_HALF_UP))

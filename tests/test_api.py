@@ -374,7 +374,8 @@ def test_update_changes_the_schedule_and_keeps_the_rest(client):
     ({"keepalive_minutes": 30}, "keepalive_minutes"),
 ])
 def test_rejected_update_changes_nothing(client, body, field):
-    before = post(client, {**VALID, "name": "llama"}).json_body
+    post(client, {**VALID, "name": "llama"})
+    before = client.http.get("/models/llama").json_body
     response = put(client, "llama", body)
     assert response.status_code == 400 and response.json_body["Message"].startswith(field)
     assert client.http.get("/models/llama").json_body == before

@@ -11,11 +11,14 @@ from datetime import datetime, timedelta, timezone
 import boto3
 import pytest
 import pytz
+from hypothesis import given
+from hypothesis import strategies as st
 from botocore.config import Config
 from botocore.stub import Stubber
 
 from chalicelib import costs
 from chalicelib.costs import CostError, Period, Price
+from helpers import cents
 from local.simulator import ManualClock, Simulator
 
 UTC = timezone.utc
@@ -400,3 +403,28 @@ def test_bad_windows_and_ranges_are_refused():
             costs.estimate([], start=MONDAY, days=days, custom_model_units=1, price=None, **DEFAULTS)
     with pytest.raises(ValueError, match="custom_model_units"):
         costs.estimate([], start=MONDAY, days=1, custom_model_units=0, price=None, **DEFAULTS)
+
+
+@given(st.lists(st.tuples(st.integers(-20 * 1440, 20 * 1440), st.integers(0, 600)), max_size=8),
+       st.integers(0, 27 * 1440))
+def test_the_month_so_far_bills_each_held_copy_inside_the_month_and_up_to_now(spans, minutes_in):
+    first = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    now = first + timedelta(minutes=minutes_in)
+    periods = [Period(first + timedelta(minutes=s), first + timedelta(minutes=s + length)) for s, length in spans]
+    month = costs.month_to_date(periods, now=now, custom_model_units=2, price=US_WEST_2)
+    inside = [(max(p.start, first), min(p.end, now)) for p in periods if p.end > first and p.start < now]
+    warm = sum((e - s for s, e in inside), timedelta(0)) / timedelta(minutes=1)
+    assert month.start == first and month.until == now and month.warm_spans == len(inside)
+    assert month.warm_minutes == pytest.approx(warm)
+    # Each copy in whole 5-minute windows from its first success: at most one window more.
+    assert warm <= month.billed_minutes <= warm + 5 * len(inside)
+    assert month.cost == cents(month.billed_minutes * 2, 0.05718)
+    assert month.projected_minutes is None
+
+
+def test_the_month_so_far_without_units_or_price_gives_minutes_only():
+    span = Period(datetime(2026, 3, 2, 9, tzinfo=timezone.utc), datetime(2026, 3, 2, 9, 12, tzinfo=timezone.utc))
+    month = costs.month_to_date([span], now=datetime(2026, 3, 3, tzinfo=timezone.utc), custom_model_units=None,
+                                price=US_WEST_2)
+    assert (month.billed_minutes, month.cost, month.projected_cost) == (15, None, None)
+    assert costs.month_end(datetime(2026, 12, 31, 23, tzinfo=timezone.utc)) == datetime(2027, 1, 1, tzinfo=timezone.utc)

@@ -59,7 +59,7 @@ def test_a_business_day_from_registration_to_the_window_close(client, driver, si
     state = show(client, "llama")["state"]
     assert state["window_open"] is False and state["status"] == "cold"
     assert state["next_action"] == {"kind": "prewarm", "at": iso_z(at(9, day=1) - lead(client, "llama"))}
-    kinds = [e["kind"] for e in client.http.get("/models/llama/events").json_body["events"]]
+    kinds = [e["kind"] for e in events(client, "llama")]
     assert kinds.count("cold_start") == 1 and kinds[-1] == "registered"
 
 

@@ -4,6 +4,7 @@ policies held to least privilege in the stack's own partition."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -155,6 +156,8 @@ def parts(arn: str) -> tuple[str, str, str, str, str]:
 
 # What each function calls, and nothing more.
 LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}
+# State changes are put on the default event bus for operators' rules.
+TELL = {"events:PutEvents"}
 EXPECTED_ACTIONS = {
     # The API also queues a call that is due at once (a lease, a registration inside a
     # window), reads a model to check it is there and for its units, through a model's own
@@ -162,14 +165,14 @@ EXPECTED_ACTIONS = {
     # items with BatchGetItem. (SendMessageBatch is authorised by sqs:SendMessage.)
     "ApiHandlerRole": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:DeleteItem",
                        "dynamodb:Query", "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem",
-                       "sqs:SendMessage", "bedrock:GetImportedModel", "sts:AssumeRole", *LOGS},
-    "TickRole": {"dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:PutItem", "sqs:SendMessage", *LOGS},
+                       "sqs:SendMessage", "bedrock:GetImportedModel", "sts:AssumeRole", *LOGS, *TELL},
+    "TickRole": {"dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:PutItem", "sqs:SendMessage", *LOGS, *TELL},
     # The worker reads a model registered unverified before calling it, and adds each exact
     # cold start to the fleet's totals (those items only: see the test below).
     "WorkerRole": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem",
                    "sqs:SendMessage", "sqs:ReceiveMessage",
                    "sqs:DeleteMessage", "sqs:GetQueueAttributes", "bedrock:InvokeModel",
-                   "bedrock:GetImportedModel", "sts:AssumeRole", *LOGS},
+                   "bedrock:GetImportedModel", "sts:AssumeRole", *LOGS, *TELL},
     # The dashboard's fleet widget only reads: the models (listed through the names index)
     # and their events.
     "FleetWidgetRole": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", *LOGS},
@@ -205,6 +208,8 @@ def test_each_role_grants_only_what_its_function_calls(built):
                 elif service == "logs":
                     group = f"log-group:${{{function_of[role]}LogGroup}}"
                     assert place == here and what in (group, f"{group}:*"), (role, arn)
+                elif service == "events":
+                    assert (place, what) == (here, "event-bus/default"), (role, arn)
                 elif service == "iam":
                     # Roles of the configured names only (in any account: the role's own trust
                     # policy decides whether we may), and the very pattern the API checks.
@@ -308,11 +313,10 @@ def test_every_route_requires_iam_authentication(built):
 def test_the_dashboard_shows_the_fleet_widget_from_its_own_function(built):
     """The custom widget names the stack's widget Lambda (which the console calls with the
     viewer's credentials); that function has its role, its log group and the table."""
-    stage, template = built
+    _, template = built
     doc = load(template)
-    board = doc["Resources"]["Dashboard"]
+    board = doc["Resources"]["FleetDashboard"]
     assert board["Type"] == "AWS::CloudWatch::Dashboard"
-    assert board["Properties"]["DashboardName"] == names(stage)["table"]
     body = json.loads(board["Properties"]["DashboardBody"]["Fn::Sub"])
     custom, = [w for w in body["widgets"] if w["type"] == "custom"]
     assert custom["properties"]["endpoint"] == "${FleetWidget.Arn}"
@@ -320,4 +324,97 @@ def test_the_dashboard_shows_the_fleet_widget_from_its_own_function(built):
     widget = doc["Resources"]["FleetWidget"]["Properties"]
     assert widget["Handler"] == "app.fleet_widget" and widget["Role"] == {"Fn::GetAtt": ["FleetWidgetRole", "Arn"]}
     assert "Events" not in widget  # nothing calls it but the dashboard
-    assert doc["Outputs"]["DashboardName"] == {"Value": {"Ref": "Dashboard"}}
+    assert doc["Outputs"]["FleetDashboardName"] == {"Value": {"Ref": "FleetDashboard"}}
+
+
+def published_metrics() -> set[tuple[str, str, frozenset[str]]]:
+    """What the functions publish (namespace, metric, dimension names), as CloudWatch reads
+    their EMF lines: each kind of model event, and a tick's report."""
+    from chalicelib import telemetry
+    from chalicelib.loop import TickReport
+    from chalicelib.records import Event, Model, ModelConfig, ModelState
+    from emf import data
+    from helpers import at
+
+    config = ModelConfig(name="m", model_arn="arn:aws:bedrock:us-west-2:123456789012:imported-model/abcdefghijkl",
+                         timezone="UTC", windows=[{"start": "09:00", "stop": "18:00"}])
+    happened = [Event(at(9, 5), "call", {"outcome": "ready"}), Event(at(9, 5), "cold_start", {"seconds": 400.0}),
+                Event(at(9, 5), "unexpected_cold"), Event(at(9, 5), "error"), Event(at(9, 5), "dead_lettered")]
+    documents = telemetry.model_documents(Model(config, ModelState()), happened, Settings("t", "q"))
+    documents.append(telemetry.document(telemetry._tick_measures(TickReport(), 1.0, 2.0, lambda: 0)))
+    lines = "\n".join(json.dumps(d) for d in documents)
+    return {datum.key for datum in data(lines)}
+
+
+def alarms_of(template: Path) -> dict:
+    return {name: r["Properties"] for name, r in resources(template).items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+
+
+def test_each_alarm_watches_a_metric_the_service_publishes_and_notifies_the_topic(built):
+    _, template = built
+    watched = alarms_of(template)
+    assert set(watched) == {"ModelInErrorAlarm", "DeadLetterAlarm", "TickLagAlarm", "TickDurationAlarm",
+                            "TickFailuresAlarm", "TickErrorsAlarm", "NotReadyAlarm"}
+    published = published_metrics()
+    env = resources(template)["Tick"]["Properties"]["Environment"]["Variables"]
+    for name, alarm in watched.items():
+        assert alarm["AlarmActions"] == alarm["OKActions"] == [{"Ref": "AlarmTopic"}], name
+        assert alarm["AlarmDescription"], name
+        if alarm["Namespace"] == "keepwarm":
+            key = ("keepwarm", alarm["MetricName"], frozenset(d["Name"] for d in alarm["Dimensions"]))
+            assert key in published, name
+            # The dimension's value is the service name the functions publish under.
+            assert alarm["Dimensions"] == [{"Name": "service", "Value": env["POWERTOOLS_SERVICE_NAME"]}]
+    dead = watched["DeadLetterAlarm"]
+    assert (dead["Namespace"], dead["MetricName"], dead["Threshold"]) == (
+        "AWS/SQS", "ApproximateNumberOfMessagesVisible", 1)
+    assert dead["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]}
+    # A tick that does not run at all is as late as can be.
+    assert watched["TickLagAlarm"]["TreatMissingData"] == "breaching"
+    timeout = json.loads((ROOT / ".chalice" / "config.json").read_text())["lambda_functions"]["tick"]["lambda_timeout"]
+    assert Settings("t", "q").tick_claim_seconds - 10 <= watched["TickDurationAlarm"]["Threshold"] < timeout
+    assert watched["TickLagAlarm"]["Threshold"] < 60  # within the tick's minute
+    assert (watched["NotReadyAlarm"]["Threshold"], watched["NotReadyAlarm"]["ComparisonOperator"]) == (
+        0, "GreaterThanThreshold")
+
+
+def test_the_alarm_topic_e_mails_only_when_an_address_is_given(built):
+    _, template = built
+    doc = load(template)
+    assert doc["Resources"]["AlarmTopic"]["Type"] == "AWS::SNS::Topic"
+    subscription = doc["Resources"]["AlarmEmailSubscription"]
+    assert subscription["Condition"] == "HasAlarmEmail"
+    assert subscription["Properties"] == {"TopicArn": {"Ref": "AlarmTopic"}, "Protocol": "email",
+                                          "Endpoint": {"Ref": "AlarmEmail"}}
+    assert doc["Parameters"]["AlarmEmail"]["Default"] == ""
+    assert doc["Conditions"]["HasAlarmEmail"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]}
+    pattern = re.compile(doc["Parameters"]["AlarmEmail"]["AllowedPattern"])
+    assert pattern.fullmatch("") and pattern.fullmatch("oncall@example.com")
+    assert not pattern.fullmatch("not an address")
+    assert doc["Outputs"]["AlarmTopicArn"] == {"Value": {"Ref": "AlarmTopic"}}
+
+
+def test_the_dashboard_graphs_the_fleet_and_shows_every_alarm(built):
+    _, template = built
+    doc = load(template)
+    body_text = doc["Resources"]["FleetDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    names = set(re.findall(r"\$\{([^}]+)\}", body_text))
+    # Every name Fn::Sub fills in is a pseudo parameter or a resource of the stack.
+    assert all(n.startswith("AWS::") or n.split(".")[0] in doc["Resources"] for n in names), names
+    widgets = json.loads(body_text)["widgets"]
+    cells = set()
+    for w in widgets:
+        assert 0 <= w["x"] and w["x"] + w["width"] <= 24
+        mine = {(x, y) for x in range(w["x"], w["x"] + w["width"]) for y in range(w["y"], w["y"] + w["height"])}
+        assert not cells & mine, w  # no widget covers another
+        cells |= mine
+    (shown,) = [w["properties"]["alarms"] for w in widgets if w["type"] == "alarm"]
+    assert {a.rsplit("${", 1)[1].rstrip("}") for a in shown} == set(alarms_of(template))
+    graphed = {m[1] for w in widgets if w["type"] == "metric" for m in w["properties"]["metrics"]
+               if isinstance(m[0], str)}
+    searched = " ".join(json.dumps(w["properties"]["metrics"]) for w in widgets if w["type"] == "metric")
+    for metric in ("ModelsInError", "ColdStarts", "ColdStartSeconds", "NotReadySeconds", "UnexpectedColds",
+                   "Errors", "DeadLetters", "TickDue", "TickEnqueued", "TickConflicts", "TickFailures",
+                   "TickLag", "TickDuration", "ApproximateNumberOfMessagesVisible"):
+        assert metric in graphed, metric
+    assert 'MetricName=\\"Calls\\"' in searched  # calls by outcome, every model

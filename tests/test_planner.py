@@ -23,8 +23,9 @@ from chalicelib.planner import (
     prewarm_lead,
     ready_check_at,
     wanted,
+    with_next_due,
 )
-from chalicelib.records import ModelConfig, ModelState, Pending
+from chalicelib.records import Lease, Model, ModelConfig, ModelState, Pending, expire_leases
 from chalicelib.settings import Settings
 
 UTC = timezone.utc
@@ -151,7 +152,8 @@ def test_ready_after_polling_records_the_cold_start():
     assert d.follow_up is None and d.state.pending is None
     # Next is the keep-alive 14 minutes after this success.
     assert d.state.next_due_at == utc(9, 0, 58, 3) + timedelta(minutes=14)
-    assert [(e.kind, e.detail.get("seconds")) for e in d.events] == [("call", None), ("cold_start", 63.0)]
+    assert [(e.kind, e.detail.get("seconds")) for e in d.events] == [("call", None), ("cold_start", 63.0),
+                                                                     ("warm", None)]
 
 
 def test_a_cold_start_whose_polling_stopped_long_ago_is_not_continued():
@@ -213,22 +215,67 @@ def test_a_failing_container_ends_a_cold_start_warm_with_the_error_and_no_retry(
     assert (d.state.error, d.state.error_kind) == ("ModelErrorException: Received server error (500)", MODEL_ERROR)
     assert d.follow_up is None
     assert d.state.next_due_at == utc(9, 0, 58, 3) + timedelta(minutes=14)  # the next keep-alive
-    assert [e.kind for e in d.events] == ["call", "cold_start", "model_error"]
+    assert [e.kind for e in d.events] == ["call", "cold_start", "warm", "model_error"]
     again = decide(d.state, CallResult(MODEL_ERROR, "ModelErrorException", "again"), called=utc(9, 1, 12, 3),
                    answered=utc(9, 1, 12, 4), action=Pending("k", "keepalive", utc(9, 1, 12, 3)))
     assert [e.kind for e in again.events] == ["call"]  # told once, not at every keep-alive
     recovered = decide(again.state, CallResult(READY), called=utc(9, 1, 26, 4), answered=utc(9, 1, 26, 5),
                        action=Pending("k2", "keepalive", utc(9, 1, 26, 4)))
     assert recovered.state.error is None and recovered.state.error_kind is None
+    assert [e.kind for e in recovered.events] == ["call", "error_cleared"]
 
 
 def test_a_success_held_through_a_load_is_a_cold_start_from_the_call():
     d = decide(ModelState(), CallResult(READY), called=utc(9, 0, 57), answered=utc(9, 0, 58, 10))
     assert d.state.status == "warm" and d.state.cold_starts == (70.0,)
     assert [(e.kind, e.detail.get("held")) for e in d.events] == [("call", None), ("cold", True),
-                                                                   ("cold_start", None)]
+                                                                   ("cold_start", None), ("warm", None)]
     quick = decide(ModelState(), CallResult(READY), called=utc(9, 0, 57), answered=utc(9, 0, 57, 2))
     assert quick.state.cold_starts == ()
+
+
+# -- what operators are told -------------------------------------------------------------------
+def test_a_copy_that_starts_answering_is_warm_and_every_waiting_lease_is_ready():
+    leases = (Lease("l000000000001", utc(9, 0, 50), utc(9, 2), "etl"),
+              Lease("l000000000002", utc(8, 0, 0), utc(8, 1), None))  # ended yesterday
+    warming = ModelState(status="warming", warming_since=utc(9, 0, 57), last_call_at=utc(9, 0, 57, 52),
+                         leases=leases)
+    d = decide(warming, CallResult(READY), called=utc(9, 0, 58, 2), answered=utc(9, 0, 58, 3),
+               action=Pending("p9", "poll", utc(9, 0, 58, 2)))
+    assert [(e.kind, e.detail) for e in d.events[2:]] == [
+        ("warm", {"action": "poll"}), ("lease_ready", {"lease": "l000000000001", "holder": "etl"})]
+    assert d.state.warm_since == utc(9, 0, 58, 3)  # its warm span starts at the first success
+    # A keep-alive that finds the copy still loaded changes nothing an operator is told.
+    held = decide(d.state, CallResult(READY), called=utc(9, 1, 12, 3), answered=utc(9, 1, 12, 4),
+                  action=Pending("k", "keepalive", utc(9, 1, 12, 3)))
+    assert [e.kind for e in held.events] == ["call"] and held.state.warm_since == utc(9, 0, 58, 3)
+    # Past the release time a success is another copy: warm again, its own span.
+    later = decide(d.state, CallResult(READY), called=utc(9, 2, 0), answered=utc(9, 2, 0, 1),
+                   action=Pending("w", "warmup", utc(9, 2, 0)))
+    assert "warm" in [e.kind for e in later.events] and later.state.warm_since == utc(9, 2, 0, 1)
+
+
+def test_a_success_after_an_error_clears_it_and_says_so():
+    failed = ModelState(status="error", error="ThrottlingException: gave up after 8 attempts",
+                        error_kind="transient", error_at=utc(9, 1, 0))
+    d = decide(failed, CallResult(READY), called=utc(9, 1, 14), answered=utc(9, 1, 14, 1),
+               action=Pending("w", "warmup", utc(9, 1, 14)))
+    assert [(e.kind, e.detail) for e in d.events if e.kind == "error_cleared"] == [
+        ("error_cleared", {"error": "ThrottlingException: gave up after 8 attempts"})]
+    assert d.state.error is None
+
+
+def test_the_tick_looks_at_a_model_when_a_lease_ends_and_tells_it_once():
+    # A lease after the window; its last keep-alive, at 12:16, covers it to its end.
+    lease = Lease("l000000000001", utc(9, 12, 0), utc(9, 12, 30), "etl")
+    state = replace(warm_since(utc(9, 12, 16)), leases=(lease,))
+    assert next_call(SHANGHAI, state, utc(9, 12, 16), SETTINGS).at == utc(10, 1, 0) - LEAD
+    assert with_next_due(SHANGHAI, state, utc(9, 12, 16), SETTINGS).next_due_at == utc(9, 12, 30)
+    ended, told = expire_leases(Model(SHANGHAI, state), utc(9, 12, 30))
+    assert [(e.kind, e.at, e.detail) for e in told] == [
+        ("lease_expired", utc(9, 12, 30), {"lease": "l000000000001", "holder": "etl"})]
+    assert expire_leases(ended, utc(9, 13, 0))[1] == []  # told once
+    assert with_next_due(SHANGHAI, ended.state, utc(9, 12, 30), SETTINGS).next_due_at == utc(10, 1, 0) - LEAD
 
 
 def test_percentile_nearest_rank():

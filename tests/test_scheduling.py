@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from conftest import ARN_LLAMA, ARN_QWEN
-from helpers import at, call_times, calls, events, instant, lead, register, send, show
+from helpers import at, cents, call_times, calls, events, instant, lead, register, send, show
 
 
 def test_the_copy_is_released_a_minute_after_the_window_closes(client, driver, simulator):
@@ -106,6 +106,11 @@ def test_a_lease_warms_the_model_at_once_outside_its_windows(client, driver, sim
     expired = client.http.get(f"/models/llama/leases/{body['id']}")
     assert expired.status_code == 404
     assert expired.json_body["Message"] == f"lease {body['id']} of llama expired at 2026-03-09T21:00:30Z"
+    # The batch job's team is told when the model was ready for it, and when its lease ran out.
+    told = [(e["kind"], e["at"], e["lease"], e["holder"]) for e in reversed(events(client, "llama"))
+            if e["kind"] in ("lease_ready", "lease_expired")]
+    assert told == [("lease_ready", "2026-03-09T20:02:00Z", body["id"], "nightly-etl"),
+                    ("lease_expired", "2026-03-09T21:00:30Z", body["id"], "nightly-etl")]
 
 
 def test_an_expired_lease_is_gone_for_every_route(client, simulator, clock):
@@ -336,6 +341,34 @@ def test_cost_reads_the_model_units_from_bedrock(client, simulator):
     simulator.remove_model(ARN_QWEN)
     gone = client.http.get("/models/qwen/cost?days=7")
     assert gone.status_code == 502 and "not found" in gone.json_body["Message"].lower()
+
+
+def test_the_months_cost_so_far_is_what_keepwarm_held_beside_the_projection(client, driver, simulator, clock):
+    simulator.add_model(ARN_LLAMA, load_seconds=60)
+    register(client, model_arn=ARN_LLAMA, name="llama", custom_model_units=4)
+    driver.run_until(at(19))  # the business day, and the copy's assumed release after it
+    happened = events(client, "llama")
+    successes = sorted(instant(e["at"]) for e in happened if e["kind"] == "call" and e["outcome"] == "ready")
+    (warm,) = [instant(e["at"]) for e in happened if e["kind"] == "warm"]
+    release = timedelta(minutes=show(client, "llama")["state"]["release_minutes_assumed"])
+    held = successes[-1] + release - warm  # from the first success to the assumed release
+    billed = -(-held // timedelta(minutes=5)) * 5
+
+    month = client.http.get("/models/llama/cost?days=30").json_body["month_to_date"]
+    assert (month["start"], month["until"]) == ("2026-03-01T00:00:00Z", "2026-03-09T19:00:00Z")
+    assert month["warm_spans"] == 1 and warm == successes[0]
+    assert month["warm_minutes"] == pytest.approx(held / timedelta(minutes=1), abs=0.1)
+    assert month["billed_minutes"] == billed
+    assert month["cost"] == cents(billed * 4, 0.05718)
+    # The rest of March: 16 more weekdays of nine hours, each with its lead and tail.
+    assert billed + 16 * 540 < month["projected_minutes"] < billed + 16 * 600
+    assert month["projected_cost"] == cents(month["projected_minutes"] * 4, 0.05718)
+    # The model's own view shows the same, as the day goes on.
+    assert show(client, "llama")["state"]["month_to_date"] == {**month, "projected_minutes": None,
+                                                               "projected_cost": None}
+    clock.set(at(12))
+    partway = show(client, "llama")["state"]["month_to_date"]
+    assert partway["warm_spans"] == 1 and partway["billed_minutes"] == -(-(at(12) - warm) // timedelta(minutes=5)) * 5
 
 
 def test_weeks_of_excluded_days_do_not_lose_the_model(client, driver, simulator, clock):

@@ -10,7 +10,7 @@ import boto3
 import pytest
 
 from bench.capacity import CapacityMeter, fullest_model, index_entry, item_size
-from chalicelib.records import Event, Model, ModelConfig, ModelState, Pending
+from chalicelib.records import Event, Model, ModelConfig, ModelState, Pending, WarmSpan
 from chalicelib.store import (
     DUE_INDEX,
     DUE_PARTITIONS,
@@ -195,6 +195,45 @@ def test_earliest_due(store):
     assert store.earliest_due() == T0 + timedelta(seconds=90)
 
 
+def test_events_since_an_instant_newest_first(store):
+    store.create(model("alpha"))
+    for minute in range(5):
+        store.add_event("alpha", Event(T0 + timedelta(minutes=minute), "call"), ttl_days=30)
+    since = [e["at"] for e in store.events_since("alpha", T0 + timedelta(minutes=3))]
+    assert since == ["2026-03-09T08:04:00Z", "2026-03-09T08:03:00Z"]
+    assert [e["at"] for e in store.events_since("alpha", T0, limit=2)] == ["2026-03-09T08:04:00Z",
+                                                                            "2026-03-09T08:03:00Z"]
+    assert store.events_since("alpha", T0 + timedelta(hours=1)) == []
+
+
+def test_warm_spans_are_kept_extended_and_found_by_the_range_they_overlap(store):
+    store.create(model("alpha"))
+    minutes = lambda n: T0 + timedelta(minutes=n)  # noqa: E731
+    store.put_warm_span("alpha", WarmSpan(minutes(0), minutes(15)))
+    store.put_warm_span("alpha", WarmSpan(minutes(0), minutes(29)))  # a keep-alive held the same copy
+    store.put_warm_span("alpha", WarmSpan(minutes(120), minutes(135)))
+    assert store.warm_spans("alpha", minutes(-60), minutes(600)) == [
+        WarmSpan(minutes(0), minutes(29)), WarmSpan(minutes(120), minutes(135))]
+    assert store.warm_spans("alpha", minutes(20), minutes(121)) == [
+        WarmSpan(minutes(0), minutes(29)), WarmSpan(minutes(120), minutes(135))]
+    assert store.warm_spans("alpha", minutes(29), minutes(120)) == []
+    assert store.warm_spans("alpha", minutes(130), minutes(131)) == [WarmSpan(minutes(120), minutes(135))]
+    store.delete("alpha")
+    store.create(model("alpha"))
+    assert store.warm_spans("alpha", minutes(-60), minutes(600)) == []
+
+
+def test_models_in_error_are_counted(store):
+    alpha = store.create(model("alpha", "aaaaaaaaaaaa"))
+    beta = store.create(model("beta", "bbbbbbbbbbbb"))
+    assert store.error_count() == 0
+    failed = store.save(replace(alpha, state=replace(alpha.state, status="error", error="x")), 1)
+    store.save(replace(beta, state=replace(beta.state, status="error", error="y")), 1)
+    assert store.error_count() == 2
+    store.save(replace(failed, state=replace(failed.state, status="cold", error=None)), 2)
+    assert store.error_count() == 1
+    store.delete("beta")
+    assert store.error_count() == 0
 def test_the_fleets_cold_starts_add_up_per_group(store):
     import math
 
