@@ -110,15 +110,18 @@ def prewarm_lead(config: ModelConfig, state: ModelState, settings: Settings) -> 
     one), plus the poll interval (the measurement's resolution) and a margin for queue
     latency. A bounded sample (only known to be shorter than some time) never lowers the
     lead below what the exact samples give, nor does anything lower it below the longest
-    load seen. For a billing-aware model the lead errs long (its bill starts at the held
+    load seen (exact, or a bounded one's low end: still loading then). For a billing-aware model the lead errs long (its bill starts at the held
     ready-check, not at the load), but not so long that a loaded copy would sit idle past
     the assumed release before the check reaches it."""
     prior = prior_of(state, settings)
     held = config.billing_aware_prewarm
     pct = settings.held_lead_percentile if held else settings.lead_percentile
     exact = fit(state.cold_starts, (), prior)
+    # The longest load known to have happened: an exact one, or a bounded one's low end (the
+    # copy was still loading then).
+    longest = max([*state.cold_starts, *(low for low, _ in state.cold_start_bounds)], default=0.0)
     load = max(upper_quantile(exact, pct), upper_quantile(fit(state.cold_starts, state.cold_start_bounds, prior), pct),
-               max(state.cold_starts, default=0.0))
+               longest)
     seconds = min(settings.lead_max_seconds, load + settings.poll_seconds + settings.lead_margin_seconds)
     if held:
         # The copy is ready no sooner than a short load after the trigger, and idles until
