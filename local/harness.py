@@ -18,7 +18,7 @@ from typing import Any, Callable, Optional
 from botocore.exceptions import ClientError
 
 from chalicelib.bedrock import classify, request_body
-from chalicelib.planner import READY, CallResult
+from chalicelib.planner import NOT_READY, READY, CallResult
 from chalicelib.queue import SendsOneByOne, WorkMessage
 
 UTC = timezone.utc
@@ -126,11 +126,11 @@ class Driver:
                     if skipped != next_tick:
                         next_tick = skipped
                         continue
-                self.clock.set(next_tick)
+                self.clock.set(max(next_tick, self.clock.now()))
                 self.ticks += 1
                 self.tick(next_tick)
                 next_tick += MINUTE
-        self.clock.set(end)
+        self.clock.set(max(end, self.clock.now()))
 
     def _first_useful_tick(self, next_tick: datetime, queued: Optional[datetime], end: datetime) -> datetime:
         due = self.earliest_due()  # type: ignore[misc]
@@ -143,17 +143,32 @@ class Driver:
 
 class SimulatorInvoker:
     """Calls a :class:`local.simulator.Simulator` in this process, without HTTP: for soaks
-    that run hundreds of models for weeks, where the loop, not the wire, is under test.
+    and benchmarks that run hundreds of models for weeks, where the loop, not the wire, is
+    under test.
 
     The body is the service's own (``chalicelib.bedrock.request_body``) and an error answer
     is classified by the service's own ``classify``, from the code and status the
-    simulator would have sent; the HTTP path itself is tested elsewhere."""
+    simulator would have sent; the HTTP path itself is tested elsewhere.
 
-    def __init__(self, simulator: Any):
+    A call the simulator holds (a cold model in ``hold`` mode) takes its time on the
+    simulated clock, as it would over HTTP: ``clock`` (a ``ManualClock``) is moved to the
+    answer, or to ``read_timeout`` seconds after the call, when the caller gives up and
+    counts the model as still loading, as ``chalicelib.bedrock.Invoker`` does."""
+
+    def __init__(self, simulator: Any, clock: Any = None, read_timeout: float = 60.0):
         self.simulator = simulator
+        self.clock = clock
+        self.read_timeout = read_timeout
 
     def invoke(self, config: Any, request_format: str) -> CallResult:
         answer = self.simulator.invoke(config.model_arn, request_body(config, request_format))
+        if answer.at is not None and self.clock is not None:
+            called_at = self.clock.now()
+            give_up = called_at + timedelta(seconds=self.read_timeout)
+            self.clock.set(max(called_at, min(answer.at, give_up)))
+            if answer.at > give_up:
+                return CallResult(NOT_READY, "ReadTimeoutError",
+                                  f"no answer within {self.read_timeout:g} s; counted as still loading")
         if answer.status == 200:
             return CallResult(READY)
         error = {"Code": answer.body.get("__type"), "Message": answer.body.get("message")}
