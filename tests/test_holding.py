@@ -110,3 +110,23 @@ def test_the_worker_timeout_setting_is_the_deployed_lambdas():
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())
     assert config["lambda_functions"]["worker"]["lambda_timeout"] == Settings("t", "q").worker_timeout_seconds
     assert timedelta(seconds=Settings("t", "q").invoke_read_timeout_seconds) < timedelta(minutes=5)
+
+
+@pytest.mark.parametrize("load, outcome, waited", [(35, "ready", 35), (90, "not_ready", 60)])
+def test_in_process_a_held_call_takes_its_time_on_the_simulated_clock(load, outcome, waited):
+    # What the benchmark and the soak use instead of HTTP: the same outcomes, the same wait.
+    from datetime import datetime, timezone
+
+    from chalicelib.records import ModelConfig
+    from local.harness import SimulatorInvoker
+    from local.simulator import ManualClock, Simulator
+
+    start = datetime(2026, 3, 9, 8, 0, tzinfo=timezone.utc)
+    clock = ManualClock(start)
+    simulator = Simulator(clock=clock.now)
+    simulator.add_model(ARN_LLAMA, load_seconds=load, cold_mode="hold", hold_seconds=300)
+    config = ModelConfig(name="llama", model_arn=ARN_LLAMA, timezone="UTC", windows=[])
+    result = SimulatorInvoker(simulator, clock, read_timeout=60).invoke(config, "chat")
+    assert result.outcome == outcome and clock.now() == start + timedelta(seconds=waited)
+    if outcome == "not_ready":
+        assert result.code == "ReadTimeoutError"
