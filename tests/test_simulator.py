@@ -527,7 +527,8 @@ def test_admin_endpoints_register_change_inspect_and_delete(sim, clock, server, 
     (copy,) = model["copies"]
     assert 10 <= copy["load_seconds"] <= 20 and copy["load_started_at"] == "2026-03-09T08:00:00Z"
     assert set(copy) == {"load_started_at", "load_seconds", "loaded_at", "first_success_at",
-                         "released_at", "billed_minutes"}
+                         "billing_started_at", "released_at", "billed_minutes"}
+    assert copy["billing_started_at"] == copy["first_success_at"] == "2026-03-09T08:00:20Z"
     assert model["billed_cmu_minutes"] == 15
     assert admin(url, "GET", "/_sim/models")[1]["models"][0]["model_arn"] == ARN
 
