@@ -125,9 +125,12 @@ def prewarm_lead(config: ModelConfig, state: ModelState, settings: Settings) -> 
     seconds = min(settings.lead_max_seconds, load + settings.poll_seconds + settings.lead_margin_seconds)
     if held:
         # The copy is ready no sooner than a short load after the trigger, and idles until
-        # the check: that must stay within the release time.
+        # the check: that must stay within the release time. A release learned from a
+        # keep-alive that found the model cold is only known to lie between that gap and
+        # the keep-alive that still held the copy: the idle stays within the latter.
         shortest = math.exp(exact.mu - 1.645 * exact.sigma)
-        idle_limit = shortest + 60 * release_in_force(config, state) + settings.ready_check_margin_seconds
+        safe = keepalive_in_force(config, state) if state.learned_release_minutes else release_in_force(config, state)
+        idle_limit = shortest + 60 * safe + settings.ready_check_margin_seconds
         seconds = min(seconds, max(idle_limit - 30, settings.poll_seconds + settings.lead_margin_seconds))
     return timedelta(seconds=math.ceil(seconds))  # whole seconds: calls go out on the second
 
