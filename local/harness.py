@@ -126,11 +126,11 @@ class Driver:
                     if skipped != next_tick:
                         next_tick = skipped
                         continue
-                self.clock.set(max(next_tick, self.clock.now()))
+                self.clock.set(next_tick)
                 self.ticks += 1
                 self.tick(next_tick)
                 next_tick += MINUTE
-        self.clock.set(max(end, self.clock.now()))
+        self.clock.set(end)
 
     def _first_useful_tick(self, next_tick: datetime, queued: Optional[datetime], end: datetime) -> datetime:
         due = self.earliest_due()  # type: ignore[misc]
@@ -150,23 +150,36 @@ class SimulatorInvoker:
     is classified by the service's own ``classify``, from the code and status the
     simulator would have sent; the HTTP path itself is tested elsewhere.
 
-    A call the simulator holds (a cold model in ``hold`` mode) takes its time on the
-    simulated clock, as it would over HTTP: ``clock`` (a ``ManualClock``) is moved to the
-    answer, or to ``read_timeout`` seconds after the call, when the caller gives up and
-    counts the model as still loading, as ``chalicelib.bedrock.Invoker`` does."""
+    A call the simulator holds (a cold model in ``hold`` mode) takes its time as it would
+    over HTTP, for its caller only: with ``clock`` (the shared simulated clock), ``now``
+    is the caller's clock, that clock plus how long its last call was held (up to
+    ``read_timeout`` seconds, when the caller gives up and counts the model as still
+    loading, as ``chalicelib.bedrock.Invoker`` does). Give ``now`` to the worker and its
+    queue, and call ``begin`` before each delivery: other workers' calls, due meanwhile,
+    go out on time, as concurrent Lambda invocations do."""
 
-    def __init__(self, simulator: Any, clock: Any = None, read_timeout: float = 60.0):
+    def __init__(self, simulator: Any, clock: Optional[Callable[[], datetime]] = None, read_timeout: float = 60.0):
         self.simulator = simulator
         self.clock = clock
         self.read_timeout = read_timeout
+        self.held = timedelta(0)
+
+    def begin(self) -> None:
+        """A new delivery: its worker has waited on nothing yet."""
+        self.held = timedelta(0)
+
+    def now(self) -> datetime:
+        if self.clock is None:
+            raise ValueError("SimulatorInvoker.now needs the shared clock")
+        return self.clock() + self.held
 
     def invoke(self, config: Any, request_format: str) -> CallResult:
         answer = self.simulator.invoke(config.model_arn, request_body(config, request_format))
         if answer.at is not None and self.clock is not None:
-            called_at = self.clock.now()
-            give_up = called_at + timedelta(seconds=self.read_timeout)
-            self.clock.set(max(called_at, min(answer.at, give_up)))
-            if answer.at > give_up:
+            waited = answer.at - self.clock()
+            limit = timedelta(seconds=self.read_timeout)
+            self.held = min(waited, limit)
+            if waited > limit:
                 return CallResult(NOT_READY, "ReadTimeoutError",
                                   f"no answer within {self.read_timeout:g} s; counted as still loading")
         if answer.status == 200:
