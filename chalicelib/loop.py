@@ -311,7 +311,7 @@ class Worker:
             try:
                 for event in (*check_events, *decision.events, *format_events):
                     self.store.add_event(model.name, event, self.settings.event_ttl_days)
-                    if event.kind == "cold_start" and event.detail.get("exact"):
+                    if event.kind == "cold_start" and event.detail.get("exact") and not event.detail.get("held"):
                         self.store.add_fleet_load(load_groups(model.config, decision.state),
                                                   math.log(max(1.0, event.detail["seconds"])))
             except Exception as err:  # the state is saved; a lost event must not fail the call

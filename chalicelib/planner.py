@@ -279,7 +279,8 @@ def apply_outcome(
         new = replace(base, status="warm", last_success_at=answered_at, warming_since=None,
                       error=None, error_kind=None, error_at=None, ready_check_at=None)
         since = state.warming_since if _chain_alive(state, called_at, settings) else None
-        if since is None and _held(config, state, called_at, answered_at, settings):
+        held = since is None and _held(config, state, called_at, answered_at, settings)
+        if held:
             since = called_at
             events.append(Event(called_at, "cold", {"action": action.kind, "held": True}))
         if since is not None:
@@ -289,6 +290,10 @@ def apply_outcome(
             detail: dict = {"seconds": round(seconds, 3), "exact": after is None}
             if after is not None:
                 detail["after_seconds"] = round(after, 3)
+            if held:
+                # Only a load shorter than the read timeout ends this way: exact for the
+                # model, but a biased sample of the fleet's loads, which it does not join.
+                detail["held"] = True
             events.append(Event(answered_at, "cold_start", detail))
         if result.outcome == MODEL_ERROR:
             # Not retried: the next keep-alive, due as after a success, tries again.

@@ -226,7 +226,7 @@ def test_a_success_held_through_a_load_is_a_cold_start_from_the_call():
     d = decide(ModelState(), CallResult(READY), called=utc(9, 0, 57), answered=utc(9, 0, 58, 10))
     assert d.state.status == "warm" and d.state.cold_starts == (70.0,)
     assert [(e.kind, e.detail.get("held")) for e in d.events] == [("call", None), ("cold", True),
-                                                                   ("cold_start", None)]
+                                                                   ("cold_start", True)]
     quick = decide(ModelState(), CallResult(READY), called=utc(9, 0, 57), answered=utc(9, 0, 57, 2))
     assert quick.state.cold_starts == ()
 
