@@ -11,7 +11,7 @@ careful team would try, in the same run, on the same cold-start draws:
   ``MemoryStore`` and a ``SimQueue``. Calls reach the ``Simulator`` in this process through
   ``local.harness.SimulatorInvoker`` (the service's own request body and error
   classification; the HTTP path is tested elsewhere). Also run with the billing-aware
-  pre-warm off and the same lead, to show what holding the ready-check back saves.
+  pre-warm off and the same lead percentile, to show what holding the ready-check back saves.
 - **crons**: a rule calling each model every 14 minutes from its window's open (0), or
   from 5, 10 or 15 minutes before it, while before the close; on
   ``ModelNotReadyException`` the SDK-style retry: a few more attempts a few seconds apart,
@@ -136,8 +136,9 @@ class Strategy:
 
 
 KEEPWARM = Strategy("keepwarm", "keepwarm")
-# The same lead (the billing-aware percentile) with every call free to succeed at once.
-KEEPWARM_PLAIN = Strategy("keepwarm-plain", "keepwarm, billing-aware pre-warm off, same lead", billing_aware=False)
+# The same lead rule (the billing-aware percentile) with every call free to succeed at once.
+KEEPWARM_PLAIN = Strategy("keepwarm-plain", "keepwarm, billing-aware pre-warm off, same lead percentile",
+                          billing_aware=False)
 CRONS = tuple(Strategy(f"cron-{m}", "cron every 14 min from the open" if m == 0
                        else f"cron every 14 min from {m} min before the open", early_minutes=m)
               for m in (0, 5, 10, 15))
@@ -917,7 +918,8 @@ def report(study_: Study, argv: Sequence[str], wall_seconds: float, pngs: Sequen
         "(the hold variant) keeps its own worker waiting, up to the 60 s read timeout; other calls go out on time, "
         "as concurrent Lambda invocations do.",
         f"- {label(KEEPWARM_PLAIN.key)}: the same with `billing_aware_prewarm` off and `lead_percentile` "
-        f"{settings.held_lead_percentile}: the trigger at the same instant, then polls every "
+        f"{settings.held_lead_percentile}, the billing-aware one's: the trigger the same percentile of the predicted "
+        f"load before the open (the prediction differs a little, from its own samples), then polls every "
         f"{settings.poll_seconds} s, so the first success (and the billing) comes as soon as the copy is ready.",
         f"- crons: calls at each window's open (or 5, 10, 15 minutes before), then every 14 minutes while "
         f"before the close; on `ModelNotReadyException` {BASELINE_RETRIES} more attempts "
@@ -959,7 +961,7 @@ def report(study_: Study, argv: Sequence[str], wall_seconds: float, pngs: Sequen
                   "window's opening and closing, zoomed in."]
     if len(pngs) > 1:
         lines += ["", "### A billing-aware opening", "", f"![a billing-aware opening]({pngs[1]})", "",
-                  "The same opening with the billing-aware pre-warm and without it, on the same lead: the load "
+                  "The same opening with the billing-aware pre-warm and without it, on the same lead percentile: the load "
                   "trigger goes out the lead before the open and finds the model cold; without holding back, "
                   "polls find the copy ready as soon as it is and start its billing then; with it, the "
                   "ready-check waits until the billing window's slack before the open, so the 5-minute "
@@ -1142,7 +1144,7 @@ def plot_opening(result: Result, path: Path) -> str:
     lead = (opened - copy.load_started_at).total_seconds() / 60
     held = (opened - copy.first_success_at).total_seconds() / 60 if copy.first_success_at else float("nan")
     ax.set_yticks([float(len(lanes) - 1 - i) for i in range(len(lanes))],
-                  ["billing-aware" if k == KEEPWARM.key else "billing-aware off,\nsame lead" for k in lanes])
+                  ["billing-aware" if k == KEEPWARM.key else "billing-aware off,\nsame percentile" for k in lanes])
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=zone))
     ax.xaxis.set_major_locator(mdates.MinuteLocator(byminute=range(0, 60, 2), tz=zone))
     ax.set_title(f"{spec.name} ({spec.timezone}, {spec.cmus} CMU): the {opened.astimezone(zone):%a %H:%M} opening, "

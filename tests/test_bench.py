@@ -4,7 +4,7 @@ Short versions of ``bench.simulate`` (a few models, two days) and ``bench.tick_s
 (50 models). They assert the direction of the results, never timings: keepwarm meets a
 cold model for less time than each cron and pays no more minutes outside the windows,
 on the documented platform and on each variant of it; holding the ready-check back costs
-no more than not holding it, on the same lead; the tick reads the due models only and
+no more than not holding it, on the same lead percentile; the tick reads the due models only and
 claims each once.
 """
 from __future__ import annotations
@@ -61,7 +61,7 @@ def test_the_cron_at_the_open_opens_every_window_cold(short_run):
 
 def test_holding_the_ready_check_back_costs_no_more_than_not_holding_it(short_run):
     held, plain = short_run.figures("keepwarm"), short_run.figures("keepwarm-plain")
-    # Same lead, same draws: the same windows warm, and the held check pays less outside.
+    # The same lead percentile, the same draws: no colder, and the held check pays less outside.
     assert held.cold_seconds <= plain.cold_seconds
     assert held.outside_cmu_minutes < plain.outside_cmu_minutes
 
