@@ -336,7 +336,8 @@ class Worker:
                 self.journal.record(Model(model.config, decision.state),
                                     (*check_events, *decision.events, *format_events))
                 for event in decision.events:
-                    if event.kind == "cold_start" and event.detail.get("exact"):
+                    # A load a held call sat through is only known to be under the hold.
+                    if event.kind == "cold_start" and event.detail.get("exact") and not event.detail.get("held"):
                         self.store.add_fleet_load(load_groups(model.config, decision.state),
                                                   math.log(max(1.0, event.detail["seconds"])))
             except Exception as err:  # the state is saved; a lost event must not fail the call

@@ -110,21 +110,27 @@ def prewarm_lead(config: ModelConfig, state: ModelState, settings: Settings) -> 
     one), plus the poll interval (the measurement's resolution) and a margin for queue
     latency. A bounded sample (only known to be shorter than some time) never lowers the
     lead below what the exact samples give, nor does anything lower it below the longest
-    load seen. For a billing-aware model the lead errs long (its bill starts at the held
+    load seen (exact, or a bounded one's low end: still loading then). For a billing-aware model the lead errs long (its bill starts at the held
     ready-check, not at the load), but not so long that a loaded copy would sit idle past
     the assumed release before the check reaches it."""
     prior = prior_of(state, settings)
     held = config.billing_aware_prewarm
     pct = settings.held_lead_percentile if held else settings.lead_percentile
     exact = fit(state.cold_starts, (), prior)
+    # The longest load known to have happened: an exact one, or a bounded one's low end (the
+    # copy was still loading then).
+    longest = max([*state.cold_starts, *(low for low, _ in state.cold_start_bounds)], default=0.0)
     load = max(upper_quantile(exact, pct), upper_quantile(fit(state.cold_starts, state.cold_start_bounds, prior), pct),
-               max(state.cold_starts, default=0.0))
+               longest)
     seconds = min(settings.lead_max_seconds, load + settings.poll_seconds + settings.lead_margin_seconds)
     if held:
         # The copy is ready no sooner than a short load after the trigger, and idles until
-        # the check: that must stay within the release time.
+        # the check: that must stay within the release time. A release learned from a
+        # keep-alive that found the model cold is only known to lie between that gap and
+        # the keep-alive that still held the copy: the idle stays within the latter.
         shortest = math.exp(exact.mu - 1.645 * exact.sigma)
-        idle_limit = shortest + 60 * release_in_force(config, state) + settings.ready_check_margin_seconds
+        safe = keepalive_in_force(config, state) if state.learned_release_minutes else release_in_force(config, state)
+        idle_limit = shortest + 60 * safe + settings.ready_check_margin_seconds
         seconds = min(seconds, max(idle_limit - 30, settings.poll_seconds + settings.lead_margin_seconds))
     return timedelta(seconds=math.ceil(seconds))  # whole seconds: calls go out on the second
 
@@ -275,7 +281,8 @@ def apply_outcome(
                       error=None, error_kind=None, error_at=None, ready_check_at=None,
                       warm_since=state.warm_since if held_copy and state.warm_since else answered_at)
         since = state.warming_since if _chain_alive(state, called_at, settings) else None
-        if since is None and _held(config, state, called_at, answered_at, settings):
+        held = since is None and _held(config, state, called_at, answered_at, settings)
+        if held:
             since = called_at
             events.append(Event(called_at, "cold", {"action": action.kind, "held": True}))
         if since is not None:
@@ -285,6 +292,10 @@ def apply_outcome(
             detail: dict = {"seconds": round(seconds, 3), "exact": after is None}
             if after is not None:
                 detail["after_seconds"] = round(after, 3)
+            if held:
+                # Only a load shorter than the read timeout ends this way: exact for the
+                # model, but a biased sample of the fleet's loads, which it does not join.
+                detail["held"] = True
             events.append(Event(answered_at, "cold_start", detail))
         if not held_copy:
             # A copy keepwarm did not hold answered: the model became warm, and every batch

@@ -18,7 +18,7 @@ from typing import Any, Callable, Optional
 from botocore.exceptions import ClientError
 
 from chalicelib.bedrock import classify, request_body
-from chalicelib.planner import READY, CallResult
+from chalicelib.planner import NOT_READY, READY, CallResult
 from chalicelib.queue import SendsOneByOne, WorkMessage
 
 UTC = timezone.utc
@@ -143,17 +143,45 @@ class Driver:
 
 class SimulatorInvoker:
     """Calls a :class:`local.simulator.Simulator` in this process, without HTTP: for soaks
-    that run hundreds of models for weeks, where the loop, not the wire, is under test.
+    and benchmarks that run hundreds of models for weeks, where the loop, not the wire, is
+    under test.
 
     The body is the service's own (``chalicelib.bedrock.request_body``) and an error answer
     is classified by the service's own ``classify``, from the code and status the
-    simulator would have sent; the HTTP path itself is tested elsewhere."""
+    simulator would have sent; the HTTP path itself is tested elsewhere.
 
-    def __init__(self, simulator: Any):
+    A call the simulator holds (a cold model in ``hold`` mode) takes its time as it would
+    over HTTP, for its caller only: with ``clock`` (the shared simulated clock), ``now``
+    is the caller's clock, that clock plus how long its last call was held (up to
+    ``read_timeout`` seconds, when the caller gives up and counts the model as still
+    loading, as ``chalicelib.bedrock.Invoker`` does). Give ``now`` to the worker and its
+    queue, and call ``begin`` before each delivery: other workers' calls, due meanwhile,
+    go out on time, as concurrent Lambda invocations do."""
+
+    def __init__(self, simulator: Any, clock: Optional[Callable[[], datetime]] = None, read_timeout: float = 60.0):
         self.simulator = simulator
+        self.clock = clock
+        self.read_timeout = read_timeout
+        self.held = timedelta(0)
+
+    def begin(self) -> None:
+        """A new delivery: its worker has waited on nothing yet."""
+        self.held = timedelta(0)
+
+    def now(self) -> datetime:
+        if self.clock is None:
+            raise ValueError("SimulatorInvoker.now needs the shared clock")
+        return self.clock() + self.held
 
     def invoke(self, config: Any, request_format: str) -> CallResult:
         answer = self.simulator.invoke(config.model_arn, request_body(config, request_format))
+        if answer.at is not None and self.clock is not None:
+            waited = answer.at - self.clock()
+            limit = timedelta(seconds=self.read_timeout)
+            self.held = min(waited, limit)
+            if waited > limit:
+                return CallResult(NOT_READY, "ReadTimeoutError",
+                                  f"no answer within {self.read_timeout:g} s; counted as still loading")
         if answer.status == 200:
             return CallResult(READY)
         error = {"Code": answer.body.get("__type"), "Message": answer.body.get("message")}

@@ -23,6 +23,9 @@ behind the same wire protocol a real boto3 client speaks:
   periods"), counted from the later of the last invocation and the end of loading.
 - Billing per copy: whole 5-minute windows from the copy's first successful call until its
   release (or until now, while it is loaded); billed CMU-minutes = minutes x CMUs per copy.
+  That is the documented rule (``billing`` ``first_success``); ``billing`` ``load`` bills
+  from the end of the copy's load instead, whether or not any call succeeded (the
+  pessimistic reading, for measuring what a pre-warm costs if Bedrock's rule differs).
 - Faults per model: ``throttle_rate`` (429 ThrottlingException), ``error_rate`` (500
   InternalServerException and 503 ServiceUnavailableException, alternating),
   ``slow_seconds`` (the answer is held back that long), ``denied`` (403
@@ -95,6 +98,7 @@ WINDOW_SECONDS = 300
 NOT_READY_MESSAGE = "Model is not ready for inference. Wait and try your request again."
 FAULT_KEYS = ("throttle_rate", "error_rate", "slow_seconds", "denied", "model_error")
 COLD_MODES = ("reject", "hold")
+BILLING_MODES = ("first_success", "load")
 # AWS's "Invoke your imported model": OpenAI-style bodies for models imported after
 # 11 November 2025 (the first instant after that day, in UTC).
 OPENAI_BODIES_SINCE = datetime(2025, 11, 12, tzinfo=timezone.utc)
@@ -241,16 +245,26 @@ class Copy:
     load_seconds: float
     first_success_at: Optional[datetime] = None
     released_at: Optional[datetime] = None
+    billing: str = "first_success"  # see BILLING_MODES
 
     @property
     def ready_at(self) -> datetime:
         return self.load_started_at + timedelta(seconds=self.load_seconds)
 
+    def billing_started_at(self, now: datetime) -> Optional[datetime]:
+        """When this copy's billing started (None: not yet, or never)."""
+        if self.billing == "load":
+            start: Optional[datetime] = self.ready_at if self.ready_at <= (self.released_at or now) else None
+        else:
+            start = self.first_success_at
+        return start if start is not None and start <= now else None  # (a held call is served later)
+
     def billed_minutes(self, now: datetime) -> int:
-        if self.first_success_at is None or self.first_success_at > now:
-            return 0  # (a held call is served in the future of the instant it arrived)
+        start = self.billing_started_at(now)
+        if start is None:
+            return 0
         end = self.released_at or now
-        windows = math.ceil((end - self.first_success_at).total_seconds() / WINDOW_SECONDS)
+        windows = math.ceil((end - start).total_seconds() / WINDOW_SECONDS)
         # A window is billed whole from its first second, so a live copy bills at least one.
         return max(1, windows) * WINDOW_SECONDS // 60
 
@@ -274,6 +288,7 @@ class Model:
     model_error: bool = False
     cold_mode: str = "reject"
     hold_seconds: float = 300.0
+    billing: str = "first_success"
     deleted: bool = False
     errors_given: int = 0
     last_activity: Optional[datetime] = None
@@ -449,12 +464,13 @@ class Simulator:
                   cmus: int = 1, architecture: str = "llama", name: Optional[str] = None,
                   instruct_supported: bool = True, imported_at: Union[datetime, str, None] = None,
                   cold_mode: str = "reject", hold_seconds: float = 300.0, seed: Optional[int] = None,
-                  **faults: Any) -> dict[str, Any]:
+                  billing: str = "first_success", **faults: Any) -> dict[str, Any]:
         """Register an imported model (re-registering a deleted one starts it afresh).
 
         ``imported_at`` (default: now, a new import) is its creationTime, which with
         ``architecture`` decides the bodies it takes; ``cold_mode`` ``hold`` holds calls
-        to a cold model up to ``hold_seconds`` instead of answering not ready at once."""
+        to a cold model up to ``hold_seconds`` instead of answering not ready at once;
+        ``billing`` ``load`` bills each copy from the end of its load, not its first success."""
         match = ARN_RE.match(arn)
         if not match:
             raise ValueError(f"not an imported-model ARN (12 lowercase alphanumerics at the end): {arn!r}")
@@ -466,6 +482,8 @@ class Simulator:
             raise ValueError(f"cold_mode must be one of {', '.join(COLD_MODES)}, got {cold_mode!r}")
         if float(hold_seconds) <= 0:
             raise ValueError("hold_seconds must be > 0")
+        if billing not in BILLING_MODES:
+            raise ValueError(f"billing must be one of {', '.join(BILLING_MODES)}, got {billing!r}")
         imported = parse_iso(imported_at) if isinstance(imported_at, str) else imported_at
         if imported is not None and imported.tzinfo is None:
             raise ValueError("imported_at needs a time zone")
@@ -483,7 +501,7 @@ class Simulator:
                           release_seconds=float(release_seconds), cmus=cmus,
                           architecture=architecture, instruct_supported=instruct_supported,
                           created_at=(imported or self.now()).astimezone(UTC),
-                          cold_mode=cold_mode, hold_seconds=float(hold_seconds),
+                          cold_mode=cold_mode, hold_seconds=float(hold_seconds), billing=billing,
                           fault_rng=random.Random(f"{base}:faults"),
                           load_rng=random.Random(f"{base}:load"), **checked)
             self._models[arn] = model
@@ -545,6 +563,7 @@ class Simulator:
             "load_seconds": round(c.load_seconds, 3),
             "loaded_at": iso(c.ready_at) if c.ready_at <= (c.released_at or now) else None,
             "first_success_at": iso(c.first_success_at),
+            "billing_started_at": iso(c.billing_started_at(now)),
             "released_at": iso(c.released_at),
             "billed_minutes": c.billed_minutes(now),
         } for c in m.copies]
@@ -554,6 +573,7 @@ class Simulator:
             "architecture": m.architecture, "cmus": m.cmus, "load_seconds": m.load,
             "release_seconds": m.release_seconds, "created_at": iso(m.created_at),
             "accepts": list(m.accepts), "cold_mode": m.cold_mode, "hold_seconds": m.hold_seconds,
+            "billing": m.billing,
             "faults": {k: getattr(m, k) for k in FAULT_KEYS},
             "state": m.state(now), "now": iso(now),
             "calls": [dict(c) for c in m.calls],
@@ -639,7 +659,7 @@ class Simulator:
         model.settle(now)
         copy = model.current
         if copy is None:
-            copy = Copy(now, model.draw_load_seconds())
+            copy = Copy(now, model.draw_load_seconds(), billing=model.billing)
             model.copies.append(copy)
             if model.cold_mode != "hold":
                 return "not_ready", fmt, body, now
@@ -860,6 +880,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--cold-mode", choices=COLD_MODES, default="reject",
                         help="hold: keep a call to a cold model waiting while a copy loads")
     parser.add_argument("--hold-seconds", type=float, default=300.0)
+    parser.add_argument("--billing", choices=BILLING_MODES, default="first_success",
+                        help="load: bill each copy from the end of its load (default: from its first success)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--manual-clock", nargs="?", const="", metavar="ISO",
                         help="run on a manual clock (from ISO, default now), moved by POST /_sim/clock")
@@ -876,7 +898,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         for arn in args.model:
             sim.add_model(arn, args.load_seconds, release_seconds=args.release_seconds,
                           cmus=args.cmus, architecture=args.architecture, imported_at=args.imported_at,
-                          cold_mode=args.cold_mode, hold_seconds=args.hold_seconds)
+                          cold_mode=args.cold_mode, hold_seconds=args.hold_seconds, billing=args.billing)
         server = SimulatorServer(sim, args.host, args.port, quiet=not args.verbose)
     except (ValueError, SimError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -229,7 +229,7 @@ def test_a_success_held_through_a_load_is_a_cold_start_from_the_call():
     d = decide(ModelState(), CallResult(READY), called=utc(9, 0, 57), answered=utc(9, 0, 58, 10))
     assert d.state.status == "warm" and d.state.cold_starts == (70.0,)
     assert [(e.kind, e.detail.get("held")) for e in d.events] == [("call", None), ("cold", True),
-                                                                   ("cold_start", None), ("warm", None)]
+                                                                   ("cold_start", True), ("warm", None)]
     quick = decide(ModelState(), CallResult(READY), called=utc(9, 0, 57), answered=utc(9, 0, 57, 2))
     assert quick.state.cold_starts == ()
 
@@ -347,6 +347,24 @@ def test_a_billing_aware_lead_stays_within_the_release_time():
     short = replace(ModelState(), learned_release_minutes=5, learned_keepalive_minutes=4)
     assert prewarm_lead(SHANGHAI, short, SETTINGS) < timedelta(minutes=5) + timedelta(
         seconds=SETTINGS.ready_check_margin_seconds) + timedelta(minutes=1)
+
+
+def test_a_copy_loaded_early_idles_no_longer_than_the_keepalive_once_the_release_was_learned():
+    # Keep-alives 7 min after a success found the model cold, 3 min ones did not: the
+    # release lies between 3 and 7 minutes (it was 5). A copy ready at the fastest load
+    # seen must not idle past 3 minutes before its held ready-check, or it may be gone.
+    from chalicelib.timeline import next_hold
+
+    learned = ModelState(cold_starts=(60.0, 90.0, 75.0), cold_start_count=3,
+                         learned_release_minutes=7, learned_keepalive_minutes=3)
+    lead = prewarm_lead(SHANGHAI, learned, SETTINGS)
+    hold = next_hold(SHANGHAI, learned, utc(9, 0, 0), lead)
+    check = ready_check_at(SHANGHAI, learned, hold, SETTINGS)
+    idle = check - (hold.open - lead + timedelta(seconds=60))
+    assert idle <= timedelta(minutes=3)
+    # Without a learned release, the documented 15 minutes bound the idle as before.
+    assert prewarm_lead(SHANGHAI, replace(learned, learned_release_minutes=None,
+                                          learned_keepalive_minutes=None), SETTINGS) > lead
 
 
 # -- the billing-aware pre-warm --------------------------------------------------------------

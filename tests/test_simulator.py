@@ -189,6 +189,31 @@ def test_billing_counts_whole_5_minute_windows_from_first_success_to_release(sim
     assert model["billed_cmu_minutes"] == (30 + 15) * 4
 
 
+@pytest.mark.parametrize("billing, first_copy, second_copy", [
+    # As documented: from the first success (08:04, held back 3 minutes after the load)
+    # to the release; a copy nobody called successfully bills nothing.
+    ("first_success", ("2026-03-09T08:04:00Z", 15), (None, 0)),
+    # Pessimistic: from the end of the load (08:01), called or not.
+    ("load", ("2026-03-09T08:01:00Z", 20), ("2026-03-09T08:25:00Z", 15)),
+])
+def test_billing_starts_at_the_first_success_or_at_the_load_as_chosen(clock, billing, first_copy, second_copy):
+    sim = Simulator(clock=clock.now)
+    with SimulatorServer(sim) as server:
+        admin(server.url, "POST", "/_sim/models", {"arn": ARN, "load_seconds": 60, "billing": billing})
+        rt = runtime_client(server.url)
+        error_of(rt)                             # 08:00: the load starts, ready 08:01
+        clock.advance(4 * 60)
+        invoke(rt)                               # 08:04: the first success; released 08:19
+        clock.advance(20 * 60)
+        error_of(rt)                             # 08:24: cold again; loaded 08:25, never called
+        clock.advance(3600)
+        copies = sim.inspect(ARN)["copies"]
+        assert [(c["billing_started_at"], c["billed_minutes"]) for c in copies] == [first_copy, second_copy]
+        assert sim.inspect(ARN)["billing"] == billing
+    with pytest.raises(ValueError, match="billing must be one of"):
+        sim.add_model(ARN[:-1] + "2", billing="at_once")
+
+
 def cold_start_draws(load: dict, seed: int, n: int) -> list[float]:
     clock = ManualClock(T0)
     sim = Simulator(clock=clock, seed=seed)
@@ -502,7 +527,8 @@ def test_admin_endpoints_register_change_inspect_and_delete(sim, clock, server, 
     (copy,) = model["copies"]
     assert 10 <= copy["load_seconds"] <= 20 and copy["load_started_at"] == "2026-03-09T08:00:00Z"
     assert set(copy) == {"load_started_at", "load_seconds", "loaded_at", "first_success_at",
-                         "released_at", "billed_minutes"}
+                         "billing_started_at", "released_at", "billed_minutes"}
+    assert copy["billing_started_at"] == copy["first_success_at"] == "2026-03-09T08:00:20Z"
     assert model["billed_cmu_minutes"] == 15
     assert admin(url, "GET", "/_sim/models")[1]["models"][0]["model_arn"] == ARN
 
