@@ -31,7 +31,7 @@ browser:
 	    { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } ; } || \
 	  echo "chromium not installed: the fleet page's browser test will be skipped"
 
-# The soak at full size: 400 random models for 30 simulated days (make test runs 120).
+# The soak at full size: 400 random models for 30 simulated days (make test runs 80).
 .PHONY: soak
 soak: $(STAMP)
 	KEEPWARM_SOAK_MODELS=400 $(BIN)/python -m pytest -n auto tests/test_soak.py

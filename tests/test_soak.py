@@ -19,7 +19,7 @@ the simulator saw:
 The fleet is split into ``SHARDS`` independent shards (each its own random fleet and
 traffic), so that the test runner spreads them over the machine's cores.
 ``KEEPWARM_SOAK_MODELS`` (in all) and ``KEEPWARM_SOAK_DAYS`` change the size: ``make test``
-runs 120 models for 30 days, ``make soak`` 400.
+runs 80 models for 30 days, ``make soak`` 400.
 """
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ from local.simulator import ManualClock, Simulator
 UTC = timezone.utc
 START = datetime(2026, 3, 7, tzinfo=UTC)
 SHARDS = 4
-MODELS = int(os.environ.get("KEEPWARM_SOAK_MODELS", "120")) // SHARDS
+MODELS = int(os.environ.get("KEEPWARM_SOAK_MODELS", "80")) // SHARDS
 DAYS = int(os.environ.get("KEEPWARM_SOAK_DAYS", "30"))
 # The first day is the fleet's first: its cold starts teach the leads; judged from then on.
 SETTLE = timedelta(days=1)
