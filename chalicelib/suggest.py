@@ -118,6 +118,11 @@ def suggest(counts: Mapping[datetime, int], zone: str, start: datetime, end: dat
                       covered, always_on=True)
 
 
+def always_on(found: Suggestion, reason: str) -> Suggestion:
+    """``found`` turned into keeping the model warm always, which covers every request."""
+    return Suggestion(True, reason, ALWAYS_ON, found.requests, found.requests, always_on=True)
+
+
 def covered_requests(windows: list[dict[str, Any]], zone: str, hours: Mapping[datetime, int],
                      start: datetime, end: datetime) -> int:
     """The requests in ``hours`` whose whole UTC hour lies inside the windows' intervals."""
