@@ -184,6 +184,14 @@ def model_cost(model: str) -> dict[str, Any]:
         return rt.api.cost(model, _query(), rt.clock())
 
 
+@app.route("/models/{model}/suggestion", methods=["GET"], authorizer=iam)
+def model_suggestion(model: str) -> dict[str, Any]:
+    """Windows that would have covered the model's real traffic, priced; changes nothing."""
+    rt = get_runtime()
+    with http_errors():
+        return rt.api.suggestion(model, _query(), rt.clock())
+
+
 @app.route("/openapi.json", methods=["GET"], authorizer=iam)
 def openapi() -> dict[str, Any]:
     return DOCUMENT

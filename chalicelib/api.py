@@ -20,7 +20,7 @@ from urllib.parse import unquote
 import holidays
 from chalice import BadRequestError, ChaliceViewError, ConflictError, NotFoundError
 
-from chalicelib import costs
+from chalicelib import costs, suggest, traffic
 from chalicelib.bedrock import ControlPlane, ControlPlaneError, format_in_use
 from chalicelib.budget import PlanningOverrun, budget
 from chalicelib.planner import (
@@ -89,6 +89,12 @@ MAX_LEASE_MINUTES = 720
 MAX_ACTIVE_LEASES = 20
 MAX_OVERRIDE_DAYS = 31
 MAX_COST_DAYS = 366
+# A suggestion reads at most this many weeks of hourly counts (CloudWatch keeps hourly data
+# 455 days; keepwarm's own calls are known for KEEPWARM_EVENT_TTL_DAYS), and prices its
+# windows, today's and always-on over the COST_DAYS ahead, as GET .../cost does by default.
+MAX_SUGGEST_WEEKS = 8
+MAX_SUGGEST_EVENTS = 50_000
+COST_DAYS = 30
 # Well under API Gateway's 29 s; every schedule the API accepts plans in far less.
 API_PLANNING_BUDGET_SECONDS = 10
 
@@ -127,7 +133,7 @@ def http_errors() -> Iterator[None]:
         raise ConflictError(f"the model changed while this request ran, try again ({err})") from None
     except LeaseRefused as err:
         raise ConflictError(str(err)) from None
-    except (costs.CostError, ControlPlaneError) as err:
+    except (costs.CostError, ControlPlaneError, traffic.TrafficError) as err:
         raise UpstreamError(str(err)) from None
 
 
@@ -505,6 +511,20 @@ def lease_key(raw: str) -> str:
     return lease_id
 
 
+def query_share(params: Optional[dict[str, str]], field: str, default: float) -> float:
+    """A share above 0 and at most 1, such as 0.99."""
+    raw = (params or {}).get(field)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or not 0 < value <= 1:
+        raise RequestError(field, f"must be a number above 0 and at most 1 (0.99 is 99%), got {raw[:40]!r}")
+    return value
+
+
 def query_int(params: Optional[dict[str, str]], field: str, default: int, low: int, high: int) -> int:
     raw = (params or {}).get(field)
     if raw is None:
@@ -685,8 +705,10 @@ def _replanned(state: ModelState, retry_errors: bool) -> ModelState:
 
 class Api:
     def __init__(self, store: Store, settings: Settings, dispatcher: Optional[Dispatcher] = None,
-                 control: Optional[ControlPlane] = None, journal: Optional[Journal] = None):
+                 control: Optional[ControlPlane] = None, journal: Optional[Journal] = None,
+                 traffic: Optional[traffic.Traffic] = None):
         self.store, self.settings = store, settings
+        self.traffic = traffic  # CloudWatch: the model's invocation counts
         self.dispatcher = dispatcher
         self.control = control  # Bedrock's control plane (GetImportedModel)
         self.journal = journal or Journal(store, settings)
@@ -923,28 +945,85 @@ class Api:
         config, state = model.config, model.state
         days = query_int(params, "days", 30, 1, MAX_COST_DAYS)
         start = _query_instant(params, "from", now)
-        if config.custom_model_units is not None:
-            cmus, source = config.custom_model_units, "setting custom_model_units"
-        else:
-            if self.control is None:
-                raise costs.CostError("no Bedrock client to read the model's custom model units; "
-                                      "set custom_model_units on the model")
-            cmus = costs.custom_model_units(self.control.client(config), config.model_arn)
-            source = "GetImportedModel"
+        cmus, source = self._units(config)
         estimate = schedule_cost(config, state, start, days, cmus, self.settings)
         price = estimate.price
         rest = costs.loaded_periods(
             [(i.open, i.close) for i in window_intervals(config, now, costs.month_end(now))],
             **holding(config, state, self.settings))
-        # Money is null without a price; the operator is told how to supply one.
-        hint = None if price is not None else (
-            f"no CMU-minute price is known for {config.region}: set KEEPWARM_CMU_PRICES to its USD price "
-            "per CMU-minute from the Amazon Bedrock pricing page (Custom Model Import), "
-            f"e.g. KEEPWARM_CMU_PRICES='{json.dumps({config.region: 0.0686})}'")
         return {"model": model.name, "region": config.region, "custom_model_units_source": source,
                 **estimate.to_dict(),
                 "month_to_date": self._month_to_date(model, now, cmus, price, rest).to_dict(),
-                "hint": hint}
+                "hint": price_hint(config, price)}
+
+    def _units(self, config: ModelConfig) -> tuple[int, str]:
+        """The model's CMUs per copy, and where they come from (its setting, else Bedrock)."""
+        if config.custom_model_units is not None:
+            return config.custom_model_units, "setting custom_model_units"
+        if self.control is None:
+            raise costs.CostError("no Bedrock client to read the model's custom model units; "
+                                  "set custom_model_units on the model")
+        return costs.custom_model_units(self.control.client(config), config.model_arn), "GetImportedModel"
+
+    # -- suggestion -------------------------------------------------------------------------
+    def suggestion(self, key: str, params: Optional[dict[str, str]], now: datetime) -> dict[str, Any]:
+        """Windows that would have covered the model's real requests over the past weeks,
+        priced by the rules of ``cost``. Changes nothing."""
+        model = self.store.get(model_key(key))
+        config, state = model.config, model.state
+        weeks = query_int(params, "weeks", 4, 1, MAX_SUGGEST_WEEKS)
+        kept = self.settings.event_ttl_days
+        if weeks * 7 > kept:
+            raise RequestError("weeks", f"at most {kept // 7} with KEEPWARM_EVENT_TTL_DAYS={kept}: keepwarm's own "
+                                        f"calls are known for {kept} days, and older ones would count as traffic")
+        coverage = query_share(params, "coverage", 0.99)
+        if self.traffic is None:
+            raise traffic.TrafficError("no CloudWatch client to read the model's invocations", "unreachable")
+        end = traffic.hour_of(now)
+        start = end - timedelta(weeks=weeks)
+        counts, dimension = traffic.read_invocations(self.traffic.client(config), config.model_arn, start, end)
+        events = self.store.events_since(model.name, start, limit=MAX_SUGGEST_EVENTS)
+        if len(events) >= MAX_SUGGEST_EVENTS:
+            raise RequestError("weeks", f"keepwarm recorded over {MAX_SUGGEST_EVENTS} events for the model in "
+                                        f"{weeks} weeks; ask for fewer weeks")
+        own = traffic.own_calls(events)
+        found = suggest.suggest(traffic.less_own_calls(counts, own), config.timezone, start, end, coverage)
+        cmus, source = self._units(config)
+        today = schedule_cost(config, state, now, COST_DAYS, cmus, self.settings)
+        proposed = None
+        if found.windows is not None:
+            proposed = schedule_cost(replace(config, windows=found.windows), state, now, COST_DAYS, cmus, self.settings)
+            if not found.always_on and proposed.billed_minutes >= proposed.always_warm_minutes:
+                found = suggest.always_on(found, "the windows would cost as much as keeping it warm always")
+                proposed = schedule_cost(replace(config, windows=found.windows), state, now, COST_DAYS, cmus,
+                                         self.settings)
+
+        def priced(estimate: Optional[costs.CostEstimate], always: bool = False) -> Optional[dict[str, Any]]:
+            if estimate is None:
+                return None
+            if always:
+                return {"billed_minutes": estimate.always_warm_minutes, "cost": estimate.always_warm_cost}
+            return {"windows": estimate.windows, "billed_minutes": estimate.billed_minutes, "cost": estimate.cost}
+
+        return {
+            "model": model.name, "timezone": config.timezone, "weeks": weeks, "coverage": coverage,
+            "from": iso(start), "to": iso(end),
+            "metric": {"namespace": traffic.NAMESPACE, "name": traffic.METRIC, "statistic": "Sum",
+                       "period_seconds": traffic.PERIOD_SECONDS, "dimension": traffic.DIMENSION,
+                       "value": dimension},
+            "enough_data": found.enough_data, "reason": found.reason, "always_on": found.always_on,
+            "windows": found.windows,
+            "requests": found.requests, "own_calls": sum(own.values()),
+            "covered_requests": found.covered_requests if found.enough_data else None,
+            "covered_share": found.covered_share if found.enough_data else None,
+            "cold_requests": found.cold_requests if found.enough_data else None,
+            "cost": {"days": COST_DAYS, "from": iso(now), "custom_model_units": cmus,
+                     "custom_model_units_source": source,
+                     "price": today.price.to_dict() if today.price is not None else None, "currency": "USD",
+                     "suggested": priced(proposed), "current": priced(today), "always_on": priced(today, always=True),
+                     "storage_cost": today.storage_cost},
+            "hint": price_hint(config, today.price),
+        }
 
     def _month_to_date(self, model: Model, now: datetime, cmus: Optional[int], price: Optional[costs.Price],
                        rest: Optional[list[costs.Period]] = None) -> costs.MonthToDate:
@@ -953,6 +1032,15 @@ class Api:
         spans = self.store.warm_spans(model.name, costs.month_start(now), now)
         return costs.month_to_date([costs.Period(s.start, s.end) for s in spans], now=now,
                                    custom_model_units=cmus, price=price, rest=rest)
+
+
+def price_hint(config: ModelConfig, price: Optional[costs.Price]) -> Optional[str]:
+    """Money is null without a price; the operator is told how to supply one."""
+    if price is not None:
+        return None
+    return (f"no CMU-minute price is known for {config.region}: set KEEPWARM_CMU_PRICES to its USD price "
+            "per CMU-minute from the Amazon Bedrock pricing page (Custom Model Import), "
+            f"e.g. KEEPWARM_CMU_PRICES='{json.dumps({config.region: 0.0686})}'")
 
 
 def holding(config: ModelConfig, state: ModelState, settings: Settings) -> dict[str, timedelta]:

@@ -18,6 +18,7 @@ from chalicelib.api import (
     MAX_REQUEST_BODY_BYTES,
     MAX_REQUEST_BODY_DEPTH,
     MAX_STORED_DIGITS,
+    MAX_SUGGEST_WEEKS,
     MIN_STORED_MAGNITUDE,
 )
 from chalicelib.fleet import STATUSES
@@ -232,6 +233,44 @@ SCHEMAS: dict[str, Any] = {
                                "models_priced": {"type": "integer", "minimum": 0},
                                "unpriced": {"type": "array", "items": {"type": "object", "properties": {
                                    "name": NAME, "why": {"type": "string"}}}}}}}},
+    "Suggestion": {
+        "type": "object", "description": "windows that would have covered the model's requests over the past "
+                                         "weeks (keepwarm's own calls taken out), priced; money is null where no "
+                                         "price is known for the region. Nothing is changed: PUT the windows to "
+                                         "apply them",
+        "required": ["model", "enough_data", "windows", "requests"],
+        "properties": {
+            "model": NAME, "timezone": {"type": "string"}, "weeks": {"type": "integer"},
+            "coverage": {"type": "number", "description": "the share of requests asked for"},
+            "from": ISO, "to": ISO,
+            "metric": {"type": "object", "description": "what was read from CloudWatch; value: the ModelId the "
+                                                        "requests were found under (null: none found)"},
+            "enough_data": {"type": "boolean"},
+            "reason": {"type": "string", "nullable": True,
+                       "description": "without enough data: why; with always-on: why"},
+            "always_on": {"type": "boolean"},
+            "windows": {"type": "array", "nullable": True, "maxItems": MAX_WINDOWS, "items": WINDOW,
+                        "description": "null without enough data; otherwise PUT-able as they are"},
+            "requests": {"type": "integer", "minimum": 0, "description": "requests read, less keepwarm's own"},
+            "own_calls": {"type": "integer", "minimum": 0},
+            "covered_requests": {"type": "integer", "nullable": True},
+            "covered_share": {"type": "number", "nullable": True,
+                              "description": "covered_requests / requests, rounded down"},
+            "cold_requests": {"type": "integer", "nullable": True,
+                              "description": "requests outside the windows: they would have met a cold model"},
+            "cost": {"type": "object", "properties": {
+                "days": {"type": "integer"}, "from": ISO, "custom_model_units": {"type": "integer"},
+                "custom_model_units_source": {"type": "string"},
+                "price": {"type": "object", "nullable": True}, "currency": {"type": "string", "enum": ["USD"]},
+                "suggested": {"type": "object", "nullable": True, "properties": {
+                    "windows": {"type": "integer"}, "billed_minutes": {"type": "integer"}, "cost": MONEY}},
+                "current": {"type": "object", "properties": {
+                    "windows": {"type": "integer"}, "billed_minutes": {"type": "integer"}, "cost": MONEY}},
+                "always_on": {"type": "object", "properties": {
+                    "billed_minutes": {"type": "integer"}, "cost": MONEY}},
+                "storage_cost": MONEY}},
+            "hint": {"type": "string", "nullable": True,
+                     "description": "with no price for the region: how to set KEEPWARM_CMU_PRICES"}}},
     "Error": {"type": "object", "properties": {"Code": {"type": "string"}, "Message": {"type": "string"}}},
 }
 
@@ -316,6 +355,20 @@ PATHS: dict[str, Any] = {
                 "parameters": [QUERY_FROM, _days(30, MAX_COST_DAYS)],
                 "responses": {"200": _json(_ref("Cost")), **ERRORS,
                               "502": _json(_ref("Error"), "Bedrock's GetImportedModel failed")}},
+    },
+    "/models/{model}/suggestion": {
+        "parameters": [MODEL],
+        "get": {"summary": "windows suggested from the model's real traffic (CloudWatch), priced; changes nothing",
+                "parameters": [
+                    {"name": "weeks", "in": "query", "description": "weeks of traffic to read, at most "
+                                                                    "KEEPWARM_EVENT_TTL_DAYS / 7",
+                     "schema": {"type": "integer", "minimum": 1, "maximum": MAX_SUGGEST_WEEKS, "default": 4}},
+                    {"name": "coverage", "in": "query", "description": "the share of requests to cover",
+                     "schema": {"type": "number", "exclusiveMinimum": True, "minimum": 0, "maximum": 1,
+                                "default": 0.99}}],
+                "responses": {"200": _json(_ref("Suggestion")), **ERRORS,
+                              "502": _json(_ref("Error"), "CloudWatch's GetMetricData or Bedrock's "
+                                                          "GetImportedModel failed (Message says which and why)")}},
     },
     "/fleet": {"get": {"summary": "the fleet: counts by status, the models in error, the month's projected cost",
                        "responses": {"200": _json(_ref("Fleet"))}}},

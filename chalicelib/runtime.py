@@ -22,6 +22,7 @@ from chalicelib.queue import SqsQueue, WorkQueue
 from chalicelib.settings import Settings
 from chalicelib.store import DUE_SHARDS, DynamoStore, Store
 from chalicelib.telemetry import Journal
+from chalicelib.traffic import Traffic
 
 
 @dataclass
@@ -59,7 +60,8 @@ class Runtime:
 
     @property
     def api(self) -> Api:
-        return Api(self.store, self.settings, dispatcher=self.ticker, control=self.control, journal=self.journal)
+        return Api(self.store, self.settings, dispatcher=self.ticker, control=self.control, journal=self.journal,
+                   traffic=Traffic(self.clients))
 
     @property
     def ticker(self) -> Ticker:

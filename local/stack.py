@@ -210,6 +210,30 @@ def register_demo(api_url: str, now: datetime) -> list[str]:
     return lines
 
 
+def seed_demo_traffic(now: datetime, weeks: int = 4) -> None:
+    """Four weeks of made-up requests for the demo models in moto's CloudWatch, as Bedrock
+    records them (AWS/Bedrock Invocations per ModelId, hourly), so that
+    GET /models/demo-llama/suggestion has something to read: office hours Monday to Friday
+    in UTC for demo-llama, the same plus a nightly batch for demo-qwen."""
+    import boto3
+
+    cloudwatch = boto3.client("cloudwatch", region_name="us-west-2")
+    end = now.replace(minute=0, second=0, microsecond=0)
+    for name, arn in DEMO_MODELS.items():
+        data = []
+        hour = end - timedelta(weeks=weeks)
+        while hour < end:
+            office = hour.isoweekday() <= 5 and 8 <= hour.hour < 18
+            batch = name == "demo-qwen" and 1 <= hour.hour < 3
+            if office or batch:
+                data.append({"MetricName": "Invocations", "Dimensions": [{"Name": "ModelId", "Value": arn}],
+                             "Timestamp": hour, "Value": float(40 + (hour.hour * 7 + hour.day) % 30),
+                             "Unit": "Count"})
+            hour += timedelta(hours=1)
+        for i in range(0, len(data), 1000):
+            cloudwatch.put_metric_data(Namespace="AWS/Bedrock", MetricData=data[i:i + 1000])
+
+
 def own_model_help(simulator_url: str, load_seconds: Optional[float]) -> str:
     """How to try one's own model, as ``make run`` prints it."""
     if load_seconds is None:
@@ -272,6 +296,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     moto_url = f"http://{host}:{port}"
     os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = moto_url
     os.environ["AWS_ENDPOINT_URL_SQS"] = moto_url
+    os.environ["AWS_ENDPOINT_URL_CLOUDWATCH"] = moto_url  # the models' traffic, for GET .../suggestion
 
     simulator_server = None
     auto_create = None if args.strict_models else args.load_seconds
@@ -306,6 +331,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             return 1
         runner = Runner(resources["queue_url"], tick_seconds=args.tick_seconds).start()
         demo_lines = register_demo(api_url, datetime.now(timezone.utc)) if demo else []
+        if demo:
+            seed_demo_traffic(datetime.now(timezone.utc))
         endpoints = {"api": api_url, "dynamodb_sqs": moto_url, "queue_url": resources["queue_url"],
                      "dead_letter_queue_url": resources["dead_letter_queue_url"],
                      "bedrock_runtime": os.environ["AWS_ENDPOINT_URL_BEDROCK_RUNTIME"],
@@ -320,7 +347,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"\nthe fleet page (refreshes every {REFRESH_SECONDS} s): open {api_url}/status in a browser",
               flush=True)
         print(f"\ntry:\n  curl -s {api_url}/models/demo-llama | python3 -m json.tool\n"
-              f"  curl -s {api_url}/models/demo-llama/events\n", flush=True)
+              f"  curl -s {api_url}/models/demo-llama/events\n"
+              f"  curl -s '{api_url}/models/demo-qwen/suggestion?weeks=4&coverage=0.99'\n", flush=True)
         if simulator_server is not None:
             print(own_model_help(simulator_server.url, auto_create), flush=True)
         if args.endpoints_file:

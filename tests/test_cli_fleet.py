@@ -129,3 +129,31 @@ def test_list_events_and_cost(stack, capsys, tmp_path):
     assert code == 0 and cost["always_warm_cost"] == pytest.approx(30 * 1440 * 0.05718, abs=0.01)
     code, _, err = run(stack, capsys, "cost", "no-such-model")
     assert code == 2 and "404" in err
+
+
+def test_suggest_reads_the_models_traffic_and_prints_windows_to_put(stack, capsys):
+    import boto3
+    from datetime import datetime, timedelta, timezone
+
+    model_arn = arn("suggestme1")
+    assert request("POST", f"{stack['api']}/models", {"model_arn": model_arn, "name": "suggest-me",
+                                                     "custom_model_units": 1,
+                                                     "windows": [{"start": "00:00", "stop": "24:00"}]})[0] == 201
+    # Two weeks of weekday office hours (UTC), as Bedrock counts them, in the stack's CloudWatch.
+    end = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    hours = [end - timedelta(hours=i) for i in range(1, 14 * 24 + 1)]
+    busy = [h for h in hours if h.isoweekday() <= 5 and 9 <= h.hour < 17]
+    cloudwatch = boto3.client("cloudwatch", region_name="us-west-2", endpoint_url=stack["dynamodb_sqs"])
+    cloudwatch.put_metric_data(Namespace="AWS/Bedrock", MetricData=[
+        {"MetricName": "Invocations", "Dimensions": [{"Name": "ModelId", "Value": model_arn}],
+         "Timestamp": h, "Value": 25.0} for h in busy])
+    code, out, _ = run(stack, capsys, "suggest", "suggest-me", "--weeks", "2", "--coverage", "1")
+    assert code == 0 and "MON-FRI 09:00-17:00" in out and f"{25 * len(busy)} requests" in out, out
+    code, out, _ = run(stack, capsys, "suggest", "suggest-me", "--weeks", "2", "--json")
+    got = json.loads(out)
+    assert code == 0 and got["windows"] == [{"days": "MON-FRI", "start": "09:00", "stop": "17:00"}]
+    assert got["cold_requests"] == 0
+    code, _, err = run(stack, capsys, "suggest", "no-such-model")
+    assert code == 2 and "404" in err
+    code, _, err = run(stack, capsys, "suggest", "suggest-me", "--coverage", "nan")
+    assert code == 1 and "--coverage" in err

@@ -140,7 +140,12 @@ def statements(template: Path) -> dict[str, list[dict]]:
 
 
 def arns(stmt: dict) -> list[str]:
-    """A statement's resources, each of which must be an ``Fn::Sub`` string."""
+    """A statement's resources, each of which must be an ``Fn::Sub`` string; none for the
+    one grant that cannot name a resource."""
+    if stmt["Action"] == ["cloudwatch:GetMetricData"]:
+        # GetMetricData takes no resource-level permissions: "*" is all it can be granted on.
+        assert stmt["Resource"] == ["*"], stmt
+        return []
     assert all(list(r) == ["Fn::Sub"] for r in stmt["Resource"]), stmt["Resource"]
     return [r["Fn::Sub"] for r in stmt["Resource"]]
 
@@ -165,7 +170,9 @@ EXPECTED_ACTIONS = {
     # items with BatchGetItem. (SendMessageBatch is authorised by sqs:SendMessage.)
     "ApiHandlerRole": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:DeleteItem",
                        "dynamodb:Query", "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem",
-                       "sqs:SendMessage", "bedrock:GetImportedModel", "sts:AssumeRole", *LOGS, *TELL},
+                       "sqs:SendMessage", "bedrock:GetImportedModel", "sts:AssumeRole", *LOGS, *TELL,
+                       # A model's invocation counts, for GET .../suggestion: the API only.
+                       "cloudwatch:GetMetricData"},
     "TickRole": {"dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:PutItem", "sqs:SendMessage", *LOGS, *TELL},
     # The worker reads a model registered unverified before calling it, and adds each exact
     # cold start to the fleet's totals (those items only: see the test below).

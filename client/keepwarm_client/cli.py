@@ -32,6 +32,7 @@ examples:
   keepwarm list --status error
   keepwarm events my-model --limit 20
   keepwarm cost my-model --days 30
+  keepwarm suggest my-model --weeks 4 --coverage 0.99
   keepwarm apply fleet.yaml --prune --dry-run
 
 MODEL is the model's name or its ARN. The API's URL comes from --url, else
@@ -51,6 +52,16 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value <= 1:  # NaN fails this too
+        raise argparse.ArgumentTypeError(f"must be above 0 and at most 1 (0.99 is 99%), got {text}")
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -135,6 +146,16 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_argument("--json", action="store_true", help="print the API's answer as JSON")
     _connection_options(cost, top=False)
     cost.set_defaults(func=cmd_cost)
+
+    suggest = commands.add_parser("suggest", help="windows that would have covered MODEL's real traffic "
+                                                  "(CloudWatch), priced; changes nothing")
+    suggest.add_argument("model", metavar="MODEL", help="the model's name or ARN")
+    suggest.add_argument("--weeks", type=_positive_int, default=4, help="weeks of traffic to read (default 4)")
+    suggest.add_argument("--coverage", type=_share, default=0.99,
+                         help="the share of requests to cover, above 0 and at most 1 (default 0.99)")
+    suggest.add_argument("--json", action="store_true", help="print the API's answer as JSON")
+    _connection_options(suggest, top=False)
+    suggest.set_defaults(func=cmd_suggest)
 
     apply = commands.add_parser("apply", help="make the registered models match FILE (YAML or JSON)",
                                 description="Create the models FILE describes that are not registered and "
@@ -330,6 +351,39 @@ def cmd_cost(args: argparse.Namespace, client: KeepwarmClient) -> int:
     ]
     if cost.get("hint"):
         lines.append(f"  {cost['hint']}")
+    print("\n".join(lines))
+    return EXIT_OK
+
+
+def _window_text(window: dict) -> str:
+    return f"{window.get('days', '*')} {window['start']}-{window['stop']}"
+
+
+def cmd_suggest(args: argparse.Namespace, client: KeepwarmClient) -> int:
+    got = client.suggestion(args.model, args.weeks, args.coverage)
+    if args.json:
+        print(json.dumps(got, indent=2))
+        return EXIT_OK
+    lines = [f"{got['model']}: {got['requests']} requests from {got['from']} to {got['to']} "
+             f"({got['own_calls']} of keepwarm's own calls left out), in {got['timezone']}"]
+    if not got["enough_data"]:
+        lines.append(f"  no suggestion: {got['reason']}")
+    else:
+        lines.append("  windows:       " + "; ".join(_window_text(w) for w in got["windows"]))
+        if got.get("reason"):
+            lines.append(f"                 ({got['reason']})")
+        lines.append(f"  covered:       {got['covered_share'] * 100:.2f}% of requests; "
+                     f"{got['cold_requests']} would have met a cold model")
+    cost = got["cost"]
+    per = f"over {cost['days']} days, {cost['custom_model_units']} CMU per copy"
+    if cost.get("suggested"):
+        lines.append(f"  suggested:     {_usd(cost['suggested']['cost'])} ({per})")
+    lines.append(f"  today:         {_usd(cost['current']['cost'])}")
+    lines.append(f"  always warm:   {_usd(cost['always_on']['cost'])}")
+    if got["enough_data"]:
+        lines.append(f"  apply with:    PUT /models/{got['model']} {json.dumps({'windows': got['windows']})}")
+    if got.get("hint"):
+        lines.append(f"  {got['hint']}")
     print("\n".join(lines))
     return EXIT_OK
 

@@ -161,6 +161,12 @@ class KeepwarmClient:
         """``GET /models/{name}/cost``: what its schedule costs over ``days`` from now."""
         return self._call("GET", f"/models/{_seg(name)}/cost", query={"days": days})
 
+    def suggestion(self, name: str, weeks: int = 4, coverage: float = 0.99) -> dict:
+        """``GET /models/{name}/suggestion``: windows that would have covered its real
+        traffic over the past ``weeks``, priced. Changes nothing."""
+        return self._call("GET", f"/models/{_seg(name)}/suggestion",
+                          query={"weeks": weeks, "coverage": repr(coverage)})
+
     def register(self, body: dict, *, dry_run: bool = False) -> dict:
         """``POST /models``; with ``dry_run``, only checked (nothing stored)."""
         return self._call("POST", "/models", body, query={"dry_run": "true"} if dry_run else None)
