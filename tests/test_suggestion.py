@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import random
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
@@ -181,6 +183,41 @@ def test_cloudwatch_out_of_reach_is_a_502_saying_so(client, monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDWATCH", "http://127.0.0.1:9")
     response = suggestion(client, register(client, arn(), "UTC"))
     assert response.status_code == 502 and "CloudWatch" in response.json_body["Message"]
+
+
+class RefusingCloudWatch(BaseHTTPRequestHandler):
+    """CloudWatch as it answers a request it refuses: the error's code and message in its
+    JSON protocol's shape, which the service's botocore client parses as from AWS."""
+    status, code = 403, "AccessDenied"
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = json.dumps({"__type": f"com.amazonaws.cloudwatch#{self.code}", "message": "refused here"}).encode()
+        self.send_response(self.status)
+        self.send_header("Content-Type", "application/x-amz-json-1.0")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.mark.parametrize("status, code, said", [(403, "AccessDenied", "cloudwatch:GetMetricData"),
+                                                (400, "Throttling", "throttled")])
+def test_cloudwatch_refusing_is_a_502_naming_why(client, monkeypatch, status, code, said):
+    handler = type("Refusing", (RefusingCloudWatch,), {"status": status, "code": code})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDWATCH", f"http://127.0.0.1:{server.server_port}")
+        name = register(client, arn(), "UTC")
+        before = client.http.get(f"/models/{name}").json_body["windows"]
+        response = suggestion(client, name)
+        assert response.status_code == 502 and said in response.json_body["Message"], response.body
+        assert client.http.get(f"/models/{name}").json_body["windows"] == before
+    finally:
+        server.shutdown()
 
 
 def test_reading_is_split_to_respect_the_datapoints_limit(cloudwatch):
