@@ -46,7 +46,8 @@ def probe(client, name: str, **body):
 
 
 @pytest.mark.parametrize("mode", ["reject", "hold"])
-@pytest.mark.parametrize("release_minutes, between, held_gaps, keepalive", [(5, (4, 8), 1, 3), (15, (8, 16), 2, 7)])
+@pytest.mark.parametrize("release_minutes, between, held_gaps, keepalive",
+                         [(5, (4, 8), 1, 3), (15, (8, 16), 2, 7), (60, (32, 64), 4, 14)])
 def test_a_probe_measures_the_release_the_cold_answer_the_load_and_the_warm_latency(
         client, runtime, clock, simulator, mode, release_minutes, between, held_gaps, keepalive):
     clock.set(EVENING)
@@ -86,10 +87,13 @@ def test_a_probe_measures_the_release_the_cold_answer_the_load_and_the_warm_late
     assert found["warm_latency_ms"]["samples"] >= probing.WARM_SAMPLES
     assert found["warm_latency_ms"]["median"] < 5000
     assert [s["found"] for s in shown["steps"] if s["phase"] == "gap"] == ["warm"] * held_gaps + ["cold"]
-    # Learned: the model keeps its copy only as long as a copy was seen to survive.
-    assert shown["learned"] == {"release_minutes": low, "keepalive_minutes": keepalive}
-    assert state["keepalive_minutes_in_force"] == keepalive and state["release_minutes_assumed"] == low
-    assert "probe" in state["keepalive_reason"]
+    # Learned: the model keeps its copy only as long as a copy was seen to survive (never
+    # longer than its settings say: 14 and 15 minutes).
+    shorter = low < 15
+    assert shown["learned"] == {"release_minutes": low if shorter else None,
+                                "keepalive_minutes": keepalive if shorter else None}
+    assert state["keepalive_minutes_in_force"] == keepalive and state["release_minutes_assumed"] == min(low, 15)
+    assert ("probe" in state["keepalive_reason"]) if shorter else state["keepalive_reason"] is None
     kinds = [e["kind"] for e in events(client, "llama")]
     assert "probe_started" in kinds and "probe_done" in kinds
 
@@ -97,6 +101,22 @@ def test_a_probe_measures_the_release_the_cold_answer_the_load_and_the_warm_late
     assert simulator.inspect(ARN_LLAMA)["billed_minutes"] <= plan["copy_minutes_max"]
     assert max(call_times(simulator, ARN_LLAMA)) < EVENING + timedelta(hours=3)
     assert state["next_action"]["kind"] == "prewarm"
+
+
+def test_a_load_longer_than_the_read_timeout_is_timed_through_held_polls(client, runtime, clock, simulator):
+    # Seven minutes: every call is held until the read timeout, then polled again.
+    clock.set(EVENING)
+    simulator.add_model(ARN_LLAMA, load_seconds=420, release_seconds=300, cold_mode="hold")
+    register(client, model_arn=ARN_LLAMA, name="llama")
+    driver = world("hold", client, runtime, clock, simulator)
+    assert probe(client, "llama").status_code == 202
+    driver.run_until(EVENING + timedelta(hours=1))
+    shown = show(client, "llama")["state"]["probe"]
+    assert shown["status"] == "done" and shown["findings"]["cold_answer"] == "held"
+    assert shown["findings"]["release_minutes"] == {"more_than": 4, "at_most": 8}
+    read_timeout = runtime.settings.invoke_read_timeout_seconds
+    for load in shown["findings"]["load_seconds"]:
+        assert 420 <= load <= 420 + read_timeout + runtime.settings.poll_seconds
 
 
 def test_the_first_window_after_a_probe_is_kept_warm_with_the_measured_release(client, runtime, clock, simulator):
