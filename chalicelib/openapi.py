@@ -190,7 +190,7 @@ SCHEMAS: dict[str, Any] = {
                     "accepted": {"type": "boolean", "nullable": True,
                                  "description": "with auto: whether the model has answered this body"},
                     "refused": {"type": "array", "items": {"type": "string"}}}},
-            "probe": {**_ref("Probe"), "nullable": True}}}}},
+            "probe": _ref("Probe")}}}},
     "ProbeRequest": {"type": "object", "additionalProperties": False, "properties": {
         "dry_run": {"type": "boolean", "default": False,
                     "description": "only the plan and its worst-case cost; nothing changes"},
@@ -203,7 +203,8 @@ SCHEMAS: dict[str, Any] = {
         "copy_minutes_max": {"type": "integer", "description": "worst case, billed copy-minutes"},
         "custom_model_units": {"type": "integer", "nullable": True},
         "cmu_minutes_max": {"type": "integer", "nullable": True}, "cost_max": MONEY, "why": {"type": "string"}}},
-    "Probe": {"type": "object", "description": "the model's running or last probe (POST /models/{model}/probe)",
+    "Probe": {"type": "object", "nullable": True,
+              "description": "the model's running or last probe (POST /models/{model}/probe); null: never probed",
               "properties": {
                   "status": {"type": "string", "enum": ["running", "done", "aborted"]},
                   "started_at": ISO, "finished_at": MAYBE_ISO,
@@ -234,7 +235,7 @@ SCHEMAS: dict[str, Any] = {
                       "keepalive_minutes": {"type": "integer", "nullable": True}}}}},
     "ProbeAnswer": {"type": "object", "properties": {
         "model": NAME, "dry_run": {"type": "boolean"}, "plan": _ref("ProbePlan"),
-        "probe": {**_ref("Probe"), "nullable": True}}},
+        "probe": _ref("Probe")}},
     "LeaseRequest": {"type": "object", "additionalProperties": False, "required": ["minutes"], "properties": {
         "minutes": {"type": "integer", "minimum": 1, "maximum": MAX_LEASE_MINUTES},
         "holder": {"type": "string", "minLength": 1, "maxLength": 100}}},

@@ -14,6 +14,7 @@ from chalicelib import probe as probing
 from conftest import ARN_LLAMA
 from helpers import at, call_times, calls, events, register, send, show
 from local.harness import Driver, SimQueue, SimulatorInvoker, sqs_event, tick_event
+from test_api import documented
 
 LOAD_SECONDS = 45
 # Monday after the window: the next one opens on Tuesday at 09:00 (Europe/London is on UTC).
@@ -45,6 +46,16 @@ def probe(client, name: str, **body):
     return send(client, "POST", f"/models/{name}/probe", body)
 
 
+def probed(mode: str, client, runtime, clock, simulator, **sim) -> Driver:
+    """A model free in the evening, probed from 18:30 (the driver not yet run)."""
+    clock.set(EVENING)
+    simulator.add_model(ARN_LLAMA, cold_mode=mode, **{"load_seconds": LOAD_SECONDS, **sim})
+    register(client, model_arn=ARN_LLAMA, name="llama")
+    driver = world(mode, client, runtime, clock, simulator)
+    assert probe(client, "llama").status_code == 202
+    return driver
+
+
 @pytest.mark.parametrize("mode", ["reject", "hold"])
 @pytest.mark.parametrize("release_minutes, between, held_gaps, keepalive",
                          [(5, (4, 8), 1, 3), (15, (8, 16), 2, 7), (60, (32, 64), 4, 14)])
@@ -68,10 +79,15 @@ def test_a_probe_measures_the_release_the_cold_answer_the_load_and_the_warm_late
     assert calls(simulator, ARN_LLAMA) == [] and show(client, "llama")["state"]["probe"] is None
     assert show(client, "llama")["state"]["next_action"] == before["state"]["next_action"]
 
+    documented("POST", "/models/{model}/probe", dry)
     started = probe(client, "llama")
     assert started.status_code == 202, started.body
     assert started.json_body["probe"]["status"] == "running"
+    documented("POST", "/models/{model}/probe", started)
+    driver.run_until(EVENING + timedelta(minutes=40))
+    documented("GET", "/models/{model}", client.http.get("/models/llama"))  # running
     driver.run_until(EVENING + timedelta(hours=4))
+    documented("GET", "/models/{model}", client.http.get("/models/llama"))  # done
 
     state = show(client, "llama")["state"]
     shown = state["probe"]
@@ -105,11 +121,7 @@ def test_a_probe_measures_the_release_the_cold_answer_the_load_and_the_warm_late
 
 def test_a_load_longer_than_the_read_timeout_is_timed_through_held_polls(client, runtime, clock, simulator):
     # Seven minutes: every call is held until the read timeout, then polled again.
-    clock.set(EVENING)
-    simulator.add_model(ARN_LLAMA, load_seconds=420, release_seconds=300, cold_mode="hold")
-    register(client, model_arn=ARN_LLAMA, name="llama")
-    driver = world("hold", client, runtime, clock, simulator)
-    assert probe(client, "llama").status_code == 202
+    driver = probed("hold", client, runtime, clock, simulator, load_seconds=420, release_seconds=300)
     driver.run_until(EVENING + timedelta(hours=1))
     shown = show(client, "llama")["state"]["probe"]
     assert shown["status"] == "done" and shown["findings"]["cold_answer"] == "held"
@@ -122,11 +134,7 @@ def test_a_load_longer_than_the_read_timeout_is_timed_through_held_polls(client,
 def test_the_first_window_after_a_probe_is_kept_warm_with_the_measured_release(client, runtime, clock, simulator):
     # A 5-minute release in hold mode: nothing else would notice a keep-alive every 14
     # minutes finding the copy gone (each is held 45 s and answered).
-    clock.set(EVENING)
-    simulator.add_model(ARN_LLAMA, load_seconds=LOAD_SECONDS, release_seconds=300, cold_mode="hold")
-    register(client, model_arn=ARN_LLAMA, name="llama")
-    driver = world("hold", client, runtime, clock, simulator)
-    assert probe(client, "llama").status_code == 202
+    driver = probed("hold", client, runtime, clock, simulator, release_seconds=300)
     driver.run_until(at(9, 45, day=1))
     copies = simulator.inspect(ARN_LLAMA)["copies"]
     opened = [c for c in copies if c["load_started_at"] >= at(8, day=1).strftime("%Y-%m-%dT%H:%M:%SZ")]
@@ -134,11 +142,7 @@ def test_the_first_window_after_a_probe_is_kept_warm_with_the_measured_release(c
 
 
 def test_a_lease_that_comes_up_aborts_the_probe_and_is_served(client, runtime, clock, simulator):
-    clock.set(EVENING)
-    simulator.add_model(ARN_LLAMA, load_seconds=LOAD_SECONDS, release_seconds=900)
-    register(client, model_arn=ARN_LLAMA, name="llama")
-    driver = world("reject", client, runtime, clock, simulator)
-    assert probe(client, "llama").status_code == 202
+    driver = probed("reject", client, runtime, clock, simulator, release_seconds=900)
     driver.run_until(EVENING + timedelta(minutes=10))
     assert show(client, "llama")["state"]["probe"]["status"] == "running"
 
@@ -156,11 +160,7 @@ def test_a_lease_that_comes_up_aborts_the_probe_and_is_served(client, runtime, c
 
 
 def test_a_window_that_comes_up_aborts_the_probe(client, runtime, clock, simulator):
-    clock.set(EVENING)
-    simulator.add_model(ARN_LLAMA, load_seconds=LOAD_SECONDS, release_seconds=7200)
-    register(client, model_arn=ARN_LLAMA, name="llama")
-    driver = world("reject", client, runtime, clock, simulator)
-    assert probe(client, "llama").status_code == 202
+    driver = probed("reject", client, runtime, clock, simulator, release_seconds=7200)
     driver.run_until(EVENING + timedelta(minutes=6))
     # The schedule changes under the running probe: a window from 20:00.
     changed = send(client, "PUT", "/models/llama", {"windows": [{"start": "20:00", "stop": "21:00"}]})
@@ -190,6 +190,7 @@ def test_a_probe_is_refused_while_anything_else_holds_the_model(client, clock, s
     for body in ({"dry_run": True}, {}):
         refused = probe(client, "llama", **body)
         assert refused.status_code == 409 and words in refused.json_body["Message"], refused.body
+        documented("POST", "/models/{model}/probe", refused)
     after = show(client, "llama")
     assert after["state"]["probe"] is None and after["state"]["next_action"] == before["state"]["next_action"]
 
