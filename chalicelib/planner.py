@@ -434,7 +434,8 @@ def with_next_due(config: ModelConfig, state: ModelState, now: datetime, setting
     A model with nothing to do within the schedule's horizon (a window once a year, or on
     29 February) is looked at again after REPLAN_AFTER, so that its window is found in time.
     A probe that a hold, an override or a pause takes the model back from ends here."""
-    state = probing.settled(config, state, now, prewarm_lead(config, state, settings))
+    if state.probe is not None and state.probe.running:
+        state = probing.settled(config, state, now, prewarm_lead(config, state, settings))
     if state.pending is not None:
         due: Optional[datetime] = state.pending.at + timedelta(seconds=settings.claim_timeout_seconds)
     else:
