@@ -64,5 +64,13 @@ bench-load: $(STAMP)
 	$(BIN)/python -m bench.load --models 1000 --store memory
 	$(BIN)/python -m bench.load --models 200 --store dynamo
 
+# Mutation testing of the planner and the timeline with the tests that cover them (not in CI:
+# it takes a while). Prints the share of mutants killed per module and lists the survivors.
+.PHONY: mutate
+mutate: $(STAMP)
+	rm -rf mutants
+	KEEPWARM_TEST_BUDGET_SCALE=30 $(BIN)/mutmut run --max-children 2 > /dev/null || true
+	$(BIN)/python -m tools.mutation_report
+
 clean:
-	rm -rf $(VENV) .pytest_cache build
+	rm -rf $(VENV) .pytest_cache build mutants
