@@ -103,6 +103,12 @@ def parameters(stage: str) -> dict[str, Any]:
                            "partition, that models in other accounts may give as role_arn: the API and "
                            "the worker may assume them, and only them.",
         },
+        "AssumeRoleOrgId": {
+            "Type": "String", "Default": "", "AllowedPattern": r"|o-[a-z0-9]{10,32}",
+            "Description": "An AWS Organizations id (o-...): the API and the worker may assume roles "
+                           "(AssumeRoleNames) only in that organization's accounts (aws:ResourceOrgID); "
+                           "empty: in any account whose role trusts them.",
+        },
     }
 
 
@@ -146,6 +152,8 @@ TICK_TIMEOUT_SECONDS = json.loads((ROOT / ".chalice" / "config.json").read_text(
 TICK_DURATION_ALARM_SECONDS = 40
 # A tick this late sends the calls due in the first part of its minute late.
 TICK_LAG_ALARM_SECONDS = 30
+# A tick invocation not started by then is dropped, not run late (the least Lambda takes).
+TICK_MAX_EVENT_AGE_SECONDS = 60
 
 
 def alarm(description: str, metric: dict[str, Any], threshold: float, *, periods: int = 1,
@@ -355,6 +363,15 @@ def merge_template(stage: str) -> dict[str, Any]:
     for function in ROLES:
         resources[function] = {"Properties": dict(env["Properties"])}
         resources.update(log_group(function))
+    # The schedule invokes the tick asynchronously, and Lambda would retry a failed tick
+    # twice, up to minutes later: it would plan with its old event time and, through the
+    # lag metric, fire TickLagAlarm on top of TickErrorsAlarm. The next minute's tick
+    # does the work instead.
+    resources["Tick"]["Properties"]["EventInvokeConfig"] = {
+        "MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": TICK_MAX_EVENT_AGE_SECONDS}
+    # Named after the stack, so two stages' APIs are told apart in the console (and the
+    # body's title, "keepwarm", is not the only name).
+    resources["RestAPI"] = {"Properties": {"Name": {"Ref": "AWS::StackName"}}}
     # The worker answers which messages of a batch failed (chalicelib/delivery.py); Chalice
     # 1.34 cannot ask its event source to read that answer, so the merge does.
     resources["Worker"]["Properties"]["Events"] = {
@@ -363,7 +380,9 @@ def merge_template(stage: str) -> dict[str, Any]:
     return {
         "Parameters": parameters(stage),
         "Conditions": {"CreateTable": {"Fn::Equals": [{"Ref": "CreateTable"}, "true"]},
-                       "HasAlarmEmail": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]}},
+                       "HasAlarmEmail": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]},
+                       # The condition on sts:AssumeRole in .chalice/policy-{api,worker}.json.
+                       "AssumeRolesInOrg": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AssumeRoleOrgId"}, ""]}]}},
         "Resources": resources,
         "Outputs": {
             "ModelsTableName": {"Value": {"Ref": "TableName"}},
