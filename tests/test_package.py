@@ -3,6 +3,7 @@ checked by cfn-lint before and after the SAM transform in each AWS partition, an
 policies held to least privilege in the stack's own partition."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import subprocess
@@ -14,7 +15,7 @@ import pytest
 from chalicelib.delivery import WORKER_BATCH
 from chalicelib.settings import Settings
 from chalicelib.store import TABLE_KEYS
-from deploy.package import ROLES, STAGE_RULE, main, names, package
+from deploy.package import ROLES, STAGE_RULE, main, names, package, setting_parameter
 
 # Its module-scoped fixture is costly: all its tests run on one worker.
 pytestmark = pytest.mark.xdist_group("package")
@@ -261,6 +262,36 @@ def test_the_roles_the_api_accepts_are_the_roles_it_may_assume(built):
         assert granted == {told["Fn::Sub"]}
     assert doc["Parameters"]["AssumeRoleNames"]["Default"] == "keepwarm-*"
     assert doc["Outputs"]["ApiHandlerRoleArn"] == {"Value": {"Fn::GetAtt": ["ApiHandlerRole", "Arn"]}}
+
+
+def test_every_setting_the_service_reads_is_a_parameter(built):
+    """``make deploy PARAMS="CmuPrices=... KeepaliveMinutes=..."`` reaches every variable
+    chalicelib/settings.py reads, in every function; the few the stack sets itself are
+    its own resources, AssumeRoleNames, and the worker's timeout, which must equal it."""
+    _, template = built
+    doc = load(template)
+    read = [Settings.env_name(f.name) for f in dataclasses.fields(Settings)]
+    by_stack = {"KEEPWARM_TABLE", "KEEPWARM_QUEUE_URL", "KEEPWARM_ASSUME_ROLE_PATTERN",
+                "KEEPWARM_WORKER_TIMEOUT_SECONDS"}
+    for fn in ROLES:
+        env = doc["Resources"][fn]["Properties"]["Environment"]["Variables"]
+        for variable in read:
+            value = env[variable]
+            if variable not in by_stack:
+                parameter = doc["Parameters"][value["Ref"]]
+                # Empty leaves the service's own default (Settings.from_env reads "" as unset).
+                assert parameter["Default"] == "", variable
+        assert env["KEEPWARM_CMU_PRICES"] == {"Ref": "CmuPrices"}
+        assert env["KEEPWARM_DEFAULT_KEEPALIVE_MINUTES"] == {"Ref": "KeepaliveMinutes"}
+        assert env["KEEPWARM_WORKER_TIMEOUT_SECONDS"] == str(doc["Resources"]["Worker"]["Properties"]["Timeout"])
+    for f in dataclasses.fields(Settings):
+        pattern = doc["Parameters"].get(setting_parameter(f.name), {}).get("AllowedPattern")
+        if pattern and f.type in ("int", "float"):
+            assert re.fullmatch(pattern, "") and re.fullmatch(pattern, str(f.default)), f.name
+            assert not re.fullmatch(pattern, "ten"), f.name
+    # The queue hands a message to the dead-letter queue after the deliveries the worker counts.
+    redrive = resources(template)["WorkQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"]
+    assert redrive == {"Fn::If": ["DefaultMaxReceives", Settings.max_receives, {"Ref": "MaxReceives"}]}
 
 
 def test_roles_may_be_assumed_only_in_the_organization_given(built):
