@@ -182,12 +182,12 @@ class Deployer:
             raise DeployError(f"the change set for {self.name} failed: {reason}")
         self.say(f"{kind.lower()} {self.name}: {len(described.get('Changes', []))} resource changes")
         started = time.time()
-        seen = {e["EventId"] for e in self.events()}
+        before = {e["EventId"] for e in self.events()}
         self.cfn.execute_change_set(ChangeSetName=change["Id"])
-        status = self.wait_for_stack(seen)
+        status = self.wait_for_stack(set(before))
         if status != f"{kind}_COMPLETE":
             failed = [f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason', '')}" for e in self.events()
-                      if e["EventId"] not in seen and e["ResourceStatus"].endswith("FAILED")]
+                      if e["EventId"] not in before and e["ResourceStatus"].endswith("FAILED")]
             raise DeployError(f"{self.name} is {status}" + "".join(f"\n  {line}" for line in failed))
         self.say(f"{self.name} is {status} ({time.time() - started:.0f} s)")
         return self.outputs()

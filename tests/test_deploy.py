@@ -11,14 +11,16 @@ import ast
 import json
 import re
 import warnings
+from datetime import datetime
 from pathlib import Path
 
 import boto3
 import pytest
+from botocore.stub import Stubber
 from moto import mock_aws
 
 from chalicelib.settings import Settings
-from deploy.deploy import DeployError, PARAM_SPLIT, check_settings, main, parse_params
+from deploy.deploy import PARAM_SPLIT, Deployer, DeployError, check_settings, main, parse_params
 from deploy.package import main as package_main
 
 # The package build is costly and shares Chalice's cache with test_package's.
@@ -313,3 +315,46 @@ def test_the_docs_list_every_setting_parameter():
 
     text = (ROOT / "docs" / "deploy.md").read_text()
     assert [name for name in setting_parameters() if f"| `{name}` |" not in text] == []
+
+
+def stack(status: str) -> dict:
+    return {"Stacks": [{"StackName": STACK, "StackId": "arn:stack", "CreationTime": datetime(2026, 1, 1),
+                        "StackStatus": status, "Parameters": [{"ParameterKey": "CmuPrices", "ParameterValue": ""}]}]}
+
+
+def event(event_id: str, logical: str, status: str, reason: str = "") -> dict:
+    return {"StackId": "arn:stack", "EventId": event_id, "StackName": STACK, "Timestamp": datetime(2026, 1, 1),
+            "LogicalResourceId": logical, "ResourceStatus": status, "ResourceStatusReason": reason}
+
+
+def test_a_failed_update_names_the_resources_that_failed_and_why(build, aws):
+    """moto neither fails nor rolls back a stack: CloudFormation's answers for one that
+    does are given here (botocore checks them against the service's model)."""
+    said: list[str] = []
+    deployer = Deployer(aws, STAGE, BUCKET, say=said.append, sleep=lambda _: None)
+    deployer.cfn = aws.client("cloudformation")
+    with Stubber(deployer.cfn) as cfn:
+        cfn.add_response("describe_stacks", stack("UPDATE_COMPLETE"))
+        cfn.add_response("create_change_set", {"Id": "arn:change", "StackId": "arn:stack"})
+        cfn.add_response("describe_change_set", {"Status": "CREATE_COMPLETE", "Changes": []})
+        cfn.add_response("describe_stack_events", {"StackEvents": [event("old", STACK, "UPDATE_COMPLETE")]})
+        cfn.add_response("execute_change_set", {})
+        failed = event("e2", "Worker", "UPDATE_FAILED", "Memory size 99 is below the minimum")
+        later = [event("e3", STACK, "UPDATE_ROLLBACK_COMPLETE"), failed, event("old", STACK, "UPDATE_COMPLETE")]
+        cfn.add_response("describe_stack_events", {"StackEvents": later})
+        cfn.add_response("describe_stacks", stack("UPDATE_ROLLBACK_COMPLETE"))
+        cfn.add_response("describe_stack_events", {"StackEvents": later})
+        with pytest.raises(DeployError) as err:
+            deployer.deploy(build, {"KeepaliveMinutes": "10"})
+    assert str(err.value) == f"{STACK} is UPDATE_ROLLBACK_COMPLETE\n  Worker: Memory size 99 is below the minimum"
+    assert "  Worker UPDATE_FAILED (Memory size 99 is below the minimum)" in said
+
+
+def test_a_stack_whose_create_was_rolled_back_is_not_updated_and_the_deploy_says_what_to_do(build, aws):
+    deployer = Deployer(aws, STAGE, BUCKET, say=lambda _: None, sleep=lambda _: None)
+    deployer.cfn = aws.client("cloudformation")
+    with Stubber(deployer.cfn) as cfn:
+        cfn.add_response("describe_stacks", stack("ROLLBACK_COMPLETE"))
+        with pytest.raises(DeployError, match="failed to create and was rolled back; .* delete it"):
+            deployer.deploy(build, {})
+    assert "Contents" not in aws.client("s3").list_objects_v2(Bucket=BUCKET)
