@@ -99,7 +99,10 @@ def upload(s3: Any, bucket: str, stage: str, build: Path) -> tuple[str, str]:
     zip_path = build / "deployment.zip"
     digest = hashlib.sha256(zip_path.read_bytes()).hexdigest()[:16]
     code_key = f"keepwarm/{stage}/deployment-{digest}.zip"
-    s3.upload_file(str(zip_path), bucket, code_key)
+    try:
+        s3.head_object(Bucket=bucket, Key=code_key)  # uploaded by an earlier deploy: tens of MB saved
+    except s3.exceptions.ClientError:
+        s3.upload_file(str(zip_path), bucket, code_key)
     template = json.loads((build / "expanded.json").read_text())
     for resource in template["Resources"].values():
         if resource["Type"] == "AWS::Lambda::Function":

@@ -96,7 +96,8 @@ def allows(policy: dict, action: str, resource: str = "") -> bool:
 
 
 # IAM's action for each S3 call the upload makes (a large file goes in parts).
-S3_ACTIONS = {"CreateMultipartUpload": "PutObject", "UploadPart": "PutObject", "CompleteMultipartUpload": "PutObject"}
+S3_ACTIONS = {"CreateMultipartUpload": "PutObject", "UploadPart": "PutObject", "CompleteMultipartUpload": "PutObject",
+              "HeadObject": "GetObject"}
 # What CloudFormation calls, with the deployer's credentials, to create each type the stack holds.
 CREATES = {"AWS::IAM::Role": "iam:CreateRole", "AWS::IAM::Policy": "iam:PutRolePolicy",
            "AWS::Lambda::Function": "lambda:CreateFunction", "AWS::Lambda::Permission": "lambda:AddPermission",
