@@ -426,14 +426,17 @@ def banner(api_url: str, endpoints: dict[str, str], log_file: Path, demo_lines: 
     lines += ["", f"the fleet page (refreshes every {REFRESH_SECONDS} s): open {api_url}/status in a browser",
               "", "the keepwarm command (docs/cli.md), in another terminal:",
               f"  export KEEPWARM_URL={api_url}",
-              f"  {cli} list",
-              f"  {cli} status demo-llama",
-              f"  {cli} warm demo-qwen --minutes 30 --wait",
-              f"  {cli} events demo-llama --limit 10",
-              f"  {cli} suggest demo-qwen --weeks 4",
-              f"  {cli} export",
-              "", "or the API itself:",
-              f"  curl -s {api_url}/models/demo-llama | python3 -m json.tool", ""]
+              f"  {cli} list"]
+    if demo_lines:
+        lines += [f"  {cli} status demo-llama",
+                  f"  {cli} warm demo-qwen --minutes 30 --wait",
+                  f"  {cli} events demo-llama --limit 10",
+                  f"  {cli} suggest demo-qwen --weeks 4"]
+    else:
+        lines += [f"  {cli} register NAME MODEL_ARN --window 'MON-FRI 09:00-18:00'",
+                  f"  {cli} status NAME"]
+    lines += [f"  {cli} export", "", "or the API itself:",
+              f"  curl -s {api_url}/models" + ("/demo-llama" if demo_lines else "") + " | python3 -m json.tool", ""]
     return "\n".join(lines)
 
 

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from keepwarm_client.cli import main
 
-from live import request
+from live import ROOT, request
 
 # Its module-scoped fixture is costly: all its tests run on one worker.
 pytestmark = pytest.mark.xdist_group("cli-fleet-stack")
@@ -283,3 +287,16 @@ def test_export_writes_what_apply_takes_back_unchanged(stack, capsys, tmp_path):
     assert code == 0 and out.splitlines()[-1] == "applied"
     code, again, _ = run(stack, capsys, "export")
     assert code == 0 and again == text
+
+
+def test_the_docs_commands_run_as_written(stack, tmp_path):
+    """Every ``sh`` block of docs/cli.md, in order, in bash, against the running stack."""
+    blocks = re.findall(r"```sh\n(.*?)```", (ROOT / "docs" / "cli.md").read_text(), re.S)
+    assert len(blocks) >= 10
+    env = {**os.environ, "KEEPWARM_URL": stack["api"],
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    for block in blocks:
+        done = subprocess.run(["bash", "-e", "-c", block], cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == 0, (block, done.stdout, done.stderr)
+    assert "support-bot" in names(stack) and "ops-bot" not in names(stack)

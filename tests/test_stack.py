@@ -200,7 +200,7 @@ def test_the_stack_talks_to_nothing_but_loopback(tmp_path):
 
     # The terminal hands over the CLI and says what changed, one short line each; the
     # service's JSON lines are in the file it names.
-    assert f"export KEEPWARM_URL={api}\n" in terminal and "  .venv/bin/keepwarm status demo-llama\n" in terminal
+    assert f"export KEEPWARM_URL={api}\n" in terminal and "  .venv/bin/keepwarm list\n" in terminal
     assert f"service logs (JSON)    {tmp_path / 'service.log'}" in terminal
     assert [line for line in terminal.splitlines() if line.lstrip().startswith("{")] == []
     assert '"event":"tick"' in service.replace(" ", "")

@@ -801,7 +801,8 @@ def cmd_export(args: argparse.Namespace, client: KeepwarmClient) -> int:
     except OSError as err:
         print(f"keepwarm: cannot write {args.output}: {err}", file=sys.stderr)
         return EXIT_ERROR
-    print(f"wrote {len(fleet['models'])} models to {args.output}")
+    count = len(fleet["models"])
+    print(f"wrote {count} model{'' if count == 1 else 's'} to {args.output}")
     return EXIT_OK
 
 
