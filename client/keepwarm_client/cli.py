@@ -467,6 +467,10 @@ def cmd_apply(args: argparse.Namespace, client: KeepwarmClient) -> int:
     return EXIT_OK
 
 
+def _action_text(action: Optional[dict]) -> str:
+    return f"{action.get('kind')} at {action.get('at')}" if action else "none"
+
+
 def _yes_no(value: Any) -> str:
     return "yes" if value else "no"
 
@@ -484,7 +488,7 @@ def cmd_status(args: argparse.Namespace, client: KeepwarmClient) -> int:
         f"status: {state.get('status')}",
         f"ready: {_yes_no(state.get('ready'))}",
         f"window_open: {_yes_no(state.get('window_open'))}",
-        "next action: " + (f"{action.get('kind')} at {action.get('at')}" if action else "none"),
+        "next action: " + _action_text(action),
         "cold-start p50: " + (f"{p50:.1f} s ({cold.get('count')} recorded)" if p50 is not None
                               else "none recorded"),
     ]
@@ -676,7 +680,7 @@ def cmd_register(args: argparse.Namespace, client: KeepwarmClient) -> int:
                       for w in model.get("windows") or [])
           + f" {model.get('timezone')}" + ("" if model.get("enabled", True) else ", paused"))
     print(f"status: {state.get('status')}; next action: "
-          + (f"{action.get('kind')} at {action.get('at')}" if action else "none"))
+          + _action_text(action))
     return EXIT_OK
 
 
@@ -706,7 +710,7 @@ def cmd_resume(args: argparse.Namespace, client: KeepwarmClient) -> int:
     model = client.update(args.model, {"enabled": True})
     action = (model.get("state") or {}).get("next_action")
     print(f"resumed {model['name']}; next action: "
-          + (f"{action.get('kind')} at {action.get('at')}" if action else "none"))
+          + _action_text(action))
     return EXIT_OK
 
 
