@@ -14,10 +14,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 import boto3
+import pytest
 
 from live import ROOT, free_port, launch, listening, request, running_stack, started, wait_for
 from local.simulator import FAULT_KEYS, Simulator, SimulatorServer
-from local.stack import FAKE_ACCESS_KEY, own_model_help
+from local.stack import FAKE_ACCESS_KEY, loopback_only, own_model_help
 
 
 def test_a_taken_port_is_refused_before_anything_starts(tmp_path):
@@ -227,3 +228,15 @@ def test_make_run_passes_its_flags_on(tmp_path):
     assert "the simulator knows only the models it is told about (--strict-models)" in terminal, terminal
     assert f"export KEEPWARM_URL=http://127.0.0.1:{port}" in terminal
     assert not listening(port)
+
+
+def test_a_bedrock_stand_in_off_loopback_is_refused_and_nothing_real_is_kept():
+    env = {"AWS_PROFILE": "prod", "AWS_ACCESS_KEY_ID": REAL_LOOKING_KEY, "AWS_SESSION_TOKEN": "t",
+           "AWS_ENDPOINT_URL_SQS": "https://sqs.us-west-2.amazonaws.com", "HTTPS_PROXY": "http://10.0.0.1:3128",
+           "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": "http://127.0.0.1:9999", "AWS_WEB_IDENTITY_TOKEN_FILE": "/var/token"}
+    assert loopback_only(env) == {"AWS_ENDPOINT_URL_BEDROCK_RUNTIME": "http://127.0.0.1:9999"}
+    assert env["AWS_ACCESS_KEY_ID"] == FAKE_ACCESS_KEY and env["AWS_CONFIG_FILE"] == os.devnull
+    assert not {"AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_SQS", "HTTPS_PROXY",
+                "AWS_WEB_IDENTITY_TOKEN_FILE"} & set(env)
+    with pytest.raises(ValueError, match="is not on loopback: the local stack talks to nothing else"):
+        loopback_only({"AWS_ENDPOINT_URL_BEDROCK_RUNTIME": "https://bedrock-runtime.us-west-2.amazonaws.com"})
