@@ -178,10 +178,12 @@ def create_resources() -> dict[str, str]:
 class Runner:
     """EventBridge's minute tick and Lambda's SQS poller, in threads of this process."""
 
-    def __init__(self, queue_url: str, tick_seconds: float = 60.0, workers: int = 4):
+    def __init__(self, queue_url: str, tick_seconds: float = 60.0, workers: int = 4,
+                 say: Callable[[str], None] = lambda line: None):
         import app  # the service's own handlers, as Lambda would load them
 
         self.app = app
+        self.say = say  # a failure's one line on the terminal (its traceback goes to the log)
         self.queue_url = queue_url
         self.tick_seconds = tick_seconds
         self.sqs = boto3.client("sqs")
@@ -212,8 +214,9 @@ class Runner:
             at = datetime.fromtimestamp(due, timezone.utc)
             try:
                 self.app.tick(tick_event(at), None)
-            except Exception:  # keep ticking: EventBridge would call again next minute
+            except Exception as err:  # keep ticking: EventBridge would call again next minute
                 log.exception("tick failed")
+                self.say(f"{at:%H:%M:%S}  tick failed: {type(err).__name__}: {str(err)[:120]} (the log has more)")
 
     def _poll_loop(self) -> None:
         while not self.stopping.is_set():
@@ -234,8 +237,10 @@ class Runner:
         redelivery after the visibility timeout, then the dead-letter queue."""
         try:
             answer = self.app.worker(sqs_batch_event(messages, QUEUE), None)
-        except Exception:
+        except Exception as err:
             log.exception("worker failed; the batch will be redelivered")
+            self.say(f"{datetime.now(timezone.utc):%H:%M:%S}  worker failed: {type(err).__name__}: "
+                     f"{str(err)[:120]}; the batch will be redelivered (the log has more)")
             return
         failed = {failure["itemIdentifier"] for failure in answer["batchItemFailures"]}
         if failed:
@@ -524,7 +529,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         except (RuntimeError, TimeoutError) as err:
             print(f"chalice local did not start: {err} (its output: {log_file})", file=errors)
             return 1
-        runner = Runner(resources["queue_url"], tick_seconds=args.tick_seconds).start()
+        runner = Runner(resources["queue_url"], tick_seconds=args.tick_seconds, say=say).start()
         demo_lines = register_demo(api_url, datetime.now(timezone.utc)) if demo else []
         if demo:
             seed_demo_traffic(datetime.now(timezone.utc))
