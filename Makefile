@@ -37,8 +37,10 @@ soak: $(STAMP)
 	KEEPWARM_SOAK_MODELS=400 $(BIN)/python -m pytest -n auto tests/test_soak.py
 
 # The whole service on loopback: moto, the simulator, chalice local, tick and worker.
+# Flags for it: make run ARGS="--strict-models --load-seconds 90"
+ARGS ?=
 run: $(STAMP)
-	$(BIN)/python -m local.stack --port $(PORT)
+	$(BIN)/python -m local.stack --port $(PORT) $(ARGS)
 
 # The CloudFormation (SAM) package for any stage: build/$(STAGE)/. cfn-lint checks it before
 # and after the SAM transform, in a region of each partition (aws, aws-cn, aws-us-gov).
