@@ -177,19 +177,20 @@ class Row:
 
 def why(model: Model, now: datetime, settings: Settings) -> tuple[list[str], Optional[str]]:
     """Why the model is (or is made) warm now, each reason with its own end, and until when
-    it is held in all; or, when nothing holds it, when something next will."""
+    it is held in all (when no reason already says it); or, when nothing holds it, when
+    something next will."""
     config, state = model.config, model.state
     tz = _zone(config.timezone)
     if not config.enabled:
         return ["paused: never called until resumed"], None
-    reasons = []
+    reasons: list[str] = []
+    ends: list[datetime] = []
     cold = state.override if state.override and state.override.state == "cold" and now < state.override.until else None
     if cold is not None:
         reasons.append(f"cold override until {_when(cold.until, now, tz)}: nothing is called before then")
     try:
         window = current_window(config, now)
-        lead = prewarm_lead(config, state, settings)
-        hold = next_hold(config, state, now, lead)
+        hold = next_hold(config, state, now, prewarm_lead(config, state, settings))
     except PLANNING_ERRORS:
         return reasons, None
     if window is not None and cold is None:
@@ -198,18 +199,35 @@ def why(model: Model, now: datetime, settings: Settings) -> tuple[list[str], Opt
         if lease.expires_at > now and cold is None:
             holder = f"lease held by {lease.holder}" if lease.holder else f"lease {lease.id}"
             reasons.append(f"{holder} until {_when(lease.expires_at, now, tz)}")
+            ends.append(lease.expires_at)
     warm = state.override if state.override and state.override.state == "warm" and now < state.override.until else None
     if warm is not None:
         reasons.append(f"warm override until {_when(warm.until, now, tz)}")
+        ends.append(warm.until)
     if hold is None:
         return reasons, None if reasons else "nothing holds it: no window, lease or override ahead"
     if hold.start <= now < hold.open and hold.source == "window":
         reasons.append(f"pre-warm for the window opening {_when(hold.open, now, tz)}")
     if hold.start <= now:
-        ends = f"at least {_when(hold.close, now, tz)}" if hold.cut else _when(hold.close, now, tz)
-        return reasons, f"held warm until {ends}"
+        if not hold.cut and len(reasons) == 1 and hold.close in ends:
+            return reasons, None  # its one reason says until when
+        ends_at = f"at least {_when(hold.close, now, tz)}" if hold.cut else _when(hold.close, now, tz)
+        return reasons, f"held warm until {ends_at}"
     what = {"window": "window", "lease": "lease", "override": "warm override"}.get(hold.source, hold.source)
-    return reasons, f"next {what} opens {_when(hold.open, now, tz)} (first call {_when(hold.start, now, tz)})"
+    return reasons, f"next {what} opens {_when(hold.open, now, tz)}; first call {_when(hold.start, now, tz)}"
+
+
+def _told(status: str, reasons: list[str], until: Optional[str], action: Optional[dict[str, Any]], now: datetime,
+          tz: tzinfo) -> str:
+    """The model's line: its status in words, why, and until when."""
+    if status == "error":
+        # Whatever holds it, a model in error is called again only at its next action.
+        nxt = (f"next call ({action['kind']}) {_when(parse_iso(action['at']), now, tz)}" if action
+               else "no call planned")
+        return "; ".join(["In error", *reasons, nxt])
+    lead = {"warm": "Warm", "warming": "Warming", "cold": "Cold"}.get(status, status)
+    said = "; ".join(reasons + ([until] if until else []))
+    return f"{lead}: {said}" if said else lead
 
 
 # -- the timelines ---------------------------------------------------------------------------
@@ -351,11 +369,9 @@ def _row(row: Row, now: datetime, settings: Settings) -> str:
     if state.get("ready") and status == "warm":
         tags.append("ready")
     zone = f'{_e(model.config.timezone)}, {_e(now.astimezone(tz).strftime("%H:%M"))} there'
-    reasons, until = why(model, now, settings)
-    told = "; ".join(reasons + ([until] if until else []))
-    lead = {"warm": "Warm: ", "warming": "Warming: ", "cold": "Cold: ", "error": "In error: "}.get(status, "")
-    error = f'<p class="error">{_e(entry.error)}</p>' if entry.error else ""
     action = state.get("next_action")
+    told = _told(status, *why(model, now, settings), action, now, tz)
+    error = f'<p class="error">{_e(entry.error)}</p>' if entry.error else ""
     cold = state.get("cold_starts") or {}
     cost = (_money(entry.month_cost) if entry.month_cost is not None else f"n/a: {_e(entry.cost_note or '')}")
     leases = "".join(f'<dd>{_e(lease.get("holder") or lease["id"])} until '
@@ -374,7 +390,7 @@ def _row(row: Row, now: datetime, settings: Settings) -> str:
             f'style="border-left-color:{COLOURS.get(status, "#64748b")}">'
             f'<div class="facts"><div class="head"><b class="name">{_e(model.name)}</b>{badge}'
             f'{"".join(f"<span class=sub>{t}</span>" for t in tags)}<span class="zone">{zone}</span></div>'
-            f'<p class="why">{_e(lead + told) if told else _e(lead.rstrip(": "))}</p>{error}'
+            f'<p class="why">{_e(told)}</p>{error}'
             f'{_readiness_line(shown.get("readiness"), tz)}{details}</div>'
             f'<div class="strips">{timeline_svg(model.name, row.near, tz)}{day_svg(model.name, row.day, row.near, tz)}'
             f'</div></div>')
@@ -469,13 +485,18 @@ def render_page(store: Store, settings: Settings, now: datetime, *, refresh_seco
     """The whole HTML document (``/status``), refreshing itself in place every
     ``refresh_seconds`` (without script, by reloading)."""
     fleet, rows = gather(store, settings, now)
+    return document(render(fleet, rows, now, settings, tz), refresh_seconds)
+
+
+def document(body: str, refresh_seconds: Optional[int] = None) -> str:
+    """The page's body as a whole document, with its icon and its refreshing script."""
     every = int(refresh_seconds or 0)
     fallback = f'<noscript><meta http-equiv="refresh" content="{every}"></noscript>' if every else ""
     return ('<!doctype html><html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">{fallback}'
             f'<title>keepwarm fleet</title>{favicon_link()}</head>'
             f'<body style="margin:12px" data-refresh="{every}"><div class="kw"><h1>keepwarm fleet</h1></div>'
-            f'{render(fleet, rows, now, settings, tz)}<script>{SCRIPT}</script></body></html>')
+            f'{body}<script>{SCRIPT}</script></body></html>')
 
 
 def widget_zone(event: Any) -> tzinfo:

@@ -249,6 +249,10 @@ def test_the_routes_serve_filters_the_fleet_and_the_status_page(runtime, client)
     page = client.http.get("/status")
     assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
     assert 'data-model="alpha"' in page.body.decode() and 'data-model="beta"' in page.body.decode()
+    assert '<link rel="icon" type="image/svg+xml"' in page.body.decode()
+    icon = client.http.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["Content-Type"] == "image/svg+xml"
+    assert icon.body.decode().startswith("<svg")
 
 
 def test_a_dry_run_answers_what_would_be_stored_and_stores_nothing(runtime, client):
