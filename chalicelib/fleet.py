@@ -12,6 +12,7 @@ import hashlib
 from decimal import ROUND_HALF_UP, Decimal
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Any, Iterator, Mapping, Optional
 
 from chalicelib import costs
@@ -139,6 +140,11 @@ def _cents(value: Decimal) -> float:
     return float(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
+@lru_cache(maxsize=256)
+def _price(region: str, cmu_prices: str) -> Optional[costs.Price]:
+    return costs.price_for(region, costs.parse_price_overrides(cmu_prices))
+
+
 def _priced(minutes: Optional[int], cmus: Optional[int], config_note: Optional[str], region: str,
             settings: Settings, enabled: bool = True) -> tuple[Optional[float], Optional[str]]:
     """The month's cost from its billed CMU-minutes, priced now (the price is the operator's
@@ -149,7 +155,7 @@ def _priced(minutes: Optional[int], cmus: Optional[int], config_note: Optional[s
         return None, config_note
     if minutes is None or cmus is None:
         return None, "CMUs unknown (set custom_model_units)"
-    price = costs.price_for(region, costs.parse_price_overrides(settings.cmu_prices))
+    price = _price(region, settings.cmu_prices)
     if price is None:
         return None, f"no CMU-minute price for {region} (KEEPWARM_CMU_PRICES)"
     return _cents(Decimal(repr(price.per_cmu_minute)) * cmus * minutes), None
@@ -204,6 +210,11 @@ GLANCE_DAYS = 8
 GLANCE_WINDOWS = 4
 
 
+def _ts(at: Optional[datetime]) -> Optional[float]:
+    """An instant as seconds since the epoch, to the millisecond: compared as numbers when read."""
+    return round(at.timestamp(), 3) if at is not None else None
+
+
 def _month_key(at: datetime) -> str:
     return at.astimezone(timezone.utc).strftime("%Y-%m")
 
@@ -228,16 +239,16 @@ def glance(model: Model, now: datetime, settings: Settings,
     config, state = model.config, model.state
     until = now + timedelta(days=GLANCE_DAYS)
     facts: dict[str, Any] = {
-        "v": GLANCE_VERSION, "at": iso(now), "enabled": config.enabled, "region": config.region,
+        "v": GLANCE_VERSION, "at": _ts(now), "enabled": config.enabled, "region": config.region,
         "status": state.status, "error": state.error, "error_kind": state.error_kind,
         "error_at": iso(state.error_at), "cmus": model_cmus(config, state),
         # When the stored status stops holding (planner.display_status): a copy's assumed
         # release, the end of a cold start's polling.
-        "warm_until": iso(state.last_success_at + timedelta(minutes=release_in_force(config, state)))
+        "warm_until": _ts(state.last_success_at + timedelta(minutes=release_in_force(config, state)))
         if state.status == "warm" and state.last_success_at else None,
-        "warming_until": iso(chain_end(state, settings)),
+        "warming_until": _ts(chain_end(state, settings)),
     }
-    windows: list[list[str]] = []
+    windows: list[list[float]] = []
     try:
         with budget(settings.plan_budget_seconds):
             after = now
@@ -248,7 +259,7 @@ def glance(model: Model, now: datetime, settings: Settings,
                 if len(windows) == GLANCE_WINDOWS:
                     until = window.open  # nothing else opens before it
                     break
-                windows.append([iso(window.open), iso(window.close)])
+                windows.append([_ts(window.open), _ts(window.close)])
                 after = window.close
     except PLANNING_ERRORS as err:
         facts["planning_error"] = f"planning failed ({type(err).__name__}: {str(err)[:300]})"
@@ -268,26 +279,25 @@ def glance(model: Model, now: datetime, settings: Settings,
             if note:
                 notes[key] = note
         month = (month + timedelta(days=32)).replace(day=1)
-    facts.update(until=iso(until), windows=windows, basis=basis, months=months, notes=notes)
+    facts.update(until=_ts(until), windows=windows, basis=basis, months=months, notes=notes)
     return facts
 
 
 def from_glance(name: str, facts: Mapping[str, Any], now: datetime, settings: Settings) -> Optional[FleetModel]:
     """The model as the fleet shows it now, from its glance; None when the glance does not
     cover ``now`` (then the model is planned)."""
-    at, until = parse_iso(facts.get("at")), parse_iso(facts.get("until"))
+    t = now.timestamp()
     month = _month_key(now)
-    if facts.get("v") != GLANCE_VERSION or at is None or until is None or not at <= now < until \
-            or month not in facts["months"]:
+    if facts.get("v") != GLANCE_VERSION or not facts["at"] <= t < facts["until"] or month not in facts["months"]:
         return None
     status = facts["status"]
-    warm_until, warming_until = parse_iso(facts["warm_until"]), parse_iso(facts["warming_until"])
-    if status == "warm" and (warm_until is None or now >= warm_until):
+    warm_until, warming_until = facts["warm_until"], facts["warming_until"]
+    if status == "warm" and (warm_until is None or t >= warm_until):
         status = "cold"
-    elif status == "warming" and (warming_until is None or now > warming_until):
+    elif status == "warming" and (warming_until is None or t > warming_until):
         status = "cold"
     error = facts["error"] if status == "error" or facts["error_kind"] == MODEL_ERROR else None
-    window_open = facts["enabled"] and any(parse_iso(o) <= now < parse_iso(c) for o, c in facts["windows"])
+    window_open = facts["enabled"] and any(o <= t < c for o, c in facts["windows"])
     if facts.get("planning_error"):
         status, error, window_open = "error", facts["planning_error"], False
     cost, note = _priced(facts["months"][month], facts["cmus"], facts["notes"].get(month), facts["region"],

@@ -463,9 +463,10 @@ def gather(store: Store, settings: Settings, now: datetime, rows: int = MAX_ROWS
     with its events (several at once)."""
     fleet = read_fleet(store, settings, now)
     drawn = worst_first(fleet)[:rows]
+    models = store.find_many([entry.name for entry in drawn])
 
     def read(entry: FleetModel) -> Optional[Row]:
-        model = store.find(entry.name)
+        model = models.get(entry.name)
         if model is None:
             return None  # deleted since the fleet was read
         since = min(now - BEFORE, now - timedelta(days=1))

@@ -186,6 +186,10 @@ class Store(ABC):
     def find(self, key: str) -> Optional[Model]:
         """The model with this name or ARN, or None."""
 
+    def find_many(self, names: Sequence[str]) -> dict[str, Model]:
+        """The models with these names that exist, by name."""
+        return {model.name: model for model in map(self.find, names) if model is not None}
+
     def get(self, key: str) -> Model:
         model = self.find(key)
         if model is None:
@@ -600,6 +604,9 @@ class DynamoStore(Store):
         models = [self._load(item) for item in self._get_many(keys)]
         last = page.get("LastEvaluatedKey")
         return models, encode_token(last["name"]["S"]) if last and keys else None
+
+    def find_many(self, names: Sequence[str]) -> dict[str, Model]:
+        return {model.name: model for model in map(self._load, self._get_many([self._model_key(n) for n in names]))}
 
     def fleet(self) -> Iterator[tuple[str, Optional[dict[str, Any]], Callable[[], Optional[Model]]]]:
         """Every model's glance: the names from the ``model_names`` index in one paged pass,

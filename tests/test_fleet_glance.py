@@ -128,3 +128,22 @@ def test_the_fleet_read_from_glances_is_the_fleet_planned_and_plans_only_models_
     facts = summary(read, NOW)
     # m-010 was last called 15 minutes before: its copy is assumed released, so it shows cold.
     assert facts["counts"] == {"cold": 5, "warming": 0, "warm": 3, "error": 4} and facts["paused"] == 2
+
+
+def test_the_benchmark_reads_glances_alone_for_fleet_and_reports_its_row(moto_url):
+    import os
+
+    from bench import fleet_view
+    from conftest import unique
+
+    name = unique("keepwarm-fleet")
+    boto3_client = boto3.client("dynamodb", endpoint_url=moto_url, region_name="us-west-2")
+    fleet_view.create_table(boto3_client, name)
+    settings = replace(fleet_view.settings_for(name, "q", 45, 16), cmu_prices='{"us-west-2": 0.05718}')
+    sizes = fleet_view.populate(moto_url, name, 30, settings)
+    found = fleet_view.measure(moto_url, name, 30, os.getpid(), 0.0, settings)
+    fleet_read = next(m for m in found if m.what == "/fleet")
+    # The names in one Query, the glances in one BatchGetItem: no model read whole, none planned.
+    assert fleet_read.calls == {"Query": 1, "BatchGetItem": 1}
+    text = fleet_view.report(found, {30: 0.1}, sizes, ["--sizes", "30"], 1.0)
+    assert "| `/fleet` | 30 |" in text and text.startswith("## The fleet view at scale")
