@@ -147,3 +147,22 @@ def test_the_benchmark_reads_glances_alone_for_fleet_and_reports_its_row(moto_ur
     assert fleet_read.calls == {"Query": 1, "BatchGetItem": 1}
     text = fleet_view.report(found, {30: 0.1}, sizes, ["--sizes", "30"], 1.0)
     assert "| `/fleet` | 30 |" in text and text.startswith("## The fleet view at scale")
+
+
+def test_after_real_writes_the_fleet_route_plans_nothing_and_says_what_planning_says(
+        runtime, client, driver, clock, monkeypatch):
+    from helpers import register
+
+    # As Runtime.from_env sets it, on the simulated clock.
+    runtime.store.glance = lambda model, previous: glance(model, clock.now(), runtime.settings, previous)
+    for i in range(3):
+        register(client, model_arn=f"arn:aws:bedrock:us-west-2:123456789012:imported-model/gl{i:010d}",
+                 name=f"g-{i}", custom_model_units=1,
+                 windows=[{"start": (clock.now() + timedelta(minutes=10 * i + 5)).strftime("%H:%M"),
+                           "stop": (clock.now() + timedelta(minutes=10 * i + 65)).strftime("%H:%M")}])
+    driver.run_until(clock.now() + timedelta(minutes=25))  # the tick and worker claim, call and save
+    expected = summary([planned(runtime.store.get(f"g-{i}"), clock.now(), runtime.settings) for i in range(3)],
+                       clock.now())
+    monkeypatch.setattr(fleet, "planned", lambda *a: pytest.fail("a model was planned: its glance was not kept"))
+    assert client.http.get("/fleet").json_body == expected
+    assert expected["counts"]["warm"] >= 2 and expected["cost"]["models_priced"] == 3
