@@ -344,7 +344,19 @@ def summary(fleet: list[FleetModel], now: datetime) -> dict[str, Any]:
             "unpriced": [{"name": entry.name, "why": entry.cost_note} for entry in fleet
                          if entry.month_cost is None],
         },
+        **readiness_total(fleet),
     }
+
+
+def readiness_total(fleet: list[FleetModel]) -> dict[str, Any]:
+    """The fleet's window openings in the last 7 days and how many were ready, summed over
+    the models whose readiness is recorded; nothing when none is."""
+    recorded = [entry.readiness for entry in fleet if isinstance(entry.readiness, dict)
+                and isinstance(entry.readiness.get("openings"), int)]
+    if not recorded:
+        return {}
+    return {"readiness": {"openings": sum(r["openings"] for r in recorded),
+                          "ready_at_open": sum(int(r.get("ready_at_open") or 0) for r in recorded), "days": 7}}
 
 
 # -- one model's day --------------------------------------------------------------------------

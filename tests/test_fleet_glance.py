@@ -166,3 +166,13 @@ def test_after_real_writes_the_fleet_route_plans_nothing_and_says_what_planning_
     monkeypatch.setattr(fleet, "planned", lambda *a: pytest.fail("a model was planned: its glance was not kept"))
     assert client.http.get("/fleet").json_body == expected
     assert expected["counts"]["warm"] >= 2 and expected["cost"]["models_priced"] == 3
+
+
+def test_the_fleets_readiness_is_summed_when_recorded_and_absent_otherwise():
+    entry = planned(Model(new_config({"model_arn": "arn:aws:bedrock:us-west-2:123456789012:imported-model/abcdefabcdef",
+                                      "name": "m", "windows": SCHEDULES[0][1]}, NOW, SETTINGS), ModelState()),
+                    NOW, SETTINGS)
+    assert "readiness" not in summary([entry, replace(entry, name="n")], NOW)
+    seen = [replace(entry, readiness={"openings": 5, "ready_at_open": 4}),
+            replace(entry, name="n", readiness={"openings": 3, "ready_at_open": 3}), replace(entry, name="o")]
+    assert summary(seen, NOW)["readiness"] == {"openings": 8, "ready_at_open": 7, "days": 7}
