@@ -29,6 +29,7 @@ import argparse
 import json
 import logging
 import math
+import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -180,10 +181,13 @@ def run(sizes: Sequence[int], dynamodb_ms: float) -> tuple[list[Measure], dict[i
             sizes_seen = populate(endpoint, name, size, settings)
             found += measure(endpoint, name, size, moto.pid, dynamodb_ms, settings)
             planning[size] = planning_seconds(size, settings)
-            admin.delete_table(TableName=name)
     finally:
-        moto.terminate()
-        moto.wait(timeout=10)
+        moto.terminate()  # its tables go with it
+        try:
+            moto.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            moto.kill()
+            moto.wait()
     return found, planning, sizes_seen
 
 
