@@ -33,6 +33,7 @@ from chalicelib.store import Store
 from chalicelib.timeline import current_window, next_hold
 
 REFRESH_SECONDS = 5
+MODELS_PER_SECOND = 100  # of the refresh interval, past 500 models
 # Models drawn with their timelines (each reads the model and its events); the figures
 # above cover every model.
 MAX_ROWS = 100
@@ -486,7 +487,10 @@ def render_page(store: Store, settings: Settings, now: datetime, *, refresh_seco
     """The whole HTML document (``/status``), refreshing itself in place every
     ``refresh_seconds`` (without script, by reloading)."""
     fleet, rows = gather(store, settings, now)
-    return document(render(fleet, rows, now, settings, tz), refresh_seconds)
+    # Each view reads every model's glance (DynamoDB charges the whole item): a large fleet's
+    # page refreshes less often, a second per hundred models.
+    every = max(refresh_seconds, len(fleet) // MODELS_PER_SECOND) if refresh_seconds else None
+    return document(render(fleet, rows, now, settings, tz), every)
 
 
 def document(body: str, refresh_seconds: Optional[int] = None) -> str:

@@ -292,3 +292,10 @@ def test_whatever_a_user_wrote_the_page_builds_only_its_own_elements(reason, hol
     assert not [a for _, attrs in page.tags for a in attrs if a.startswith("on")]
     text = "".join(page.text)
     assert reason.strip()[:40] in text and holder.strip()[:40] in text
+
+
+def test_a_large_fleets_page_refreshes_less_often(monkeypatch):
+    store = fleet_of([("cold", True)] * 12)
+    assert 'data-refresh="5"' in fleetpage.render_page(store, SETTINGS, NOW, refresh_seconds=5)
+    monkeypatch.setattr(fleetpage, "MODELS_PER_SECOND", 2)  # as 100 is for 1,200 models
+    assert 'data-refresh="6"' in fleetpage.render_page(store, SETTINGS, NOW, refresh_seconds=5)
