@@ -72,6 +72,11 @@ bench: bench-tick
 bench-tick: $(STAMP)
 	$(BIN)/python -m bench.tick_scaling --sizes 1000 10000 --out docs/benchmarks.md
 
+# GET /fleet, /status and the dashboard widget for 1,000 and 10,000 models (its own section).
+.PHONY: bench-fleet
+bench-fleet: $(STAMP)
+	$(BIN)/python -m bench.fleet_view --sizes 1000 10000 --out docs/benchmarks.md
+
 # A thousand models opening at the same minute with 10% throttling (in-memory store), and
 # two hundred on DynamoDB (moto's server slows down sharply past a few hundred).
 .PHONY: bench-load

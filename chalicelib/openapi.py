@@ -434,9 +434,12 @@ PATHS: dict[str, Any] = {
     },
     "/fleet": {"get": {"summary": "the fleet: counts by status, the models in error, the month's projected cost",
                        "responses": {"200": _json(_ref("Fleet"))}}},
-    "/status": {"get": {"summary": "the fleet page (HTML), refreshing itself every few seconds",
+    "/status": {"get": {"summary": "the fleet page (HTML), refreshing itself in place every few seconds",
                         "responses": {"200": {"description": "the page", "content": {
                             "text/html": {"schema": {"type": "string"}}}}}}},
+    "/favicon.ico": {"get": {"summary": "the fleet page's icon (SVG)",
+                             "responses": {"200": {"description": "the icon", "content": {
+                                 "image/svg+xml": {"schema": {"type": "string"}}}}}}},
     "/openapi.json": {"get": {"summary": "this document", "responses": {"200": _json({"type": "object"})}}},
 }
 
