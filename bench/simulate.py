@@ -47,7 +47,6 @@ import math
 import multiprocessing
 import os
 import random
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -57,7 +56,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import pytz
 
-from bench.common import command_line, log, machine, offline_aws, table, write_section
+from bench.common import command_line, commit, log, machine, offline_aws, table, write_section
 
 offline_aws()  # before any boto3 client exists
 
@@ -876,6 +875,7 @@ class Result:
     scenario: Scenario = Scenario()
     floor: dict[str, tuple[int, float]] = field(default_factory=dict)  # model -> per-CMU total, outside
     labels: dict[str, str] = field(default_factory=dict)
+    _figures: dict[tuple[str, bool], Figures] = field(default_factory=dict, repr=False)
 
     @property
     def platform(self) -> Platform:
@@ -890,9 +890,12 @@ class Result:
         return [k for k in self.runs if k.startswith("cron-")]
 
     def figures(self, strategy: str, learned_only: bool = False) -> Figures:
-        calls = sum(1 for seen in self.runs[strategy].observed.values() for c in seen.calls if not c.user)
-        return summarise([f for f in self.per_window[strategy] if f.learned or not learned_only],
-                         calls if not learned_only else 0)
+        key = (strategy, learned_only)
+        if key not in self._figures:  # the report asks for the same totals many times
+            calls = sum(1 for seen in self.runs[strategy].observed.values() for c in seen.calls if not c.user)
+            self._figures[key] = summarise([f for f in self.per_window[strategy] if f.learned or not learned_only],
+                                           calls if not learned_only else 0)
+        return self._figures[key]
 
     def floor_figures(self) -> tuple[float, float]:
         cmus = {s.name: s.cmus for s in self.fleet}
@@ -1143,18 +1146,6 @@ def headline(found: dict[str, list[Result]]) -> str:
                      f"{kw.cmu_minutes_total / floor:.3f}", f"{bc.cmu_minutes_total / floor:.3f}",
                      f"{sum(1 for t in met if t.met)} of {len(met)}"])
     return table(header, rows, "lrrrrr")
-
-
-def commit() -> str:
-    """The commit measured, and whether the work tree had changes on top of it."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "an unknown commit"
-    return f"commit {head}" + (" (with uncommitted changes)" if dirty else "")
 
 
 def report(found: dict[str, list[Result]], paths: dict[str, str], argv: Sequence[str], wall_seconds: float,
