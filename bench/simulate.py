@@ -43,6 +43,7 @@ import bisect
 import heapq
 import itertools
 import json
+import logging
 import math
 import multiprocessing
 import os
@@ -69,6 +70,10 @@ from chalicelib.store import MemoryStore  # noqa: E402
 from chalicelib.timeline import window_intervals  # noqa: E402
 from local.harness import Driver, SimQueue, SimulatorInvoker  # noqa: E402
 from local.simulator import ManualClock, Simulator  # noqa: E402
+
+# The service's log line for every tick and call, hundreds of thousands of them: only
+# warnings, or the run spends its time writing JSON nobody reads.
+logging.getLogger("keepwarm").setLevel(logging.WARNING)
 
 UTC = timezone.utc
 # Tuesday: London's and Berlin's clocks go forward on Sunday 29 March, inside a week from here.
