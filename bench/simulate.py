@@ -1200,6 +1200,14 @@ def report(found: dict[str, list[Result]], paths: dict[str, str], argv: Sequence
         "strategies': it keeps a copy loaded, starts its billing if it is the first success, and starts a "
         "load when it finds none. *User s waited*: for each cold user request, the time until a copy was "
         "loaded (a held call is answered then; a rejected one can be answered by a retry then).",
+        "- scenario files: every key optional, defaults "
+        f"`{json.dumps({k: v for k, v in SCENARIO_KEYS.items() if v is not None and k not in ('windows',)})}`; "
+        "`windows.minutes` (a list): one daily window per model of a length drawn from it, opening at a "
+        "random minute of the day in its zone, absent: the mixed fleet; `loads.median_seconds` null: the "
+        "mixed fleet's medians; `platform.release_jitter_minutes`: each copy's release drawn uniformly within "
+        "that of `release_minutes`; `strategies`: a subset of "
+        f"{', '.join(f'`{k}`' for k in STRATEGY_NAMES)}; `name`, `title`, `about`: for the report. A bad key "
+        "or value is refused with a message naming it.",
         "- the fleet: each model's median cold start drawn uniformly in the scenario's range (the mixed fleet "
         f"without one: log-normal around {MIXED_MEDIAN_SECONDS:g} s clamped to "
         f"{MIXED_MEDIAN_CLAMP[0]:g}-{MIXED_MEDIAN_CLAMP[1]:g} s), each cold start log-normal around it; 1-4 CMUs "
