@@ -1024,29 +1024,33 @@ def statistics_mean(values: Sequence[float]) -> float:
 
 
 def cost_why(results: Sequence[Result]) -> str:
-    """How keepwarm's billing sits against the floor's, window by window, on average."""
-    early, after = [], []
+    """How keepwarm's billing sits against the floor's, window by window, on average: how
+    long before the window's first user request its copy began billing, and how long after
+    the floor's earliest release (the close, or the last user request + the shortest
+    release) it was let go."""
+    early, late = [], []
     for r in results:
-        users_of = {}
+        shortest = r.platform.shortest_release
         for spec in r.fleet:
-            for (o, c) in r.windows[spec.name]:
-                users_of[(spec.name, o)] = user_requests(r.scenario, r.seed, spec, o, c)
-        for f in r.per_window[KEEPWARM.key]:
-            copies = [cp for cp in r.runs[KEEPWARM.key].observed[f.model].copies
-                      if cp.loaded_at and cp.loaded_at <= f.open < cp.released_at and cp.billing_started_at]
-            users = users_of.get((f.model, f.open)) or []
-            if not copies or not users:
-                continue
-            cp = copies[0]
-            if cp.billing_started_at >= f.open - timedelta(hours=1):  # the copy was loaded for this window
-                early.append((users[0] - cp.billing_started_at).total_seconds() / 60)
-            after.append((cp.released_at - f.close).total_seconds() / 60)
+            copies = [cp for cp in r.runs[KEEPWARM.key].observed[spec.name].copies
+                      if cp.loaded_at and cp.billing_started_at]
+            for o, c in r.windows[spec.name]:
+                users = user_requests(r.scenario, r.seed, spec, o, c)
+                serving = [cp for cp in copies if cp.loaded_at <= o < cp.released_at]
+                if not users or not serving:
+                    continue
+                cp = serving[0]
+                if cp.load_started_at >= o - timedelta(hours=1):  # loaded for this window, not carried over
+                    early.append((users[0] - cp.billing_started_at).total_seconds() / 60)
+                if cp.released_at <= c + timedelta(hours=1):  # let go after this window, not kept for the next
+                    late.append((cp.released_at - max(c, users[-1] + shortest)).total_seconds() / 60)
     if not early:
         return ""
-    return (f"keepwarm's copies began billing {statistics_mean(early):.1f} min on average before the window's first "
-            f"user request (the floor: 0, billing from that request), and windows warm at the open were let go "
-            f"{statistics_mean(after):.1f} min after the close on average (the floor: the shortest release after "
-            "the last call, with the last keep-alive at close - release).")
+    return (f"keepwarm's copies began billing {statistics_mean(early):.1f} min on average before the window's "
+            f"first user request, where the floor begins (the ready-check before the open starts the billing; "
+            f"a copy first called by a user at the open is billed from then), and were let go "
+            f"{statistics_mean(late):+.1f} min on average from the floor's earliest release (the close, or the "
+            "last user request plus the shortest release).")
 
 
 def targets(results: Sequence[Result]) -> list[Target]:
