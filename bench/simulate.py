@@ -1042,7 +1042,8 @@ def cost_why(results: Sequence[Result]) -> str:
                 cp = serving[0]
                 if cp.load_started_at >= o - timedelta(hours=1):  # loaded for this window, not carried over
                     early.append((users[0] - cp.billing_started_at).total_seconds() / 60)
-                if cp.released_at <= c + timedelta(hours=1):  # let go after this window, not kept for the next
+                # Let go after this window (not kept for the next), and not inside it (a cold window).
+                if c <= cp.released_at <= c + timedelta(hours=1):
                     late.append((cp.released_at - max(c, users[-1] + shortest)).total_seconds() / 60)
     if not early:
         return ""
@@ -1050,7 +1051,7 @@ def cost_why(results: Sequence[Result]) -> str:
             f"first user request, where the floor begins (the ready-check before the open starts the billing; "
             f"a copy first called by a user at the open is billed from then), and were let go "
             f"{statistics_mean(late):+.1f} min on average from the floor's earliest release (the close, or the "
-            "last user request plus the shortest release).")
+            "last user request plus the shortest release), counting the windows they kept warm to the close.")
 
 
 def targets(results: Sequence[Result]) -> list[Target]:
