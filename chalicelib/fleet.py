@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator, Mapping, Optional
 
+from chalicelib import readiness
 from chalicelib.api import MAX_PAGE, RequestError, query_int, schedule_cost, view
 from chalicelib.budget import PlanningOverrun, budget
 from chalicelib.planner import MODEL_ERROR, PLANNING_ERRORS, READY, release_in_force
@@ -186,7 +187,18 @@ def summary(fleet: list[FleetModel], now: datetime) -> dict[str, Any]:
             "unpriced": [{"name": entry.name, "why": entry.cost_note} for entry in fleet
                          if entry.month_cost is None],
         },
+        "readiness": fleet_readiness(fleet),
     }
+
+
+def fleet_readiness(fleet: list[FleetModel]) -> dict[str, Any]:
+    """The fleet's window openings over the last days, and each model that missed one
+    (not ready at the open) with its own summary, most missed first. Read from what the
+    tick keeps on each model: no query per model."""
+    summaries = {entry.name: entry.shown["readiness"]["summary"] for entry in fleet if "readiness" in entry.shown}
+    missed = [{"name": name, "readiness": s} for name, s in summaries.items() if s["ready_at_open"] < s["openings"]]
+    missed.sort(key=lambda m: (m["readiness"]["ready_at_open"] - m["readiness"]["openings"], m["name"]))
+    return {**readiness.fleet_totals(summaries.values()), "missed": missed}
 
 
 # -- one model's day --------------------------------------------------------------------------

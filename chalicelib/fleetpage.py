@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from html import escape
 from typing import Any, Optional
 
+from chalicelib import readiness
 from chalicelib.fleet import STATUSES, Day, FleetModel, day_events, day_of, read_fleet, summary
 from chalicelib.planner import MODEL_ERROR, NOT_READY, READY
 from chalicelib.records import parse_iso
@@ -177,6 +178,7 @@ def render(fleet: list[FleetModel], days: dict[str, Day], now: datetime, tz: tzi
     cost = facts["cost"]
     chips.append(f'<div class="chip" data-count="cost"><b>{_money(cost["projected"])}</b>projected for '
                  f'{_e(cost["month"])} ({cost["models_priced"]} of {facts["models"]} priced)</div>')
+    chips += readiness_chips(facts)
     errors = ""
     if facts["errors"]:
         items = "".join(f'<li><b>{_e(e["name"])}</b>: {_e((e["error"] or "")[:400])}</li>' for e in facts["errors"][:20])
@@ -201,6 +203,20 @@ def render(fleet: list[FleetModel], days: dict[str, Day], now: datetime, tz: tzi
     return (f'<div class="kw"><style>{STYLE}</style>'
             f'<p class="meta">Updated {now.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")} {_e(zone)}</p>'
             f'<div class="chips">{"".join(chips)}</div>{errors}{table}{more}{legend}</div>')
+
+
+def readiness_chips(facts: dict[str, Any]) -> list[str]:
+    """The fleet's window openings ready at the open (nothing before any was judged)."""
+    totals = facts.get("readiness") or {}
+    words = readiness.sentence(totals)
+    if words is None:
+        return []
+    missed = totals["openings"] - totals["ready_at_open"]
+    colour = COLOURS["error"] if missed else COLOURS["warm"]
+    names = ", ".join(m["name"] for m in totals.get("missed", [])[:5])
+    title = f' title="not ready at an opening: {_e(names)}"' if names else ""
+    return [f'<div class="chip" data-count="readiness"{title}><b style="color:{colour}">'
+            f'{totals["ready_at_open"]} / {totals["openings"]}</b>{_e(words)}</div>']
 
 
 def gather(store: Store, settings: Settings, now: datetime, tz: tzinfo,

@@ -436,8 +436,28 @@ def cmd_status(args: argparse.Namespace, client: KeepwarmClient) -> int:
     ]
     if state.get("error"):
         lines.append(f"error: {state['error']}")
+    lines += readiness_lines(model.get("readiness"))
     print("\n".join(lines))
     return EXIT_OK
+
+
+def readiness_lines(readiness: Any, shown: int = 5) -> list[str]:
+    """The model's readiness over its last windows, as ``status`` prints it: the summary,
+    then the latest windows, one a line (nothing from a service that does not judge them)."""
+    if not isinstance(readiness, dict) or not readiness.get("recent"):
+        return []
+    summary = readiness.get("summary") or {}
+    share = summary.get("verified_share")
+    lines = [f"readiness (7 days): ready at {summary.get('ready_at_open')} of {summary.get('openings')} openings"
+             + (f", {share:.1%} of window time verified warm" if share is not None else "")]
+    for record in readiness["recent"][:shown]:
+        late = record.get("late_seconds")
+        opened = "ready at open" if record.get("ready_at_open") else (
+            "never verified warm" if late is None else f"{late:.0f} s late")
+        lines.append(f"  {record.get('window_open')} to {record.get('window_close')}: {opened}, "
+                     f"{record.get('verified_share', 0):.1%} verified warm, "
+                     f"{record.get('unexpected_cold')} unexpected cold, {record.get('cold_starts')} cold start(s)")
+    return lines
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
