@@ -183,8 +183,9 @@ def judge(model: Model, read_events: Callable[[datetime], Sequence[Mapping[str, 
             record = window_record(window.open, window.close, events, cover, max_gap,
                                    count_from=window.open - lead)
             records.append(record)
-            told.append(Event(window.close, WINDOW_READY if record.ready_at_open else WINDOW_NOT_READY,
-                              record.to_view()))
+            shown = record.to_view()
+            told.append(Event(window.close, "window_ready", shown) if record.ready_at_open
+                        else Event(window.close, "window_not_ready", shown))
         state = replace(state, readiness=tuple(records[-READINESS_KEPT:]), readiness_until=window.close)
     return replace(model, state=state), told
 
