@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
 from chalicelib import readiness
-from chalicelib.planner import JUDGE_AFTER, with_next_due
+from chalicelib.planner import JUDGE_AFTER, window_to_judge, with_next_due
 from chalicelib.readiness import evidence, judge, summary, window_record
 from chalicelib.records import READINESS_KEPT, Model, ModelConfig, ModelState, Override, WindowRecord, iso
 from chalicelib.settings import Settings
@@ -264,3 +264,74 @@ def test_a_window_under_a_cold_override_or_open_at_registration_is_not_judged():
     registered = replace(registered, config=replace(registered.config, created_at=at(10)))
     judged, told = judge(registered, lambda since: [], at(18, 5), SETTINGS)
     assert told == [] and judged.state.readiness_until is None
+
+
+# -- what the API, the fleet and the CLI show ------------------------------------------------------
+def test_the_model_the_fleet_and_the_page_show_the_records_kept():
+    from chalicelib import fleetpage
+    from chalicelib.api import Api
+    from chalicelib.fleet import read_fleet, summary as fleet_summary
+    from chalicelib.store import MemoryStore
+
+    store = MemoryStore()
+    api = Api(store, SETTINGS)
+    hours = [{"days": "MON-FRI", "start": "09:00", "stop": "18:00"}]
+    for name, model_id in (("alpha", "alpha0000000"), ("beta", "beta00000000"), ("new", "new000000000")):
+        api.register({"model_arn": ARN.replace("llama8b00001", model_id), "name": name, "windows": hours}, at(8))
+    now = at(19, day=2)
+    kept = {"alpha": (day(0, True, 540.0), day(1, True, 540.0), day(2, True, 535.5)),
+            "beta": (day(1, False, 400.0, 125.5), day(2, False, 0.0, None))}
+    for name, records in kept.items():
+        found = store.get(name)
+        store.save(replace(found, state=replace(found.state, readiness=records)), found.state.version)
+
+    shown = api.show("alpha", now)["readiness"]
+    assert [r["window_open"] for r in shown["recent"]] == [iso(at(9, day=d)) for d in (2, 1, 0)]
+    assert shown["recent"][0] == {"window_open": "2026-03-11T09:00:00Z", "window_close": "2026-03-11T18:00:00Z",
+                                  "ready_at_open": True, "late_seconds": 0.0, "verified_warm_minutes": 535.5,
+                                  "verified_share": 0.9917, "unexpected_cold": 0, "cold_starts": 0}
+    assert shown["summary"] == {"openings": 3, "ready_at_open": 3, "late_seconds_max": 0.0,
+                                "verified_share": round(1615.5 / 1620, 4)}
+    assert api.show("new", now)["readiness"] == {"recent": [], "summary": {
+        "openings": 0, "ready_at_open": 0, "late_seconds_max": None, "verified_share": None}}
+
+    facts = fleet_summary(read_fleet(store, SETTINGS, now), now)
+    assert facts["readiness"] == {"openings": 5, "ready_at_open": 3, "days": 7, "missed": [
+        {"name": "beta", "readiness": {"openings": 2, "ready_at_open": 0, "late_seconds_max": 9 * 3600.0,
+                                       "verified_share": round(400 / 1080, 4)}}]}
+    html = fleetpage.render_page(store, SETTINGS, now)
+    assert "ready at 3 of 5 openings in 7 days" in html and 'title="not ready at an opening: beta"' in html
+    # Before any window was judged, the page says nothing of it.
+    assert 'data-count="readiness"' not in fleetpage.render_page(MemoryStore(), SETTINGS, now)
+
+
+def test_a_resumed_model_is_not_judged_on_the_windows_of_its_pause():
+    from chalicelib.api import Api
+    from chalicelib.store import MemoryStore
+
+    store = MemoryStore()
+    api = Api(store, SETTINGS)
+    api.register({"model_arn": ARN, "name": "llama", "windows": [{"start": "09:00", "stop": "18:00"}],
+                  "enabled": False}, at(8))
+    api.update("llama", {"enabled": True}, at(12))  # inside the window: not warmed for its open
+    model_ = store.get("llama")
+    assert model_.state.readiness_until == at(12)
+    assert window_to_judge(model_.config, model_.state, at(12)).open == at(9, day=1)  # the next to judge
+    judged, told = judge(model_, lambda since: [], at(18, 5), SETTINGS)
+    assert told == [] and judged.state.readiness == ()
+
+
+def test_status_prints_the_latest_windows_and_nothing_without_them(capsys):
+    from keepwarm_client.cli import readiness_lines
+
+    shown = {"recent": [day(2, False, 0.0, None).to_view(), day(1, False, 486.0, 183.4).to_view(),
+                        day(0, True, 540.0).to_view()],
+             "summary": summary([day(0, True, 540.0), day(1, False, 486.0, 183.4), day(2, False, 0.0, None)],
+                                at(19, day=2))}
+    assert readiness_lines(shown, shown=2) == [
+        "readiness (7 days): ready at 1 of 3 openings, 63.3% of window time verified warm",
+        "  2026-03-11T09:00:00Z to 2026-03-11T18:00:00Z: never verified warm, 0.0% verified warm, "
+        "0 unexpected cold, 0 cold start(s)",
+        "  2026-03-10T09:00:00Z to 2026-03-10T18:00:00Z: 183 s late, 90.0% verified warm, "
+        "0 unexpected cold, 0 cold start(s)"]
+    assert readiness_lines(None) == readiness_lines({"recent": [], "summary": {}}) == []
