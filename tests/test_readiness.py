@@ -335,3 +335,26 @@ def test_status_prints_the_latest_windows_and_nothing_without_them(capsys):
         "  2026-03-10T09:00:00Z to 2026-03-10T18:00:00Z: 183 s late, 90.0% verified warm, "
         "0 unexpected cold, 0 cold start(s)"]
     assert readiness_lines(None) == readiness_lines({"recent": [], "summary": {}}) == []
+
+
+def test_each_judged_window_is_a_share_and_a_lateness_metric():
+    import json
+
+    from chalicelib import telemetry
+    from emf import data, select
+
+    never = day(0, False, 0.0, None)
+    late = day(1, False, 500.0, 125.5)
+    events = [judge_event(never), judge_event(late)]
+    found = data("\n".join(json.dumps(d) for d in telemetry.model_documents(model(), events, SETTINGS)))
+    for dimensions in ({"model": "llama", "service": "keepwarm"}, {"service": "keepwarm"}):
+        assert select(found, "WindowReadyShare", **dimensions) == [0.0, late.verified_share]
+        # A window never verified warm was late its whole length.
+        assert select(found, "WindowLateSeconds", **dimensions) == [9 * 3600.0, 125.5]
+    assert {d.unit for d in found if d.name == "WindowLateSeconds"} == {"Seconds"}
+
+
+def judge_event(kept: WindowRecord):
+    from chalicelib.records import Event
+
+    return Event(kept.window_close, "window_ready" if kept.ready_at_open else "window_not_ready", kept.to_view())
