@@ -164,8 +164,13 @@ def test_verified_time_stays_within_the_window_and_ready_means_not_late(data, wi
     assert got.ready_at_open == (got.late_seconds == 0)
     if got.late_seconds is not None:
         assert 0 <= got.late_seconds <= got.minutes * 60
+        assert got.ready_at_open or got.late_seconds > readiness.READY_GRACE.total_seconds()
     else:
         assert got.verified_warm_minutes == 0
+    # Ready: a copy was verified at the open or within the grace after it.
+    spans = readiness.verified_spans(events, *cover)
+    assert got.ready_at_open == any(b >= opened and a <= opened + readiness.READY_GRACE and a < closed
+                                    for a, b in spans)
     # The order the events are read in changes nothing.
     assert window_record(opened, closed, list(reversed(events)), *cover) == got
 
