@@ -216,11 +216,3 @@ def fleet_totals(summaries: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     summaries = list(summaries)
     return {"openings": sum(s["openings"] for s in summaries),
             "ready_at_open": sum(s["ready_at_open"] for s in summaries), "days": SUMMARY_DAYS}
-
-
-def sentence(totals: Mapping[str, Any]) -> Optional[str]:
-    """The fleet's readiness in words ("ready at 58 of 60 openings in 7 days"); None
-    before any window was judged."""
-    if not totals.get("openings"):
-        return None
-    return f"ready at {totals['ready_at_open']} of {totals['openings']} openings in {totals['days']} days"

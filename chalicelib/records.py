@@ -9,9 +9,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any, Literal, Optional
+from typing import TYPE_CHECKING, Any, Literal, Optional
 
 from chalicelib.leads import Prior
+
+if TYPE_CHECKING:
+    from chalicelib.probe import Probe
 
 UTC = timezone.utc
 
@@ -200,18 +203,22 @@ class Lease:
     created_at: datetime
     expires_at: datetime
     holder: Optional[str] = None
-    # Whether its end was told (a lease_expired event). An ended lease stays until a later
-    # change drops it, so that asking about it says when it expired.
+    # Whether its end was told (a lease_expired event). An ended lease stays for a while
+    # (chalicelib.api.LEASE_MEMORY), so that asking about it says when and how it ended,
+    # and a lease that never existed can be told from one that did.
     expiry_told: bool = False
+    # Ended early by its holder: expires_at is then when it was released.
+    released: bool = False
 
     def to_item(self) -> dict[str, Any]:
         return {"id": self.id, "created_at": iso(self.created_at),
-                "expires_at": iso(self.expires_at), "holder": self.holder, "expiry_told": self.expiry_told}
+                "expires_at": iso(self.expires_at), "holder": self.holder, "expiry_told": self.expiry_told,
+                "released": self.released}
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> "Lease":
         return cls(item["id"], parse_iso(item["created_at"]), parse_iso(item["expires_at"]),  # type: ignore[arg-type]
-                   item.get("holder"), bool(item.get("expiry_told", False)))
+                   item.get("holder"), bool(item.get("expiry_told", False)), bool(item.get("released", False)))
 
 
 @dataclass(frozen=True)
@@ -299,6 +306,8 @@ class ModelState:
     # first, at most READINESS_KEPT; and the close up to which windows have been judged.
     readiness: tuple["WindowRecord", ...] = ()
     readiness_until: Optional[datetime] = None
+    # A measurement of the platform (chalicelib.probe): running, or the last one's result.
+    probe: Optional["Probe"] = None
     version: int = 0
 
     def with_cold_start(self, seconds: float, after: Optional[float] = None) -> "ModelState":
@@ -339,11 +348,14 @@ class ModelState:
             "warm_since": iso(self.warm_since),
             "readiness": [record.to_item() for record in self.readiness],
             "readiness_until": iso(self.readiness_until),
+            "probe": self.probe.to_item() if self.probe else None,
             "version": self.version,
         }
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> "ModelState":
+        from chalicelib.probe import Probe  # the probe's module reads these records
+
         pending = item.get("pending")
         return cls(
             status=item.get("status", "cold"),
@@ -373,6 +385,7 @@ class ModelState:
             warm_since=parse_iso(item.get("warm_since")),
             readiness=tuple(WindowRecord.from_item(r) for r in item.get("readiness") or ()),
             readiness_until=parse_iso(item.get("readiness_until")),
+            probe=Probe.from_item(item["probe"]) if item.get("probe") else None,
             version=int(item.get("version", 0)),
         )
 

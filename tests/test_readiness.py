@@ -3,6 +3,7 @@ what an operator reads (ready, late, never, cut short by a cold copy), propertie
 rule over any calls, and the tick's side: when a window is judged, and what is kept."""
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Optional
@@ -214,8 +215,7 @@ def test_the_summary_covers_the_last_seven_days_weighting_each_window_by_its_len
     assert summary([], at(12)) == {"openings": 0, "ready_at_open": 0, "late_seconds_max": None,
                                    "verified_share": None}
     assert summary([day(0, False, 0.0, None)], at(19))["late_seconds_max"] == 9 * 3600
-    assert readiness.sentence(readiness.fleet_totals([got, got])) == "ready at 4 of 6 openings in 7 days"
-    assert readiness.sentence(readiness.fleet_totals([])) is None
+    assert readiness.fleet_totals([got, got]) == {"openings": 6, "ready_at_open": 4, "days": 7}
 
 
 def test_a_record_survives_the_states_round_trip():
@@ -300,14 +300,19 @@ def test_the_model_the_fleet_and_the_page_show_the_records_kept():
     assert api.show("new", now)["readiness"] == {"recent": [], "summary": {
         "openings": 0, "ready_at_open": 0, "late_seconds_max": None, "verified_share": None}}
 
-    facts = fleet_summary(read_fleet(store, SETTINGS, now), now)
-    assert facts["readiness"] == {"openings": 5, "ready_at_open": 3, "days": 7, "missed": [
-        {"name": "beta", "readiness": {"openings": 2, "ready_at_open": 0, "late_seconds_max": 9 * 3600.0,
-                                       "verified_share": round(400 / 1080, 4)}}]}
+    # The fleet reads it from each model's glance, kept when the model was saved.
+    fleet = {entry.name: entry for entry in read_fleet(store, SETTINGS, now)}
+    assert fleet["beta"].readiness == {"openings": 2, "ready_at_open": 0, "late_seconds_max": 9 * 3600.0,
+                                       "verified_share": round(400 / 1080, 4)}
+    assert fleet["new"].readiness["openings"] == 0
+    facts = fleet_summary(list(fleet.values()), now)
+    assert facts["readiness"] == {"openings": 5, "ready_at_open": 3, "days": 7}
     html = fleetpage.render_page(store, SETTINGS, now)
-    assert "ready at 3 of 5 openings in 7 days" in html and 'title="not ready at an opening: beta"' in html
-    # Before any window was judged, the page says nothing of it.
-    assert 'data-count="readiness"' not in fleetpage.render_page(MemoryStore(), SETTINGS, now)
+    assert re.search(r'data-count="readiness"><b>3 of 5</b>openings ready in 7 days', html)
+    # Before any window was judged, /fleet and the page say nothing of it.
+    store.delete("alpha"), store.delete("beta")
+    assert "readiness" not in fleet_summary(read_fleet(store, SETTINGS, now), now)
+    assert 'data-count="readiness"' not in fleetpage.render_page(store, SETTINGS, now)
 
 
 def test_a_resumed_model_is_not_judged_on_the_windows_of_its_pause():
@@ -324,22 +329,6 @@ def test_a_resumed_model_is_not_judged_on_the_windows_of_its_pause():
     assert window_to_judge(model_.config, model_.state, at(12)).open == at(9, day=1)  # the next to judge
     judged, told = judge(model_, lambda since: [], at(18, 5), SETTINGS)
     assert told == [] and judged.state.readiness == ()
-
-
-def test_status_prints_the_latest_windows_and_nothing_without_them(capsys):
-    from keepwarm_client.cli import readiness_lines
-
-    shown = {"recent": [day(2, False, 0.0, None).to_view(), day(1, False, 486.0, 183.4).to_view(),
-                        day(0, True, 540.0).to_view()],
-             "summary": summary([day(0, True, 540.0), day(1, False, 486.0, 183.4), day(2, False, 0.0, None)],
-                                at(19, day=2))}
-    assert readiness_lines(shown, shown=2) == [
-        "readiness (7 days): ready at 1 of 3 openings, 63.3% of window time verified warm",
-        "  2026-03-11T09:00:00Z to 2026-03-11T18:00:00Z: never verified warm, 0.0% verified warm, "
-        "0 unexpected cold, 0 cold start(s)",
-        "  2026-03-10T09:00:00Z to 2026-03-10T18:00:00Z: 183 s late, 90.0% verified warm, "
-        "0 unexpected cold, 0 cold start(s)"]
-    assert readiness_lines(None) == readiness_lines({"recent": [], "summary": {}}) == []
 
 
 def test_each_judged_window_is_a_share_and_a_lateness_metric():
