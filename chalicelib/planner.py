@@ -58,6 +58,8 @@ NO_EVIDENCE = "none"  # throttled, a server error, refused: nothing about a copy
 # the floor leaves a wide margin on both sides while the p95 is still unknown.
 COLD_ANSWER_FLOOR_SECONDS = 5.0
 COLD_ANSWER_FACTOR = 4.0
+# A warm answer proves its idle gap safe only up to this many configured release times.
+PROOF_RELEASES = 2
 
 
 @dataclass(frozen=True)
@@ -355,7 +357,9 @@ def apply_outcome(
         if believed and evidence == COLD and not chained:
             base, event = learn_from_unexpected_cold(config, base, called_at)
             events.append(event)
-        elif held_copy:
+        elif evidence == WARM and not chained and state.status == "warm":
+            # A copy answered warm after an idle gap (past the assumed release, too): the
+            # gap was safe.
             base = learn_from_warm(config, base, called_at)
         if evidence == WARM and result.outcome == READY:
             base = replace(base, warm_latencies_ms=(*state.warm_latencies_ms, round(elapsed * 1000))[
@@ -514,10 +518,14 @@ def learn_from_warm(config: ModelConfig, state: ModelState, at: datetime) -> Mod
     found cold, or as the configured keep-alive, was proven safe (the platform changed,
     or the cold start was not the release). Keep-alives themselves prove only their own
     interval; longer gaps are proven by calls far apart (``keepwarm probe``, a lease
-    after a pause)."""
+    after a pause), up to PROOF_RELEASES configured release times."""
     if state.last_success_at is None:
         return state
     gap = (at - state.last_success_at).total_seconds() / 60
+    if gap > PROOF_RELEASES * config.release_minutes:
+        # A copy found after a longer silence was more likely kept by other callers (or
+        # loaded by them) than left idle all that time: it proves nothing about idling.
+        return state
     proven = max(gap, state.release_proven_minutes or 0.0)
     learned = replace(state, release_proven_minutes=round(proven, 3))
     keepalive, release = state.learned_keepalive_minutes, state.learned_release_minutes

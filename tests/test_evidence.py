@@ -254,3 +254,91 @@ def test_a_put_or_a_warm_override_never_clears_an_error(client, driver, simulato
 
 def instant_of(text: str) -> datetime:
     return parse_iso(text)  # type: ignore[return-value]
+
+
+# -- the lead copes with a load unlike the others -----------------------------------------
+@pytest.mark.parametrize("billing_aware, release", [(False, 15), (True, 5)])
+def test_one_load_much_slower_than_predicted_moves_the_next_openings_lead_to_cover_it(billing_aware, release):
+    run = new_run()
+    heavy = LOADS["7min"]
+    run.simulator.add_model(ARN, heavy, release_seconds=release * 60, cold_mode="reject")
+    # Not billing-aware, its lead is the 95th percentile of its loads; billing-aware, the
+    # 99th, with a check held back that a copy released after 5 idle minutes must not miss.
+    run.api.register({"model_arn": ARN, "name": "m", "timezone": "UTC", "billing_aware_prewarm": billing_aware,
+                      "windows": [{"start": "09:00", "stop": "10:00"}]}, run.clock.now())
+    day = timedelta(days=1)
+    run.driver.run_until(START + day)
+    lead_before = run.api.show("m", run.clock.now())["state"]["prewarm_lead_seconds"]
+    slow = 780.0  # 13 minutes: far beyond the 7-minute loads seen so far
+    if not billing_aware:
+        assert slow > lead_before
+    run.simulator.set_load(ARN, slow)
+    run.driver.run_until(START + 2 * day)
+    assert max(run.store.get("m").state.cold_starts) >= slow - run.settings.poll_seconds
+    lead_after = run.api.show("m", run.clock.now())["state"]["prewarm_lead_seconds"]
+    assert lead_after >= slow + run.settings.poll_seconds
+    run.simulator.set_load(ARN, heavy)
+    run.driver.run_until(START + 3 * day)
+    # The next opening is ready and stays loaded, whatever the heavy tail draws.
+    opened = START + 2 * day + timedelta(hours=3)
+    assert loaded_share(run.simulator, ARN, opened, opened + timedelta(hours=1), run.clock.now()) >= 0.999
+
+
+# -- the recovery rule --------------------------------------------------------------------
+def warm_model(learned_keepalive: int, learned_release: int, last_success: datetime):
+    from chalicelib.records import ModelConfig, ModelState
+
+    config = ModelConfig(name="m", model_arn=ARN, timezone="UTC", windows=[{"start": "00:00", "stop": "24:00"}])
+    state = ModelState(status="warm", last_success_at=last_success, warm_since=last_success,
+                       learned_keepalive_minutes=learned_keepalive, learned_release_minutes=learned_release)
+    return config, state
+
+
+def answer(config, state, at: datetime, outcome: str = "ready"):
+    from chalicelib.planner import CallResult, apply_outcome
+    from chalicelib.records import Pending
+
+    settings = Settings(table_name="t", queue_url="q")
+    return apply_outcome(config, state, Pending("a", "keepalive", at), CallResult(outcome), at, at, settings)
+
+
+def test_the_keepalive_recovers_only_to_gaps_a_warm_answer_proved_safe():
+    from chalicelib.planner import keepalive_in_force
+
+    t0 = datetime(2026, 3, 9, 9, 0, tzinfo=UTC)
+    config, state = warm_model(4, 14, t0)
+    # Keep-alives every 4 minutes prove only 4 minutes: no growth.
+    state = answer(config, state, t0 + timedelta(minutes=4)).state
+    assert keepalive_in_force(config, state) == 4 and state.release_proven_minutes == 4
+    # A copy that answered warm after 9 idle minutes (a lease after a pause, a probe):
+    # the keep-alive grows to what was proven, still below the 14 found cold.
+    state = answer(config, state, state.last_success_at + timedelta(minutes=9)).state
+    assert keepalive_in_force(config, state) == 9 and "grown from 4 to 9" in state.keepalive_reason
+    # 14 idle minutes answered warm: the cold start was not the release (or the platform
+    # changed); back to the configured keep-alive.
+    state = answer(config, state, state.last_success_at + timedelta(minutes=14)).state
+    assert keepalive_in_force(config, state) == 14 and state.learned_release_minutes is None
+    assert state.keepalive_reason.startswith("back to 14 min")
+
+
+def test_a_gap_once_proven_but_now_found_cold_no_longer_counts_as_proven():
+    t0 = datetime(2026, 3, 9, 9, 0, tzinfo=UTC)
+    config, state = warm_model(4, 14, t0)
+    state = answer(config, state, t0 + timedelta(minutes=9)).state
+    assert state.release_proven_minutes == 9
+    found = answer(config, state, state.last_success_at + timedelta(minutes=9), outcome="not_ready")
+    assert [e.kind for e in found.events if e.kind == "unexpected_cold"] == ["unexpected_cold"]
+    assert found.state.release_proven_minutes is None and found.state.learned_keepalive_minutes == 3
+
+
+def test_a_region_keeps_the_shortest_gap_found_cold(table):
+    from chalicelib.store import DynamoStore
+
+    for store in (MemoryStore(), DynamoStore(table.name)):
+        assert store.region_releases() == {}
+        store.add_region_release("us-west-2", 14.0)
+        store.add_region_release("us-west-2", 20.0)
+        store.add_region_release("eu-west-1", 9.5)
+        assert store.region_releases() == {"us-west-2": 14.0, "eu-west-1": 9.5}
+        store.add_region_release("us-west-2", 4.0)
+        assert store.region_releases()["us-west-2"] == 4.0
