@@ -192,6 +192,17 @@ def model_suggestion(model: str) -> dict[str, Any]:
         return rt.api.suggestion(model, _query(), rt.clock())
 
 
+@app.route("/models/{model}/probe", methods=["POST"], authorizer=iam, content_types=BODY)
+def probe_model(model: str) -> Response:
+    """Measure the model's release, cold answer, load and warm latency outside its windows
+    (``{"dry_run": true}``: only the plan and its worst-case cost)."""
+    rt = get_runtime()
+    with http_errors():
+        raw = app.current_request.raw_body
+        body, started = rt.api.probe(model, _body() if raw else None, rt.clock())
+    return Response(body=body, status_code=202 if started else 200)
+
+
 @app.route("/openapi.json", methods=["GET"], authorizer=iam)
 def openapi() -> dict[str, Any]:
     return DOCUMENT

@@ -21,6 +21,7 @@ import holidays
 from chalice import BadRequestError, ChaliceViewError, ConflictError, NotFoundError
 
 from chalicelib import costs, suggest, traffic
+from chalicelib import probe as probing
 from chalicelib.bedrock import ControlPlane, ControlPlaneError, format_in_use
 from chalicelib.budget import PlanningOverrun, budget
 from chalicelib.planner import (
@@ -33,6 +34,7 @@ from chalicelib.planner import (
     is_warm,
     keepalive_in_force,
     fleet_prior,
+    model_cmus,
     next_action,
     percentile,
     prewarm_lead,
@@ -133,7 +135,7 @@ def http_errors() -> Iterator[None]:
         raise ConflictError(str(err)) from None
     except StateConflict as err:
         raise ConflictError(f"the model changed while this request ran, try again ({err})") from None
-    except LeaseRefused as err:
+    except (LeaseRefused, ProbeRefused) as err:
         raise ConflictError(str(err)) from None
     except (costs.CostError, ControlPlaneError, traffic.TrafficError) as err:
         raise UpstreamError(str(err)) from None
@@ -141,6 +143,10 @@ def http_errors() -> Iterator[None]:
 
 class LeaseRefused(Exception):
     """The model cannot take a lease now: too many already, paused, or held cold."""
+
+
+class ProbeRefused(Exception):
+    """A probe cannot run now; the message says why."""
 
 
 class LeaseNotFound(Exception):
@@ -633,7 +639,7 @@ def view(model: Model, now: datetime, settings: Settings) -> dict[str, Any]:
             "release_minutes_assumed": release_in_force(config, state),
             "keepalive_reason": state.keepalive_reason,
             "release_learning": {
-                "found_cold_after_minutes": state.learned_release_minutes,
+                "found_cold_after_minutes": state.release_found_cold_minutes,
                 "proven_safe_minutes": state.release_proven_minutes,
                 "region_found_cold_after_minutes": state.region_release_minutes,
             },
@@ -655,6 +661,7 @@ def view(model: Model, now: datetime, settings: Settings) -> dict[str, Any]:
             "override": override.to_item() if override else None,
             "verification": verification_view(state, action),
             "request_format": request_format_view(config, state),
+            "probe": probing.view(state.probe, config),
         },
     }
 
@@ -772,6 +779,7 @@ class Api:
                 model = self.store.get(model.name)
         if model.state.error is not None and saved.state.error is None:
             expired.append(Event(now, "error_cleared", {"error": model.state.error, "by": "request"}))
+        expired.extend(probing.ended_events(model.state.probe, saved.state.probe))
         self.journal.record(saved, expired)
         return self._dispatch(saved, now)
 
@@ -969,6 +977,44 @@ class Api:
         saved = self._mutate(key, change, now)
         self._event(saved, now, "override_cleared")
 
+    # -- probe --------------------------------------------------------------------------------
+    def probe(self, key: str, body: Any, now: datetime) -> tuple[dict[str, Any], bool]:
+        """Start measuring the model's release, cold answer, load and warm latency (or, with
+        ``dry_run``, only say what that would do and cost): the answer, and whether it
+        started. Refused (409, naming why) while anything else holds the model or would
+        before the probe can finish."""
+        body = {} if body is None else body
+        if not isinstance(body, dict) or not set(body) <= {"dry_run", "gaps_minutes"}:
+            raise RequestError("body", 'must be {} or {"dry_run": true, "gaps_minutes": [4, 8, 16, 32, 64]} '
+                                       "(both optional)")
+        dry_run = _bool(body, "dry_run", False)
+        gaps = _gaps(body.get("gaps_minutes", list(probing.DEFAULT_GAPS_MINUTES)))
+        model = self.store.get(model_key(key))
+
+        def refusal(current: Model) -> Optional[str]:
+            lead = prewarm_lead(current.config, current.state, self.settings)
+            return probing.blocker(current.config, current.state, now, lead, gaps, self.settings)
+
+        price = costs.price_for(model.config.region, costs.parse_price_overrides(self.settings.cmu_prices))
+        plan = probing.plan(model.config, gaps, model_cmus(model.config, model.state),
+                            price.per_cmu_minute if price else None, now, self.settings)
+        why = refusal(model)
+        if why is not None:
+            raise ProbeRefused(f"no probe started: {why}")
+        if dry_run:
+            return {"model": model.name, "dry_run": True, "plan": plan, "probe": None}, False
+
+        def change(current: Model) -> Model:
+            blocked = refusal(current)
+            if blocked is not None:
+                raise ProbeRefused(f"no probe started: {blocked}")
+            return replace(current, state=replace(drop_claim(current.state), probe=probing.started(gaps, now)))
+
+        saved = self._mutate(key, change, now)
+        self._event(saved, now, "probe_started", **plan)
+        return {"model": saved.name, "dry_run": False, "plan": plan,
+                "probe": probing.view(saved.state.probe, saved.config)}, True
+
     # -- cost ---------------------------------------------------------------------------------
     def cost(self, key: str, params: Optional[dict[str, str]], now: datetime) -> dict[str, Any]:
         model = self.store.get(model_key(key))
@@ -1098,6 +1144,19 @@ def schedule_cost(config: ModelConfig, state: ModelState, start: datetime, days:
     return costs.estimate(
         [(i.open, i.close) for i in window_intervals(config, start, start + timedelta(days=days))],
         start=start, days=days, custom_model_units=cmus, price=price, **holding(config, state, settings))
+
+
+def _gaps(raw: Any) -> tuple[int, ...]:
+    """A probe's idle gaps: 1 to MAX_GAPS whole minutes, each longer than the one before."""
+    shape = (f"must be a list of 1 to {probing.MAX_GAPS} whole minutes, each longer than the one before, "
+             f"at most {probing.MAX_GAP_MINUTES}")
+    if not isinstance(raw, list) or not 1 <= len(raw) <= probing.MAX_GAPS:
+        raise RequestError("gaps_minutes", shape)
+    if any(isinstance(g, bool) or not isinstance(g, int) or not 1 <= g <= probing.MAX_GAP_MINUTES for g in raw):
+        raise RequestError("gaps_minutes", f"{shape}; got {json.dumps(raw)[:100]}")
+    if any(b <= a for a, b in zip(raw, raw[1:])):
+        raise RequestError("gaps_minutes", f"{shape}; got {json.dumps(raw)[:100]}")
+    return tuple(raw)
 
 
 def _instant(raw: Any, field: str) -> datetime:

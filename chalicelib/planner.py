@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Mapping, Optional
 
+from chalicelib import probe as probing
 from chalicelib.budget import PlanningOverrun
 from chalicelib.costs import ready_check
 from chalicelib.leads import FleetLoads, Prior, default_prior, fit, pooled_prior, upper_quantile
@@ -268,6 +269,9 @@ def next_call(config: ModelConfig, state: ModelState, now: datetime, settings: S
     if not config.enabled:
         return None
     lead = prewarm_lead(config, state, settings)
+    probe_at = probing.next_call_at(config, state, now, lead)
+    if probe_at is not None:  # a probe runs only where no hold does (chalicelib.probe)
+        return Action("probe", probe_at)
     keepalive = timedelta(minutes=keepalive_in_force(config, state))
 
     covered = now  # the first instant from now on that no earlier call covers
@@ -305,7 +309,8 @@ def wanted(config: ModelConfig, state: ModelState, now: datetime, settings: Sett
 
     The worker asks before every call, so a late message, a poll chain running past a
     window's close or a model paused meanwhile never calls outside them."""
-    return config.enabled and in_hold(config, state, now, prewarm_lead(config, state, settings))
+    lead = prewarm_lead(config, state, settings)
+    return config.enabled and (in_hold(config, state, now, lead) or probing.wants(config, state, now, lead))
 
 
 def backoff_seconds(attempt: int, settings: Settings) -> int:
@@ -458,7 +463,8 @@ def _held_check(config: ModelConfig, state: ModelState, called_at: datetime,
     """The held-back ready-check for a load triggered at ``called_at`` before its hold
     opens (None: not billing-aware, or the hold is already open)."""
     hold = next_hold(config, state, called_at, prewarm_lead(config, state, settings))
-    if hold is None or called_at >= hold.open:
+    if hold is None or called_at >= hold.open or (state.probe is not None and state.probe.running):
+        # A probe's load is timed by polls, not held back for the next window.
         return None
     return ready_check_at(config, state, hold, settings, trigger=called_at)
 
@@ -502,8 +508,9 @@ def learn_from_unexpected_cold(config: ModelConfig, state: ModelState, at: datet
     proven = state.release_proven_minutes
     reason = (f"shortened from {before} to {after} min: a call {gap:.1f} min after the "
               f"last success found the model cold at {iso(at)}")
+    found = state.release_found_cold_minutes
     learned = replace(state, learned_keepalive_minutes=after, learned_release_minutes=release,
-                      keepalive_reason=reason,
+                      keepalive_reason=reason, release_found_cold_minutes=round(min(gap, found or gap), 3),
                       release_proven_minutes=proven if proven is not None and proven < gap else None)
     return learned, Event(at, "unexpected_cold", {
         "gap_seconds": round(gap * 60, 3), "keepalive_minutes_before": before,
@@ -512,13 +519,15 @@ def learn_from_unexpected_cold(config: ModelConfig, state: ModelState, at: datet
 
 def learn_from_warm(config: ModelConfig, state: ModelState, at: datetime) -> ModelState:
     """A copy answered warm ``at``, after an idle gap since the last success: that gap is
-    proven safe. The recovery rule: a keep-alive shortened by a cold start grows back to
-    the longest gap proven safe (still below any gap found cold), and what was learned is
-    forgotten, back to the configured keep-alive, once a gap at least as long as the one
-    found cold, or as the configured keep-alive, was proven safe (the platform changed,
-    or the cold start was not the release). Keep-alives themselves prove only their own
-    interval; longer gaps are proven by calls far apart (``keepwarm probe``, a lease
-    after a pause), up to PROOF_RELEASES configured release times."""
+    proven safe.
+
+    The recovery rule: a keep-alive shortened by a cold start (or set by a probe) grows
+    back to a minute inside the longest gap proven safe, and once that reaches the
+    configured keep-alive, what was learned is forgotten. A gap found cold that a longer
+    proven gap contradicts (the platform changed, or it was not the release) is forgotten
+    too. Keep-alives themselves prove only their own interval, so growth needs calls
+    further apart (``keepwarm probe``, a lease after a pause), each counted up to
+    PROOF_RELEASES configured release times."""
     if state.last_success_at is None:
         return state
     gap = (at - state.last_success_at).total_seconds() / 60
@@ -527,27 +536,33 @@ def learn_from_warm(config: ModelConfig, state: ModelState, at: datetime) -> Mod
         # loaded by them) than left idle all that time: it proves nothing about idling.
         return state
     proven = max(gap, state.release_proven_minutes or 0.0)
-    learned = replace(state, release_proven_minutes=round(proven, 3))
-    keepalive, release = state.learned_keepalive_minutes, state.learned_release_minutes
-    if keepalive is None:
+    found = state.release_found_cold_minutes
+    learned = replace(state, release_proven_minutes=round(proven, 3),
+                      release_found_cold_minutes=found if found is None or proven < found else None)
+    keepalive = state.learned_keepalive_minutes
+    grown = math.floor(proven) - 1
+    if keepalive is None or grown <= keepalive:
         return learned
-    if (release is not None and proven >= release) or math.floor(proven) >= config.keepalive_minutes:
+    if grown >= config.keepalive_minutes:
         return replace(learned, learned_keepalive_minutes=None, learned_release_minutes=None,
+                       release_found_cold_minutes=None,
                        keepalive_reason=f"back to {config.keepalive_minutes} min: a copy answered warm "
                                         f"after {gap:.1f} idle min at {iso(at)}")
-    grown = min(math.floor(proven), (release or config.release_minutes) - 1)
-    if grown > keepalive:
-        return replace(learned, learned_keepalive_minutes=grown,
-                       keepalive_reason=f"grown from {keepalive} to {grown} min: a copy answered warm "
-                                        f"after {gap:.1f} idle min at {iso(at)}")
-    return learned
+    release = max(state.learned_release_minutes or 0, grown + 1)
+    return replace(learned, learned_keepalive_minutes=grown,
+                   learned_release_minutes=release if release < config.release_minutes else None,
+                   keepalive_reason=f"grown from {keepalive} to {grown} min: a copy answered warm "
+                                    f"after {gap:.1f} idle min at {iso(at)}")
 
 
 def with_next_due(config: ModelConfig, state: ModelState, now: datetime, settings: Settings) -> ModelState:
     """Set the time the tick should next look at this model (None: never, until changed).
 
     A model with nothing to do within the schedule's horizon (a window once a year, or on
-    29 February) is looked at again after REPLAN_AFTER, so that its window is found in time."""
+    29 February) is looked at again after REPLAN_AFTER, so that its window is found in time.
+    A probe that a hold, an override or a pause takes the model back from ends here."""
+    if state.probe is not None and state.probe.running:
+        state = probing.settled(config, state, now, prewarm_lead(config, state, settings))
     if state.pending is not None:
         due: Optional[datetime] = state.pending.at + timedelta(seconds=settings.claim_timeout_seconds)
     else:

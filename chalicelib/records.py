@@ -9,9 +9,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any, Literal, Optional
+from typing import TYPE_CHECKING, Any, Literal, Optional
 
 from chalicelib.leads import Prior
+
+if TYPE_CHECKING:
+    from chalicelib.probe import Probe
 
 UTC = timezone.utc
 
@@ -287,8 +290,9 @@ class ModelState:
     learned_keepalive_minutes: Optional[int] = None
     learned_release_minutes: Optional[int] = None
     keepalive_reason: Optional[str] = None
-    # The longest idle gap (minutes) after which a copy still answered warm: proven safe.
-    # Once it reaches the learned release, what was learned gives way (planner.learn_from_warm).
+    # The shortest idle gap (minutes) after which a copy was found cold, and the longest
+    # after which one still answered warm: proven safe (planner.learn_from_warm).
+    release_found_cold_minutes: Optional[float] = None
     release_proven_minutes: Optional[float] = None
     # The shortest idle gap (minutes) after which any model of its region was found cold,
     # as last read from the store: the prior of a model that learned nothing itself.
@@ -310,6 +314,8 @@ class ModelState:
     # The first success of the copy keepwarm holds now (or held last): where its warm span,
     # which lasts until the release time after the last success, starts.
     warm_since: Optional[datetime] = None
+    # A measurement of the platform (chalicelib.probe): running, or the last one's result.
+    probe: Optional["Probe"] = None
     version: int = 0
 
     def with_cold_start(self, seconds: float, after: Optional[float] = None) -> "ModelState":
@@ -342,6 +348,7 @@ class ModelState:
             "learned_keepalive_minutes": self.learned_keepalive_minutes,
             "learned_release_minutes": self.learned_release_minutes,
             "keepalive_reason": self.keepalive_reason,
+            "release_found_cold_minutes": self.release_found_cold_minutes,
             "release_proven_minutes": self.release_proven_minutes,
             "region_release_minutes": self.region_release_minutes,
             "warm_latencies_ms": list(self.warm_latencies_ms),
@@ -352,11 +359,14 @@ class ModelState:
             "format_confirmed": self.format_confirmed,
             "formats_refused": list(self.formats_refused),
             "warm_since": iso(self.warm_since),
+            "probe": self.probe.to_item() if self.probe else None,
             "version": self.version,
         }
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> "ModelState":
+        from chalicelib.probe import Probe  # the probe's module reads these records
+
         pending = item.get("pending")
         return cls(
             status=item.get("status", "cold"),
@@ -378,6 +388,7 @@ class ModelState:
             learned_keepalive_minutes=item.get("learned_keepalive_minutes"),
             learned_release_minutes=item.get("learned_release_minutes"),
             keepalive_reason=item.get("keepalive_reason"),
+            release_found_cold_minutes=_float_or_none(item.get("release_found_cold_minutes")),
             release_proven_minutes=_float_or_none(item.get("release_proven_minutes")),
             region_release_minutes=_float_or_none(item.get("region_release_minutes")),
             warm_latencies_ms=tuple(int(x) for x in item.get("warm_latencies_ms") or ()),
@@ -388,6 +399,7 @@ class ModelState:
             format_confirmed=item.get("format_confirmed"),
             formats_refused=tuple(item.get("formats_refused") or ()),
             warm_since=parse_iso(item.get("warm_since")),
+            probe=Probe.from_item(item["probe"]) if item.get("probe") else None,
             version=int(item.get("version", 0)),
         )
 

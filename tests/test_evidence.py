@@ -11,7 +11,7 @@ starts keepwarm recorded against the copies that loaded, and the keep-alive it l
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -307,18 +307,24 @@ def test_the_keepalive_recovers_only_to_gaps_a_warm_answer_proved_safe():
 
     t0 = datetime(2026, 3, 9, 9, 0, tzinfo=UTC)
     config, state = warm_model(4, 14, t0)
+    state = replace(state, release_found_cold_minutes=14.0)
     # Keep-alives every 4 minutes prove only 4 minutes: no growth.
     state = answer(config, state, t0 + timedelta(minutes=4)).state
     assert keepalive_in_force(config, state) == 4 and state.release_proven_minutes == 4
     # A copy that answered warm after 9 idle minutes (a lease after a pause, a probe):
-    # the keep-alive grows to what was proven, still below the 14 found cold.
+    # the keep-alive grows to a minute inside what was proven.
     state = answer(config, state, state.last_success_at + timedelta(minutes=9)).state
-    assert keepalive_in_force(config, state) == 9 and "grown from 4 to 9" in state.keepalive_reason
-    # 14 idle minutes answered warm: the cold start was not the release (or the platform
-    # changed); back to the configured keep-alive.
+    assert keepalive_in_force(config, state) == 8 and "grown from 4 to 8" in state.keepalive_reason
+    # 14 idle minutes answered warm: the gap found cold was not the release (or the
+    # platform changed); it is forgotten, and the keep-alive grows to 13.
     state = answer(config, state, state.last_success_at + timedelta(minutes=14)).state
+    assert keepalive_in_force(config, state) == 13 and state.release_found_cold_minutes is None
+    # 15: the configured keep-alive is proven safe; back to it.
+    state = answer(config, state, state.last_success_at + timedelta(minutes=15)).state
     assert keepalive_in_force(config, state) == 14 and state.learned_release_minutes is None
     assert state.keepalive_reason.startswith("back to 14 min")
+    # A copy found after a silence longer than twice the release proves nothing.
+    assert answer(config, state, state.last_success_at + timedelta(minutes=31)).state.release_proven_minutes == 15
 
 
 def test_a_gap_once_proven_but_now_found_cold_no_longer_counts_as_proven():

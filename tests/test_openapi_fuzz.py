@@ -76,6 +76,7 @@ BEYOND_THE_DOCUMENT = re.compile("|".join([
     r"from",  # within the years 2000-2200
     r"next_token",  # one this service issued
     r"role_arn|external_id",  # a role the operator's pattern allows, in the model's partition; an id with a role
+    r"gaps_minutes",  # a probe's gaps, each longer than the one before
 ]))
 # Schedules the service runs, for most registrations and changes the document allows (see
 # make_runnable): it cannot say which zone names and cron expressions exist, so nearly every

@@ -34,6 +34,7 @@ examples:
   keepwarm cost my-model --days 30
   keepwarm suggest my-model --weeks 4 --coverage 0.99
   keepwarm apply fleet.yaml --prune --dry-run
+  keepwarm probe my-model --dry-run
 
 MODEL is the model's name or its ARN. The API's URL comes from --url, else
 $KEEPWARM_URL, else http://127.0.0.1:8000 (the local stack). Requests to a deployed
@@ -175,7 +176,86 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("model", metavar="MODEL", help="the model's name or ARN")
     _connection_options(status, top=False)
     status.set_defaults(func=cmd_status)
+    _add_probe(commands)
     return parser
+
+
+# -- probe ------------------------------------------------------------------------------------
+def _gaps(text: str) -> list[int]:
+    try:
+        gaps = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of whole minutes: {text!r}") from None
+    if any(g < 1 for g in gaps) or any(b <= a for a, b in zip(gaps, gaps[1:])):
+        raise argparse.ArgumentTypeError(f"each gap must be at least 1 and longer than the one before: {text!r}")
+    return gaps
+
+
+def _add_probe(commands: Any) -> None:
+    probe = commands.add_parser(
+        "probe", help="measure MODEL's release time, cold answer, load and warm latency (outside its windows)",
+        description="Outside MODEL's windows, load a copy, time warm answers, then leave it idle for growing "
+                    "gaps until a call finds it cold: the release lies between the last gap it survived and "
+                    "that one; the cold call shows whether Bedrock answers 429 or holds it, and the load it "
+                    "starts is timed. Prints the plan and its worst-case cost first. Refused while a window, "
+                    "lease or override holds the model or would before the probe can finish. With --show, "
+                    "print the model's running or last probe instead.")
+    probe.add_argument("model", metavar="MODEL", help="the model's name or ARN")
+    probe.add_argument("--dry-run", action="store_true", help="print the plan and its cost; change nothing")
+    probe.add_argument("--gaps", type=_gaps, metavar="MINUTES",
+                       help="idle gaps to try, comma-separated (default 4,8,16,32,64)")
+    probe.add_argument("--show", action="store_true", help="print the model's running or last probe")
+    probe.add_argument("--json", action="store_true", help="print the API's answer as JSON")
+    _connection_options(probe, top=False)
+    probe.set_defaults(func=cmd_probe)
+
+
+def _probe_lines(probe: dict) -> list[str]:
+    found = probe.get("findings") or {}
+    release = found.get("release_minutes") or {}
+    latency = (found.get("warm_latency_ms") or {}).get("median")
+    bounds = [f"more than {release['more_than']:g} min" if release.get("more_than") is not None else None,
+              f"at most {release['at_most']:g} min" if release.get("at_most") is not None else None]
+    loads = found.get("load_seconds") or []
+    lines = [f"probe: {probe['status']} (started {probe['started_at']}"
+             + (f", ended {probe['finished_at']})" if probe.get("finished_at") else ")"),
+             "  release:       " + (", ".join(b for b in bounds if b) or "not measured yet"),
+             "  cold answer:   " + {"429": "429 ModelNotReadyException at once", "held": "held until a copy loaded"}
+             .get(found.get("cold_answer"), "not seen yet"),
+             "  load:          " + (", ".join(f"{x:.0f} s" for x in loads) or "not measured yet"),
+             "  warm latency:  " + (f"{latency:.0f} ms (median)" if latency is not None else "not measured yet")]
+    learned = probe.get("learned")
+    if learned:
+        lines.append(f"  learned:       release {learned.get('release_minutes') or 'as configured'} min, "
+                     f"keep-alive {learned.get('keepalive_minutes') or 'as configured'} min")
+    if probe.get("reason"):
+        lines.append(f"  {probe['reason']}")
+    return lines
+
+
+def cmd_probe(args: argparse.Namespace, client: KeepwarmClient) -> int:
+    if args.show:
+        probe = (client.model(args.model).get("state") or {}).get("probe")
+        if args.json:
+            print(json.dumps(probe, indent=2))
+        else:
+            print("\n".join(_probe_lines(probe)) if probe else f"{args.model}: never probed")
+        return EXIT_OK
+    got = client.probe(args.model, dry_run=args.dry_run, gaps_minutes=args.gaps)
+    if args.json:
+        print(json.dumps(got, indent=2))
+        return EXIT_OK
+    plan = got["plan"]
+    units = plan.get("custom_model_units")
+    lines = [f"{got['model']}: idle gaps of {', '.join(str(g) for g in plan['gaps_minutes'])} min, "
+             f"finished by {plan['finishes_by']} at the latest",
+             f"  worst case:    {plan['copy_minutes_max']} copy-minutes"
+             + (f" ({plan['cmu_minutes_max']} CMU-minutes at {units} CMU per copy, {_usd(plan.get('cost_max'))})"
+                if units else " (CMUs per copy unknown: set custom_model_units to price it)")]
+    lines.append("dry run: nothing changed" if got["dry_run"] else
+                 f"started: keepwarm probe {got['model']} --show follows it")
+    print("\n".join(lines))
+    return EXIT_OK
 
 
 # -- output -------------------------------------------------------------------------------

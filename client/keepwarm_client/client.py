@@ -168,6 +168,14 @@ class KeepwarmClient:
         return self._call("GET", f"/models/{_seg(name)}/suggestion",
                           query={"weeks": weeks, "coverage": repr(coverage)})
 
+    def probe(self, name: str, *, dry_run: bool = False, gaps_minutes: Optional[list[int]] = None) -> dict:
+        """``POST /models/{name}/probe``: measure its release, cold answer, load and warm
+        latency outside its windows; with ``dry_run``, only the plan and its worst case."""
+        body: dict = {"dry_run": dry_run}
+        if gaps_minutes is not None:
+            body["gaps_minutes"] = gaps_minutes
+        return self._call("POST", f"/models/{_seg(name)}/probe", body)
+
     def register(self, body: dict, *, dry_run: bool = False) -> dict:
         """``POST /models``; with ``dry_run``, only checked (nothing stored)."""
         return self._call("POST", "/models", body, query={"dry_run": "true"} if dry_run else None)
