@@ -350,8 +350,8 @@ def apply_outcome(
         "action": action.kind, "attempt": action.attempt, "outcome": result.outcome,
         "code": result.code, "latency_ms": result.latency_ms or round(elapsed * 1000), "evidence": evidence,
     })]
-    base = replace(state, last_call_at=called_at, pending=None,
-                   verify_requested_at=None if evidence != NO_EVIDENCE else state.verify_requested_at)
+    # A verification asked for is made by this call (its retries follow up on their own).
+    base = replace(state, last_call_at=called_at, pending=None, verify_requested_at=None)
     follow: Optional[Pending] = None
 
     if result.outcome in (READY, MODEL_ERROR):

@@ -348,3 +348,22 @@ def test_a_region_keeps_the_shortest_gap_found_cold(table):
         assert store.region_releases() == {"us-west-2": 14.0, "eu-west-1": 9.5}
         store.add_region_release("us-west-2", 4.0)
         assert store.region_releases()["us-west-2"] == 4.0
+
+
+def test_a_verification_is_one_call_however_it_is_answered():
+    from chalicelib.planner import THROTTLED, CallResult, apply_outcome, next_call
+    from chalicelib.records import Pending
+
+    settings = Settings(table_name="t", queue_url="q")
+    t0 = datetime(2026, 3, 9, 9, 0, tzinfo=UTC)
+    config, state = warm_model(14, 15, t0)
+    state = replace(state, status="error", error="ThrottlingException: gave up", error_kind="transient",
+                    error_at=t0, verify_requested_at=t0 + timedelta(minutes=1))
+    assert next_call(config, state, t0 + timedelta(minutes=1), settings).at == t0 + timedelta(minutes=1)
+    # Throttled to the last attempt: in error again, and no hot loop of verifications.
+    last = Pending("v", "warmup", t0 + timedelta(minutes=1), attempt=settings.max_attempts - 1)
+    at = t0 + timedelta(minutes=2)
+    decided = apply_outcome(config, state, last, CallResult(THROTTLED, "ThrottlingException", "slow down"),
+                            at, at, settings)
+    assert decided.state.status == "error" and decided.state.verify_requested_at is None
+    assert next_call(config, decided.state, at, settings).at == at + timedelta(minutes=14)
