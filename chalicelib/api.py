@@ -857,7 +857,7 @@ class Api:
             if "keepalive_minutes" in body or "release_minutes" in body:
                 # The operator has spoken: what was learned gives way to it.
                 state = replace(state, learned_keepalive_minutes=None, learned_release_minutes=None,
-                                keepalive_reason=None)
+                                release_found_cold_minutes=None, keepalive_reason=None, region_prior_waived=True)
             if "request_format" in body or "request_body" in body:
                 state = replace(state, format_confirmed=None, formats_refused=())
             return Model(config, state)

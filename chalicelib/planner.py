@@ -173,10 +173,10 @@ def ready_check_at(config: ModelConfig, state: ModelState, hold: Hold, settings:
 
 
 def _region_prior(state: ModelState) -> Optional[float]:
-    """The region's shortest idle gap found cold, unless the model's own answers proved
-    at least that gap safe (then its own evidence stands)."""
+    """The region's shortest idle gap found cold, unless the model learned its own, its
+    answers proved at least that gap safe, or the operator set its keep-alive or release."""
     region = state.region_release_minutes
-    if region is None or state.learned_keepalive_minutes is not None:
+    if region is None or state.learned_keepalive_minutes is not None or state.region_prior_waived:
         return None
     if state.release_proven_minutes is not None and state.release_proven_minutes >= region:
         return None

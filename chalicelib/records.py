@@ -297,6 +297,8 @@ class ModelState:
     # The shortest idle gap (minutes) after which any model of its region was found cold,
     # as last read from the store: the prior of a model that learned nothing itself.
     region_release_minutes: Optional[float] = None
+    # The operator set keepalive_minutes or release_minutes: the region's prior gives way.
+    region_prior_waived: bool = False
     # A loaded copy's recent one-token answer times (ms): what "warm" answers look like.
     warm_latencies_ms: tuple[int, ...] = ()
     # An error is only cleared by an answer: a lease, a PUT or a warm override on a model
@@ -351,6 +353,7 @@ class ModelState:
             "release_found_cold_minutes": self.release_found_cold_minutes,
             "release_proven_minutes": self.release_proven_minutes,
             "region_release_minutes": self.region_release_minutes,
+            "region_prior_waived": self.region_prior_waived,
             "warm_latencies_ms": list(self.warm_latencies_ms),
             "verify_requested_at": iso(self.verify_requested_at),
             "imported": self.imported.to_item() if self.imported else None,
@@ -391,6 +394,7 @@ class ModelState:
             release_found_cold_minutes=_float_or_none(item.get("release_found_cold_minutes")),
             release_proven_minutes=_float_or_none(item.get("release_proven_minutes")),
             region_release_minutes=_float_or_none(item.get("region_release_minutes")),
+            region_prior_waived=bool(item.get("region_prior_waived", False)),
             warm_latencies_ms=tuple(int(x) for x in item.get("warm_latencies_ms") or ()),
             verify_requested_at=parse_iso(item.get("verify_requested_at")),
             imported=ImportedModel.from_item(item["imported"]) if item.get("imported") else None,
