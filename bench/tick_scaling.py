@@ -44,7 +44,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from bench.common import command_line, log, machine, offline_aws, table, write_section
+from bench.common import command_line, commit, log, machine, offline_aws, table, write_section
 
 offline_aws()  # before any boto3 client exists
 
@@ -324,7 +324,7 @@ def report(cases: Sequence[Case], argv: Sequence[str], wall_seconds: float) -> s
     lines = [
         "## The tick at scale: every model due in the same minute",
         "",
-        f"`{command_line('bench.tick_scaling', argv)}`: wall time {wall_seconds:.0f} s, on {machine()}.",
+        f"`{command_line('bench.tick_scaling', argv)}`: measured on {commit()}, wall time {wall_seconds:.0f} s, on {machine()}.",
         "",
         table(["models", "due", "tick s (here)", "queued", "items read (index / items)", "RCU",
                "items written", "table WCU", f"index WCU ({INDEX_NAMES})", "calls", "calls/s", "tick CPU s",
