@@ -28,6 +28,7 @@ from chalicelib.planner import (
     MODEL_ERROR,
     PLANNING_ERRORS,
     Action,
+    cold_answer_seconds,
     display_status,
     drop_claim,
     is_warm,
@@ -41,6 +42,7 @@ from chalicelib.planner import (
     ready_check_at,
     release_in_force,
     typical_load,
+    warm_latency_ms,
     with_next_due,
 )
 from chalicelib.records import (
@@ -596,14 +598,24 @@ def lease_view(model: Model, lease: Lease, now: datetime, settings: Settings) ->
     blocked = lease_blocker(model, now) if active else None
     promised = active and blocked is None
     status = display_status(config, state, now, settings)
+    error = shown_error(state, status)
     return {
         "id": lease.id, "model": model.name, "holder": lease.holder,
         "created_at": iso(lease.created_at), "expires_at": iso(lease.expires_at), "active": active,
-        "ready": promised and is_warm(config, state, now), "status": status,
+        "ready": promised and is_ready(config, state, now), "status": status,
         "expected_ready_at": iso(expected_ready_at(model, now, settings)) if promised else None,
         "blocked": blocked,
-        "error": shown_error(state, status),
+        "error": error,
+        # When the error was last answered, and when a call verifies it again: a waiting
+        # batch job gives up once an answer after its lease confirms the error.
+        "error_at": iso(state.error_at) if error else None,
+        "verify_at": iso(state.verify_requested_at) if error and state.verify_requested_at else None,
     }
+
+
+def is_ready(config: ModelConfig, state: ModelState, now: datetime) -> bool:
+    """A copy is loaded as far as its last answer shows, and its calls succeed."""
+    return is_warm(config, state, now) and state.error is None
 
 
 def shown_error(state: ModelState, status: str) -> Optional[str]:
@@ -631,7 +643,7 @@ def view(model: Model, now: datetime, settings: Settings) -> dict[str, Any]:
         **config.to_item(),
         "state": {
             "status": status,
-            "ready": is_warm(config, state, now),
+            "ready": is_ready(config, state, now),
             "window_open": window_open,
             "last_success_at": iso(state.last_success_at),
             "last_call_at": iso(state.last_call_at),
@@ -641,6 +653,12 @@ def view(model: Model, now: datetime, settings: Settings) -> dict[str, Any]:
             "keepalive_minutes_in_force": keepalive_in_force(config, state),
             "release_minutes_assumed": release_in_force(config, state),
             "keepalive_reason": state.keepalive_reason,
+            "release_learning": {
+                "found_cold_after_minutes": state.release_found_cold_minutes,
+                "proven_safe_minutes": state.release_proven_minutes,
+                "region_found_cold_after_minutes": state.region_release_minutes,
+            },
+            "warm_latency": warm_latency_view(state),
             "prewarm_lead_seconds": prewarm_lead(config, state, settings).total_seconds(),
             "prewarm": prewarm,
             "cold_starts": {
@@ -662,6 +680,14 @@ def view(model: Model, now: datetime, settings: Settings) -> dict[str, Any]:
         },
         "readiness": readiness.view(state, now),
     }
+
+
+def warm_latency_view(state: ModelState) -> dict[str, Any]:
+    """A loaded copy's one-token answer time, learned from recent warm answers, and the
+    answer time beyond which an answer is read as a cold copy (planner.evidence_of)."""
+    p50, p95 = warm_latency_ms(state)
+    return {"p50_ms": p50, "p95_ms": p95, "samples": len(state.warm_latencies_ms),
+            "cold_above_ms": round(cold_answer_seconds(state) * 1000)}
 
 
 def prewarm_view(config: ModelConfig, state: ModelState, now: datetime, settings: Settings) -> Optional[dict[str, Any]]:
@@ -724,13 +750,16 @@ def _remembered(state: ModelState, now: datetime) -> tuple[Lease, ...]:
     return tuple(lease for lease in state.leases if lease.expires_at > now or id(lease) in kept)
 
 
-def _replanned(state: ModelState, retry_errors: bool) -> ModelState:
+def _replanned(state: ModelState, retry_errors: bool, now: datetime) -> ModelState:
     """A changed plan: in-flight calls become stale, and (if asked) an error the operator
-    may just have fixed is tried again at once."""
-    if retry_errors and state.status == "error":
+    may just have fixed is tried again at once: a call is planned now to verify it. Only
+    that call's answer clears the error (or confirms it); a request never does, because
+    nothing but an answer says whether the model's calls succeed. A planning error is
+    keepwarm's own reading of the schedule, not the model's health: a change re-plans it."""
+    if retry_errors and state.error_kind == "planning":
         state = replace(state, status="cold", error=None, error_kind=None, error_at=None)
-    elif retry_errors and state.error_kind == MODEL_ERROR:
-        state = replace(state, error=None, error_kind=None, error_at=None)  # still warm
+    elif retry_errors and state.error is not None:
+        state = replace(state, verify_requested_at=now)
     return drop_claim(state)
 
 
@@ -781,7 +810,8 @@ class Api:
     def register(self, body: Any, now: datetime) -> dict[str, Any]:
         config = new_config(body, now, self.settings)
         state = self._verified(config, ModelState(), now)
-        state = replace(state, lead_prior=fleet_prior(config, state, self.store.fleet_loads(), self.settings))
+        state = replace(state, lead_prior=fleet_prior(config, state, self.store.fleet_loads(), self.settings),
+                        region_release_minutes=self.store.region_releases().get(config.region))
         state = with_next_due(config, state, now, self.settings)
         model = self.store.create(Model(config, state))
         self._event(model, now, "registered", model_arn=config.model_arn,
@@ -845,13 +875,13 @@ class Api:
     def update(self, key: str, body: Any, now: datetime) -> dict[str, Any]:
         def change(model: Model) -> Model:
             config = changed_config(model.config, body, now, self.settings)
-            state = _replanned(model.state, retry_errors=True)
+            state = _replanned(model.state, retry_errors=True, now=now)
             if config.role != model.config.role:
                 state = self._verified(config, state, now)  # the model as the new role sees it
             if "keepalive_minutes" in body or "release_minutes" in body:
                 # The operator has spoken: what was learned gives way to it.
                 state = replace(state, learned_keepalive_minutes=None, learned_release_minutes=None,
-                                keepalive_reason=None)
+                                release_found_cold_minutes=None, keepalive_reason=None, region_prior_waived=True)
             if "request_format" in body or "request_body" in body:
                 state = replace(state, format_confirmed=None, formats_refused=())
             if config.enabled and not model.config.enabled:
@@ -903,7 +933,7 @@ class Api:
             if len(active) >= MAX_ACTIVE_LEASES:
                 raise LeaseRefused(f"{model.name} already has {len(active)} active leases "
                                    f"(at most {MAX_ACTIVE_LEASES}); release one first")
-            state = _replanned(model.state, retry_errors=True)
+            state = _replanned(model.state, retry_errors=True, now=now)
             return replace(model, state=replace(state, leases=_remembered(state, now) + (lease,)))
 
         saved = self._mutate(key, change, now)
@@ -944,7 +974,7 @@ class Api:
             # Kept, ended now, so that releasing it again says it is over.
             kept = tuple(replace(lease, expires_at=now, released=True, expiry_told=True) if lease.id == lease_id
                          else lease for lease in _remembered(model.state, now))
-            return replace(model, state=replace(_replanned(model.state, retry_errors=False), leases=kept))
+            return replace(model, state=replace(_replanned(model.state, retry_errors=False, now=now), leases=kept))
 
         saved = self._mutate(key, change, now)
         self._event(saved, now, "lease_released", lease=lease_id)
@@ -965,7 +995,7 @@ class Api:
         override = Override(body["state"], until, now)
 
         def change(model: Model) -> Model:
-            state = _replanned(model.state, retry_errors=override.state == "warm")
+            state = _replanned(model.state, retry_errors=override.state == "warm", now=now)
             return replace(model, state=replace(state, override=override))
 
         saved = self._mutate(key, change, now)
@@ -974,7 +1004,7 @@ class Api:
 
     def clear_override(self, key: str, now: datetime) -> None:
         def change(model: Model) -> Model:
-            return replace(model, state=replace(_replanned(model.state, retry_errors=False), override=None))
+            return replace(model, state=replace(_replanned(model.state, retry_errors=False, now=now), override=None))
 
         saved = self._mutate(key, change, now)
         self._event(saved, now, "override_cleared")
@@ -1121,13 +1151,21 @@ def price_hint(config: ModelConfig, price: Optional[costs.Price]) -> Optional[st
             f"e.g. KEEPWARM_CMU_PRICES='{json.dumps({config.region: 0.0686})}'")
 
 
-def holding(config: ModelConfig, state: ModelState, settings: Settings) -> dict[str, timedelta]:
-    """How a projection holds the model: its lead, typical cold start and timings."""
+def holding(config: ModelConfig, state: ModelState, settings: Settings) -> dict[str, Any]:
+    """How a projection holds the model: its lead, typical cold start and timings, and for
+    a billing-aware model the margin its ready-check keeps before the open."""
     lead = prewarm_lead(config, state, settings)
     typical = percentile(state.cold_starts, 50)
-    return {"lead": lead, "cold_start": timedelta(seconds=typical) if typical is not None else lead,
+    if config.billing_aware_prewarm:
+        # Billed from the held-back check, which the load has typically finished by: its
+        # cold starts are mostly bounded by that check, so the fit over them says how long.
+        margin: Optional[timedelta] = timedelta(seconds=settings.ready_check_margin_seconds)
+        cold_start = timedelta(seconds=typical) if typical is not None else typical_load(state, settings)
+    else:
+        margin, cold_start = None, timedelta(seconds=typical) if typical is not None else lead
+    return {"lead": lead, "cold_start": cold_start,
             "keepalive": timedelta(minutes=keepalive_in_force(config, state)),
-            "release": timedelta(minutes=release_in_force(config, state))}
+            "release": timedelta(minutes=release_in_force(config, state)), "ready_check_margin": margin}
 
 
 def schedule_cost(config: ModelConfig, state: ModelState, start: datetime, days: int, cmus: int,

@@ -176,8 +176,31 @@ def _check_durations(lead: timedelta, cold_start: timedelta, keepalive: timedelt
         raise ValueError(f"release ({release}) must be longer than keepalive ({keepalive})")
 
 
+def ready_check(opened: datetime, closed: datetime, *, keepalive: timedelta, release: timedelta,
+                least: timedelta) -> datetime:
+    """When a billing-aware pre-warm's first call that can succeed (its bill's start) goes
+    out for a window ``opened``..``closed``: at least ``least`` before the open.
+
+    The copy is billed from the check to its release, ``release`` after the last call,
+    which is the check itself or the tight end (``closed - keepalive``), whichever is
+    later, in whole 5-minute windows. That bill only shrinks as the check moves later, so
+    the least is the bill of a check at ``opened - least``; the check goes out at the
+    earliest instant billed as little (the grid's slack before the open is free, and lets
+    a load still running finish under polls). The check and the tight end are chosen
+    together: in a window shorter than the keep-alive, a check at or after the tight end
+    also covers the close, and no other call is made."""
+    tight = closed - keepalive
+    latest = opened - least
+
+    def billed(check: datetime) -> timedelta:
+        return -((-(max(check, tight) + release - check)) // BILLING_WINDOW) * BILLING_WINDOW
+
+    return min(latest, tight + release - billed(latest))
+
+
 def loaded_periods(intervals: Sequence[tuple[datetime, datetime]], *, lead: timedelta,
-                   cold_start: timedelta, keepalive: timedelta, release: timedelta) -> list[Period]:
+                   cold_start: timedelta, keepalive: timedelta, release: timedelta,
+                   ready_check_margin: Optional[timedelta] = None) -> list[Period]:
     """Windows' (open, close) instants -> the periods a copy is loaded and billed, merged.
 
     Per window, with the copy cold: the first call goes out at ``open - lead`` and the copy
@@ -195,6 +218,10 @@ def loaded_periods(intervals: Sequence[tuple[datetime, datetime]], *, lead: time
     A window whose copy would be ready only at or after it closes has no successful call
     (keepwarm makes no call at or after a close) and so bills nothing; the next window
     starts cold.
+
+    With ``ready_check_margin`` (a billing-aware model), the load is triggered at the
+    first call but the bill starts at the held-back ready-check (:func:`ready_check`),
+    which the load is taken to have finished by.
 
     Intervals may come in any order (they are sorted); each must have open < close.
     """
@@ -214,6 +241,9 @@ def loaded_periods(intervals: Sequence[tuple[datetime, datetime]], *, lead: time
             end = max(success, closed - keepalive) + release
             periods[-1] = Period(previous.start, max(previous.end, end))
             continue
+        if ready_check_margin is not None:
+            cold_ready = max(cold_ready, ready_check(opened, closed, keepalive=keepalive, release=release,
+                                                     least=ready_check_margin))
         if cold_ready >= closed:
             continue  # ready only after the close: nobody calls, nothing is billed
         end = max(cold_ready, closed - keepalive) + release
@@ -272,7 +302,8 @@ class CostEstimate:
 
 def estimate(intervals: Sequence[tuple[datetime, datetime]], *, start: datetime, days: int,
              custom_model_units: int, price: Optional[Price], lead: timedelta,
-             cold_start: timedelta, keepalive: timedelta, release: timedelta) -> CostEstimate:
+             cold_start: timedelta, keepalive: timedelta, release: timedelta,
+             ready_check_margin: Optional[timedelta] = None) -> CostEstimate:
     """The cost of holding one copy over the windows in [start, start + days), against one
     copy loaded all that time.
 
@@ -294,7 +325,7 @@ def estimate(intervals: Sequence[tuple[datetime, datetime]], *, start: datetime,
     end = start + timedelta(days=days)
 
     periods = loaded_periods(intervals, lead=lead, cold_start=cold_start,
-                             keepalive=keepalive, release=release)
+                             keepalive=keepalive, release=release, ready_check_margin=ready_check_margin)
     clipped = [Period(max(p.start, start), min(p.end, end)) for p in periods
                if p.end > start and p.start < end]
     billed = billed_minutes(clipped)

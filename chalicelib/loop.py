@@ -338,8 +338,8 @@ class Worker:
         answered_at = self.clock()
         result, learned, format_events = self._body_outcome(model.config, known, request_format, answer,
                                                             answered_at)
-        if result.outcome in (READY, MODEL_ERROR) and model.state.status == "warming":
-            # A cold start ends: its model's prior is refreshed from the fleet.
+        if result.outcome in (READY, MODEL_ERROR) and model.state.status != "warm":
+            # A cold start ends (polled, or held): its priors are refreshed from the fleet.
             learned = {**learned, **self._fleet_prior(model)}
         decision: Optional[Decision] = None
         probe_events: list[Event] = []
@@ -374,6 +374,9 @@ class Worker:
                     if event.kind == "cold_start" and event.detail.get("exact") and not event.detail.get("held"):
                         self.store.add_fleet_load(load_groups(model.config, decision.state),
                                                   math.log(max(1.0, event.detail["seconds"])))
+                    if event.kind == "unexpected_cold":
+                        # What this model learned of the release, its region's models start from.
+                        self.store.add_region_release(model.config.region, event.detail["gap_seconds"] / 60)
             except Exception as err:  # the state is saved; a lost event must not fail the call
                 log_event("event_write_failed", level=logging.ERROR, model=model.name,
                           error=f"{type(err).__name__}: {err}")
@@ -383,15 +386,21 @@ class Worker:
         return result.outcome if saved else "superseded"
 
     def _fleet_prior(self, model: Model) -> dict[str, object]:
-        """The state field for the prior the fleet now gives ``model`` (nothing if the fleet
-        has too few cold starts, or cannot be read: the prior it has stands)."""
+        """The state fields for the priors the fleet now gives ``model``: its load times
+        (nothing if the fleet has too few cold starts) and its region's shortest idle gap
+        found cold (nothing if none was); nothing if the store cannot be read: the priors
+        it has stand."""
         try:
             prior = fleet_prior(model.config, model.state, self.store.fleet_loads(), self.settings)
+            release = self.store.region_releases().get(model.config.region)
         except Exception as err:  # a prior is an improvement, never a reason to fail a call
             log_event("fleet_read_failed", level=logging.WARNING, model=model.name,
                       error=f"{type(err).__name__}: {err}")
             return {}
-        return {"lead_prior": prior} if prior is not None else {}
+        learned: dict[str, object] = {"lead_prior": prior} if prior is not None else {}
+        if release is not None:
+            learned["region_release_minutes"] = round(release, 3)
+        return learned
 
     @staticmethod
     def _body_outcome(config: ModelConfig, state: ModelState, sent: str, result: CallResult,

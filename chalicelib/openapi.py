@@ -157,6 +157,19 @@ SCHEMAS: dict[str, Any] = {
             "error": {"type": "string", "nullable": True},
             "keepalive_minutes_in_force": {"type": "integer"}, "release_minutes_assumed": {"type": "integer"},
             "keepalive_reason": {"type": "string", "nullable": True},
+            "release_learning": {
+                "type": "object", "description": "idle gaps (minutes) after which a copy was found cold (this "
+                                                 "model; any model of its region) or still answered warm",
+                "properties": {
+                    "found_cold_after_minutes": {"type": "number", "nullable": True},
+                    "proven_safe_minutes": {"type": "number", "nullable": True},
+                    "region_found_cold_after_minutes": {"type": "number", "nullable": True}}},
+            "warm_latency": {
+                "type": "object", "description": "a loaded copy's one-token answer time, from recent warm "
+                                                 "answers; an answer slower than cold_above_ms met a cold copy",
+                "properties": {
+                    "p50_ms": {"type": "integer", "nullable": True}, "p95_ms": {"type": "integer", "nullable": True},
+                    "samples": {"type": "integer"}, "cold_above_ms": {"type": "integer"}}},
             "prewarm_lead_seconds": {"type": "number"},
             "prewarm": {"type": "object", "nullable": True, "properties": {
                 "billing_aware": {"type": "boolean"}, "load_at": ISO, "ready_check_at": {**ISO, "nullable": True},
@@ -269,7 +282,11 @@ SCHEMAS: dict[str, Any] = {
         "blocked": {"type": "string", "nullable": True,
                     "description": "why the model will not be warmed for this lease now (paused, or a cold "
                                    "override until an instant) and how to lift it; null otherwise"},
-        "error": {"type": "string", "nullable": True}}},
+        "error": {"type": "string", "nullable": True},
+        "error_at": {**MAYBE_ISO, "description": "when an answer last gave the error: after the lease's "
+                                                 "created_at, the verification call failed again"},
+        "verify_at": {**MAYBE_ISO, "description": "when the call that verifies the error goes out (a lease "
+                                                  "or a change asks for it; only an answer clears an error)"}}},
     "Override": {"type": "object", "additionalProperties": False, "required": ["state", "until"], "properties": {
         "state": {"type": "string", "enum": ["warm", "cold"]}, "until": ISO}},
     "Cost": {"type": "object", "description": "money figures are null where no price is known for the region",

@@ -21,9 +21,9 @@ from typing import Mapping, Optional
 
 from chalicelib import probe as probing
 from chalicelib.budget import PlanningOverrun
-from chalicelib.costs import BILLING_WINDOW
+from chalicelib.costs import ready_check
 from chalicelib.leads import FleetLoads, Prior, default_prior, fit, pooled_prior, upper_quantile
-from chalicelib.records import Event, ModelConfig, ModelState, Pending, iso, require_aware
+from chalicelib.records import WARM_LATENCY_SAMPLES, Event, ModelConfig, ModelState, Pending, iso, require_aware
 from chalicelib.schedule import ScheduleError
 from chalicelib.settings import Settings
 from chalicelib.schedule import Interval
@@ -52,6 +52,22 @@ JUDGE_AFTER = timedelta(minutes=2)
 # No window that closed longer ago than this is judged when nothing more recent was: a
 # model the tick did not look at for days is judged on its latest windows only.
 JUDGE_LOOKBACK = timedelta(days=2)
+
+
+# What a call's answer proves about a copy (the ``evidence`` of its ``call`` event):
+WARM = "warm"  # a loaded copy answered, within the model's warm latency (a success or a 424)
+COLD = "cold"  # it met a cold copy: not ready (429 or no answer by the read timeout), or an
+# answer far beyond the warm latency (the call was held while a copy loaded)
+NO_EVIDENCE = "none"  # throttled, a server error, refused: nothing about a copy
+
+# The rule for "far beyond": an answer slower than max(COLD_ANSWER_FLOOR_SECONDS,
+# COLD_ANSWER_FACTOR x the model's warm p95) met a cold copy. A one-token answer from a
+# loaded copy takes well under a second; a load takes tens of seconds at the least, so
+# the floor leaves a wide margin on both sides while the p95 is still unknown.
+COLD_ANSWER_FLOOR_SECONDS = 5.0
+COLD_ANSWER_FACTOR = 4.0
+# A warm answer proves its idle gap safe only up to this many configured release times.
+PROOF_RELEASES = 2
 
 
 @dataclass(frozen=True)
@@ -118,12 +134,14 @@ def prewarm_lead(config: ModelConfig, state: ModelState, settings: Settings) -> 
     one), plus the poll interval (the measurement's resolution) and a margin for queue
     latency. A bounded sample (only known to be shorter than some time) never lowers the
     lead below what the exact samples give, nor does anything lower it below the longest
-    load seen (exact, or a bounded one's low end: still loading then). For a billing-aware model the lead errs long (its bill starts at the held
-    ready-check, not at the load), but not so long that a loaded copy would sit idle past
-    the assumed release before the check reaches it."""
+    load seen (exact, or a bounded one's low end: still loading then), so one load much
+    slower than predicted moves the next opening's lead to cover it. For a billing-aware
+    model the lead errs long (its bill starts at the held ready-check, not at the load);
+    a copy that loads early must not idle past its release before the check reaches it,
+    which ``ready_check_at`` sees to by moving the check earlier, never by shortening
+    the lead."""
     prior = prior_of(state, settings)
-    held = config.billing_aware_prewarm
-    pct = settings.held_lead_percentile if held else settings.lead_percentile
+    pct = settings.held_lead_percentile if config.billing_aware_prewarm else settings.lead_percentile
     exact = fit(state.cold_starts, (), prior)
     # The longest load known to have happened: an exact one, or a bounded one's low end (the
     # copy was still loading then).
@@ -131,48 +149,93 @@ def prewarm_lead(config: ModelConfig, state: ModelState, settings: Settings) -> 
     load = max(upper_quantile(exact, pct), upper_quantile(fit(state.cold_starts, state.cold_start_bounds, prior), pct),
                longest)
     seconds = min(settings.lead_max_seconds, load + settings.poll_seconds + settings.lead_margin_seconds)
-    if held:
-        # The copy is ready no sooner than a short load after the trigger, and idles until
-        # the check: that must stay within the release time. A release learned from a
-        # keep-alive that found the model cold is only known to lie between that gap and
-        # the keep-alive that still held the copy: the idle stays within the latter.
-        shortest = math.exp(exact.mu - 1.645 * exact.sigma)
-        safe = keepalive_in_force(config, state) if state.learned_release_minutes else release_in_force(config, state)
-        idle_limit = shortest + 60 * safe + settings.ready_check_margin_seconds
-        seconds = min(seconds, max(idle_limit - 30, settings.poll_seconds + settings.lead_margin_seconds))
     return timedelta(seconds=math.ceil(seconds))  # whole seconds: calls go out on the second
 
 
-def ready_check_at(config: ModelConfig, state: ModelState, hold: Hold, settings: Settings) -> Optional[datetime]:
+def ready_check_at(config: ModelConfig, state: ModelState, hold: Hold, settings: Settings,
+                   trigger: Optional[datetime] = None) -> Optional[datetime]:
     """When a billing-aware pre-warm's first call that can succeed goes out; None for a
     model that is not billing-aware.
 
     Bedrock bills a copy in 5-minute windows from its first successful call, so the check
-    is held back until just before the open: as late as the billing window leaves free
-    (the copy is billed to its release after the tight end in whole windows, so the slack
-    before the open in the last window costs nothing), but at least
-    ``ready_check_margin_seconds`` before the open, for a load still running to finish
-    under polls; when the slack is less than that, a billing window earlier."""
+    is held back until just before the open, chosen with the hold's tight end for the
+    least bill (chalicelib.costs.ready_check), at least ``ready_check_margin_seconds``
+    before the open, for a load still running to finish under polls. But a copy that
+    loaded as fast as the model's loads go (from ``trigger``, the load's first call:
+    the hold's start unless given) must not idle longer than the keep-alive in force
+    (the idle gap trusted not to lose it) before the check reaches it: when the lead is
+    long against the release, the check goes out earlier and bills a little more, rather
+    than the copy being gone at the open."""
     if not config.billing_aware_prewarm:
         return None
     least = timedelta(seconds=settings.ready_check_margin_seconds)
     if hold.cut:
         return hold.open - least
     keepalive = timedelta(minutes=keepalive_in_force(config, state))
-    release = timedelta(minutes=release_in_force(config, state))
-    billed = max(hold.open, hold.close - keepalive) + release - hold.open
-    slack = (-billed) % BILLING_WINDOW
-    return hold.open - (slack if slack >= least else slack + BILLING_WINDOW)
+    check = ready_check(hold.open, hold.close, keepalive=keepalive,
+                        release=timedelta(minutes=release_in_force(config, state)), least=least)
+    exact = fit(state.cold_starts, (), prior_of(state, settings))
+    shortest = timedelta(seconds=math.exp(exact.mu - 1.645 * exact.sigma))
+    return min(check, (trigger or hold.start) + shortest + keepalive)
+
+
+def _region_prior(state: ModelState) -> Optional[float]:
+    """The region's shortest idle gap found cold, unless the model learned its own, its
+    answers proved at least that gap safe, or the operator set its keep-alive or release."""
+    region = state.region_release_minutes
+    if region is None or state.learned_keepalive_minutes is not None or state.region_prior_waived:
+        return None
+    if state.release_proven_minutes is not None and state.release_proven_minutes >= region:
+        return None
+    return region
+
+
+def keepalive_below(gap_minutes: float) -> int:
+    """The keep-alive after a copy was found released within ``gap_minutes`` of the last
+    success: a third of that gap (at least a minute). Where in the gap the release fell is
+    unknown, and a keep-alive costs one token where another cold start costs a load of a
+    user's time: a third keeps the next keep-alive below any release that the gap and a
+    factor of three leave plausible, so one cold start teaches it."""
+    return max(1, math.floor(gap_minutes / 3))
 
 
 def keepalive_in_force(config: ModelConfig, state: ModelState) -> int:
     learned = state.learned_keepalive_minutes
+    region = _region_prior(state)
+    if learned is None and region is not None:
+        learned = keepalive_below(region)
     return min(config.keepalive_minutes, learned) if learned else config.keepalive_minutes
 
 
 def release_in_force(config: ModelConfig, state: ModelState) -> int:
     learned = state.learned_release_minutes
+    region = _region_prior(state)
+    if learned is None and region is not None:
+        learned = max(keepalive_below(region) + 1, math.floor(region))
     return min(config.release_minutes, learned) if learned else config.release_minutes
+
+
+def warm_latency_ms(state: ModelState) -> tuple[Optional[int], Optional[int]]:
+    """The model's warm latency: p50 and p95 (ms) of its recent warm one-token answers."""
+    samples = tuple(float(x) for x in state.warm_latencies_ms)
+    p50, p95 = percentile(samples, 50), percentile(samples, 95)
+    return (int(p50) if p50 is not None else None), (int(p95) if p95 is not None else None)
+
+
+def cold_answer_seconds(state: ModelState) -> float:
+    """An answer slower than this met a cold copy (see COLD_ANSWER_FLOOR_SECONDS)."""
+    _, p95 = warm_latency_ms(state)
+    return max(COLD_ANSWER_FLOOR_SECONDS, COLD_ANSWER_FACTOR * (p95 or 0) / 1000)
+
+
+def evidence_of(outcome: str, elapsed_seconds: float, state: ModelState) -> str:
+    """What an answer that took ``elapsed_seconds`` proves about a copy (WARM, COLD or
+    NO_EVIDENCE)."""
+    if outcome == NOT_READY:
+        return COLD
+    if outcome in (READY, MODEL_ERROR):
+        return COLD if elapsed_seconds > cold_answer_seconds(state) else WARM
+    return NO_EVIDENCE
 
 
 def is_warm(config: ModelConfig, state: ModelState, at: datetime) -> bool:
@@ -219,7 +282,10 @@ def next_call(config: ModelConfig, state: ModelState, now: datetime, settings: S
     keepalive = timedelta(minutes=keepalive_in_force(config, state))
 
     covered = now  # the first instant from now on that no earlier call covers
-    if state.status == "error" and state.error_at is not None:
+    if state.error is not None and state.verify_requested_at is not None:
+        # Asked to verify (a lease, a PUT): only an answer clears an error, so call now.
+        covered = max(now, state.verify_requested_at)
+    elif state.status == "error" and state.error_at is not None:
         if state.error_kind == "fatal":
             # Denied or gone: not again in the hold that failed (no hot loop); the next one.
             failed = next_hold(config, state, state.error_at, lead)
@@ -278,28 +344,52 @@ def apply_outcome(
     answered_at: datetime,
     settings: Settings,
 ) -> Decision:
-    """The model's next state after ``action`` was answered with ``result``."""
+    """The model's next state after ``action`` was answered with ``result``.
+
+    Every answer is read for what it proves (``evidence_of``): a quick answer from a loaded
+    copy is warm, and teaches the warm latency and, after an idle gap, that the gap was
+    safe; a 429, a read timeout or an answer far beyond the warm latency met a cold copy,
+    which, from a model believed warm, is an unexpected cold start that teaches the release
+    time, and which, answered, is an exact cold start from the call."""
+    elapsed = (answered_at - called_at).total_seconds()
+    evidence = evidence_of(result.outcome, elapsed, state)
     events = [Event(answered_at, "call", {
         "action": action.kind, "attempt": action.attempt, "outcome": result.outcome,
-        "code": result.code, "latency_ms": result.latency_ms,
+        "code": result.code, "latency_ms": result.latency_ms or round(elapsed * 1000), "evidence": evidence,
     })]
-    base = replace(state, last_call_at=called_at, pending=None)
+    # A verification asked for is made by this call (its retries follow up on their own).
+    base = replace(state, last_call_at=called_at, pending=None, verify_requested_at=None)
     follow: Optional[Pending] = None
 
     if result.outcome in (READY, MODEL_ERROR):
         # last_success_at: the last answer from a loaded copy, which is what holds it.
-        held_copy = is_warm(config, state, called_at)
+        believed = is_warm(config, state, called_at)
+        chained = _chain_alive(state, called_at, settings)
+        held_copy = believed and evidence == WARM
+        if believed and evidence == COLD and not chained:
+            base, event = learn_from_unexpected_cold(config, base, called_at)
+            events.append(event)
+        elif evidence == WARM and not chained and state.status == "warm":
+            # A copy answered warm after an idle gap (past the assumed release, too): the
+            # gap was safe.
+            base = learn_from_warm(config, base, called_at)
+        if evidence == WARM and result.outcome == READY:
+            base = replace(base, warm_latencies_ms=(*state.warm_latencies_ms, round(elapsed * 1000))[
+                -WARM_LATENCY_SAMPLES:])
         new = replace(base, status="warm", last_success_at=answered_at, warming_since=None,
-                      error=None, error_kind=None, error_at=None, ready_check_at=None,
+                      ready_check_at=None,
                       warm_since=state.warm_since if held_copy and state.warm_since else answered_at)
-        since = state.warming_since if _chain_alive(state, called_at, settings) else None
-        held = since is None and _held(config, state, called_at, answered_at, settings)
+        if result.outcome == READY:
+            new = replace(new, error=None, error_kind=None, error_at=None)
+        since = state.warming_since if chained else None
+        held = since is None and evidence == COLD
         if held:
             since = called_at
             events.append(Event(called_at, "cold", {"action": action.kind, "held": True}))
         if since is not None:
             seconds = (answered_at - since).total_seconds()
-            after = _bounded_after(state, since, called_at, settings)
+            # A held answer came the instant the copy was ready: exact, from the first call.
+            after = None if evidence == COLD else _bounded_after(state, since, called_at, settings)
             new = new.with_cold_start(seconds, after)
             detail: dict = {"seconds": round(seconds, 3), "exact": after is None}
             if after is not None:
@@ -310,9 +400,10 @@ def apply_outcome(
                 detail["held"] = True
             events.append(Event(answered_at, "cold_start", detail))
         if not held_copy:
-            # A copy keepwarm did not hold answered: the model became warm, and every batch
-            # job waiting on a lease may start.
+            # A copy keepwarm did not hold answered: the model became warm.
             events.append(Event(answered_at, "warm", {"action": action.kind}))
+        if result.outcome == READY and (not held_copy or state.error is not None):
+            # A copy answered and its calls succeed: every batch job waiting on a lease may start.
             events.extend(Event(answered_at, "lease_ready", {"lease": lease.id, "holder": lease.holder})
                           for lease in state.leases if lease.expires_at > answered_at)
         if state.error is not None and result.outcome == READY:
@@ -324,6 +415,9 @@ def apply_outcome(
             if state.error_kind != MODEL_ERROR:
                 events.append(Event(answered_at, "model_error", {"reason": reason}))
     elif result.outcome == NOT_READY:
+        # Not ready when answered (a held call's 429, a read timeout): the load ran at least
+        # until then, which is what the next answer's cold start is bounded by.
+        base = replace(base, last_call_at=answered_at)
         continuing = _chain_alive(state, called_at, settings)
         if not continuing and is_warm(config, state, called_at):
             base, event = learn_from_unexpected_cold(config, base, called_at)
@@ -379,7 +473,7 @@ def _held_check(config: ModelConfig, state: ModelState, called_at: datetime,
     if hold is None or called_at >= hold.open or (state.probe is not None and state.probe.running):
         # A probe's load is timed by polls, not held back for the next window.
         return None
-    return ready_check_at(config, state, hold, settings)
+    return ready_check_at(config, state, hold, settings, trigger=called_at)
 
 
 def _bounded_after(state: ModelState, since: datetime, called_at: datetime,
@@ -391,16 +485,6 @@ def _bounded_after(state: ModelState, since: datetime, called_at: datetime,
     if previous is None or called_at - previous <= timedelta(seconds=settings.poll_seconds * 1.5 + 2):
         return None
     return max(0.0, (previous - since).total_seconds())
-
-
-def _held(config: ModelConfig, state: ModelState, called_at: datetime, answered_at: datetime,
-          settings: Settings) -> bool:
-    """Whether a success was a cold model holding the call while a copy loaded (AWS
-    documents that it may, instead of answering not ready): one that took longer than
-    the poll interval, from a model not known to be warm. Its cold start ran from the
-    call. A slow answer from a warm model is only slow."""
-    waited = answered_at - called_at
-    return waited >= timedelta(seconds=settings.poll_seconds) and not is_warm(config, state, called_at)
 
 
 def _chain_alive(state: ModelState, called_at: datetime, settings: Settings) -> bool:
@@ -426,19 +510,62 @@ def learn_from_unexpected_cold(config: ModelConfig, state: ModelState, at: datet
     """A call found the model cold though it should still have been loaded.
 
     The copy was released sooner than assumed, somewhere within ``gap`` of the last
-    success. Halve the keep-alive interval against that gap (a call costs one token, a
-    cold start minutes of a user's time) and take the gap as the new release estimate."""
+    success. The keep-alive drops at once below that gap (``keepalive_below``: a third of
+    it, and below the keep-alive in force), not by halves over several cold starts, and
+    the gap is the new release estimate. A gap once proven safe that is now found cold
+    means the platform changed: that proof no longer stands."""
     gap = (at - state.last_success_at).total_seconds() / 60  # type: ignore[operator]
     before = keepalive_in_force(config, state)
-    after = max(1, min(before - 1, math.floor(gap / 2)))
+    after = max(1, min(before - 1, keepalive_below(gap)))
     release = max(after + 1, min(release_in_force(config, state), math.floor(gap)))
-    reason = (f"shortened from {before} to {after} min: a keep-alive {gap:.1f} min after the "
+    proven = state.release_proven_minutes
+    reason = (f"shortened from {before} to {after} min: a call {gap:.1f} min after the "
               f"last success found the model cold at {iso(at)}")
+    found = state.release_found_cold_minutes
     learned = replace(state, learned_keepalive_minutes=after, learned_release_minutes=release,
-                      keepalive_reason=reason)
+                      keepalive_reason=reason, release_found_cold_minutes=round(min(gap, found or gap), 3),
+                      release_proven_minutes=proven if proven is not None and proven < gap else None)
     return learned, Event(at, "unexpected_cold", {
         "gap_seconds": round(gap * 60, 3), "keepalive_minutes_before": before,
         "keepalive_minutes_after": after, "release_minutes_assumed": release})
+
+
+def learn_from_warm(config: ModelConfig, state: ModelState, at: datetime) -> ModelState:
+    """A copy answered warm ``at``, after an idle gap since the last success: that gap is
+    proven safe.
+
+    The recovery rule: a keep-alive shortened by a cold start (or set by a probe) grows
+    back to a minute inside the longest gap proven safe, and once that reaches the
+    configured keep-alive, what was learned is forgotten. A gap found cold that a longer
+    proven gap contradicts (the platform changed, or it was not the release) is forgotten
+    too. Keep-alives themselves prove only their own interval, so growth needs calls
+    further apart (``keepwarm probe``, a lease after a pause), each counted up to
+    PROOF_RELEASES configured release times."""
+    if state.last_success_at is None:
+        return state
+    gap = (at - state.last_success_at).total_seconds() / 60
+    if gap > PROOF_RELEASES * config.release_minutes:
+        # A copy found after a longer silence was more likely kept by other callers (or
+        # loaded by them) than left idle all that time: it proves nothing about idling.
+        return state
+    proven = max(gap, state.release_proven_minutes or 0.0)
+    found = state.release_found_cold_minutes
+    learned = replace(state, release_proven_minutes=round(proven, 3),
+                      release_found_cold_minutes=found if found is None or proven < found else None)
+    keepalive = state.learned_keepalive_minutes
+    grown = math.floor(proven) - 1
+    if keepalive is None or grown <= keepalive:
+        return learned
+    if grown >= config.keepalive_minutes:
+        return replace(learned, learned_keepalive_minutes=None, learned_release_minutes=None,
+                       release_found_cold_minutes=None,
+                       keepalive_reason=f"back to {config.keepalive_minutes} min: a copy answered warm "
+                                        f"after {gap:.1f} idle min at {iso(at)}")
+    release = max(state.learned_release_minutes or 0, grown + 1)
+    return replace(learned, learned_keepalive_minutes=grown,
+                   learned_release_minutes=release if release < config.release_minutes else None,
+                   keepalive_reason=f"grown from {keepalive} to {grown} min: a copy answered warm "
+                                    f"after {gap:.1f} idle min at {iso(at)}")
 
 
 def with_next_due(config: ModelConfig, state: ModelState, now: datetime, settings: Settings) -> ModelState:

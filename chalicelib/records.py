@@ -46,6 +46,8 @@ REQUEST_FORMATS: tuple[str, ...] = ("auto", "chat", "completion", "llama", "cust
 COLD_START_SAMPLES = 50
 # How many window readiness records a model's state keeps (what GET /models/{model} shows).
 READINESS_KEPT = 14
+# How many recent warm answer times (a loaded copy's one-token answer) a model keeps.
+WARM_LATENCY_SAMPLES = 20
 
 
 def require_aware(at: datetime, what: str = "datetime") -> datetime:
@@ -68,6 +70,10 @@ def parse_iso(text: Optional[str]) -> Optional[datetime]:
         return None
     at = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     return require_aware(at, f"instant {text!r}").astimezone(UTC)
+
+
+def _float_or_none(value: Any) -> Optional[float]:
+    return None if value is None else float(value)
 
 
 def _arn_part(model_arn: str, part: str) -> str:
@@ -290,6 +296,20 @@ class ModelState:
     learned_keepalive_minutes: Optional[int] = None
     learned_release_minutes: Optional[int] = None
     keepalive_reason: Optional[str] = None
+    # The shortest idle gap (minutes) after which a copy was found cold, and the longest
+    # after which one still answered warm: proven safe (planner.learn_from_warm).
+    release_found_cold_minutes: Optional[float] = None
+    release_proven_minutes: Optional[float] = None
+    # The shortest idle gap (minutes) after which any model of its region was found cold,
+    # as last read from the store: the prior of a model that learned nothing itself.
+    region_release_minutes: Optional[float] = None
+    # The operator set keepalive_minutes or release_minutes: the region's prior gives way.
+    region_prior_waived: bool = False
+    # A loaded copy's recent one-token answer times (ms): what "warm" answers look like.
+    warm_latencies_ms: tuple[int, ...] = ()
+    # An error is only cleared by an answer: a lease, a PUT or a warm override on a model
+    # in error asks for a verification call at this instant instead.
+    verify_requested_at: Optional[datetime] = None
     # GetImportedModel's answer when the model was last verified (None: unverified, and
     # unverified_reason says why: the control plane did not answer).
     imported: Optional[ImportedModel] = None
@@ -340,6 +360,12 @@ class ModelState:
             "learned_keepalive_minutes": self.learned_keepalive_minutes,
             "learned_release_minutes": self.learned_release_minutes,
             "keepalive_reason": self.keepalive_reason,
+            "release_found_cold_minutes": self.release_found_cold_minutes,
+            "release_proven_minutes": self.release_proven_minutes,
+            "region_release_minutes": self.region_release_minutes,
+            "region_prior_waived": self.region_prior_waived,
+            "warm_latencies_ms": list(self.warm_latencies_ms),
+            "verify_requested_at": iso(self.verify_requested_at),
             "imported": self.imported.to_item() if self.imported else None,
             "verified_at": iso(self.verified_at),
             "unverified_reason": self.unverified_reason,
@@ -377,6 +403,12 @@ class ModelState:
             learned_keepalive_minutes=item.get("learned_keepalive_minutes"),
             learned_release_minutes=item.get("learned_release_minutes"),
             keepalive_reason=item.get("keepalive_reason"),
+            release_found_cold_minutes=_float_or_none(item.get("release_found_cold_minutes")),
+            release_proven_minutes=_float_or_none(item.get("release_proven_minutes")),
+            region_release_minutes=_float_or_none(item.get("region_release_minutes")),
+            region_prior_waived=bool(item.get("region_prior_waived", False)),
+            warm_latencies_ms=tuple(int(x) for x in item.get("warm_latencies_ms") or ()),
+            verify_requested_at=parse_iso(item.get("verify_requested_at")),
             imported=ImportedModel.from_item(item["imported"]) if item.get("imported") else None,
             verified_at=parse_iso(item.get("verified_at")),
             unverified_reason=item.get("unverified_reason"),

@@ -15,6 +15,8 @@ pk                     sk               what
 ``model#<name>``       ``span#<start>`` one warm span (a copy keepwarm held), expiring too
 ``fleet#loads``        ``<group>``      running totals of the fleet's exact cold starts
                                         (``all``, ``cmu<N>``): the prior for new models
+``fleet#release``      ``<region>``     the shortest idle gap after which a model of
+                                        the region was found cold: the others' prior
 =====================  ===============  ==============================================
 
 Every write of a model item is conditional on its ``version``, so a late or duplicate
@@ -253,6 +255,15 @@ class Store(ABC):
     def fleet_loads(self) -> dict[str, FleetLoads]:
         """Every group's running totals."""
 
+    @abstractmethod
+    def add_region_release(self, region: str, gap_minutes: float) -> None:
+        """A model of ``region`` was found cold ``gap_minutes`` after its last success:
+        keep the shortest such gap of the region (atomically)."""
+
+    @abstractmethod
+    def region_releases(self) -> dict[str, float]:
+        """Every region's shortest idle gap found cold, in minutes."""
+
 
 def _next_version(model: Model, expected_version: int) -> Model:
     return replace(model, state=replace(model.state, version=expected_version + 1))
@@ -274,6 +285,7 @@ class MemoryStore(Store):
         # sparse index, so that due() reads only those (simulations tick every minute).
         self._due: dict[str, str] = {}
         self._fleet: dict[str, FleetLoads] = {}
+        self._releases: dict[str, float] = {}
 
     def _put(self, model: Model) -> None:
         # Kept as JSON text, so callers never share mutable state with the store.
@@ -379,6 +391,14 @@ class MemoryStore(Store):
     def fleet_loads(self) -> dict[str, FleetLoads]:
         with self._lock:
             return dict(self._fleet)
+
+    def add_region_release(self, region: str, gap_minutes: float) -> None:
+        with self._lock:
+            self._releases[region] = min(gap_minutes, self._releases.get(region, gap_minutes))
+
+    def region_releases(self) -> dict[str, float]:
+        with self._lock:
+            return dict(self._releases)
 
     def events(self, name: str, limit: int = 50) -> list[dict[str, Any]]:
         with self._lock:
@@ -759,6 +779,28 @@ class DynamoStore(Store):
             plain = {name: _plain(value) for name, value in item.items()}
             loads[plain["sk"]] = FleetLoads(int(plain["count"]), float(plain["total"]), float(plain["squares"]))
         return loads
+
+    # -- each region's shortest idle gap found cold: one small item per region ----------
+    RELEASE_PK = "fleet#release"
+
+    def add_region_release(self, region: str, gap_minutes: float) -> None:
+        try:
+            self._client.update_item(
+                TableName=self._name,
+                Key=_typed_item({"pk": self.RELEASE_PK, "sk": region}),
+                UpdateExpression="SET #m = :m",
+                ConditionExpression="attribute_not_exists(#m) OR #m > :m",
+                ExpressionAttributeNames={"#m": "minutes"},
+                ExpressionAttributeValues=_typed_item({":m": gap_minutes}),
+            )
+        except ClientError as err:
+            if not _conditional_failed(err):
+                raise  # a shorter gap is already kept otherwise
+
+    def region_releases(self) -> dict[str, float]:
+        page = self._client.query(TableName=self._name, KeyConditionExpression="pk = :pk",
+                                  ExpressionAttributeValues=_typed_item({":pk": self.RELEASE_PK}))
+        return {_plain(item["sk"]): float(_plain(item["minutes"])) for item in page.get("Items", [])}
 
     def events_since(self, name: str, since: datetime, limit: int = 500) -> list[dict[str, Any]]:
         found = self._query(

@@ -37,6 +37,7 @@ behind the same wire protocol a real boto3 client speaks:
 - Administration in JSON, mirrored in Python on :class:`Simulator`: ``POST /_sim/models``
   (``add_model``), ``GET /_sim/models``, ``GET|PATCH|DELETE /_sim/models/{id or ARN}``
   (``inspect``, ``set_faults``, ``remove_model``), ``GET /_sim/calls`` (``calls``),
+  and in Python only ``set_load`` (a model whose loads change, e.g. one much slower),
   ``GET|POST /_sim/clock`` (``now``, ``set_clock``; 409 unless on a :class:`ManualClock`).
 - Optionally (``auto_create``, on under ``make run``) any well-formed imported-model ARN
   is a model: the first call or GetImportedModel naming one registers it with a default
@@ -531,6 +532,14 @@ class Simulator:
             found = self._find(model)
             for key, value in checked.items():
                 setattr(found, key, value)
+            return self._inspect(found)
+
+    def set_load(self, model: str, load_seconds: LoadTime) -> dict[str, Any]:
+        """Change how long the model's next loads take (a copy loading now keeps its own)."""
+        load = check_load_time(load_seconds)
+        with self._lock:
+            found = self._find(model)
+            found.load = load
             return self._inspect(found)
 
     def remove_model(self, model: str) -> None:

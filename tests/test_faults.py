@@ -169,8 +169,9 @@ def test_a_failing_container_keeps_the_copy_warm_shows_the_error_and_is_not_retr
     n = warm_until_ten_then(client, driver, simulator, model_error=True)
     driver.run_until(at(11))
     state = show(client, "llama")["state"]
-    # Warm (the copy answered, and the keep-alives still hold it), and the error is shown.
-    assert state["status"] == "warm" and state["ready"] is True
+    # Warm (the copy answered, and the keep-alives still hold it), and the error is shown;
+    # not ready: a call made now would fail.
+    assert state["status"] == "warm" and state["ready"] is False
     assert state["error"].startswith("ModelErrorException: ")
     # One call a keep-alive interval, no backoff retries; still loaded in the simulator.
     failed = calls(simulator, ARN_LLAMA)[n:]

@@ -15,7 +15,7 @@ from chalicelib.bedrock import Invoker
 from chalicelib.planner import READY, CallResult
 from chalicelib.settings import WORKER_MARGIN_SECONDS, Settings, SettingsError
 from conftest import ARN_LLAMA
-from helpers import at, call_times, calls, events, iso_z, lead, register, show
+from helpers import at, call_times, calls, events, instant, iso_z, lead, register, show
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -77,17 +77,36 @@ def test_a_held_call_answered_when_the_copy_is_ready_is_a_cold_start(client, dri
     assert runtime.store.fleet_loads() == {}
 
 
-def test_a_slow_answer_from_a_warm_model_is_not_a_cold_start(client, driver, runtime, clock, simulator):
+def test_a_slow_answer_within_the_warm_latency_rule_is_only_slow(client, driver, runtime, clock, simulator):
     simulator.add_model(ARN_LLAMA, load_seconds=30)
     register(client, model_arn=ARN_LLAMA, name="llama")
     driver.run_until(at(9, 5))
     before = show(client, "llama")["state"]
     assert before["status"] == "warm" and before["cold_starts"]["count"] == 1
-    runtime.invoker = HeldInvoker(clock, 20)  # a keep-alive that takes 20 s: slow, not held
+    runtime.invoker = HeldInvoker(clock, 3)  # a keep-alive that takes 3 s: slow, under max(5 s, 4 x p95)
     driver.run_until(at(9, 15))
     after = show(client, "llama")["state"]
     assert after["status"] == "warm" and after["cold_starts"]["count"] == 1
     assert after["keepalive_minutes_in_force"] == 14
+    assert [e["evidence"] for e in events(client, "llama") if e["kind"] == "call"][0] == "warm"
+
+
+def test_an_answer_far_beyond_the_warm_latency_from_a_model_believed_warm_met_a_cold_copy(
+        client, driver, runtime, clock, simulator):
+    simulator.add_model(ARN_LLAMA, load_seconds=30)
+    register(client, model_arn=ARN_LLAMA, name="llama")
+    driver.run_until(at(9, 5))
+    runtime.invoker = HeldInvoker(clock, 20)  # the keep-alive was held 20 s: a copy loaded meanwhile
+    keepalive = instant(show(client, "llama")["state"]["next_action"]["at"])
+    driver.run_until(keepalive + timedelta(seconds=30))
+    after = show(client, "llama")["state"]
+    assert after["status"] == "warm" and after["cold_starts"]["count"] == 2
+    assert after["cold_starts"]["last_seconds"] == 20.0  # exact, from sending to answer
+    assert after["keepalive_minutes_in_force"] < 14
+    kinds = [e["kind"] for e in events(client, "llama")]
+    assert "unexpected_cold" in kinds
+    (call, *_) = [e for e in events(client, "llama") if e["kind"] == "call"]
+    assert (call["outcome"], call["evidence"], call["latency_ms"]) == ("ready", "cold", 20000)
 
 
 # -- the read timeout and the worker Lambda's ---------------------------------------------

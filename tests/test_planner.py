@@ -346,12 +346,19 @@ def test_a_new_model_starts_from_the_fleets_prior():
     assert big > prewarm_lead(sized, ModelState(), SETTINGS)
 
 
-def test_a_billing_aware_lead_stays_within_the_release_time():
-    # Bedrock releasing idle copies after 5 minutes (as learned): a copy loaded too early
-    # would be gone before the held check reached it.
+def test_a_billing_aware_copy_idles_no_longer_than_the_keepalive_before_its_check():
+    # Bedrock releasing idle copies after 5 minutes (as learned): a copy loaded early
+    # would be gone before a check held back to the open reached it. The lead still covers
+    # the loads seen; the check goes out earlier instead.
+    from chalicelib.timeline import next_hold
+
     short = replace(ModelState(), learned_release_minutes=5, learned_keepalive_minutes=4)
-    assert prewarm_lead(SHANGHAI, short, SETTINGS) < timedelta(minutes=5) + timedelta(
-        seconds=SETTINGS.ready_check_margin_seconds) + timedelta(minutes=1)
+    lead = prewarm_lead(SHANGHAI, short, SETTINGS)
+    assert lead == prewarm_lead(SHANGHAI, ModelState(), SETTINGS)
+    hold = next_hold(SHANGHAI, short, utc(9, 0, 0), lead)
+    check = ready_check_at(SHANGHAI, short, hold, SETTINGS)
+    fastest = timedelta(seconds=34)  # the prior's 5th percentile of a load: about 33.5 s
+    assert check - (hold.start + fastest) <= timedelta(minutes=4)
 
 
 def test_a_copy_loaded_early_idles_no_longer_than_the_keepalive_once_the_release_was_learned():
@@ -367,9 +374,10 @@ def test_a_copy_loaded_early_idles_no_longer_than_the_keepalive_once_the_release
     check = ready_check_at(SHANGHAI, learned, hold, SETTINGS)
     idle = check - (hold.open - lead + timedelta(seconds=60))
     assert idle <= timedelta(minutes=3)
-    # Without a learned release, the documented 15 minutes bound the idle as before.
-    assert prewarm_lead(SHANGHAI, replace(learned, learned_release_minutes=None,
-                                          learned_keepalive_minutes=None), SETTINGS) > lead
+    # Without a learned release, the keep-alive of 14 minutes bounds the idle: the check
+    # goes out as late as the billing grid leaves free (09:00-18:00: 4 minutes before the open).
+    unlearned = replace(learned, learned_release_minutes=None, learned_keepalive_minutes=None)
+    assert ready_check_at(SHANGHAI, unlearned, hold, SETTINGS) == hold.open - timedelta(minutes=4)
 
 
 # -- the billing-aware pre-warm --------------------------------------------------------------
@@ -439,15 +447,16 @@ def test_a_keepalive_that_finds_the_model_cold_shortens_the_interval():
     d = apply_outcome(SHANGHAI, state, state.pending, CallResult(NOT_READY, "ModelNotReadyException"),
                       utc(9, 3, 14), utc(9, 3, 14), SETTINGS)
     event = next(e for e in d.events if e.kind == "unexpected_cold")
+    # Below the gap at once (a third of it), not by halves over several cold starts.
     assert event.detail == {"gap_seconds": 840.0, "keepalive_minutes_before": 14,
-                            "keepalive_minutes_after": 7, "release_minutes_assumed": 14}
-    assert d.state.learned_keepalive_minutes == 7
+                            "keepalive_minutes_after": 4, "release_minutes_assumed": 14}
+    assert d.state.learned_keepalive_minutes == 4
     assert "found the model cold" in d.state.keepalive_reason
     assert d.state.status == "warming"  # and the cold start is being waited out
-    # Once warm again, keep-alives come every 7 minutes.
+    # Once warm again, keep-alives come every 4 minutes.
     warm = replace(d.state, status="warm", last_success_at=utc(9, 3, 15, 30), warming_since=None,
                    pending=None)
-    assert next_call(SHANGHAI, warm, utc(9, 3, 16), SETTINGS).at == utc(9, 3, 22, 30)
+    assert next_call(SHANGHAI, warm, utc(9, 3, 16), SETTINGS).at == utc(9, 3, 19, 30)
 
 
 def test_a_cold_model_found_cold_is_no_surprise():

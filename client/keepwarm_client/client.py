@@ -23,6 +23,7 @@ import socket
 import time
 import urllib.error
 import urllib.request
+from datetime import datetime
 from typing import Any, Callable, Optional
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -234,7 +235,7 @@ class KeepwarmClient:
                     return lease
                 if lease.get("blocked"):
                     raise KeepwarmError(None, "LeaseBlocked", f"{name} cannot become ready: {lease['blocked']}")
-                if lease.get("status") == "error":
+                if _error_confirmed(lease):
                     raise KeepwarmError(None, "ModelError",
                                         f"{name} is in error: {lease.get('error') or 'no reason given'}")
                 if lease.get("active") is False:
@@ -369,3 +370,23 @@ def _http_error(err: urllib.error.HTTPError) -> KeepwarmError:
         text = raw.decode("utf-8", "replace").strip()
         message = text[:300] if text else (err.reason or http.client.responses.get(err.code, "error"))
     return KeepwarmError(err.code, code or http.client.responses.get(err.code, "HTTPError"), str(message))
+
+
+def _instant(text: Any) -> Optional[datetime]:
+    try:
+        return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _error_confirmed(lease: dict) -> bool:
+    """Whether the model's error stands for this lease: an answer since the lease was
+    taken (the verification call it asked for) failed again. An error older than the
+    lease is still being verified; a server that does not say when (no ``error_at``) is
+    taken at its word."""
+    if lease.get("status") != "error" and not lease.get("error"):
+        return False
+    if "error_at" not in lease:
+        return lease.get("status") == "error"
+    answered, taken = _instant(lease.get("error_at")), _instant(lease.get("created_at"))
+    return answered is None or taken is None or answered >= taken
