@@ -22,7 +22,12 @@ def logged() -> Iterator[Callable[[], list[dict]]]:
     handler = logger.registered_handler
     buffer = io.StringIO()
     previous = handler.setStream(buffer)
+    # Whatever an earlier test in this process set (a simulation quiets the info lines),
+    # the service logs at INFO as it does in Lambda.
+    level = logger.log_level
+    logger.setLevel("INFO")
     yield lambda: [json.loads(line) for line in buffer.getvalue().splitlines()]
+    logger.setLevel(level)
     handler.setStream(previous)
 
 
