@@ -68,8 +68,10 @@ def test_cold_warm_keepalive_delete_over_http(stack):
     # Measured from the first "not ready" to the first answer: within one poll (plus a
     # little queue latency) of the simulator's load time.
     assert LOAD_SECONDS <= state["cold_starts"]["last_seconds"] <= LOAD_SECONDS + POLL_SECONDS + 1.5
-    events = request("GET", f"{api}/models/ready/events")[1]["events"]
-    assert any(e["kind"] == "cold_start" for e in events)
+    # The worker writes the state, then its events: the event follows within moments.
+    wait_for("the cold start's event", lambda: any(
+        e["kind"] == "cold_start" for e in request("GET", f"{api}/models/ready/events")[1]["events"]),
+        timeout=10, every=0.1)
 
     # Deleting a model that is being polled stops its calls.
     wait_for("the slow model to be polled", lambda: len(calls(SLOW)) >= 3, timeout=15)
