@@ -46,6 +46,19 @@ package: $(STAMP)
 	$(BIN)/python -m deploy.package --stage $(STAGE)
 	$(BIN)/cfn-lint --regions us-east-1 cn-north-1 us-gov-west-1 -- build/$(STAGE)/sam.json build/$(STAGE)/expanded.json
 
+# Package, lint, then create or update the stack keepwarm-$(STAGE) by change set (boto3,
+# your usual AWS credentials): make deploy STAGE=prod BUCKET=my-bucket REGION=us-west-2
+# PARAMS="CmuPrices={...} KeepaliveMinutes=10". The bucket must be in REGION. docs/deploy.md.
+.PHONY: deploy
+deploy: deploy-args package
+	$(BIN)/python -m deploy.deploy --stage $(STAGE) --bucket $(BUCKET) --region $(REGION) \
+	  --build build/$(STAGE) --params "$$PARAMS"
+
+.PHONY: deploy-args
+deploy-args:
+	@test -n "$(BUCKET)" && test -n "$(REGION)" || \
+	  { echo 'usage: make deploy STAGE=prod BUCKET=my-bucket REGION=us-west-2 [PARAMS="Name=value ..."]'; exit 2; }
+
 # Benchmarks: keepwarm against 14-minute crons (from the open, and 5, 10, 15 minutes before
 # it) over a simulated week, three seeds, on the documented platform and four variants of
 # it; and the tick with 1,000 and 10,000 models due in the same minute. Both write
