@@ -209,3 +209,49 @@ def test_the_readme_tour_runs_as_written(demo_stack):
         assert result.returncode == 0, f"{step}:\n{block}\n{result.stdout}\n{result.stderr}"
         check(result.stdout)
     assert request("GET", f"{url}/models/support-bot")[0] == 404  # the clean-up took
+
+
+# --- docs/api.md's examples, run as written ---
+
+MARK = "@@status "
+
+
+def api_examples() -> str:
+    text = (ROOT / "docs" / "api.md").read_text()
+    found = re.search(r"^## Examples\n```sh\n(.*?)^```", text, re.S | re.M)
+    assert found, "docs/api.md has no '## Examples' block"
+    return found.group(1)
+
+
+def answers(block: str, url: str) -> list[tuple[str, int, Any]]:
+    """Each curl in the block with its HTTP status and answer: the commands run as written,
+    only curl is wrapped to say where each answer ends and with which status."""
+    wrapped = f"curl() {{ command curl -w '\\n{MARK}%{{http_code}}\\n' \"$@\"; }}\n{block}"
+    result = run_block(wrapped, url)
+    assert result.returncode == 0, result.stderr
+    commands = re.findall(r"^curl .*?(?=^curl |^#|\Z)", block, re.S | re.M)
+    parts = re.split(rf"^{MARK}(\d+)$", result.stdout, flags=re.M)
+    bodies, statuses = parts[0:-1:2], [int(s) for s in parts[1::2]]
+    assert len(statuses) == len(commands), (commands, result.stdout)
+    return [(c.strip(), s, json.loads(b) if b.strip() else None)
+            for c, s, b in zip(commands, statuses, bodies)]
+
+
+def test_the_api_examples_run_as_written(demo_stack):
+    """Every example answers as the API documents it: the example lease id was never taken
+    (404), and the override's fixed date is refused only once it is out of reach."""
+    from datetime import datetime, timedelta, timezone
+
+    url = demo_stack["api"]
+    for command, status, answer in answers(api_examples(), url):
+        if "l3f9a0c1b2d4e" in command:
+            assert status == 404 and "l3f9a0c1b2d4e" in answer["Message"], (command, answer)
+        elif "/override" in command and "until" in command and status == 400:
+            until = datetime.fromisoformat(re.search(r'"until": "([^"]+)"', command).group(1))
+            now = datetime.now(timezone.utc)
+            assert not now < until <= now + timedelta(days=31), (command, answer)
+            assert answer["Message"].startswith("until:"), answer
+        else:
+            expected = 201 if command.startswith("curl -s -X POST") else 200
+            assert status in (expected, 204), (command, status, answer)
+    assert request("GET", f"{url}/models/support-bot")[0] == 404  # the last example deletes it
