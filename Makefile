@@ -37,8 +37,10 @@ soak: $(STAMP)
 	KEEPWARM_SOAK_MODELS=400 $(BIN)/python -m pytest -n auto tests/test_soak.py
 
 # The whole service on loopback: moto, the simulator, chalice local, tick and worker.
+# Flags for it: make run ARGS="--strict-models --load-seconds 90"
+ARGS ?=
 run: $(STAMP)
-	$(BIN)/python -m local.stack --port $(PORT)
+	$(BIN)/python -m local.stack --port $(PORT) $(ARGS)
 
 # The CloudFormation (SAM) package for any stage: build/$(STAGE)/. cfn-lint checks it before
 # and after the SAM transform, in a region of each partition (aws, aws-cn, aws-us-gov).
@@ -69,6 +71,11 @@ bench: bench-tick
 
 bench-tick: $(STAMP)
 	$(BIN)/python -m bench.tick_scaling --sizes 1000 10000 --out docs/benchmarks.md
+
+# GET /fleet, /status and the dashboard widget for 1,000 and 10,000 models (its own section).
+.PHONY: bench-fleet
+bench-fleet: $(STAMP)
+	$(BIN)/python -m bench.fleet_view --sizes 1000 10000 --out docs/benchmarks.md
 
 # A thousand models opening at the same minute with 10% throttling (in-memory store), and
 # two hundred on DynamoDB (moto's server slows down sharply past a few hundred).

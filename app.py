@@ -96,6 +96,13 @@ def status_page() -> Response:
     return Response(body=page, status_code=200, headers={"Content-Type": "text/html; charset=utf-8"})
 
 
+@app.route("/favicon.ico", methods=["GET"], authorizer=iam)
+def favicon() -> Response:
+    """The fleet page's icon, for browsers that ask for it whatever the page says."""
+    return Response(body=fleetpage.FAVICON_SVG, status_code=200,
+                    headers={"Content-Type": "image/svg+xml", "Cache-Control": "max-age=86400"})
+
+
 @app.route("/models/{model}", methods=["GET"], authorizer=iam)
 def show_model(model: str) -> dict[str, Any]:
     rt = get_runtime()

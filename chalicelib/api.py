@@ -89,6 +89,10 @@ MAX_EXCLUDE_DATES = 366
 MAX_LISTED_SUBDIVISIONS = 12
 MAX_LEASE_MINUTES = 720
 MAX_ACTIVE_LEASES = 20
+# How long an ended lease (expired or released) is remembered, and how many at most: a
+# batch job's cleanup releasing it late is told it is over (not that it never existed).
+LEASE_MEMORY = timedelta(days=7)
+MAX_ENDED_LEASES = 50
 MAX_OVERRIDE_DAYS = 31
 MAX_COST_DAYS = 366
 # A suggestion reads at most this many weeks of hourly counts (CloudWatch keeps hourly data
@@ -127,6 +131,8 @@ def http_errors() -> Iterator[None]:
     except PlanningOverrun:
         raise BadRequestError(f"windows: planning this schedule took over {API_PLANNING_BUDGET_SECONDS} s; "
                               "use fewer windows or fewer openings a day (or ask for fewer days)") from None
+    except LeaseGone as err:
+        raise LeaseEnded(str(err)) from None
     except (ModelNotFound, LeaseNotFound) as err:
         raise NotFoundError(str(err)) from None
     except ModelAlreadyExists as err:
@@ -148,7 +154,16 @@ class ProbeRefused(Exception):
 
 
 class LeaseNotFound(Exception):
-    pass
+    """No such lease was taken on the model (within LEASE_MEMORY)."""
+
+
+class LeaseGone(LeaseNotFound):
+    """The lease existed and is over: it expired, or was released."""
+
+
+class LeaseEnded(NotFoundError):
+    """404 for a lease that existed and is over, with its own code (``LeaseEnded``), so
+    that a client can tell it from an id that never named a lease (``NotFoundError``)."""
 
 
 # As create_lease mints them ("l" + secrets.token_hex(6)); anything else names no lease.
@@ -700,6 +715,14 @@ def _active_leases(state: ModelState, now: datetime) -> tuple[Lease, ...]:
     return tuple(lease for lease in state.leases if lease.expires_at > now)
 
 
+def _remembered(state: ModelState, now: datetime) -> tuple[Lease, ...]:
+    """The active leases and those that ended within LEASE_MEMORY (the latest
+    MAX_ENDED_LEASES), in the order they were taken."""
+    ended = [lease for lease in state.leases if now - LEASE_MEMORY < lease.expires_at <= now]
+    kept = set(id(lease) for lease in sorted(ended, key=lambda lease: lease.expires_at)[-MAX_ENDED_LEASES:])
+    return tuple(lease for lease in state.leases if lease.expires_at > now or id(lease) in kept)
+
+
 def _replanned(state: ModelState, retry_errors: bool) -> ModelState:
     """A changed plan: in-flight calls become stale, and (if asked) an error the operator
     may just have fixed is tried again at once."""
@@ -877,7 +900,7 @@ class Api:
                 raise LeaseRefused(f"{model.name} already has {len(active)} active leases "
                                    f"(at most {MAX_ACTIVE_LEASES}); release one first")
             state = _replanned(model.state, retry_errors=True)
-            return replace(model, state=replace(state, leases=active + (lease,)))
+            return replace(model, state=replace(state, leases=_remembered(state, now) + (lease,)))
 
         saved = self._mutate(key, change, now)
         self._event(saved, now, "lease_created", lease=lease.id, minutes=minutes, holder=holder)
@@ -887,14 +910,17 @@ class Api:
         return shown
 
     def _lease(self, model: Model, lease_id: str, now: datetime) -> Lease:
-        """The active lease ``lease_id``: an expired one (kept until the next change drops
-        it) is as gone as a released one."""
+        """The active lease ``lease_id``; LeaseGone if it expired or was released (ended
+        leases are remembered for LEASE_MEMORY), LeaseNotFound if the model never had it."""
         for lease in model.state.leases:
             if lease.id == lease_id:
                 if lease.expires_at <= now:
-                    raise LeaseNotFound(f"lease {lease_id} of {model.name} expired at {iso(lease.expires_at)}")
+                    how = "was released" if lease.released else "expired"
+                    raise LeaseGone(f"lease {lease_id} of {model.name} {how} at {iso(lease.expires_at)}")
                 return lease
-        raise LeaseNotFound(f"{model.name} has no lease {lease_id!r} (it was released, or expired)")
+        days = LEASE_MEMORY.days
+        raise LeaseNotFound(f"{model.name} has no lease {lease_id!r}: none with that id was taken on it in the "
+                            f"last {days} days (check the model and the id)")
 
     def lease(self, key: str, lease_id: str, now: datetime) -> dict[str, Any]:
         lease_id = lease_key(lease_id)
@@ -911,7 +937,9 @@ class Api:
 
         def change(model: Model) -> Model:
             self._lease(model, lease_id, now)
-            kept = tuple(lease for lease in _active_leases(model.state, now) if lease.id != lease_id)
+            # Kept, ended now, so that releasing it again says it is over.
+            kept = tuple(replace(lease, expires_at=now, released=True, expiry_told=True) if lease.id == lease_id
+                         else lease for lease in _remembered(model.state, now))
             return replace(model, state=replace(_replanned(model.state, retry_errors=False), leases=kept))
 
         saved = self._mutate(key, change, now)

@@ -386,10 +386,13 @@ PATHS: dict[str, Any] = {
         "parameters": [MODEL, LEASE],
         "get": {"summary": "one active lease: is the model ready?", "responses": {
             "200": _json(_ref("Lease")), **ERRORS,
-            "404": _json(_ref("Error"), "no such model, or the lease expired (Message says when) or was released")}},
+            "404": _json(_ref("Error"), "Code LeaseEnded: the lease expired or was released (Message says "
+                                        "which and when; remembered for 7 days); Code NotFoundError: no such "
+                                        "model, or it never had that lease")}},
         "delete": {"summary": "release a lease early", "responses": {
             "204": {"description": "released"}, **ERRORS,
-            "404": _json(_ref("Error"), "no such model, or the lease already expired or was released")}},
+            "404": _json(_ref("Error"), "Code LeaseEnded: already over (expired or released): nothing to "
+                                        "do; Code NotFoundError: no such model, or it never had that lease")}},
     },
     "/models/{model}/override": {
         "parameters": [MODEL],
@@ -431,9 +434,12 @@ PATHS: dict[str, Any] = {
     },
     "/fleet": {"get": {"summary": "the fleet: counts by status, the models in error, the month's projected cost",
                        "responses": {"200": _json(_ref("Fleet"))}}},
-    "/status": {"get": {"summary": "the fleet page (HTML), refreshing itself every few seconds",
+    "/status": {"get": {"summary": "the fleet page (HTML), refreshing itself in place every few seconds",
                         "responses": {"200": {"description": "the page", "content": {
                             "text/html": {"schema": {"type": "string"}}}}}}},
+    "/favicon.ico": {"get": {"summary": "the fleet page's icon (SVG)",
+                             "responses": {"200": {"description": "the icon", "content": {
+                                 "image/svg+xml": {"schema": {"type": "string"}}}}}}},
     "/openapi.json": {"get": {"summary": "this document", "responses": {"200": _json({"type": "object"})}}},
 }
 

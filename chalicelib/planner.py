@@ -400,13 +400,19 @@ def _chain_alive(state: ModelState, called_at: datetime, settings: Settings) -> 
     """Whether this call continues the cold start in progress: polls and retries follow
     each other within the longest backoff, or a claim's expiry and the next tick when a
     poll was lost. A cold start whose polling stopped long ago is no measure of this one."""
+    end = chain_end(state, settings)
+    return end is not None and called_at <= end
+
+
+def chain_end(state: ModelState, settings: Settings) -> Optional[datetime]:
+    """The last instant a call still continues the cold start in progress (see
+    ``_chain_alive``); None when none is in progress."""
     if state.status != "warming" or state.warming_since is None or state.last_call_at is None:
-        return False
+        return None
     limit = timedelta(seconds=max(settings.backoff_max_seconds, settings.claim_timeout_seconds)
                       + settings.poll_seconds + 2 * 60)
     # A held-back ready-check keeps the chain alive until it is due, however long the hold.
-    last = max(state.last_call_at, state.ready_check_at or state.last_call_at)
-    return called_at - last <= limit
+    return max(state.last_call_at, state.ready_check_at or state.last_call_at) + limit
 
 
 def learn_from_unexpected_cold(config: ModelConfig, state: ModelState, at: datetime) -> tuple[ModelState, Event]:

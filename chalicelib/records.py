@@ -201,18 +201,22 @@ class Lease:
     created_at: datetime
     expires_at: datetime
     holder: Optional[str] = None
-    # Whether its end was told (a lease_expired event). An ended lease stays until a later
-    # change drops it, so that asking about it says when it expired.
+    # Whether its end was told (a lease_expired event). An ended lease stays for a while
+    # (chalicelib.api.LEASE_MEMORY), so that asking about it says when and how it ended,
+    # and a lease that never existed can be told from one that did.
     expiry_told: bool = False
+    # Ended early by its holder: expires_at is then when it was released.
+    released: bool = False
 
     def to_item(self) -> dict[str, Any]:
         return {"id": self.id, "created_at": iso(self.created_at),
-                "expires_at": iso(self.expires_at), "holder": self.holder, "expiry_told": self.expiry_told}
+                "expires_at": iso(self.expires_at), "holder": self.holder, "expiry_told": self.expiry_told,
+                "released": self.released}
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> "Lease":
         return cls(item["id"], parse_iso(item["created_at"]), parse_iso(item["expires_at"]),  # type: ignore[arg-type]
-                   item.get("holder"), bool(item.get("expiry_told", False)))
+                   item.get("holder"), bool(item.get("expiry_told", False)), bool(item.get("released", False)))
 
 
 @dataclass(frozen=True)

@@ -352,7 +352,7 @@ def json_tail(line: str) -> Optional[dict]:
 def test_the_loop_ran_all_along(api, stack_dir: Path):
     """Everything registered above was planned by the tick and called by the worker as it
     came: neither may have failed on any of it."""
-    log = (stack_dir / "stack.log").read_text()
+    log = (stack_dir / "stack.log").read_text() + (stack_dir / "service.log").read_text()
     # Only the service's own JSON lines: a fuzzed URL may well name a model "planning_failed".
     events = [event for event in map(json_tail, log.splitlines()) if event is not None]
     ticks = [event for event in events if event["event"] == "tick"]

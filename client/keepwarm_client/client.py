@@ -130,7 +130,9 @@ class KeepwarmClient:
         return self._call("GET", f"/models/{_seg(name)}/leases/{_seg(lease_id)}")
 
     def release(self, name: str, lease_id: str) -> None:
-        """``DELETE /models/{name}/leases/{id}``: end the lease now."""
+        """``DELETE /models/{name}/leases/{id}``: end the lease now. A lease already over
+        (expired or released) is a 404 KeepwarmError with code ``LeaseEnded``; a model or
+        lease that never existed, one with code ``NotFoundError``."""
         self._call("DELETE", f"/models/{_seg(name)}/leases/{_seg(lease_id)}")
 
     def models(self, *, status: Optional[list[str]] = None, paused: Optional[bool] = None) -> list[dict]:
@@ -187,6 +189,15 @@ class KeepwarmClient:
         """``DELETE /models/{name}``."""
         self._call("DELETE", f"/models/{_seg(name)}")
 
+    def override(self, name: str, state: str, until: str) -> dict:
+        """``PUT /models/{name}/override``: hold the model ``warm`` or ``cold`` until
+        ``until`` (ISO 8601), whatever its schedule. Returns the model."""
+        return self._call("PUT", f"/models/{_seg(name)}/override", {"state": state, "until": until})
+
+    def clear_override(self, name: str) -> None:
+        """``DELETE /models/{name}/override``: the schedule applies again."""
+        self._call("DELETE", f"/models/{_seg(name)}/override")
+
     def document(self) -> dict:
         """``GET /openapi.json``: the API's own description of its routes and bodies."""
         return self._call("GET", "/openapi.json")
@@ -210,9 +221,11 @@ class KeepwarmClient:
                 lease = self.lease_status(name, lease_id)
                 failures = 0
             except KeepwarmError as err:
-                if err.status == 404:
+                if err.status == 404 and err.code == "LeaseEnded":
                     raise KeepwarmError(404, err.code, f"lease {lease_id} of {name} is gone "
                                                        f"(expired or released): {err.message}") from None
+                if err.status == 404:
+                    raise  # the model or the lease never existed
                 failures += 1
                 if not err.transient or failures >= _TRANSIENT_TRIES:
                     raise
