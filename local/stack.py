@@ -40,7 +40,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Optional, TextIO
+from typing import Any, Callable, Iterator, Optional, TextIO
 from urllib.parse import urlsplit
 
 import boto3
@@ -361,13 +361,13 @@ class StatusWatch:
                 log.exception("status watch failed")
 
     def look(self, say: bool = True) -> None:
-        from chalicelib.fleet import _all_models
+        from chalicelib.api import MAX_PAGE
         from chalicelib.planner import display_status
 
         rt = self.runtime
         now = rt.clock()
         current = {}
-        for model in _all_models(rt.store):
+        for model in every_model(rt.store, MAX_PAGE):
             status = display_status(model.config, model.state, now, rt.settings)
             error = model.state.error if status == "error" else None
             current[model.name] = (status, model.config.enabled, error)
@@ -375,6 +375,17 @@ class StatusWatch:
             for line in status_lines(self.seen, current):
                 self.say(f"{datetime.now(timezone.utc):%H:%M:%S}  {line}")
         self.seen = current
+
+
+def every_model(store: Any, page_size: int) -> Iterator[Any]:
+    """Every registered model, page by page: the watch needs each one's live state, which
+    the fleet view's glances no longer carry whole."""
+    token = None
+    while True:
+        page, token = store.list(page_size, token)
+        yield from page
+        if token is None:
+            return
 
 
 def status_lines(before: dict[str, tuple[str, bool, Optional[str]]],
