@@ -352,6 +352,10 @@ class StatusWatch:
     def stop(self) -> None:
         self.stopping.set()
         self.thread.join(timeout=5)
+        try:
+            self.look()  # what changed since the last look is said before the stack stops
+        except Exception:
+            log.exception("status watch failed")
 
     def _loop(self) -> None:
         while not self.stopping.wait(self.every):
@@ -361,13 +365,12 @@ class StatusWatch:
                 log.exception("status watch failed")
 
     def look(self, say: bool = True) -> None:
-        from chalicelib.api import MAX_PAGE
         from chalicelib.planner import display_status
 
         rt = self.runtime
         now = rt.clock()
         current = {}
-        for model in every_model(rt.store, MAX_PAGE):
+        for model in _every_model(rt.store):
             status = display_status(model.config, model.state, now, rt.settings)
             error = model.state.error if status == "error" else None
             current[model.name] = (status, model.config.enabled, error)
@@ -377,12 +380,10 @@ class StatusWatch:
         self.seen = current
 
 
-def every_model(store: Any, page_size: int) -> Iterator[Any]:
-    """Every registered model, page by page: the watch needs each one's live state, which
-    the fleet view's glances no longer carry whole."""
+def _every_model(store: Any) -> Iterator[Any]:
     token = None
     while True:
-        page, token = store.list(page_size, token)
+        page, token = store.list(100, token)
         yield from page
         if token is None:
             return
