@@ -81,7 +81,7 @@ UNVERIFIED_FORMATS = ("chat", "completion", "llama")
 
 
 def plausible_formats(imported: Optional[ImportedModel]) -> tuple[tuple[str, ...], str]:
-    """The bodies an imported model may take, best first, and why (the README's table):
+    """The bodies an imported model may take, best first, and why (docs/api.md, "The request body"):
     the first is sent, and a ValidationException for it moves to the next."""
     if imported is None:
         return UNVERIFIED_FORMATS, "not verified yet: architecture and import date unknown, every body in turn"

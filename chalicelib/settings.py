@@ -156,5 +156,5 @@ class Settings:
         return settings
 
     def describe(self) -> dict[str, object]:
-        """Every setting with its variable name: what the README table lists."""
+        """Every setting with its variable name: what docs/settings.md's table lists."""
         return {self.env_name(f.name): getattr(self, f.name) for f in fields(self)}

@@ -320,13 +320,13 @@ def own_model_help(simulator_url: str, load_seconds: Optional[float]) -> str:
                 f"(loading in {load_seconds:g} s, 1 CMU). To choose its load time, CMUs or faults,")
     example = json.dumps({"arn": "arn:aws:bedrock:us-west-2:123456789012:imported-model/km5b98xhpqel",
                           "load_seconds": 90, "cmus": 4})
-    return (f"your own model: register its ARN with keepwarm (POST /models, see the README);\n{told}\n"
+    return (f"your own model: register its ARN with keepwarm (POST /models, see the README's tour);\n{told}\n"
             f"tell the simulator before you register it with keepwarm (which reads it from the simulator):\n"
             f"  curl -s -X POST {simulator_url}/_sim/models -H 'Content-Type: application/json' \\\n"
             f"       -d '{example}'\n"
             f"  (also release_seconds, architecture, imported_at, cold_mode, hold_seconds, throttle_rate, "
             f"error_rate, slow_seconds, denied, model_error:\n"
-            f"  the README's \"Run it locally\" says what each does)\n")
+            f"  docs/local.md says what each does)\n")
 
 
 class StatusWatch:

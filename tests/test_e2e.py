@@ -99,16 +99,16 @@ def test_cold_warm_keepalive_delete_over_http(stack):
 
 
 def readme_body(path: str) -> dict:
-    """The JSON body of the README's ``curl -s -X POST $KW<path> ...`` example, as written."""
-    readme = (ROOT / "README.md").read_text()
+    """The JSON body of docs/api.md's ``curl -s -X POST $KW<path> ...`` example, as written."""
+    readme = (ROOT / "docs" / "api.md").read_text()
     found = re.search(r"curl -s -X POST \$KW" + re.escape(path)
                       + r" -H 'Content-Type: application/json'[\s\\]*-d '([^']*)'", readme)
-    assert found, f"no POST {path} example in the README"
+    assert found, f"no POST {path} example in docs/api.md"
     return json.loads(found.group(1))
 
 
 def test_the_readmes_own_model_works_as_written(stack, stack_dir):
-    """The README registers support-bot, whose ARN nobody told the simulator about, and a
+    """docs/api.md registers support-bot, whose ARN nobody told the simulator about, and a
     batch job warms it: under the stack as make run starts it, that model loads and answers."""
     api, sim = stack["api"], stack["bedrock_runtime"]
     assert own_model_help(sim, AUTO_LOAD_SECONDS) in (stack_dir / "stack.log").read_text()

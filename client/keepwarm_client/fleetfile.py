@@ -7,7 +7,7 @@ idempotently. Kept in git by ops teams; applying it twice changes nothing the se
         timezone: Asia/Shanghai
         windows: [{days: MON-FRI, start: "09:00", stop: "18:00"}]
 
-Each entry is a registration body (the README's fields). A model in the file and not
+Each entry is a registration body (docs/api.md, "Registering a model"). A model in the file and not
 registered is created; one registered whose stored values differ from what the entry
 gives is updated (fields the entry leaves out keep their value); with ``prune``, a
 registered model the file does not name is deleted. Every entry is checked first, by the
