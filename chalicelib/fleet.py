@@ -132,7 +132,7 @@ def month_cost(model: Model, now: datetime, settings: Settings) -> tuple[Optiona
     and why not."""
     config, state = model.config, model.state
     if not config.enabled:
-        return 0.0, None  # paused: never called, so never billed
+        return 0.0, None  # paused: projects nothing (api.held_windows), whatever its CMUs
     cmus = config.custom_model_units or (state.imported.custom_model_units if state.imported else None)
     if not cmus:
         return None, "CMUs unknown (set custom_model_units)"
@@ -253,8 +253,8 @@ def day_of(model: Model, events: list[dict[str, Any]], start: datetime, end: dat
                errors=sorted(e for e in errors if start <= e[0] < end))
 
 
-def day_events(store: Store, name: str, start: datetime) -> list[dict[str, Any]]:
+def day_events(store: Store, name: str, start: datetime, incarnation: Optional[str] = None) -> list[dict[str, Any]]:
     """The model's recent events back to a little before ``start`` (a copy held over
     midnight shows from the day's first instant)."""
     since = start - timedelta(hours=3)
-    return [e for e in store.events(name, DAY_EVENTS) if (parse_iso(e.get("at")) or since) >= since]
+    return [e for e in store.events(name, DAY_EVENTS, incarnation) if (parse_iso(e.get("at")) or since) >= since]

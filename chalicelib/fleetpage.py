@@ -211,7 +211,7 @@ def gather(store: Store, settings: Settings, now: datetime, tz: tzinfo,
     start = local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(timezone.utc)
     end = (local.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)).astimezone(timezone.utc)
     drawn = sorted(fleet, key=lambda entry: (ORDER.get(entry.status, 9), entry.name))[:rows]
-    days = {entry.name: day_of(entry.model, day_events(store, entry.name, start), start, end, now, entry.status)
+    days = {entry.name: day_of(entry.model, day_events(store, entry.name, start, entry.model.incarnation), start, end, now, entry.status)
             for entry in drawn}
     return fleet, days
 
