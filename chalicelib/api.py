@@ -60,11 +60,11 @@ from chalicelib.records import (
     iso,
     parse_iso,
 )
-from chalicelib.schedule import Schedule, ScheduleError
+from chalicelib.schedule import Interval, Schedule, ScheduleError
 from chalicelib.settings import Settings
 from chalicelib.store import BadPageToken, ModelAlreadyExists, ModelNotFound, StateConflict, Store
 from chalicelib.telemetry import Journal
-from chalicelib.timeline import current_window, holiday_calendar, next_hold, window_intervals
+from chalicelib.timeline import current_window, exclusions, holiday_calendar, next_hold, window_intervals
 
 MAX_KEEPALIVE_MINUTES = 14
 MAX_RELEASE_MINUTES = 120
@@ -269,8 +269,7 @@ def _object(body: Any) -> dict[str, Any]:
 
 def _config(body: dict[str, Any], defaults: ModelConfig, now: datetime, settings: Settings) -> ModelConfig:
     """Validate every field of ``body`` over ``defaults``; the result is what is stored."""
-    schedule = Schedule.from_dict(body.get("timezone", defaults.timezone),
-                                  body.get("windows", defaults.windows), at=now)
+    schedule = _schedule(body, defaults, now)
     release = _int(body, "release_minutes", defaults.release_minutes, 2, MAX_RELEASE_MINUTES)
     keepalive = _int(body, "keepalive_minutes", defaults.keepalive_minutes, 1, MAX_KEEPALIVE_MINUTES)
     if keepalive >= release:
@@ -300,6 +299,19 @@ def _config(body: dict[str, Any], defaults: ModelConfig, now: datetime, settings
                    holidays=_holidays(body.get("holidays", defaults.holidays)),
                    custom_model_units=_optional_int(body, "custom_model_units",
                                                     defaults.custom_model_units, 1, 1000))
+
+
+def _schedule(body: dict[str, Any], defaults: ModelConfig, now: datetime) -> Schedule:
+    """The schedule the request asks for. Only a schedule the request changes is checked
+    against ``now`` (it must open): a stored one was checked when it was stored, and a
+    window that opened then but never again (``0 9 29 2 *`` after its last leap day) must
+    not stop the model from being paused or edited, nor a fleet file that repeats it."""
+    zone, windows = body.get("timezone", defaults.timezone), body.get("windows", defaults.windows)
+    if defaults.windows:  # a change, not a registration
+        asked = Schedule.from_stored(zone, windows)
+        if asked.to_dict() == Schedule.from_stored(defaults.timezone, defaults.windows).to_dict():
+            return asked
+    return Schedule.from_dict(zone, windows, at=now)
 
 
 # IAM's role ARN (a path of /-separated names, then the name) and STS's external id.
@@ -579,7 +591,8 @@ def lease_view(model: Model, lease: Lease, now: datetime, settings: Settings) ->
         "id": lease.id, "model": model.name, "holder": lease.holder,
         "created_at": iso(lease.created_at), "expires_at": iso(lease.expires_at), "active": active,
         "ready": promised and is_warm(config, state, now), "status": status,
-        "expected_ready_at": iso(expected_ready_at(model, now, settings)) if promised else None,
+        # A model in error is ready at no time anyone can foresee: none is promised.
+        "expected_ready_at": iso(expected_ready_at(model, now, settings)) if promised and status != "error" else None,
         "blocked": blocked,
         "error": shown_error(state, status),
     }
@@ -841,14 +854,13 @@ class Api:
             "timezone": model.config.timezone,
             "from": iso(start),
             "to": iso(end),
-            "windows": [{"open": iso(i.open), "close": iso(i.close)}
-                        for i in window_intervals(model.config, start, end)],
+            "windows": [_interval_view(i, end) for i in window_intervals(model.config, start, end)],
         }
 
     def events(self, key: str, params: Optional[dict[str, str]]) -> dict[str, Any]:
         model = self.store.get(model_key(key))
         limit = query_int(params, "limit", 50, 1, 200)
-        return {"events": self.store.events(model.name, limit)}
+        return {"events": self.store.events(model.name, limit, model.incarnation)}
 
     # -- leases ---------------------------------------------------------------------------
     def create_lease(self, key: str, body: Any, now: datetime) -> dict[str, Any]:
@@ -948,12 +960,15 @@ class Api:
         cmus, source = self._units(config)
         estimate = schedule_cost(config, state, start, days, cmus, self.settings)
         price = estimate.price
-        rest = costs.loaded_periods(
-            [(i.open, i.close) for i in window_intervals(config, now, costs.month_end(now))],
-            **holding(config, state, self.settings))
+        rest = costs.loaded_periods(held_windows(config, now, costs.month_end(now)),
+                                    **holding(config, state, self.settings))
         return {"model": model.name, "region": config.region, "custom_model_units_source": source,
                 **estimate.to_dict(),
                 "month_to_date": self._month_to_date(model, now, cmus, price, rest).to_dict(),
+                "paused": not config.enabled,
+                "note": (f"{model.name} is paused (enabled: false): keepwarm makes no calls, so its windows "
+                         f"project nothing; PUT /models/{model.name} with {{\"enabled\": true}} resumes them"
+                         if not config.enabled else None),
                 "hint": price_hint(config, price)}
 
     def _units(self, config: ModelConfig) -> tuple[int, str]:
@@ -982,19 +997,26 @@ class Api:
         end = traffic.hour_of(now)
         start = end - timedelta(weeks=weeks)
         counts, dimension = traffic.read_invocations(self.traffic.client(config), config.model_arn, start, end)
-        events = self.store.events_since(model.name, start, limit=MAX_SUGGEST_EVENTS)
+        events = self.store.events_since(model.name, start, limit=MAX_SUGGEST_EVENTS, incarnation=model.incarnation)
         if len(events) >= MAX_SUGGEST_EVENTS:
             raise RequestError("weeks", f"keepwarm recorded over {MAX_SUGGEST_EVENTS} events for the model in "
                                         f"{weeks} weeks; ask for fewer weeks")
         own = traffic.own_calls(events)
-        found = suggest.suggest(traffic.less_own_calls(counts, own), config.timezone, start, end, coverage)
+        theirs = traffic.less_own_calls(counts, own)
+        # The planner's own days: no window opens on an excluded date or a holiday.
+        excluded = exclusions(config)
+        found = suggest.suggest(theirs, config.timezone, start, end, coverage, excluded)
         cmus, source = self._units(config)
+        # Schedules compared as they would run: a paused model's too.
+        config = replace(config, enabled=True)
         today = schedule_cost(config, state, now, COST_DAYS, cmus, self.settings)
         proposed = None
         if found.windows is not None:
             proposed = schedule_cost(replace(config, windows=found.windows), state, now, COST_DAYS, cmus, self.settings)
             if not found.always_on and proposed.billed_minutes >= proposed.always_warm_minutes:
-                found = suggest.always_on(found, "the windows would cost as much as keeping it warm always")
+                found = suggest.always_on(found, "the windows would cost as much as keeping it warm always",
+                                          suggest.covered_requests(suggest.ALWAYS_ON, config.timezone, theirs,
+                                                                   start, end, excluded))
                 proposed = schedule_cost(replace(config, windows=found.windows), state, now, COST_DAYS, cmus,
                                          self.settings)
 
@@ -1014,6 +1036,7 @@ class Api:
             "enough_data": found.enough_data, "reason": found.reason, "always_on": found.always_on,
             "windows": found.windows,
             "requests": found.requests, "own_calls": sum(own.values()),
+            "excluded_requests": found.excluded_requests,
             "covered_requests": found.covered_requests if found.enough_data else None,
             "covered_share": found.covered_share if found.enough_data else None,
             "cold_requests": found.cold_requests if found.enough_data else None,
@@ -1029,9 +1052,18 @@ class Api:
                        rest: Optional[list[costs.Period]] = None) -> costs.MonthToDate:
         """The warm spans keepwarm held this month, billed so far (and, given ``rest``, the
         month's projected total)."""
-        spans = self.store.warm_spans(model.name, costs.month_start(now), now)
+        spans = self.store.warm_spans(model.name, costs.month_start(now), now, model.incarnation)
         return costs.month_to_date([costs.Period(s.start, s.end) for s in spans], now=now,
                                    custom_model_units=cmus, price=price, rest=rest)
+
+
+def _interval_view(interval: Interval, end: datetime) -> dict[str, Any]:
+    """A window as a preview shows it. One that goes on past where the schedule's merging
+    stopped (an always-on schedule) has no close to show: that instant is a planning cut
+    point, not a close, so it is open-ended and said to be open still at the preview's end."""
+    if interval.cut:
+        return {"open": iso(interval.open), "close": None, "still_open_at": iso(end)}
+    return {"open": iso(interval.open), "close": iso(interval.close)}
 
 
 def price_hint(config: ModelConfig, price: Optional[costs.Price]) -> Optional[str]:
@@ -1052,13 +1084,23 @@ def holding(config: ModelConfig, state: ModelState, settings: Settings) -> dict[
             "release": timedelta(minutes=release_in_force(config, state))}
 
 
+def held_windows(config: ModelConfig, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """The window intervals keepwarm will hold over [start, end): none while the model is
+    paused, which is never called and so never billed. Every projection (a model's cost,
+    its month so far, the fleet's month) follows this one rule."""
+    if not config.enabled:
+        return []
+    return [(i.open, i.close) for i in window_intervals(config, start, end)]
+
+
 def schedule_cost(config: ModelConfig, state: ModelState, start: datetime, days: int, cmus: int,
                   settings: Settings) -> costs.CostEstimate:
     """What the model's schedule implies over ``days`` from ``start``: its windows, each
-    held from the pre-warm to the copy's release, priced for its region."""
+    held from the pre-warm to the copy's release, priced for its region (nothing while
+    it is paused)."""
     price = costs.price_for(config.region, costs.parse_price_overrides(settings.cmu_prices))
     return costs.estimate(
-        [(i.open, i.close) for i in window_intervals(config, start, start + timedelta(days=days))],
+        held_windows(config, start, start + timedelta(days=days)),
         start=start, days=days, custom_model_units=cmus, price=price, **holding(config, state, settings))
 
 
