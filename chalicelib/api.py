@@ -394,15 +394,28 @@ def _stored_number_problem(value: Any) -> Optional[str]:
     return None
 
 
+# Dates and instants as the API takes them: ISO 8601's calendar dates, extended form only.
+# Python's fromisoformat also reads week dates ("2026-W10-1" is 2 March) and the basic
+# form ("20260309"), which nobody typing a date means and which would be kept as another day.
+DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
+INSTANT_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?"
+                        r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})\Z")
+
+
+def calendar_date(text: Any) -> date:
+    """A date written YYYY-MM-DD; ValueError for anything else."""
+    if not isinstance(text, str) or not DATE_RE.match(text):
+        raise ValueError(f"{str(text)[:40]!r} is not a date (YYYY-MM-DD)")
+    return date.fromisoformat(text)
+
+
 def _exclude_dates(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or len(value) > MAX_EXCLUDE_DATES:
         raise RequestError("exclude_dates", f"must be a list of at most {MAX_EXCLUDE_DATES} dates (YYYY-MM-DD)")
     days = set()
     for i, text in enumerate(value):
         try:
-            if not isinstance(text, str) or len(text) != 10:
-                raise ValueError
-            days.add(date.fromisoformat(text).isoformat())
+            days.add(calendar_date(text).isoformat())
         except ValueError:
             raise RequestError(f"exclude_dates[{i}]", f"{str(text)[:40]!r} is not a date (YYYY-MM-DD)") from None
     return tuple(sorted(days))
@@ -465,6 +478,11 @@ def _arn_problem(arn: str) -> str:
         return f"the service is {service[:40]!r}, not bedrock"
     if not re.fullmatch(ARN_PARTS["region"], region):
         return f"the region {region[:40]!r} is not an AWS region name such as us-west-2"
+    if kind in ("foundation-model", "inference-profile", "application-inference-profile", "provisioned-model",
+                "prompt-router", "default-prompt-router"):
+        # Checked before the account: a foundation model's ARN has none, which is not the point.
+        return (f"it names a {kind} ({resource[:80]!r}); keepwarm keeps imported models warm (Custom Model "
+                "Import), whose ARN names an imported-model in your account")
     if not re.fullmatch(ARN_PARTS["account"], account):
         return f"the account {account[:40]!r} is not 12 digits"
     if kind != "imported-model":
@@ -807,8 +825,9 @@ class Api:
             config = new_config(body, now, self.settings)
             if self.store.find(config.name) is not None:
                 raise ModelAlreadyExists("name", config.name)
-            if self.store.find(config.model_arn) is not None:
-                raise ModelAlreadyExists("model_arn", config.model_arn)
+            holder = self.store.find(config.model_arn)
+            if holder is not None:
+                raise ModelAlreadyExists("model_arn", config.model_arn, holder.name)
             return view(Model(config, with_next_due(config, ModelState(), now, self.settings)), now, self.settings)
         model = self.store.get(model_key(key))
         config = changed_config(model.config, body, now, self.settings)
@@ -866,6 +885,9 @@ class Api:
     def create_lease(self, key: str, body: Any, now: datetime) -> dict[str, Any]:
         if not isinstance(body, dict) or not set(body) <= {"minutes", "holder"}:
             raise RequestError("body", 'must be {"minutes": N} with an optional "holder"')
+        if "minutes" not in body:
+            raise RequestError("minutes", f"is required: how long to keep the model warm, 1 to {MAX_LEASE_MINUTES} "
+                                          'minutes, e.g. {"minutes": 60}')
         minutes = _int(body, "minutes", 0, 1, MAX_LEASE_MINUTES)
         holder = body.get("holder")
         if holder is not None and (not isinstance(holder, str) or not 0 < len(holder) <= 100):
@@ -1106,7 +1128,7 @@ def schedule_cost(config: ModelConfig, state: ModelState, start: datetime, days:
 
 def _instant(raw: Any, field: str) -> datetime:
     try:
-        if not isinstance(raw, str):
+        if not isinstance(raw, str) or not INSTANT_RE.match(raw):
             raise ValueError
         at = parse_iso(raw)
         if not 2000 <= at.year <= 2200:  # type: ignore[union-attr]

@@ -71,9 +71,12 @@ class ModelNotFound(StoreError):
 
 
 class ModelAlreadyExists(StoreError):
-    def __init__(self, field: str, value: str):
-        super().__init__(f"{field}: a model with {field} {value!r} is already registered")
+    def __init__(self, field: str, value: str, holder: Optional[str] = None):
+        # An ARN is registered once, under a name the caller may not know: say which.
+        held = f" as model {holder!r} (GET /models/{holder})" if holder and holder != value else ""
+        super().__init__(f"{field}: a model with {field} {value!r} is already registered{held}")
         self.field = field
+        self.holder = holder
 
 
 class StateConflict(StoreError):
@@ -261,7 +264,7 @@ class MemoryStore(Store):
             if model.name in self._models:
                 raise ModelAlreadyExists("name", model.name)
             if model.config.model_arn in self._arns:
-                raise ModelAlreadyExists("model_arn", model.config.model_arn)
+                raise ModelAlreadyExists("model_arn", model.config.model_arn, self._arns[model.config.model_arn])
             model = _next_version(model, 0)
             self._put(model)
             self._arns[model.config.model_arn] = model.name
@@ -524,7 +527,9 @@ class DynamoStore(Store):
             reasons = [r.get("Code") for r in err.response.get("CancellationReasons", [])]
             if reasons and reasons[0] == "ConditionalCheckFailed":
                 raise ModelAlreadyExists("name", model.name) from None
-            raise ModelAlreadyExists("model_arn", model.config.model_arn) from None
+            guard = self._get(self._arn_key(model.config.model_arn))
+            raise ModelAlreadyExists("model_arn", model.config.model_arn,
+                                     guard["name"]["S"] if guard else None) from None
         return model
 
     def _get(self, key: dict[str, Any]) -> Optional[dict[str, Any]]:
