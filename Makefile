@@ -37,14 +37,29 @@ soak: $(STAMP)
 	KEEPWARM_SOAK_MODELS=400 $(BIN)/python -m pytest -n auto tests/test_soak.py
 
 # The whole service on loopback: moto, the simulator, chalice local, tick and worker.
+# Flags for it: make run ARGS="--strict-models --load-seconds 90"
+ARGS ?=
 run: $(STAMP)
-	$(BIN)/python -m local.stack --port $(PORT)
+	$(BIN)/python -m local.stack --port $(PORT) $(ARGS)
 
 # The CloudFormation (SAM) package for any stage: build/$(STAGE)/. cfn-lint checks it before
 # and after the SAM transform, in a region of each partition (aws, aws-cn, aws-us-gov).
 package: $(STAMP)
 	$(BIN)/python -m deploy.package --stage $(STAGE)
 	$(BIN)/cfn-lint --regions us-east-1 cn-north-1 us-gov-west-1 -- build/$(STAGE)/sam.json build/$(STAGE)/expanded.json
+
+# Package, lint, then create or update the stack keepwarm-$(STAGE) by change set (boto3,
+# your usual AWS credentials): make deploy STAGE=prod BUCKET=my-bucket REGION=us-west-2
+# PARAMS="CmuPrices={...} KeepaliveMinutes=10". The bucket must be in REGION. docs/deploy.md.
+.PHONY: deploy
+deploy: deploy-args package
+	$(BIN)/python -m deploy.deploy --stage $(STAGE) --bucket $(BUCKET) --region $(REGION) \
+	  --build build/$(STAGE) --params "$$PARAMS"
+
+.PHONY: deploy-args
+deploy-args:
+	@test -n "$(BUCKET)" && test -n "$(REGION)" || \
+	  { echo 'usage: make deploy STAGE=prod BUCKET=my-bucket REGION=us-west-2 [PARAMS="Name=value ..."]'; exit 2; }
 
 # Benchmarks: keepwarm against 14-minute crons (from the open, and 5, 10, 15 minutes before
 # it) over a simulated week, three seeds, on the documented platform and four variants of
@@ -57,6 +72,11 @@ bench: bench-tick
 bench-tick: $(STAMP)
 	$(BIN)/python -m bench.tick_scaling --sizes 1000 10000 --out docs/benchmarks.md
 
+# GET /fleet, /status and the dashboard widget for 1,000 and 10,000 models (its own section).
+.PHONY: bench-fleet
+bench-fleet: $(STAMP)
+	$(BIN)/python -m bench.fleet_view --sizes 1000 10000 --out docs/benchmarks.md
+
 # A thousand models opening at the same minute with 10% throttling (in-memory store), and
 # two hundred on DynamoDB (moto's server slows down sharply past a few hundred).
 .PHONY: bench-load
@@ -64,5 +84,13 @@ bench-load: $(STAMP)
 	$(BIN)/python -m bench.load --models 1000 --store memory
 	$(BIN)/python -m bench.load --models 200 --store dynamo
 
+# Mutation testing of the planner and the timeline with the tests that cover them (not in CI:
+# it takes a while). Prints the share of mutants killed per module and lists the survivors.
+.PHONY: mutate
+mutate: $(STAMP)
+	rm -rf mutants
+	KEEPWARM_TEST_BUDGET_SCALE=30 $(BIN)/mutmut run --max-children 2 > /dev/null || true
+	$(BIN)/python -m tools.mutation_report
+
 clean:
-	rm -rf $(VENV) .pytest_cache build
+	rm -rf $(VENV) .pytest_cache build mutants

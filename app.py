@@ -96,6 +96,13 @@ def status_page() -> Response:
     return Response(body=page, status_code=200, headers={"Content-Type": "text/html; charset=utf-8"})
 
 
+@app.route("/favicon.ico", methods=["GET"], authorizer=iam)
+def favicon() -> Response:
+    """The fleet page's icon, for browsers that ask for it whatever the page says."""
+    return Response(body=fleetpage.FAVICON_SVG, status_code=200,
+                    headers={"Content-Type": "image/svg+xml", "Cache-Control": "max-age=86400"})
+
+
 @app.route("/models/{model}", methods=["GET"], authorizer=iam)
 def show_model(model: str) -> dict[str, Any]:
     rt = get_runtime()
@@ -190,6 +197,17 @@ def model_suggestion(model: str) -> dict[str, Any]:
     rt = get_runtime()
     with http_errors():
         return rt.api.suggestion(model, _query(), rt.clock())
+
+
+@app.route("/models/{model}/probe", methods=["POST"], authorizer=iam, content_types=BODY)
+def probe_model(model: str) -> Response:
+    """Measure the model's release, cold answer, load and warm latency outside its windows
+    (``{"dry_run": true}``: only the plan and its worst-case cost)."""
+    rt = get_runtime()
+    with http_errors():
+        raw = app.current_request.raw_body
+        body, started = rt.api.probe(model, _body() if raw else None, rt.clock())
+    return Response(body=body, status_code=202 if started else 200)
 
 
 @app.route("/openapi.json", methods=["GET"], authorizer=iam)

@@ -21,6 +21,7 @@ import holidays
 from chalice import BadRequestError, ChaliceViewError, ConflictError, NotFoundError
 
 from chalicelib import costs, suggest, traffic
+from chalicelib import probe as probing
 from chalicelib.bedrock import ControlPlane, ControlPlaneError, format_in_use
 from chalicelib.budget import PlanningOverrun, budget
 from chalicelib.planner import (
@@ -32,6 +33,7 @@ from chalicelib.planner import (
     is_warm,
     keepalive_in_force,
     fleet_prior,
+    model_cmus,
     next_action,
     percentile,
     prewarm_lead,
@@ -87,6 +89,10 @@ MAX_EXCLUDE_DATES = 366
 MAX_LISTED_SUBDIVISIONS = 12
 MAX_LEASE_MINUTES = 720
 MAX_ACTIVE_LEASES = 20
+# How long an ended lease (expired or released) is remembered, and how many at most: a
+# batch job's cleanup releasing it late is told it is over (not that it never existed).
+LEASE_MEMORY = timedelta(days=7)
+MAX_ENDED_LEASES = 50
 MAX_OVERRIDE_DAYS = 31
 MAX_COST_DAYS = 366
 # A suggestion reads at most this many weeks of hourly counts (CloudWatch keeps hourly data
@@ -125,13 +131,15 @@ def http_errors() -> Iterator[None]:
     except PlanningOverrun:
         raise BadRequestError(f"windows: planning this schedule took over {API_PLANNING_BUDGET_SECONDS} s; "
                               "use fewer windows or fewer openings a day (or ask for fewer days)") from None
+    except LeaseGone as err:
+        raise LeaseEnded(str(err)) from None
     except (ModelNotFound, LeaseNotFound) as err:
         raise NotFoundError(str(err)) from None
     except ModelAlreadyExists as err:
         raise ConflictError(str(err)) from None
     except StateConflict as err:
         raise ConflictError(f"the model changed while this request ran, try again ({err})") from None
-    except LeaseRefused as err:
+    except (LeaseRefused, ProbeRefused) as err:
         raise ConflictError(str(err)) from None
     except (costs.CostError, ControlPlaneError, traffic.TrafficError) as err:
         raise UpstreamError(str(err)) from None
@@ -141,8 +149,21 @@ class LeaseRefused(Exception):
     """The model cannot take a lease now: too many already, paused, or held cold."""
 
 
+class ProbeRefused(Exception):
+    """A probe cannot run now; the message says why."""
+
+
 class LeaseNotFound(Exception):
-    pass
+    """No such lease was taken on the model (within LEASE_MEMORY)."""
+
+
+class LeaseGone(LeaseNotFound):
+    """The lease existed and is over: it expired, or was released."""
+
+
+class LeaseEnded(NotFoundError):
+    """404 for a lease that existed and is over, with its own code (``LeaseEnded``), so
+    that a client can tell it from an id that never named a lease (``NotFoundError``)."""
 
 
 # As create_lease mints them ("l" + secrets.token_hex(6)); anything else names no lease.
@@ -668,6 +689,7 @@ def view(model: Model, now: datetime, settings: Settings) -> dict[str, Any]:
             "override": override.to_item() if override else None,
             "verification": verification_view(state, action),
             "request_format": request_format_view(config, state),
+            "probe": probing.view(state.probe, config),
         },
     }
 
@@ -724,6 +746,14 @@ def _active_leases(state: ModelState, now: datetime) -> tuple[Lease, ...]:
     return tuple(lease for lease in state.leases if lease.expires_at > now)
 
 
+def _remembered(state: ModelState, now: datetime) -> tuple[Lease, ...]:
+    """The active leases and those that ended within LEASE_MEMORY (the latest
+    MAX_ENDED_LEASES), in the order they were taken."""
+    ended = [lease for lease in state.leases if now - LEASE_MEMORY < lease.expires_at <= now]
+    kept = set(id(lease) for lease in sorted(ended, key=lambda lease: lease.expires_at)[-MAX_ENDED_LEASES:])
+    return tuple(lease for lease in state.leases if lease.expires_at > now or id(lease) in kept)
+
+
 def _replanned(state: ModelState, retry_errors: bool) -> ModelState:
     """A changed plan: in-flight calls become stale, and (if asked) an error the operator
     may just have fixed is tried again at once."""
@@ -774,6 +804,7 @@ class Api:
                 model = self.store.get(model.name)
         if model.state.error is not None and saved.state.error is None:
             expired.append(Event(now, "error_cleared", {"error": model.state.error, "by": "request"}))
+        expired.extend(probing.ended_events(model.state.probe, saved.state.probe))
         self.journal.record(saved, expired)
         return self._dispatch(saved, now)
 
@@ -903,7 +934,7 @@ class Api:
                 raise LeaseRefused(f"{model.name} already has {len(active)} active leases "
                                    f"(at most {MAX_ACTIVE_LEASES}); release one first")
             state = _replanned(model.state, retry_errors=True)
-            return replace(model, state=replace(state, leases=active + (lease,)))
+            return replace(model, state=replace(state, leases=_remembered(state, now) + (lease,)))
 
         saved = self._mutate(key, change, now)
         self._event(saved, now, "lease_created", lease=lease.id, minutes=minutes, holder=holder)
@@ -913,14 +944,17 @@ class Api:
         return shown
 
     def _lease(self, model: Model, lease_id: str, now: datetime) -> Lease:
-        """The active lease ``lease_id``: an expired one (kept until the next change drops
-        it) is as gone as a released one."""
+        """The active lease ``lease_id``; LeaseGone if it expired or was released (ended
+        leases are remembered for LEASE_MEMORY), LeaseNotFound if the model never had it."""
         for lease in model.state.leases:
             if lease.id == lease_id:
                 if lease.expires_at <= now:
-                    raise LeaseNotFound(f"lease {lease_id} of {model.name} expired at {iso(lease.expires_at)}")
+                    how = "was released" if lease.released else "expired"
+                    raise LeaseGone(f"lease {lease_id} of {model.name} {how} at {iso(lease.expires_at)}")
                 return lease
-        raise LeaseNotFound(f"{model.name} has no lease {lease_id!r} (it was released, or expired)")
+        days = LEASE_MEMORY.days
+        raise LeaseNotFound(f"{model.name} has no lease {lease_id!r}: none with that id was taken on it in the "
+                            f"last {days} days (check the model and the id)")
 
     def lease(self, key: str, lease_id: str, now: datetime) -> dict[str, Any]:
         lease_id = lease_key(lease_id)
@@ -937,7 +971,9 @@ class Api:
 
         def change(model: Model) -> Model:
             self._lease(model, lease_id, now)
-            kept = tuple(lease for lease in _active_leases(model.state, now) if lease.id != lease_id)
+            # Kept, ended now, so that releasing it again says it is over.
+            kept = tuple(replace(lease, expires_at=now, released=True, expiry_told=True) if lease.id == lease_id
+                         else lease for lease in _remembered(model.state, now))
             return replace(model, state=replace(_replanned(model.state, retry_errors=False), leases=kept))
 
         saved = self._mutate(key, change, now)
@@ -972,6 +1008,44 @@ class Api:
 
         saved = self._mutate(key, change, now)
         self._event(saved, now, "override_cleared")
+
+    # -- probe --------------------------------------------------------------------------------
+    def probe(self, key: str, body: Any, now: datetime) -> tuple[dict[str, Any], bool]:
+        """Start measuring the model's release, cold answer, load and warm latency (or, with
+        ``dry_run``, only say what that would do and cost): the answer, and whether it
+        started. Refused (409, naming why) while anything else holds the model or would
+        before the probe can finish."""
+        body = {} if body is None else body
+        if not isinstance(body, dict) or not set(body) <= {"dry_run", "gaps_minutes"}:
+            raise RequestError("body", 'must be {} or {"dry_run": true, "gaps_minutes": [4, 8, 16, 32, 64]} '
+                                       "(both optional)")
+        dry_run = _bool(body, "dry_run", False)
+        gaps = _gaps(body.get("gaps_minutes", list(probing.DEFAULT_GAPS_MINUTES)))
+        model = self.store.get(model_key(key))
+
+        def refusal(current: Model) -> Optional[str]:
+            lead = prewarm_lead(current.config, current.state, self.settings)
+            return probing.blocker(current.config, current.state, now, lead, gaps, self.settings)
+
+        price = costs.price_for(model.config.region, costs.parse_price_overrides(self.settings.cmu_prices))
+        plan = probing.plan(model.config, gaps, model_cmus(model.config, model.state),
+                            price.per_cmu_minute if price else None, now, self.settings)
+        why = refusal(model)
+        if why is not None:
+            raise ProbeRefused(f"no probe started: {why}")
+        if dry_run:
+            return {"model": model.name, "dry_run": True, "plan": plan, "probe": None}, False
+
+        def change(current: Model) -> Model:
+            blocked = refusal(current)
+            if blocked is not None:
+                raise ProbeRefused(f"no probe started: {blocked}")
+            return replace(current, state=replace(drop_claim(current.state), probe=probing.started(gaps, now)))
+
+        saved = self._mutate(key, change, now)
+        self._event(saved, now, "probe_started", **plan)
+        return {"model": saved.name, "dry_run": False, "plan": plan,
+                "probe": probing.view(saved.state.probe, saved.config)}, True
 
     # -- cost ---------------------------------------------------------------------------------
     def cost(self, key: str, params: Optional[dict[str, str]], now: datetime) -> dict[str, Any]:
@@ -1124,6 +1198,19 @@ def schedule_cost(config: ModelConfig, state: ModelState, start: datetime, days:
     return costs.estimate(
         held_windows(config, start, start + timedelta(days=days)),
         start=start, days=days, custom_model_units=cmus, price=price, **holding(config, state, settings))
+
+
+def _gaps(raw: Any) -> tuple[int, ...]:
+    """A probe's idle gaps: 1 to MAX_GAPS whole minutes, each longer than the one before."""
+    shape = (f"must be a list of 1 to {probing.MAX_GAPS} whole minutes, each longer than the one before, "
+             f"at most {probing.MAX_GAP_MINUTES}")
+    if not isinstance(raw, list) or not 1 <= len(raw) <= probing.MAX_GAPS:
+        raise RequestError("gaps_minutes", shape)
+    if any(isinstance(g, bool) or not isinstance(g, int) or not 1 <= g <= probing.MAX_GAP_MINUTES for g in raw):
+        raise RequestError("gaps_minutes", f"{shape}; got {json.dumps(raw)[:100]}")
+    if any(b <= a for a, b in zip(raw, raw[1:])):
+        raise RequestError("gaps_minutes", f"{shape}; got {json.dumps(raw)[:100]}")
+    return tuple(raw)
 
 
 def _instant(raw: Any, field: str) -> datetime:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from typing import Callable, Iterable, Iterator, Optional, Protocol
 
+from chalicelib import probe as probing
 from chalicelib.bedrock import ControlPlaneError, format_in_use, next_format
 from chalicelib.budget import budget
 from chalicelib.logs import log_event
@@ -228,12 +229,12 @@ class Ticker:
         if action is None or action.at > now + TICK_HORIZON:
             saved = self.store.save(replace(model, state=with_next_due(model.config, state, now, self.settings)),
                                     state.version)
-            self._record(saved, expired)
+            self._record(saved, expired + probing.ended_events(state.probe, saved.state.probe))
             return saved, None
         pending = Pending(new_action_id(), action.kind, action.at)
         claimed = with_next_due(model.config, replace(state, pending=pending), now, self.settings)
         saved = self.store.save(replace(model, state=claimed), state.version)
-        self._record(saved, expired)
+        self._record(saved, expired + probing.ended_events(state.probe, saved.state.probe))
         return saved, Claim(model, saved, pending)
 
     def _send(self, claims: list[Claim]) -> list[Optional[Exception]]:
@@ -270,6 +271,19 @@ class Ticker:
     def _failed(self, model: Model, err: BaseException) -> None:
         log_event("tick_failed", level=logging.ERROR, model=model.name,
                   error=f"{type(err).__name__}: {err}")
+
+
+def probe_step(config: ModelConfig, before: ModelState, state: ModelState, action: Pending, result: CallResult,
+               called_at: datetime, answered_at: datetime, settings: Settings) -> tuple[ModelState, list[Event]]:
+    """``state`` (the call's outcome applied) with the model's running probe advanced by the
+    answer and the next call re-planned, and the event of the probe's end if it ended."""
+    if before.probe is None or not before.probe.running:
+        return state, []
+    state = probing.recorded(config, state, action, result.outcome, result.code, result.message, result.latency_ms,
+                             called_at, answered_at, settings)
+    if state.pending is None:
+        state = with_next_due(config, state, answered_at, settings)
+    return state, probing.ended_events(before.probe, state.probe)
 
 
 class Worker:
@@ -312,13 +326,17 @@ class Worker:
             # A cold start ends: its model's prior is refreshed from the fleet.
             learned = {**learned, **self._fleet_prior(model)}
         decision: Optional[Decision] = None
+        probe_events: list[Event] = []
 
         def decide(current: Model) -> Model:
-            nonlocal decision
+            nonlocal decision, probe_events
             with budget(self.settings.plan_budget_seconds):
                 decision = apply_outcome(current.config, current.state, message.action, result,
                                          called_at, answered_at, self.settings)
-            return replace(current, state=replace(decision.state, **checked, **learned))
+                state, probe_events = probe_step(current.config, current.state,
+                                                 replace(decision.state, **checked, **learned),
+                                                 message.action, result, called_at, answered_at, self.settings)
+            return replace(current, state=state)
 
         try:
             saved = self._save(model, decide, message)
@@ -334,7 +352,7 @@ class Worker:
                 self.queue.send(WorkMessage(model.name, follow), delay_until(follow.at, self.clock()))
             try:
                 self.journal.record(Model(model.config, decision.state),
-                                    (*check_events, *decision.events, *format_events))
+                                    (*check_events, *decision.events, *format_events, *probe_events))
                 for event in decision.events:
                     # A load a held call sat through is only known to be under the hold.
                     if event.kind == "cold_start" and event.detail.get("exact") and not event.detail.get("held"):

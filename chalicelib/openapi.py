@@ -22,6 +22,7 @@ from chalicelib.api import (
     MIN_STORED_MAGNITUDE,
 )
 from chalicelib.fleet import STATUSES
+from chalicelib.probe import DEFAULT_GAPS_MINUTES, MAX_GAP_MINUTES, MAX_GAPS
 from chalicelib.records import ARN_PARTS, REQUEST_FORMATS, ROLE_NAME
 from chalicelib.schedule import MAX_WINDOWS
 
@@ -151,7 +152,8 @@ SCHEMAS: dict[str, Any] = {
             "ready": {"type": "boolean"}, "window_open": {"type": "boolean"},
             "last_success_at": MAYBE_ISO, "last_call_at": MAYBE_ISO, "warming_since": MAYBE_ISO,
             "next_action": {"type": "object", "nullable": True, "properties": {
-                "kind": {"type": "string", "enum": ["prewarm", "warmup", "keepalive", "poll"]}, "at": ISO}},
+                "kind": {"type": "string", "enum": ["prewarm", "ready_check", "warmup", "keepalive", "poll",
+                                                    "probe"]}, "at": ISO}},
             "error": {"type": "string", "nullable": True},
             "keepalive_minutes_in_force": {"type": "integer"}, "release_minutes_assumed": {"type": "integer"},
             "keepalive_reason": {"type": "string", "nullable": True},
@@ -187,7 +189,53 @@ SCHEMAS: dict[str, Any] = {
                     "why": {"type": "string"},
                     "accepted": {"type": "boolean", "nullable": True,
                                  "description": "with auto: whether the model has answered this body"},
-                    "refused": {"type": "array", "items": {"type": "string"}}}}}}}},
+                    "refused": {"type": "array", "items": {"type": "string"}}}},
+            "probe": _ref("Probe")}}}},
+    "ProbeRequest": {"type": "object", "additionalProperties": False, "properties": {
+        "dry_run": {"type": "boolean", "default": False,
+                    "description": "only the plan and its worst-case cost; nothing changes"},
+        "gaps_minutes": {"type": "array", "minItems": 1, "maxItems": MAX_GAPS, "default": list(DEFAULT_GAPS_MINUTES),
+                         "description": "idle gaps to try, each longer than the one before",
+                         "items": {"type": "integer", "minimum": 1, "maximum": MAX_GAP_MINUTES}}}},
+    "ProbePlan": {"type": "object", "properties": {
+        "gaps_minutes": {"type": "array", "items": {"type": "integer"}}, "warm_samples": {"type": "integer"},
+        "finishes_by": {**ISO, "description": "the latest the probe can end"},
+        "copy_minutes_max": {"type": "integer", "description": "worst case, billed copy-minutes"},
+        "custom_model_units": {"type": "integer", "nullable": True},
+        "cmu_minutes_max": {"type": "integer", "nullable": True}, "cost_max": MONEY, "why": {"type": "string"}}},
+    "Probe": {"type": "object", "nullable": True,
+              "description": "the model's running or last probe (POST /models/{model}/probe); null: never probed",
+              "properties": {
+                  "status": {"type": "string", "enum": ["running", "done", "aborted"]},
+                  "started_at": ISO, "finished_at": MAYBE_ISO,
+                  "reason": {"type": "string", "nullable": True,
+                             "description": "why it was aborted, or what it concluded"},
+                  "gaps_minutes": {"type": "array", "items": {"type": "integer"}},
+                  "phase": {"type": "string", "nullable": True, "enum": ["load", "sample", "gap", "final", None]},
+                  "next_gap_minutes": {"type": "integer", "nullable": True},
+                  "polls": {"type": "integer"},
+                  "steps": {"type": "array", "items": {"type": "object", "properties": {
+                      "at": ISO, "phase": {"type": "string"}, "outcome": {"type": "string"},
+                      "code": {"type": "string", "nullable": True}, "latency_ms": {"type": "integer"},
+                      "found": {"type": "string", "enum": ["warm", "cold", "loading", "none"]},
+                      "gap_minutes": {"type": "number", "nullable": True}}}},
+                  "findings": {"type": "object", "properties": {
+                      "release_minutes": {"type": "object", "properties": {
+                          "more_than": {"type": "number", "nullable": True,
+                                        "description": "a copy idle this long still answered warm"},
+                          "at_most": {"type": "number", "nullable": True,
+                                      "description": "a copy idle this long had been released"}}},
+                      "cold_answer": {"type": "string", "nullable": True, "enum": ["429", "held", None]},
+                      "load_seconds": {"type": "array", "items": {"type": "number"}},
+                      "warm_latency_ms": {"type": "object", "properties": {
+                          "median": {"type": "number", "nullable": True}, "max": {"type": "number", "nullable": True},
+                          "samples": {"type": "integer"}}}}},
+                  "learned": {"type": "object", "nullable": True, "properties": {
+                      "release_minutes": {"type": "integer", "nullable": True},
+                      "keepalive_minutes": {"type": "integer", "nullable": True}}}}},
+    "ProbeAnswer": {"type": "object", "properties": {
+        "model": NAME, "dry_run": {"type": "boolean"}, "plan": _ref("ProbePlan"),
+        "probe": _ref("Probe")}},
     "LeaseRequest": {"type": "object", "additionalProperties": False, "required": ["minutes"], "properties": {
         "minutes": {"type": "integer", "minimum": 1, "maximum": MAX_LEASE_MINUTES},
         "holder": {"type": "string", "minLength": 1, "maxLength": 100}}},
@@ -353,16 +401,30 @@ PATHS: dict[str, Any] = {
         "parameters": [MODEL, LEASE],
         "get": {"summary": "one active lease: is the model ready?", "responses": {
             "200": _json(_ref("Lease")), **ERRORS,
-            "404": _json(_ref("Error"), "no such model, or the lease expired (Message says when) or was released")}},
+            "404": _json(_ref("Error"), "Code LeaseEnded: the lease expired or was released (Message says "
+                                        "which and when; remembered for 7 days); Code NotFoundError: no such "
+                                        "model, or it never had that lease")}},
         "delete": {"summary": "release a lease early", "responses": {
             "204": {"description": "released"}, **ERRORS,
-            "404": _json(_ref("Error"), "no such model, or the lease already expired or was released")}},
+            "404": _json(_ref("Error"), "Code LeaseEnded: already over (expired or released): nothing to "
+                                        "do; Code NotFoundError: no such model, or it never had that lease")}},
     },
     "/models/{model}/override": {
         "parameters": [MODEL],
         "put": {"summary": "force warm or cold until a time", "requestBody": _body("Override"),
                 "responses": {"200": _json(_ref("Model")), **ERRORS}},
         "delete": {"summary": "end the override", "responses": {"204": {"description": "ended"}, **ERRORS}},
+    },
+    "/models/{model}/probe": {
+        "parameters": [MODEL],
+        "post": {"summary": "measure the model's release time, cold answer, load and warm latency outside its "
+                            "windows; with dry_run, only the plan and its worst-case cost",
+                 "requestBody": {**_body("ProbeRequest"), "required": False},
+                 "responses": {"202": _json(_ref("ProbeAnswer"), "started: GET /models/{model} shows its steps"),
+                               "200": _json(_ref("ProbeAnswer"), "dry run: nothing changed"), **ERRORS,
+                               "409": _json(_ref("Error"), "no probe started: a window, lease or override holds "
+                                                           "the model or would before the probe can finish, it "
+                                                           "is paused, or a probe runs (Message says which)")}},
     },
     "/models/{model}/cost": {
         "parameters": [MODEL],
@@ -387,9 +449,12 @@ PATHS: dict[str, Any] = {
     },
     "/fleet": {"get": {"summary": "the fleet: counts by status, the models in error, the month's projected cost",
                        "responses": {"200": _json(_ref("Fleet"))}}},
-    "/status": {"get": {"summary": "the fleet page (HTML), refreshing itself every few seconds",
+    "/status": {"get": {"summary": "the fleet page (HTML), refreshing itself in place every few seconds",
                         "responses": {"200": {"description": "the page", "content": {
                             "text/html": {"schema": {"type": "string"}}}}}}},
+    "/favicon.ico": {"get": {"summary": "the fleet page's icon (SVG)",
+                             "responses": {"200": {"description": "the icon", "content": {
+                                 "image/svg+xml": {"schema": {"type": "string"}}}}}}},
     "/openapi.json": {"get": {"summary": "this document", "responses": {"200": _json({"type": "object"})}}},
 }
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Mapping, Optional
 
+from chalicelib import probe as probing
 from chalicelib.budget import PlanningOverrun
 from chalicelib.costs import BILLING_WINDOW
 from chalicelib.leads import FleetLoads, Prior, default_prior, fit, pooled_prior, upper_quantile
@@ -205,6 +206,9 @@ def next_call(config: ModelConfig, state: ModelState, now: datetime, settings: S
     if not config.enabled:
         return None
     lead = prewarm_lead(config, state, settings)
+    probe_at = probing.next_call_at(config, state, now, lead)
+    if probe_at is not None:  # a probe runs only where no hold does (chalicelib.probe)
+        return Action("probe", probe_at)
     keepalive = timedelta(minutes=keepalive_in_force(config, state))
 
     covered = now  # the first instant from now on that no earlier call covers
@@ -239,7 +243,8 @@ def wanted(config: ModelConfig, state: ModelState, now: datetime, settings: Sett
 
     The worker asks before every call, so a late message, a poll chain running past a
     window's close or a model paused meanwhile never calls outside them."""
-    return config.enabled and in_hold(config, state, now, prewarm_lead(config, state, settings))
+    lead = prewarm_lead(config, state, settings)
+    return config.enabled and (in_hold(config, state, now, lead) or probing.wants(config, state, now, lead))
 
 
 def backoff_seconds(attempt: int, settings: Settings) -> int:
@@ -364,7 +369,8 @@ def _held_check(config: ModelConfig, state: ModelState, called_at: datetime,
     """The held-back ready-check for a load triggered at ``called_at`` before its hold
     opens (None: not billing-aware, or the hold is already open)."""
     hold = next_hold(config, state, called_at, prewarm_lead(config, state, settings))
-    if hold is None or called_at >= hold.open:
+    if hold is None or called_at >= hold.open or (state.probe is not None and state.probe.running):
+        # A probe's load is timed by polls, not held back for the next window.
         return None
     return ready_check_at(config, state, hold, settings)
 
@@ -394,13 +400,19 @@ def _chain_alive(state: ModelState, called_at: datetime, settings: Settings) -> 
     """Whether this call continues the cold start in progress: polls and retries follow
     each other within the longest backoff, or a claim's expiry and the next tick when a
     poll was lost. A cold start whose polling stopped long ago is no measure of this one."""
+    end = chain_end(state, settings)
+    return end is not None and called_at <= end
+
+
+def chain_end(state: ModelState, settings: Settings) -> Optional[datetime]:
+    """The last instant a call still continues the cold start in progress (see
+    ``_chain_alive``); None when none is in progress."""
     if state.status != "warming" or state.warming_since is None or state.last_call_at is None:
-        return False
+        return None
     limit = timedelta(seconds=max(settings.backoff_max_seconds, settings.claim_timeout_seconds)
                       + settings.poll_seconds + 2 * 60)
     # A held-back ready-check keeps the chain alive until it is due, however long the hold.
-    last = max(state.last_call_at, state.ready_check_at or state.last_call_at)
-    return called_at - last <= limit
+    return max(state.last_call_at, state.ready_check_at or state.last_call_at) + limit
 
 
 def learn_from_unexpected_cold(config: ModelConfig, state: ModelState, at: datetime) -> tuple[ModelState, Event]:
@@ -426,7 +438,10 @@ def with_next_due(config: ModelConfig, state: ModelState, now: datetime, setting
     """Set the time the tick should next look at this model (None: never, until changed).
 
     A model with nothing to do within the schedule's horizon (a window once a year, or on
-    29 February) is looked at again after REPLAN_AFTER, so that its window is found in time."""
+    29 February) is looked at again after REPLAN_AFTER, so that its window is found in time.
+    A probe that a hold, an override or a pause takes the model back from ends here."""
+    if state.probe is not None and state.probe.running:
+        state = probing.settled(config, state, now, prewarm_lead(config, state, settings))
     if state.pending is not None:
         due: Optional[datetime] = state.pending.at + timedelta(seconds=settings.claim_timeout_seconds)
     else:

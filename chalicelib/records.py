@@ -9,9 +9,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any, Literal, Optional
+from typing import TYPE_CHECKING, Any, Literal, Optional
 
 from chalicelib.leads import Prior
+
+if TYPE_CHECKING:
+    from chalicelib.probe import Probe
 
 UTC = timezone.utc
 
@@ -198,18 +201,22 @@ class Lease:
     created_at: datetime
     expires_at: datetime
     holder: Optional[str] = None
-    # Whether its end was told (a lease_expired event). An ended lease stays until a later
-    # change drops it, so that asking about it says when it expired.
+    # Whether its end was told (a lease_expired event). An ended lease stays for a while
+    # (chalicelib.api.LEASE_MEMORY), so that asking about it says when and how it ended,
+    # and a lease that never existed can be told from one that did.
     expiry_told: bool = False
+    # Ended early by its holder: expires_at is then when it was released.
+    released: bool = False
 
     def to_item(self) -> dict[str, Any]:
         return {"id": self.id, "created_at": iso(self.created_at),
-                "expires_at": iso(self.expires_at), "holder": self.holder, "expiry_told": self.expiry_told}
+                "expires_at": iso(self.expires_at), "holder": self.holder, "expiry_told": self.expiry_told,
+                "released": self.released}
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> "Lease":
         return cls(item["id"], parse_iso(item["created_at"]), parse_iso(item["expires_at"]),  # type: ignore[arg-type]
-                   item.get("holder"), bool(item.get("expiry_told", False)))
+                   item.get("holder"), bool(item.get("expiry_told", False)), bool(item.get("released", False)))
 
 
 @dataclass(frozen=True)
@@ -293,6 +300,8 @@ class ModelState:
     # The first success of the copy keepwarm holds now (or held last): where its warm span,
     # which lasts until the release time after the last success, starts.
     warm_since: Optional[datetime] = None
+    # A measurement of the platform (chalicelib.probe): running, or the last one's result.
+    probe: Optional["Probe"] = None
     version: int = 0
 
     def with_cold_start(self, seconds: float, after: Optional[float] = None) -> "ModelState":
@@ -331,11 +340,14 @@ class ModelState:
             "format_confirmed": self.format_confirmed,
             "formats_refused": list(self.formats_refused),
             "warm_since": iso(self.warm_since),
+            "probe": self.probe.to_item() if self.probe else None,
             "version": self.version,
         }
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> "ModelState":
+        from chalicelib.probe import Probe  # the probe's module reads these records
+
         pending = item.get("pending")
         return cls(
             status=item.get("status", "cold"),
@@ -363,6 +375,7 @@ class ModelState:
             format_confirmed=item.get("format_confirmed"),
             formats_refused=tuple(item.get("formats_refused") or ()),
             warm_since=parse_iso(item.get("warm_since")),
+            probe=Probe.from_item(item["probe"]) if item.get("probe") else None,
             version=int(item.get("version", 0)),
         )
 

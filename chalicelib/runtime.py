@@ -16,6 +16,7 @@ from botocore.config import Config
 from chalicelib.api import Api, utcnow
 from chalicelib.bedrock import ControlPlane, Invoker
 from chalicelib.clients import Clients
+from chalicelib.fleet import glance
 from chalicelib.loop import InvokerLike, Ticker, Worker
 from chalicelib.notify import CLIENT_CONFIG, EventBus
 from chalicelib.queue import SqsQueue, WorkQueue
@@ -43,6 +44,8 @@ class Runtime:
         # connection each, or urllib3 opens and drops one per call beyond its pool of 10.
         pooled = Config(max_pool_connections=settings.tick_concurrency + DUE_SHARDS)
         store = DynamoStore(settings.table_name, boto3.client("dynamodb", config=pooled))
+        # Each write keeps what the fleet view needs of the model, so the view plans none.
+        store.glance = lambda model, previous: glance(model, utcnow(), settings, previous)
         queue = SqsQueue(boto3.client("sqs", config=pooled), settings.queue_url)
         clients = Clients()  # one per container, shared by invoking and the control plane
         bus = EventBus(boto3.client("events", config=CLIENT_CONFIG))

@@ -42,6 +42,7 @@ import binascii
 import heapq
 import itertools
 import json
+import logging
 import secrets
 import threading
 import time
@@ -104,6 +105,11 @@ DUE_SHARDS = 8
 BATCH_GET_KEYS = 100
 BATCH_WRITE_ITEMS = 25
 BATCH_TRIES = 8
+# The fleet view reads glances a hundred models a request, this many requests at once.
+FLEET_PAGE = 100
+FLEET_READERS = 8
+# Glances remembered from reads, for the next write of the same model (about 700 B each).
+REMEMBERED_GLANCES = 20_000
 
 
 def due_partition_of(shard: int) -> str:
@@ -144,6 +150,37 @@ def decode_token(token: str) -> str:
 class Store(ABC):
     """What the service needs from storage; one contract test runs on every implementation."""
 
+    # What the fleet view needs of a model (chalicelib.fleet.glance), computed from it at
+    # each write and kept with it, so that the view reads it instead of planning the model
+    # again. Set by the runtime; None keeps none (the view then plans every model).
+    # Called with the model and the glance last read with it (or None).
+    glance: Optional[Callable[[Model, Optional[dict[str, Any]]], dict[str, Any]]] = None
+
+    def _previous_glance(self, name: str) -> Optional[str]:
+        """The glance last read or written with this model, if this store remembers it."""
+        return None
+
+    def _glance_text(self, model: Model) -> Optional[str]:
+        if self.glance is None:
+            return None
+        try:
+            previous = self._previous_glance(model.name)
+            return json.dumps(self.glance(model, json.loads(previous) if previous else None), separators=(",", ":"))
+        except Exception:  # noqa: BLE001 - a view's shortcut never costs a state write
+            logging.getLogger("keepwarm").exception("glance_failed", extra={"model": model.name})
+            return None
+
+    def fleet(self) -> Iterator[tuple[str, Optional[dict[str, Any]], Callable[[], Optional[Model]]]]:
+        """Every model in name order: its name, its glance (None when none is kept), and how
+        to read the model itself."""
+        token = None
+        while True:
+            page, token = self.list(FLEET_PAGE, token)
+            for model in page:
+                yield model.name, None, (lambda m=model: m)
+            if token is None:
+                return
+
     @abstractmethod
     def create(self, model: Model) -> Model:
         """Store a new model (version 1). Raises ModelAlreadyExists naming the field."""
@@ -151,6 +188,10 @@ class Store(ABC):
     @abstractmethod
     def find(self, key: str) -> Optional[Model]:
         """The model with this name or ARN, or None."""
+
+    def find_many(self, names: Sequence[str]) -> dict[str, Model]:
+        """The models with these names that exist, by name."""
+        return {model.name: model for model in map(self.find, names) if model is not None}
 
     def get(self, key: str) -> Model:
         model = self.find(key)
@@ -244,6 +285,7 @@ class MemoryStore(Store):
         self._models[model.name] = {
             "version": model.state.version, "model_arn": model.config.model_arn,
             "json": json.dumps({"config": model.config.to_item(), "state": model.state.to_item()}),
+            "glance": self._glance_text(model),
         }
         if model.state.next_due_at is None:
             self._due.pop(model.name, None)
@@ -283,6 +325,15 @@ class MemoryStore(Store):
             page = [self._load(self._models[n]) for n in names[:limit]]
         more = len(names) > limit
         return page, encode_token(page[-1].name) if more and page else None
+
+    def _previous_glance(self, name: str) -> Optional[str]:
+        return (self._models.get(name) or {}).get("glance")
+
+    def fleet(self) -> Iterator[tuple[str, Optional[dict[str, Any]], Callable[[], Optional[Model]]]]:
+        with self._lock:
+            items = sorted(self._models.items())
+        for name, item in items:
+            yield name, json.loads(item["glance"]) if item["glance"] else None, (lambda i=item: self._load(i))
 
     def save(self, model: Model, expected_version: int) -> Model:
         with self._lock:
@@ -440,6 +491,7 @@ class DynamoStore(Store):
     def __init__(self, table_name: str, client: Any = None):
         self._name = table_name
         self._client = client if client is not None else boto3.client("dynamodb")
+        self._glances: dict[str, str] = {}
 
     # -- item shapes -------------------------------------------------------------
     @staticmethod
@@ -450,8 +502,14 @@ class DynamoStore(Store):
     def _arn_key(arn: str) -> dict[str, Any]:
         return _typed_item({"pk": f"arn#{arn}", "sk": "arn"})
 
+    def _item(self, model: Model) -> dict[str, Any]:
+        text = self._glance_text(model)
+        if text is not None:
+            self._glances[model.name] = text
+        return self._model_item(model, text)
+
     @staticmethod
-    def _model_item(model: Model) -> dict[str, Any]:
+    def _model_item(model: Model, glance: Optional[str] = None) -> dict[str, Any]:
         """The model's item, typed: its key, its index keys, and config and state as JSON
         text. Nothing queries inside them, and as a hundred typed values (a state holds 50
         cold-start samples) the SDK checks, serialises and parses them one by one: as text,
@@ -470,11 +528,22 @@ class DynamoStore(Store):
             item["next_due_at"] = due_key(model.state.next_due_at)
         if model.state.status == "error":
             item["error_pk"] = ERROR_PARTITION
+        if glance is not None:
+            item["glance"] = glance
         return _typed_item(item)
 
-    @staticmethod
-    def _load(item: dict[str, Any]) -> Model:
-        return Model(ModelConfig.from_item(_record(item["config"])), ModelState.from_item(_record(item["state"])))
+    def _load(self, item: dict[str, Any]) -> Model:
+        model = Model(ModelConfig.from_item(_record(item["config"])), ModelState.from_item(_record(item["state"])))
+        if self.glance is not None and "glance" in item:
+            # A model is read before it is written (every write is conditional on what was
+            # read): its next glance reuses what did not change.
+            if len(self._glances) >= REMEMBERED_GLANCES:
+                self._glances.clear()
+            self._glances[model.name] = item["glance"]["S"]
+        return model
+
+    def _previous_glance(self, name: str) -> Optional[str]:
+        return self._glances.get(name)
 
     @staticmethod
     def _until_processed(call: Callable[..., dict[str, Any]], request: dict[str, Any],
@@ -516,7 +585,7 @@ class DynamoStore(Store):
         guard = {"pk": f"arn#{model.config.model_arn}", "sk": "arn", "name": model.name}
         try:
             self._client.transact_write_items(TransactItems=[
-                {"Put": {"TableName": self._name, "Item": self._model_item(model),
+                {"Put": {"TableName": self._name, "Item": self._item(model),
                          "ConditionExpression": "attribute_not_exists(pk)"}},
                 {"Put": {"TableName": self._name, "Item": _typed_item(guard),
                          "ConditionExpression": "attribute_not_exists(pk)"}},
@@ -562,12 +631,46 @@ class DynamoStore(Store):
         last = page.get("LastEvaluatedKey")
         return models, encode_token(last["name"]["S"]) if last and keys else None
 
+    def find_many(self, names: Sequence[str]) -> dict[str, Model]:
+        return {model.name: model for model in map(self._load, self._get_many([self._model_key(n) for n in names]))}
+
+    def fleet(self) -> Iterator[tuple[str, Optional[dict[str, Any]], Callable[[], Optional[Model]]]]:
+        """Every model's glance: the names from the ``model_names`` index in one paged pass,
+        then the glances alone, a hundred a request, several requests at once; a model with
+        no glance kept (written by an older version, or with no glance hook) is read whole."""
+        keys = [{"pk": item["pk"], "sk": item["sk"]} for item in self._query(
+            IndexName=MODELS_INDEX, KeyConditionExpression="entity = :e",
+            ExpressionAttributeValues={":e": {"S": "model"}})]
+        chunks = [keys[i:i + FLEET_PAGE] for i in range(0, len(keys), FLEET_PAGE)]
+        with ThreadPoolExecutor(FLEET_READERS) as pool:
+            for found in pool.map(self._glance_page, chunks):
+                yield from found
+
+    def _glance_page(self, keys: list[dict[str, Any]]) -> list[tuple[str, Optional[dict[str, Any]],
+                                                               Callable[[], Optional[Model]]]]:
+        request = {self._name: {"Keys": keys, "ProjectionExpression": "#pk, #glance",
+                                "ExpressionAttributeNames": {"#pk": "pk", "#glance": "glance"}}}
+        glances: dict[str, Optional[str]] = {}
+        for answer in self._until_processed(self._client.batch_get_item, request, "UnprocessedKeys"):
+            glances.update((item["pk"]["S"], item.get("glance", {}).get("S"))
+                           for item in answer["Responses"].get(self._name, []))
+        whole = {item["pk"]["S"]: self._load(item)
+                 for item in self._get_many([key for key in keys if glances.get(key["pk"]["S"], "") is None])}
+        found = []
+        for key in keys:
+            pk = key["pk"]["S"]
+            if pk not in glances:
+                continue  # deleted since the index was read
+            text, model = glances[pk], whole.get(pk)
+            found.append((pk[len("model#"):], json.loads(text) if text else None, (lambda m=model: m)))
+        return found
+
     def save(self, model: Model, expected_version: int) -> Model:
         model = _next_version(model, expected_version)
         try:
             self._client.put_item(
                 TableName=self._name,
-                Item=self._model_item(model),
+                Item=self._item(model),
                 ConditionExpression="version = :v",
                 ExpressionAttributeValues={":v": _typed(expected_version)},
             )

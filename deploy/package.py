@@ -18,6 +18,10 @@ It also tells operators: CloudWatch alarms on keepwarm's own metrics (EMF, from 
 functions' logs: chalicelib/telemetry.py) and on the dead-letter queue, an SNS topic they
 notify (with an optional e-mail subscription), and a dashboard of the fleet.
 
+Every setting the service reads (chalicelib/settings.py) is a parameter of the same name in
+CamelCase (``CmuPrices``, ``KeepaliveMinutes``), empty for the service's default, except the
+few the stack sets itself (``SET_BY_STACK``): a new setting is a parameter with no change here.
+
 Where an addition goes: a permission, in its function's policy file in ``.chalice/``; a
 parameter, ``parameters()``; an alarm, ``alarms()``; a dashboard widget,
 ``dashboard_widgets()``; another resource or an output, ``merge_template()``.
@@ -28,6 +32,7 @@ too. Works offline with no AWS credentials.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import re
@@ -41,6 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from chalicelib import telemetry  # noqa: E402
+from chalicelib.settings import Settings  # noqa: E402
 from chalicelib.store import TABLE_KEYS, TTL_ATTRIBUTE  # noqa: E402
 
 # Chalice's logical ids: each function and its role.
@@ -48,7 +54,7 @@ ROLES = {"APIHandler": "ApiHandlerRole", "Tick": "TickRole", "Worker": "WorkerRo
          "FleetWidget": "FleetWidgetRole"}
 # AWS's advice for a Lambda event source: visibility at least 6x the function's timeout.
 WORKER_TIMEOUT_SECONDS = 120
-MAX_RECEIVES = 5  # as KEEPWARM_MAX_RECEIVES' default
+MAX_RECEIVES = Settings.max_receives  # the queue's redrive count when MaxReceives is empty
 # The roles models in other accounts are reached through, named by the AssumeRoleNames
 # parameter: the policies grant sts:AssumeRole on this, and KEEPWARM_ASSUME_ROLE_PATTERN is it.
 ASSUME_ROLE_ARNS = "arn:${AWS::Partition}:iam::*:role/${AssumeRoleNames}"
@@ -77,6 +83,42 @@ def names(stage: str) -> dict[str, str]:
             "dead": f"keepwarm-{stage}-dead"}
 
 
+# The settings (chalicelib/settings.py) the stack gives itself rather than take as
+# parameters: its own table and queue, the roles AssumeRoleNames names, and the worker
+# Lambda's timeout, which the setting must equal.
+SET_BY_STACK = {"table_name": "the table", "queue_url": "the work queue",
+                "assume_role_pattern": "AssumeRoleNames", "worker_timeout_seconds": "the worker's timeout"}
+NUMBER_PATTERNS = {"int": "|[0-9]+", "float": r"|[0-9]+(\.[0-9]+)?"}
+
+
+def setting_parameter(field: str) -> str:
+    """The parameter for a setting: its name in CamelCase, without ``default_``
+    (``default_keepalive_minutes`` is ``KeepaliveMinutes``, ``cmu_prices`` ``CmuPrices``)."""
+    return "".join(part.title() for part in field.removeprefix("default_").split("_"))
+
+
+def setting_parameters() -> dict[str, Any]:
+    """A parameter for every setting but those in SET_BY_STACK, empty by default: empty
+    leaves the service's own default, which a later version may improve."""
+    found = {}
+    for f in dataclasses.fields(Settings):
+        if f.name in SET_BY_STACK:
+            continue
+        found[setting_parameter(f.name)] = {
+            "Type": "String", "Default": "",
+            **({"AllowedPattern": NUMBER_PATTERNS[f.type]} if f.type in NUMBER_PATTERNS else {}),
+            "Description": f"{Settings.env_name(f.name)} (empty: the service's default, "
+                           f"{f.default if f.default != '' else 'none'}); docs/deploy.md, Parameters.",
+        }
+    return found
+
+
+def setting_variables() -> dict[str, Any]:
+    """Each setting's environment variable, from its parameter or from the stack."""
+    return {Settings.env_name(f.name): {"Ref": setting_parameter(f.name)}
+            for f in dataclasses.fields(Settings) if f.name not in SET_BY_STACK}
+
+
 def parameters(stage: str) -> dict[str, Any]:
     return {
         "TableName": {
@@ -103,6 +145,13 @@ def parameters(stage: str) -> dict[str, Any]:
                            "partition, that models in other accounts may give as role_arn: the API and "
                            "the worker may assume them, and only them.",
         },
+        "AssumeRoleOrgId": {
+            "Type": "String", "Default": "", "AllowedPattern": r"|o-[a-z0-9]{10,32}",
+            "Description": "An AWS Organizations id (o-...): the API and the worker may assume roles "
+                           "(AssumeRoleNames) only in that organization's accounts (aws:ResourceOrgID); "
+                           "empty: in any account whose role trusts them.",
+        },
+        **setting_parameters(),
     }
 
 
@@ -146,6 +195,8 @@ TICK_TIMEOUT_SECONDS = json.loads((ROOT / ".chalice" / "config.json").read_text(
 TICK_DURATION_ALARM_SECONDS = 40
 # A tick this late sends the calls due in the first part of its minute late.
 TICK_LAG_ALARM_SECONDS = 30
+# A tick invocation not started by then is dropped, not run late (the least Lambda takes).
+TICK_MAX_EVENT_AGE_SECONDS = 60
 
 
 def alarm(description: str, metric: dict[str, Any], threshold: float, *, periods: int = 1,
@@ -318,6 +369,8 @@ def merge_template(stage: str) -> dict[str, Any]:
         "KEEPWARM_ASSUME_ROLE_PATTERN": {"Fn::Sub": ASSUME_ROLE_ARNS},
         # The metrics' service dimension, which the alarms and the dashboard read.
         "POWERTOOLS_SERVICE_NAME": {"Ref": "AWS::StackName"},
+        "KEEPWARM_WORKER_TIMEOUT_SECONDS": str(WORKER_TIMEOUT_SECONDS),
+        **setting_variables(),
     }}}}
     resources: dict[str, Any] = {
         "ModelsTable": {
@@ -348,13 +401,24 @@ def merge_template(stage: str) -> dict[str, Any]:
                 "VisibilityTimeout": 6 * WORKER_TIMEOUT_SECONDS,
                 "SqsManagedSseEnabled": True,
                 "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]},
-                                  "maxReceiveCount": MAX_RECEIVES},
+                                  # The worker tells the last delivery by this count.
+                                  "maxReceiveCount": {"Fn::If": ["DefaultMaxReceives", MAX_RECEIVES,
+                                                                 {"Ref": "MaxReceives"}]}},
             },
         },
     }
     for function in ROLES:
         resources[function] = {"Properties": dict(env["Properties"])}
         resources.update(log_group(function))
+    # The schedule invokes the tick asynchronously, and Lambda would retry a failed tick
+    # twice, up to minutes later: it would plan with its old event time and, through the
+    # lag metric, fire TickLagAlarm on top of TickErrorsAlarm. The next minute's tick
+    # does the work instead.
+    resources["Tick"]["Properties"]["EventInvokeConfig"] = {
+        "MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": TICK_MAX_EVENT_AGE_SECONDS}
+    # Named after the stack, so two stages' APIs are told apart in the console (and the
+    # body's title, "keepwarm", is not the only name).
+    resources["RestAPI"] = {"Properties": {"Name": {"Ref": "AWS::StackName"}}}
     # The worker answers which messages of a batch failed (chalicelib/delivery.py); Chalice
     # 1.34 cannot ask its event source to read that answer, so the merge does.
     resources["Worker"]["Properties"]["Events"] = {
@@ -363,7 +427,10 @@ def merge_template(stage: str) -> dict[str, Any]:
     return {
         "Parameters": parameters(stage),
         "Conditions": {"CreateTable": {"Fn::Equals": [{"Ref": "CreateTable"}, "true"]},
-                       "HasAlarmEmail": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]}},
+                       "HasAlarmEmail": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]},
+                       # The condition on sts:AssumeRole in .chalice/policy-{api,worker}.json.
+                       "AssumeRolesInOrg": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AssumeRoleOrgId"}, ""]}]},
+                       "DefaultMaxReceives": {"Fn::Equals": [{"Ref": "MaxReceives"}, ""]}},
         "Resources": resources,
         "Outputs": {
             "ModelsTableName": {"Value": {"Ref": "TableName"}},

@@ -13,12 +13,18 @@ Starts, all on loopback:
   deletes those it handled and leaves those it names as failed, or the whole batch if it
   raises, for redelivery and the dead-letter queue).
 
-The service finds all of them through the standard ``AWS_ENDPOINT_URL_*`` variables, as
-it would find AWS. Ctrl-C stops everything it started.
+The service finds all of them through the standard ``AWS_ENDPOINT_URL*`` variables, as
+it would find AWS, and nothing else: every AWS client it builds (EventBridge and STS
+included, and any it comes to need) is pointed at moto, its credentials are fake ones
+set here whatever the shell exported, and the shell's profile and shared AWS config are
+not read. The service's JSON logs go to a file (``--log-file``); the terminal gets the
+banner, then one short line per change of a model's status. Ctrl-C stops everything it
+started.
 """
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import logging
 import os
@@ -26,6 +32,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -33,7 +40,8 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional, TextIO
+from urllib.parse import urlsplit
 
 import boto3
 
@@ -54,6 +62,70 @@ DEMO_MODELS = {
 }
 # Not under "keepwarm": Powertools keeps the service's own lines off the root handler by that prefix.
 log = logging.getLogger(__name__)
+
+
+# The keys every AWS client the stack starts signs with: nothing it talks to checks them.
+FAKE_ACCESS_KEY = "AKIAKEEPWARMLOCAL000"
+FAKE_SECRET_KEY = "keepwarm-local-fake-secret"
+REGION = "us-west-2"
+# What could make a client started here reach beyond loopback, or sign as someone real: a
+# profile or role to load, a credentials provider to ask, endpoints in shared config to
+# ignore the ones set here, a proxy to go through.
+UNSAFE_VARIABLES = (
+    "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_CREDENTIAL_EXPIRATION",
+    "AWS_ROLE_ARN", "AWS_ROLE_SESSION_NAME", "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT",
+    "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy",
+)
+# Endpoints someone may point at their own stand-in for Bedrock (on loopback only).
+OWN_ENDPOINTS = ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "AWS_ENDPOINT_URL_BEDROCK")
+
+
+def is_loopback_url(url: str) -> bool:
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def loopback_only(environ: Optional[dict[str, str]] = None) -> dict[str, str]:
+    """Make ``environ`` (os.environ) safe for a stack that must reach nothing but loopback:
+    fake credentials forced (not defaulted: an engineer's real ones may be exported), no
+    profile, no shared config or credentials file, no instance metadata, no proxy, every
+    ``AWS_ENDPOINT_URL*`` dropped but a loopback Bedrock stand-in. Returns the Bedrock
+    endpoints kept. Raises ValueError for a Bedrock endpoint off loopback."""
+    env = os.environ if environ is None else environ
+    kept = {}
+    for var in OWN_ENDPOINTS:
+        url = env.get(var)
+        if url and not is_loopback_url(url):
+            raise ValueError(f"{var}={url} is not on loopback: the local stack talks to nothing else "
+                             f"(unset it to use the simulator)")
+        if url:
+            kept[var] = url
+    for var in [v for v in env if v in UNSAFE_VARIABLES or v.startswith("AWS_ENDPOINT_URL")]:
+        del env[var]
+    env.update(kept)
+    env.update(AWS_ACCESS_KEY_ID=FAKE_ACCESS_KEY, AWS_SECRET_ACCESS_KEY=FAKE_SECRET_KEY,
+               AWS_DEFAULT_REGION=REGION, AWS_REGION=REGION,
+               AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+               AWS_EC2_METADATA_DISABLED="true", NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
+    return kept
+
+
+def point_at(moto_url: str, environ: Optional[dict[str, str]] = None) -> None:
+    """Every AWS service at moto (``AWS_ENDPOINT_URL``: those not named below too, such as
+    EventBridge and STS), each service the stack uses named as well, so that no shared
+    setting can send one elsewhere."""
+    env = os.environ if environ is None else environ
+    env["AWS_ENDPOINT_URL"] = moto_url
+    for service in ("DYNAMODB", "SQS", "CLOUDWATCH", "EVENTBRIDGE", "STS"):
+        env[f"AWS_ENDPOINT_URL_{service}"] = moto_url
 
 
 def free_port() -> int:
@@ -106,10 +178,12 @@ def create_resources() -> dict[str, str]:
 class Runner:
     """EventBridge's minute tick and Lambda's SQS poller, in threads of this process."""
 
-    def __init__(self, queue_url: str, tick_seconds: float = 60.0, workers: int = 4):
+    def __init__(self, queue_url: str, tick_seconds: float = 60.0, workers: int = 4,
+                 say: Callable[[str], None] = lambda line: None):
         import app  # the service's own handlers, as Lambda would load them
 
         self.app = app
+        self.say = say  # a failure's one line on the terminal (its traceback goes to the log)
         self.queue_url = queue_url
         self.tick_seconds = tick_seconds
         self.sqs = boto3.client("sqs")
@@ -140,8 +214,9 @@ class Runner:
             at = datetime.fromtimestamp(due, timezone.utc)
             try:
                 self.app.tick(tick_event(at), None)
-            except Exception:  # keep ticking: EventBridge would call again next minute
+            except Exception as err:  # keep ticking: EventBridge would call again next minute
                 log.exception("tick failed")
+                self.say(f"{at:%H:%M:%S}  tick failed: {type(err).__name__}: {str(err)[:120]} (the log has more)")
 
     def _poll_loop(self) -> None:
         while not self.stopping.is_set():
@@ -162,8 +237,10 @@ class Runner:
         redelivery after the visibility timeout, then the dead-letter queue."""
         try:
             answer = self.app.worker(sqs_batch_event(messages, QUEUE), None)
-        except Exception:
+        except Exception as err:
             log.exception("worker failed; the batch will be redelivered")
+            self.say(f"{datetime.now(timezone.utc):%H:%M:%S}  worker failed: {type(err).__name__}: "
+                     f"{str(err)[:120]}; the batch will be redelivered (the log has more)")
             return
         failed = {failure["itemIdentifier"] for failure in answer["batchItemFailures"]}
         if failed:
@@ -252,6 +329,122 @@ def own_model_help(simulator_url: str, load_seconds: Optional[float]) -> str:
             f"  the README's \"Run it locally\" says what each does)\n")
 
 
+class StatusWatch:
+    """One short line on the terminal each time a model's status changes (as the API shows
+    it: cold, warming, warm, error), is paused or resumed, appears or goes; read from the
+    store every ``every`` seconds, in a thread of this process."""
+
+    def __init__(self, say: Callable[[str], None], every: float = 1.0):
+        from chalicelib.runtime import get_runtime
+
+        self.runtime = get_runtime()
+        self.say = say
+        self.every = every
+        self.seen: dict[str, tuple[str, bool, Optional[str]]] = {}
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="status-watch", daemon=True)
+
+    def start(self) -> "StatusWatch":
+        self.look(say=False)  # what is there at start-up the banner already says
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while not self.stopping.wait(self.every):
+            try:
+                self.look()
+            except Exception:  # a slow moto or a model mid-write: look again next time
+                log.exception("status watch failed")
+
+    def look(self, say: bool = True) -> None:
+        from chalicelib.fleet import _all_models
+        from chalicelib.planner import display_status
+
+        rt = self.runtime
+        now = rt.clock()
+        current = {}
+        for model in _all_models(rt.store):
+            status = display_status(model.config, model.state, now, rt.settings)
+            error = model.state.error if status == "error" else None
+            current[model.name] = (status, model.config.enabled, error)
+        if say:
+            for line in status_lines(self.seen, current):
+                self.say(f"{datetime.now(timezone.utc):%H:%M:%S}  {line}")
+        self.seen = current
+
+
+def status_lines(before: dict[str, tuple[str, bool, Optional[str]]],
+                 after: dict[str, tuple[str, bool, Optional[str]]]) -> list[str]:
+    """What changed between two looks at the models (name -> status, enabled, error)."""
+    lines = []
+    for name in sorted(set(before) | set(after)):
+        was, now = before.get(name), after.get(name)
+        if now is None:
+            lines.append(f"{name}: deleted")
+            continue
+        status, enabled, error = now
+        said = f": {error[:120]}" if error else ""
+        if was is None:
+            lines.append(f"{name}: registered, {status}" + ("" if enabled else " (paused)") + said)
+            continue
+        if was[1] != enabled:
+            lines.append(f"{name}: {'resumed' if enabled else 'paused'}")
+        if was[0] != status or (error and was[2] != error):
+            lines.append(f"{name}: {was[0]} -> {status}{said}")
+    return lines
+
+
+def default_log_file(port: int) -> Path:
+    return Path(tempfile.gettempdir()) / f"keepwarm-local-{port}.log"
+
+
+def send_logs_to(stream: TextIO) -> None:
+    """This process's log lines, the service's JSON ones (Powertools' handler on the
+    ``keepwarm`` logger) and the stack's own, into ``stream`` instead of the terminal."""
+    from chalicelib.logs import SERVICE
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=stream, force=True)
+    for noisy in ("werkzeug", "botocore", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    for handler in logging.getLogger(SERVICE).handlers:
+        if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
+            handler.setStream(stream)
+
+
+def banner(api_url: str, endpoints: dict[str, str], log_file: Path, demo_lines: list[str],
+           simulator_url: Optional[str], own_model: str = "") -> str:
+    """What ``make run`` prints once everything is up: where things are, and the CLI."""
+    cli = ".venv/bin/keepwarm"
+    lines = ["", "keepwarm is running locally (loopback only; Ctrl-C stops everything):"]
+    lines += [f"  {what:22} {url}" for what, url in endpoints.items()]
+    if simulator_url is not None:
+        lines.append(f"  simulator inspection   {simulator_url}/_sim/models")
+    lines.append(f"  service logs (JSON)    {log_file}   (tail -f it; below: one line per status change)")
+    if demo_lines:
+        lines += ["", "demo models registered:", *demo_lines]
+    if own_model:
+        lines += ["", own_model.rstrip("\n")]
+    lines += ["", f"the fleet page (refreshes every {REFRESH_SECONDS} s): open {api_url}/status in a browser",
+              "", "the keepwarm command (docs/cli.md), in another terminal:",
+              f"  export KEEPWARM_URL={api_url}",
+              f"  {cli} list"]
+    if demo_lines:
+        lines += [f"  {cli} status demo-llama",
+                  f"  {cli} warm demo-qwen --minutes 30 --wait",
+                  f"  {cli} events demo-llama --limit 10",
+                  f"  {cli} suggest demo-qwen --weeks 4"]
+    else:
+        lines += [f"  {cli} register NAME MODEL_ARN --window 'MON-FRI 09:00-18:00'",
+                  f"  {cli} status NAME"]
+    lines += [f"  {cli} export", "", "or the API itself:",
+              f"  curl -s {api_url}/models" + ("/demo-llama" if demo_lines else "") + " | python3 -m json.tool", ""]
+    return "\n".join(lines)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local.stack", description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")),
@@ -265,22 +458,29 @@ def main(argv: Optional[list[str]] = None) -> int:
                         help="the simulator answers 404 for a model not registered with it, as AWS does")
     parser.add_argument("--endpoints-file", type=Path,
                         help="write the endpoints as JSON here once everything is up")
+    parser.add_argument("--log-file", type=Path,
+                        help="where the service's JSON logs go (default: keepwarm-local-PORT.log in the "
+                             "temporary directory, emptied at start)")
     args = parser.parse_args(argv)
     if port_taken(args.port):
         print(f"port {args.port} on 127.0.0.1 is already in use (another `make run`?): stop that, or "
               f"choose another port: make run PORT={args.port + 1}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    for noisy in ("werkzeug", "botocore", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        own_bedrock = loopback_only()
+    except ValueError as err:
+        print(f"keepwarm local stack: {err}", file=sys.stderr)
+        return 2
+    log_file = args.log_file or default_log_file(args.port)
+    log_stream = open(log_file, "w", buffering=1, encoding="utf-8")
+    send_logs_to(log_stream)
+    # What the service writes itself (its EMF metrics are printed) goes to the log too;
+    # the terminal keeps what this module says.
+    terminal, errors = sys.stdout, sys.stderr
+    sys.stdout = sys.stderr = log_stream
 
-    # Fake credentials: nothing started here checks them, and no real AWS is reachable.
-    for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-        os.environ.pop(var, None)
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-west-2")
-    os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+    def say(line: str) -> None:
+        print(line, file=terminal, flush=True)
 
     from moto.server import ThreadedMotoServer
 
@@ -294,15 +494,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     moto.start()
     host, port = moto.get_host_and_port()
     moto_url = f"http://{host}:{port}"
-    os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = moto_url
-    os.environ["AWS_ENDPOINT_URL_SQS"] = moto_url
-    os.environ["AWS_ENDPOINT_URL_CLOUDWATCH"] = moto_url  # the models' traffic, for GET .../suggestion
+    point_at(moto_url)  # DynamoDB, SQS, EventBridge, CloudWatch (the models' traffic), STS, ...
 
     simulator_server = None
     auto_create = None if args.strict_models else args.load_seconds
     demo = not args.no_demo
-    if os.environ.get("AWS_ENDPOINT_URL_BEDROCK_RUNTIME"):
+    if own_bedrock.get("AWS_ENDPOINT_URL_BEDROCK_RUNTIME"):
         demo = False  # someone else's models: register none of ours
+        os.environ.setdefault("AWS_ENDPOINT_URL_BEDROCK", os.environ["AWS_ENDPOINT_URL_BEDROCK_RUNTIME"])
     else:
         sim = Simulator(auto_create=auto_create)
         for spec in SIMULATED_DEMO_MODELS:  # an old Llama import and a new Qwen one
@@ -320,16 +519,17 @@ def main(argv: Optional[list[str]] = None) -> int:
     chalice = subprocess.Popen(
         [sys.executable, "-c", _CHILD, str(os.getpid()), str(Path(sys.executable).parent / "chalice"),
          "local", "--host", "127.0.0.1", "--port", str(args.port), "--stage", "local", "--no-autoreload"],
-        cwd=ROOT, env=os.environ.copy(),
+        cwd=ROOT, env=os.environ.copy(), stdout=log_stream, stderr=subprocess.STDOUT,
     )
     runner: Optional[Runner] = None
+    watch: Optional[StatusWatch] = None
     try:
         try:
             wait_for_http(f"{api_url}/models", timeout=30, server=chalice)
         except (RuntimeError, TimeoutError) as err:
-            print(f"chalice local did not start: {err}", file=sys.stderr)
+            print(f"chalice local did not start: {err} (its output: {log_file})", file=errors)
             return 1
-        runner = Runner(resources["queue_url"], tick_seconds=args.tick_seconds).start()
+        runner = Runner(resources["queue_url"], tick_seconds=args.tick_seconds, say=say).start()
         demo_lines = register_demo(api_url, datetime.now(timezone.utc)) if demo else []
         if demo:
             seed_demo_traffic(datetime.now(timezone.utc))
@@ -337,29 +537,21 @@ def main(argv: Optional[list[str]] = None) -> int:
                      "dead_letter_queue_url": resources["dead_letter_queue_url"],
                      "bedrock_runtime": os.environ["AWS_ENDPOINT_URL_BEDROCK_RUNTIME"],
                      "fleet_page": f"{api_url}/status"}
-        print("\nkeepwarm is running locally (loopback only; Ctrl-C stops everything):", flush=True)
-        for what, url in endpoints.items():
-            print(f"  {what:22} {url}")
-        if simulator_server is not None:
-            print(f"  simulator inspection   {simulator_server.url}/_sim/models")
-        if demo_lines:
-            print("demo models registered:", *demo_lines, sep="\n")
-        print(f"\nthe fleet page (refreshes every {REFRESH_SECONDS} s): open {api_url}/status in a browser",
-              flush=True)
-        print(f"\ntry:\n  curl -s {api_url}/models/demo-llama | python3 -m json.tool\n"
-              f"  curl -s {api_url}/models/demo-llama/events\n"
-              f"  curl -s '{api_url}/models/demo-qwen/suggestion?weeks=4&coverage=0.99'\n", flush=True)
-        if simulator_server is not None:
-            print(own_model_help(simulator_server.url, auto_create), flush=True)
+        say(banner(api_url, endpoints, log_file, demo_lines,
+                   simulator_server.url if simulator_server is not None else None,
+                   own_model_help(simulator_server.url, auto_create) if simulator_server is not None else ""))
+        watch = StatusWatch(say, every=min(1.0, args.tick_seconds)).start()
         if args.endpoints_file:
-            args.endpoints_file.write_text(json.dumps(endpoints))
+            args.endpoints_file.write_text(json.dumps({**endpoints, "moto": moto_url, "log_file": str(log_file)}))
         while not stopping.is_set():
             if chalice.poll() is not None:
-                print(f"chalice local exited with {chalice.returncode}", file=sys.stderr)
+                print(f"chalice local exited with {chalice.returncode} (its output: {log_file})", file=errors)
                 return 1
             stopping.wait(0.5)
         return 0
     finally:
+        if watch is not None:
+            watch.stop()
         if runner is not None:
             runner.stop()
         chalice.terminate()
@@ -370,6 +562,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         if simulator_server is not None:
             simulator_server.stop()
         moto.stop()
+        sys.stdout, sys.stderr = terminal, errors
+        log_stream.close()
         print("keepwarm local stack stopped", flush=True)
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import secrets
+import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
@@ -36,13 +38,16 @@ logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server, one li
 
 UTC = timezone.utc
 _names = itertools.count()
+# The same process may run the suite twice (pytest.main twice; an IDE's re-run): names carry
+# a token of this import, so a second run never meets the first one's tables and queues.
+_run = secrets.token_hex(3)
 
 ARN_LLAMA = "arn:aws:bedrock:us-west-2:123456789012:imported-model/llama8b00001"
 ARN_QWEN = "arn:aws:bedrock:us-west-2:123456789012:imported-model/qwen7b000001"
 
 
 def unique(prefix: str) -> str:
-    return f"{prefix}-{os.getpid()}-{next(_names)}"
+    return f"{prefix}-{os.getpid()}-{_run}-{next(_names)}"
 
 
 @pytest.fixture(scope="session")
@@ -51,10 +56,18 @@ def moto_url() -> Iterator[str]:
     server.start()
     host, port = server.get_host_and_port()
     url = f"http://{host}:{port}"
+    # moto's backends live in this process, not in the server: start from none of an
+    # earlier run's tables, queues and buses.
+    _reset_moto(url)
     os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = url
     os.environ["AWS_ENDPOINT_URL_SQS"] = url
     yield url
+    _reset_moto(url)
     server.stop()
+
+
+def _reset_moto(url: str) -> None:
+    urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=30).close()
 
 
 @pytest.fixture

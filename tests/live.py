@@ -49,16 +49,19 @@ def wait_for(what: str, check: Callable[[], Optional[Any]], timeout: float, ever
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-def launch(tmp: Path, port: int, *extra: str, demo: bool = False) -> subprocess.Popen:
-    """``python -m local.stack`` on ``port`` in its own session, output to tmp/stack.log;
-    with ``demo``, with the demo models ``make run`` registers."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL_")}
-    env.update(KEEPWARM_POLL_SECONDS=str(POLL_SECONDS), PYTHONUNBUFFERED="1")
+def launch(tmp: Path, port: int, *extra: str, demo: bool = False,
+           env: Optional[dict[str, str]] = None) -> subprocess.Popen:
+    """``python -m local.stack`` on ``port`` in its own session, its terminal output to
+    tmp/stack.log and the service's JSON logs to tmp/service.log; with ``demo``, with the
+    demo models ``make run`` registers; ``env`` added to the environment."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL_")}
+    environ.update(KEEPWARM_POLL_SECONDS=str(POLL_SECONDS), PYTHONUNBUFFERED="1", **(env or {}))
     with open(tmp / "stack.log", "w") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "local.stack", "--port", str(port), "--tick-seconds", "1",
-             *(() if demo else ("--no-demo",)), "--load-seconds", str(AUTO_LOAD_SECONDS), "--endpoints-file", str(tmp / "endpoints.json"), *extra],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+             *(() if demo else ("--no-demo",)), "--load-seconds", str(AUTO_LOAD_SECONDS),
+             "--endpoints-file", str(tmp / "endpoints.json"), "--log-file", str(tmp / "service.log"), *extra],
+            cwd=ROOT, env=environ, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def started(tmp: Path, proc: subprocess.Popen) -> dict[str, str]:
@@ -75,10 +78,10 @@ def listening(port: int) -> bool:
 
 
 @contextmanager
-def running_stack(tmp: Path, demo: bool = False) -> Iterator[dict[str, str]]:
+def running_stack(tmp: Path, demo: bool = False, env: Optional[dict[str, str]] = None) -> Iterator[dict[str, str]]:
     """Start the stack, yield its endpoints, stop it and check it left nothing listening."""
     port = free_port()
-    proc = launch(tmp, port, demo=demo)
+    proc = launch(tmp, port, demo=demo, env=env)
     try:
         yield started(tmp, proc)
     finally:

@@ -130,9 +130,9 @@ def test_client_warm_and_release(stack, register, kw):
     assert kw.release(name, lease["id"]) is None
     with pytest.raises(KeepwarmError) as caught:
         kw.lease_status(name, lease["id"])
-    assert caught.value.status == 404 and caught.value.code == "NotFoundError"
-    assert lease["id"] in caught.value.message
-    assert str(caught.value).startswith("HTTP 404 NotFoundError: ")
+    assert caught.value.status == 404 and caught.value.code == "LeaseEnded"
+    assert lease["id"] in caught.value.message and "was released at" in caught.value.message
+    assert str(caught.value).startswith("HTTP 404 LeaseEnded: ")
     with pytest.raises(KeepwarmError) as caught:
         kw.wait_until_ready(name, lease["id"], timeout=5, poll=0.5)
     assert caught.value.status == 404 and "gone" in str(caught.value)
@@ -147,7 +147,25 @@ def test_release_command(stack, register, kw, capsys):
     # Again, as a batch script's cleanup trap would after the lease ran out: not a failure.
     assert main(["release", name, lease["id"], "--url", stack["api"]]) == 0
     out, _ = capsys.readouterr()
-    assert out.startswith(f"lease {lease['id']} on {name} is already gone: ") and "released" in out
+    assert out.startswith(f"lease {lease['id']} on {name} is already gone: ") and "was released at" in out
+
+
+def test_releasing_what_never_existed_fails_naming_it(stack, register, kw, capsys):
+    """A typo in the lease id or the model's name is not "already gone": it exits 2 and
+    says what was not found, so that a script's mistake is seen."""
+    name, _ = register()
+    lease = kw.lease(name, 5)
+    typo = lease["id"][:-1] + ("0" if lease["id"][-1] != "0" else "1")
+    assert main(["release", name, typo, "--url", stack["api"]]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == (f"keepwarm: cannot release lease {typo} on {name}: {name} has no lease '{typo}': none with "
+                   "that id was taken on it in the last 7 days (check the model and the id)\n")
+    assert main(["release", name + "x", lease["id"], "--url", stack["api"]]) == 2
+    _, err = capsys.readouterr()
+    assert err.startswith(f"keepwarm: cannot release lease {lease['id']} on {name}x: no model named")
+    assert main(["release", name, "not-a-lease", "--url", stack["api"]]) == 2
+    assert kw.lease_status(name, lease["id"])["active"] is True  # none of that touched the real one
 
 
 def test_wait_times_out_and_keeps_the_lease(stack, register, kw, capsys):
@@ -276,6 +294,44 @@ def test_network_error(capsys):
     assert caught.value.status is None and caught.value.code == "NetworkError"
     assert str(caught.value).startswith(f"cannot reach {url}: ")
     assert main(["--url", url, "status", "m"]) == 2
+    _, err = capsys.readouterr()
+    assert err.startswith(f"keepwarm: cannot reach {url}: ") and "(URL from --url)" in err
+    assert "Give its URL with --url URL or export KEEPWARM_URL=URL" in err
+
+
+def test_unreachable_says_where_the_url_came_from(capsys, monkeypatch):
+    monkeypatch.delenv("KEEPWARM_URL", raising=False)
+    monkeypatch.setenv("PORT", str(free_port()))  # not read: other servers use it too
+    assert main(["list"]) == 2
+    _, err = capsys.readouterr()
+    if "cannot reach http://127.0.0.1:8000" in err:  # nothing on the default port (else it answered)
+        assert "(URL from the default: neither --url nor KEEPWARM_URL is set)" in err
+        assert "--url URL or export KEEPWARM_URL=URL" in err
+    url = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("KEEPWARM_URL", url)
+    assert main(["list"]) == 2
+    _, err = capsys.readouterr()
+    assert err.startswith(f"keepwarm: cannot reach {url}: ") and "(URL from KEEPWARM_URL)" in err
+
+
+def test_status_shows_the_recent_windows_readiness_in_the_models_zone():
+    from keepwarm_client.cli import readiness_lines
+
+    readiness = {"recent": [
+        {"window_open": "2026-03-10T08:00:00Z", "window_close": "2026-03-10T17:00:00Z", "ready_at_open": False,
+         "late_seconds": 42.0, "verified_warm_minutes": 520.0, "verified_share": 0.963, "unexpected_cold": 1,
+         "cold_starts": 1},
+        {"window_open": "2026-03-09T08:00:00Z", "window_close": "2026-03-09T17:00:00Z", "ready_at_open": True,
+         "late_seconds": 0.0, "verified_warm_minutes": 540.0, "verified_share": 1.0, "unexpected_cold": 0,
+         "cold_starts": 0}],
+        "summary": {"openings": 2, "ready_at_open": 1, "late_seconds_max": 42.0, "verified_share": 0.9815}}
+    assert readiness_lines(readiness, "Europe/Paris") == [
+        "readiness (last 7 days): ready at 1 of 2 openings, at worst 42 s late, verified warm 98.2% of window time",
+        "  2026-03-10 09:00-18:00 Europe/Paris  ready 42 s late, verified warm 96.3%, 1 unexpected cold, "
+        "1 cold start(s)",
+        "  2026-03-09 09:00-18:00 Europe/Paris  ready at open, verified warm 100.0%"]
+    # An API without readiness (older, or before any window opened): nothing is shown.
+    assert readiness_lines(None, "UTC") == [] and readiness_lines({"recent": [], "summary": {}}, "UTC") == []
 
 
 def test_url_from_the_environment(stack, register, capsys, monkeypatch):

@@ -81,3 +81,24 @@ def test_the_local_runner_deletes_only_the_messages_the_worker_handled(runtime, 
     sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=poison["ReceiptHandle"], VisibilityTimeout=0)
     again = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
     assert [m["Body"] for m in again] == [POISON]
+
+
+def test_the_local_runner_says_on_the_terminal_when_the_worker_fails(runtime, client, sqs, queue_url, two_calls,
+                                                                      monkeypatch):
+    """make run's logs go to a file: a worker that raises gets one line on the terminal."""
+    from local.stack import Runner
+
+    said: list[str] = []
+    runner = Runner(queue_url, say=said.append)
+
+    def broken(event, context):
+        raise RuntimeError("the table is gone")
+
+    monkeypatch.setattr(runner.app, "worker", broken)
+    try:
+        runner.deliver([{"MessageId": "m1", "ReceiptHandle": "r1", "Body": two_calls["llama"],
+                         "Attributes": {"ApproximateReceiveCount": "1"}}])
+    finally:
+        runner.pool.shutdown()
+    assert len(said) == 1 and said[0].endswith(
+        "  worker failed: RuntimeError: the table is gone; the batch will be redelivered (the log has more)")

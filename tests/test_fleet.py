@@ -144,17 +144,32 @@ def test_the_day_shows_windows_held_spans_cold_spells_calls_and_errors():
 
 
 class _Page(HTMLParser):
-    """What a browser would build: the elements, their attributes and the text."""
+    """What a browser would build: the elements, their attributes, the text, and the
+    scripts' text apart."""
 
     def __init__(self):
         super().__init__()
-        self.tags, self.text = [], []
+        self.tags, self.text, self.scripts = [], [], []
+        self._in_script = False
 
     def handle_starttag(self, tag, attrs):
         self.tags.append((tag, dict(attrs)))
+        self._in_script = tag == "script"
+        if self._in_script:
+            self.scripts.append("")
+
+    def handle_endtag(self, tag):
+        if tag == "script":
+            self._in_script = False
 
     def handle_data(self, data):
-        self.text.append(data)
+        if self._in_script:
+            self.scripts[-1] += data
+        else:
+            self.text.append(data)
+
+    def only_its_own_script(self) -> bool:
+        return self.scripts == [fleetpage.SCRIPT] and not [a for t, a in self.tags if t == "script" and a]
 
 
 HOSTILE = '<script>alert("x")</script>&<img src=x onerror=alert(1)>'
@@ -173,11 +188,11 @@ def test_the_page_escapes_everything_a_user_wrote():
     html = fleetpage.render_page(store, SETTINGS, NOW)
     page = _Page()
     page.feed(html)
-    assert not [t for t, _ in page.tags if t in ("script", "img")]
+    assert not [t for t, _ in page.tags if t == "img"] and page.only_its_own_script()
     assert not [a for _, attrs in page.tags for a in attrs if a.startswith("on")]
     text = "".join(page.text)
     assert HOSTILE in text  # shown, as text
-    rows = [attrs for tag, attrs in page.tags if tag == "tr" and "data-model" in attrs]
+    rows = [attrs for tag, attrs in page.tags if tag == "div" and "model" in attrs.get("class", "").split()]
     assert {r["data-model"] for r in rows} == {hostile.name, "m-002"}
 
 
@@ -185,14 +200,18 @@ def test_the_page_shows_each_model_worst_first_with_its_timeline_and_the_fleets_
     store = fleet_of([("cold", True), ("warm", True), ("error", True)])
     store.add_event("m-001", Event(at(9, 50), "call", {"outcome": "ready"}), 30)
     html = fleetpage.render_page(store, SETTINGS, NOW, refresh_seconds=5)
-    assert '<meta http-equiv="refresh" content="5">' in html
-    assert re.findall(r'<tr data-model="([^"]+)" data-status="([^"]+)"', html) == [
+    assert '<noscript><meta http-equiv="refresh" content="5"></noscript>' in html  # without script
+    assert 'data-refresh="5"' in html  # with it: in place
+    assert re.findall(r'<div class="model" id="[^"]+" data-model="([^"]+)" data-status="([^"]+)"', html) == [
         ("m-002", "error"), ("m-001", "warm"), ("m-000", "cold")]
-    assert html.count('<svg class="timeline"') == 3
+    assert html.count('<svg class="timeline"') == 3 and html.count('<svg class="day"') == 3
     warm_row = html[html.index('data-model="m-001"'):html.index('data-model="m-000"')]
     assert 'class="warm"' in warm_row and 'class="call"' in warm_row and 'class="window"' in warm_row
     assert 'class="now"' in warm_row
-    assert "1 in error" in html and "AccessDeniedException: no &lt;b&gt;access&lt;/b&gt; to m-2" in html
+    assert "Warm: window 09:00–18:00; held warm until 18:00 (in 8 h)" in warm_row
+    # The error once, in its model's block; the banner names the model and links to it.
+    assert "1 in error" in html and '<a href="#m-m-002">m-002</a>' in html
+    assert html.count("AccessDeniedException: no &lt;b&gt;access&lt;/b&gt; to m-2") == 1
     assert re.search(r"\$[\d,]+\.\d\d</b>projected for 2026-03 \(3 of 3 priced\)", html)
 
 
@@ -205,11 +224,14 @@ def test_the_widget_answers_describe_and_reads_the_day_in_the_dashboards_zone(ru
     assert "No models registered yet" in client.lambda_.invoke("fleet_widget", event).payload
     register(client, model_arn=arn(1), name="alpha")
     html = client.lambda_.invoke("fleet_widget", event).payload
-    assert "<html" not in html and "today (Asia/Shanghai)" in html and 'data-model="alpha"' in html
-    # The dashboard's day: Monday 08:00 UTC is 16:00 in Shanghai, the window (09:00-18:00
-    # London, on UTC this week) from 17:00: the bar starts at 17/24 of the strip.
-    window = re.search(r'<rect class="window" x="([\d.]+)"', html)
-    assert window and float(window.group(1)) == pytest.approx(17 / 24 * fleetpage.WIDTH, abs=0.2)
+    assert "<html" not in html and "<script" not in html and 'data-model="alpha"' in html
+    # Monday 08:00 UTC is 16:00 in Shanghai: the update time is the dashboard's; the model's
+    # day and times are its own zone's (London, on UTC this week): its window 09:00-18:00
+    # starts at 9/24 of the day's strip.
+    assert "Updated 2026-03-09 16:00:00 Asia/Shanghai" in html and "Europe/London, 08:00 there" in html
+    day = html[html.index('<svg class="day"'):]
+    window = re.search(r'<rect class="window" x="([\d.]+)"', day)
+    assert window and float(window.group(1)) == pytest.approx(9 / 24 * fleetpage.WIDTH, abs=0.2)
 
 
 def test_the_routes_serve_filters_the_fleet_and_the_status_page(runtime, client):
@@ -227,6 +249,10 @@ def test_the_routes_serve_filters_the_fleet_and_the_status_page(runtime, client)
     page = client.http.get("/status")
     assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
     assert 'data-model="alpha"' in page.body.decode() and 'data-model="beta"' in page.body.decode()
+    assert '<link rel="icon" type="image/svg+xml"' in page.body.decode()
+    icon = client.http.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["Content-Type"] == "image/svg+xml"
+    assert icon.body.decode().startswith("<svg")
 
 
 def test_a_dry_run_answers_what_would_be_stored_and_stores_nothing(runtime, client):
@@ -246,8 +272,8 @@ def test_a_dry_run_answers_what_would_be_stored_and_stores_nothing(runtime, clie
     assert [(m["name"], m["timezone"]) for m in models] == [("alpha", "Europe/London")]
 
 
-ALLOWED_TAGS = {"html", "head", "meta", "title", "body", "h1", "div", "style", "p", "b", "span", "ul", "li",
-                "table", "thead", "tbody", "tr", "th", "td", "svg", "rect", "line", "circle", "text", "i"}
+ALLOWED_TAGS = {"html", "head", "meta", "title", "link", "noscript", "body", "h1", "div", "style", "p", "b", "span",
+                "a", "details", "summary", "dl", "dt", "dd", "svg", "rect", "line", "circle", "text", "i", "script"}
 
 
 @hsettings(max_examples=40, deadline=None)
@@ -262,7 +288,14 @@ def test_whatever_a_user_wrote_the_page_builds_only_its_own_elements(reason, hol
     store.add_event("m-001", Event(at(9, 30), "error", {"reason": reason}), 30)
     page = _Page()
     page.feed(fleetpage.render_page(store, SETTINGS, NOW))
-    assert {tag for tag, _ in page.tags} <= ALLOWED_TAGS
+    assert {tag for tag, _ in page.tags} <= ALLOWED_TAGS and page.only_its_own_script()
     assert not [a for _, attrs in page.tags for a in attrs if a.startswith("on")]
     text = "".join(page.text)
     assert reason.strip()[:40] in text and holder.strip()[:40] in text
+
+
+def test_a_large_fleets_page_refreshes_less_often(monkeypatch):
+    store = fleet_of([("cold", True)] * 12)
+    assert 'data-refresh="5"' in fleetpage.render_page(store, SETTINGS, NOW, refresh_seconds=5)
+    monkeypatch.setattr(fleetpage, "MODELS_PER_SECOND", 2)  # as 100 is for 1,200 models
+    assert 'data-refresh="6"' in fleetpage.render_page(store, SETTINGS, NOW, refresh_seconds=5)

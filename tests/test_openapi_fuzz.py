@@ -76,6 +76,7 @@ BEYOND_THE_DOCUMENT = re.compile("|".join([
     r"from",  # within the years 2000-2200
     r"next_token",  # one this service issued
     r"role_arn|external_id",  # a role the operator's pattern allows, in the model's partition; an id with a role
+    r"gaps_minutes",  # a probe's gaps, each longer than the one before
 ]))
 # Schedules the service runs, for most registrations and changes the document allows (see
 # make_runnable): it cannot say which zone names and cron expressions exist, so nearly every
@@ -364,7 +365,7 @@ def json_tail(line: str) -> Optional[dict]:
 def test_the_loop_ran_all_along(api, stack_dir: Path):
     """Everything registered above was planned by the tick and called by the worker as it
     came: neither may have failed on any of it."""
-    log = (stack_dir / "stack.log").read_text()
+    log = (stack_dir / "stack.log").read_text() + (stack_dir / "service.log").read_text()
     # Only the service's own JSON lines: a fuzzed URL may well name a model "planning_failed".
     events = [event for event in map(json_tail, log.splitlines()) if event is not None]
     ticks = [event for event in events if event["event"] == "tick"]

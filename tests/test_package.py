@@ -3,6 +3,7 @@ checked by cfn-lint before and after the SAM transform in each AWS partition, an
 policies held to least privilege in the stack's own partition."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import subprocess
@@ -14,7 +15,7 @@ import pytest
 from chalicelib.delivery import WORKER_BATCH
 from chalicelib.settings import Settings
 from chalicelib.store import TABLE_KEYS
-from deploy.package import ROLES, STAGE_RULE, main, names, package
+from deploy.package import ROLES, STAGE_RULE, main, names, package, setting_parameter
 
 # Its module-scoped fixture is costly: all its tests run on one worker.
 pytestmark = pytest.mark.xdist_group("package")
@@ -107,11 +108,12 @@ def test_the_worker_takes_batches_and_only_its_failures_come_back(built):
 
 def test_each_function_has_the_memory_its_work_needs(built):
     """CPU follows memory: the tick, which claims thousands of models in a minute, gets a
-    whole vCPU and stops claiming well before its timeout; the API stays small."""
+    whole vCPU and stops claiming well before its timeout; so do the API and the widget,
+    which read every model's glance for the fleet view."""
     _, template = built
     res = resources(template)
     memory = {fn: res[fn]["Properties"]["MemorySize"] for fn in ROLES}
-    assert memory == {"APIHandler": 256, "Tick": 1769, "Worker": 512, "FleetWidget": 512}
+    assert memory == {"APIHandler": 1769, "Tick": 1769, "Worker": 512, "FleetWidget": 1769}
     defaults = Settings(table_name="t", queue_url="q")
     assert defaults.tick_claim_seconds + 10 <= res["Tick"]["Properties"]["Timeout"]
 
@@ -169,7 +171,7 @@ EXPECTED_ACTIONS = {
     # role where it has one. The indexes keep keys only: whoever queries one reads the
     # items with BatchGetItem. (SendMessageBatch is authorised by sqs:SendMessage.)
     "ApiHandlerRole": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:DeleteItem",
-                       "dynamodb:Query", "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem",
+                       "dynamodb:Query", "dynamodb:BatchWriteItem",
                        "sqs:SendMessage", "bedrock:GetImportedModel", "sts:AssumeRole", *LOGS, *TELL,
                        # A model's invocation counts, for GET .../suggestion: the API only.
                        "cloudwatch:GetMetricData"},
@@ -222,7 +224,9 @@ def test_each_role_grants_only_what_its_function_calls(built):
                     # policy decides whether we may), and the very pattern the API checks.
                     assert (region, account, what) == ("", "*", "role/${AssumeRoleNames}"), (role, arn)
                 else:
-                    assert (service, what) == ("bedrock", "imported-model/*"), (role, arn)
+                    # Any region (a model is called in its own), but this account's models:
+                    # another account's are reached only as a role there.
+                    assert (service, account, what) == ("bedrock", "{account}", "imported-model/*"), (role, arn)
 
 
 def test_every_policy_resource_is_in_the_stacks_partition(built):
@@ -259,6 +263,74 @@ def test_the_roles_the_api_accepts_are_the_roles_it_may_assume(built):
         assert granted == {told["Fn::Sub"]}
     assert doc["Parameters"]["AssumeRoleNames"]["Default"] == "keepwarm-*"
     assert doc["Outputs"]["ApiHandlerRoleArn"] == {"Value": {"Fn::GetAtt": ["ApiHandlerRole", "Arn"]}}
+
+
+def test_every_setting_the_service_reads_is_a_parameter(built):
+    """``make deploy PARAMS="CmuPrices=... KeepaliveMinutes=..."`` reaches every variable
+    chalicelib/settings.py reads, in every function; the few the stack sets itself are
+    its own resources, AssumeRoleNames, and the worker's timeout, which must equal it."""
+    _, template = built
+    doc = load(template)
+    read = [Settings.env_name(f.name) for f in dataclasses.fields(Settings)]
+    by_stack = {"KEEPWARM_TABLE", "KEEPWARM_QUEUE_URL", "KEEPWARM_ASSUME_ROLE_PATTERN",
+                "KEEPWARM_WORKER_TIMEOUT_SECONDS"}
+    for fn in ROLES:
+        env = doc["Resources"][fn]["Properties"]["Environment"]["Variables"]
+        for variable in read:
+            value = env[variable]
+            if variable not in by_stack:
+                parameter = doc["Parameters"][value["Ref"]]
+                # Empty leaves the service's own default (Settings.from_env reads "" as unset).
+                assert parameter["Default"] == "", variable
+        assert env["KEEPWARM_CMU_PRICES"] == {"Ref": "CmuPrices"}
+        assert env["KEEPWARM_DEFAULT_KEEPALIVE_MINUTES"] == {"Ref": "KeepaliveMinutes"}
+        assert env["KEEPWARM_WORKER_TIMEOUT_SECONDS"] == str(doc["Resources"]["Worker"]["Properties"]["Timeout"])
+    for f in dataclasses.fields(Settings):
+        pattern = doc["Parameters"].get(setting_parameter(f.name), {}).get("AllowedPattern")
+        if pattern and f.type in ("int", "float"):
+            assert re.fullmatch(pattern, "") and re.fullmatch(pattern, str(f.default)), f.name
+            assert not re.fullmatch(pattern, "ten"), f.name
+    # The queue hands a message to the dead-letter queue after the deliveries the worker counts.
+    redrive = resources(template)["WorkQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"]
+    assert redrive == {"Fn::If": ["DefaultMaxReceives", Settings.max_receives, {"Ref": "MaxReceives"}]}
+
+
+def test_roles_may_be_assumed_only_in_the_organization_given(built):
+    """AssumeRoleOrgId, when given, keeps the API and the worker from assuming a role of the
+    right name in an account outside the organization; empty, the roles' trust decides."""
+    _, template = built
+    doc = load(template)
+    assume = [s for stmts in statements(template).values() for s in stmts if s["Action"] == ["sts:AssumeRole"]]
+    assert len(assume) == 2
+    for s in assume:
+        assert s["Condition"] == {"Fn::If": [
+            "AssumeRolesInOrg", {"StringEquals": {"aws:ResourceOrgID": {"Ref": "AssumeRoleOrgId"}}},
+            {"Ref": "AWS::NoValue"}]}
+    assert doc["Conditions"]["AssumeRolesInOrg"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AssumeRoleOrgId"}, ""]}]}
+    parameter = doc["Parameters"]["AssumeRoleOrgId"]
+    pattern = re.compile(parameter["AllowedPattern"])
+    assert parameter["Default"] == "" and pattern.fullmatch("") and pattern.fullmatch("o-a1b2c3d4e5")
+    assert not pattern.fullmatch("123456789012") and not pattern.fullmatch("r-ab12")
+
+
+def test_the_api_is_regional_as_every_partition_allows(built):
+    """API Gateway has no edge-optimized APIs in aws-cn and aws-us-gov: Chalice's default
+    (EDGE) would fail to deploy there."""
+    _, template = built
+    assert resources(template)["RestAPI"]["Properties"]["EndpointConfiguration"] == "REGIONAL"
+    api, = [r["Properties"] for r in resources(expanded(template)).values() if r["Type"] == "AWS::ApiGateway::RestApi"]
+    assert api["EndpointConfiguration"] == {"Types": ["REGIONAL"]}
+    assert api["Name"] == {"Ref": "AWS::StackName"}
+
+
+def test_a_failed_tick_is_not_retried_with_its_old_time(built):
+    """A retried tick would plan with its minute's old event time and fire the lag alarm;
+    the next minute's tick does the work instead."""
+    _, template = built
+    config, = [r["Properties"] for r in resources(expanded(template)).values()
+               if r["Type"] == "AWS::Lambda::EventInvokeConfig"]
+    assert config["FunctionName"] == {"Ref": "Tick"} and config["Qualifier"] == "$LATEST"
+    assert (config["MaximumRetryAttempts"], config["MaximumEventAgeInSeconds"]) == (0, 60)
 
 
 def test_each_function_has_a_log_group_with_retention(built):

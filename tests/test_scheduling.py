@@ -126,10 +126,42 @@ def test_an_expired_lease_is_gone_for_every_route(client, simulator, clock):
     assert client.http.get("/models/llama/leases").json_body["leases"] == []
     assert show(client, "llama") == before
     assert "lease_released" not in {e["kind"] for e in events(client, "llama")}
-    # Once a later change has dropped it, it is simply unknown.
+    # A later change keeps it for a week, as ended: a late cleanup is told it is over...
     lease(client, "llama", 5)
     gone = client.http.get(f"/models/llama/leases/{old['id']}")
-    assert gone.status_code == 404 and "has no lease" in gone.json_body["Message"]
+    assert gone.status_code == 404 and gone.json_body["Code"] == "LeaseEnded"
+    # ... and then it is simply unknown.
+    clock.set(at(20) + timedelta(days=8))
+    lease(client, "llama", 5)
+    gone = client.http.get(f"/models/llama/leases/{old['id']}")
+    assert gone.status_code == 404 and gone.json_body["Code"] == "NotFoundError"
+    assert "has no lease" in gone.json_body["Message"]
+
+
+def test_a_lease_that_existed_is_told_from_one_that_never_did(client, simulator, clock):
+    """Releasing twice (a batch job's cleanup after its own release) says the lease is
+    over; an id the model never had, or a model that does not exist, says so instead."""
+    register(client, model_arn=ARN_LLAMA, name="llama")
+    clock.set(at(20))
+    taken = lease(client, "llama", 60)
+    other = lease(client, "llama", 60)
+    clock.set(at(20, 10))
+    path = f"/models/llama/leases/{taken['id']}"
+    assert client.http.delete(path).status_code == 204
+    for method in ("GET", "DELETE"):
+        again = getattr(client.http, method.lower())(path)
+        assert (again.status_code, again.json_body) == (404, {
+            "Code": "LeaseEnded", "Message": f"lease {taken['id']} of llama was released at 2026-03-09T20:10:00Z"})
+    # The release ended that lease alone, and the model is held by the other one still.
+    assert [x["id"] for x in client.http.get("/models/llama/leases").json_body["leases"]] == [other["id"]]
+    assert client.http.get(f"/models/llama/leases/{other['id']}").json_body["active"] is True
+    never = client.http.delete("/models/llama/leases/l0123456789ab")
+    assert never.status_code == 404 and never.json_body["Code"] == "NotFoundError"
+    assert never.json_body["Message"] == ("llama has no lease 'l0123456789ab': none with that id was taken on it "
+                                          "in the last 7 days (check the model and the id)")
+    no_model = client.http.delete(f"/models/lama/leases/{other['id']}")
+    assert no_model.status_code == 404 and no_model.json_body["Code"] == "NotFoundError"
+    assert [e["kind"] for e in events(client, "llama")].count("lease_released") == 1
 
 
 def test_overlapping_leases_and_early_release(client, driver, simulator, clock):

@@ -1,19 +1,24 @@
-"""``keepwarm``: warm a model before a batch job, release it, show its state.
+"""``keepwarm``: warm a model before a batch job, release it, show its state; register,
+pause, resume, override and delete models; export the fleet and apply it from a file.
+docs/cli.md describes every command.
 
     keepwarm warm my-model --minutes 90 --wait && python run_batch.py
+
+One function per subcommand: ``_parser_<name>`` builds its arguments, ``cmd_<name>`` runs it.
 
 Exit status: 0 done (for ``warm --wait``: the model is ready), 1 bad usage, 2 an error
 (the model's error, the model paused or held cold by an override, an HTTP error such as
 an unknown model, the network), 3 ``--wait`` timed out, 130 interrupted (Ctrl-C; the
-lease is not released).
+lease is not released). A deletion asked for off a terminal without ``--yes`` is bad usage (1).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import re
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Optional, Sequence, TextIO
 
@@ -21,6 +26,7 @@ from keepwarm_client import fleetfile
 from keepwarm_client.client import KeepwarmClient, KeepwarmError, LeaseTimeout
 
 DEFAULT_URL = "http://127.0.0.1:8000"
+LEASE_ENDED = "LeaseEnded"  # the API's code for a lease that existed and is over
 EXIT_OK, EXIT_USAGE, EXIT_ERROR, EXIT_TIMEOUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 EPILOG = """\
@@ -33,16 +39,25 @@ examples:
   keepwarm events my-model --limit 20
   keepwarm cost my-model --days 30
   keepwarm suggest my-model --weeks 4 --coverage 0.99
+  keepwarm register my-model arn:aws:bedrock:us-west-2:123456789012:imported-model/abc123def456 \
+      --window "MON-FRI 09:00-18:00" --timezone Europe/Paris
+  keepwarm pause my-model
+  keepwarm resume my-model
+  keepwarm override my-model warm --for 2h
+  keepwarm delete my-model --yes
+  keepwarm export > fleet.yaml
   keepwarm apply fleet.yaml --prune --dry-run
+  keepwarm probe my-model --dry-run
 
 MODEL is the model's name or its ARN. The API's URL comes from --url, else
 $KEEPWARM_URL, else http://127.0.0.1:8000 (the local stack). Requests to a deployed
 stage are SigV4-signed with your AWS credentials (the usual AWS_PROFILE /
 AWS_ACCESS_KEY_ID chain); requests to localhost/127.0.0.1 are not.
 
-exit status: 0 ok (warm --wait: the model is ready), 1 bad usage, 2 error (model
-error, model paused or held cold by an override, HTTP error such as an unknown
-model, network), 3 --wait timed out, 130 interrupted (the lease is kept).
+exit status: 0 ok (warm --wait: the model is ready), 1 bad usage (also: a
+deletion off a terminal without --yes), 2 error (model error, model paused or held
+cold by an override, HTTP error such as an unknown model, network), 3 --wait timed
+out, 130 interrupted (the lease is kept).
 """
 
 
@@ -101,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
                      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     _connection_options(parser, top=True)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add in (_parser_register, _parser_pause, _parser_resume, _parser_override, _parser_delete, _parser_export):
+        add(commands)
 
     warm = commands.add_parser("warm", help="keep MODEL warm from now for --minutes (a lease)",
                                description="Take a lease that keeps MODEL warm from now for --minutes; "
@@ -119,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     release = commands.add_parser("release", help="end a lease now",
                                   description="End a lease early. A lease already over (expired or "
-                                              "released: 404) is not an error: it says so and exits 0.")
+                                              "released) is not an error: it says so and exits 0. A model "
+                                              "or lease id that never existed is (exit 2).")
     release.add_argument("model", metavar="MODEL", help="the model's name or ARN")
     release.add_argument("lease_id", metavar="LEASE_ID", help="the id `keepwarm warm` printed")
     _connection_options(release, top=False)
@@ -166,16 +184,100 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("file", metavar="FILE", type=Path, help="{models: [registration, ...]} in YAML or JSON")
     apply.add_argument("--prune", action="store_true", help="also delete models FILE does not name")
     apply.add_argument("--dry-run", action="store_true", help="print the plan and check it; change nothing")
+    apply.add_argument("--yes", action="store_true",
+                       help="with --prune: delete without asking (needed when not on a terminal)")
     _connection_options(apply, top=False)
     apply.set_defaults(func=cmd_apply)
 
     status = commands.add_parser("status", help="show MODEL's live state",
                                  description="Print the model's status, readiness, whether a window is "
-                                             "open, its next action and its median cold start.")
+                                             "open, its next action, its median cold start, whether it "
+                                             "is paused, its override and leases, and how ready its "
+                                             "recent windows were.")
     status.add_argument("model", metavar="MODEL", help="the model's name or ARN")
+    status.add_argument("--json", action="store_true", help="print the API's answer as JSON")
     _connection_options(status, top=False)
     status.set_defaults(func=cmd_status)
+    _add_probe(commands)
     return parser
+
+
+# -- probe ------------------------------------------------------------------------------------
+def _gaps(text: str) -> list[int]:
+    try:
+        gaps = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of whole minutes: {text!r}") from None
+    if any(g < 1 for g in gaps) or any(b <= a for a, b in zip(gaps, gaps[1:])):
+        raise argparse.ArgumentTypeError(f"each gap must be at least 1 and longer than the one before: {text!r}")
+    return gaps
+
+
+def _add_probe(commands: Any) -> None:
+    probe = commands.add_parser(
+        "probe", help="measure MODEL's release time, cold answer, load and warm latency (outside its windows)",
+        description="Outside MODEL's windows, load a copy, time warm answers, then leave it idle for growing "
+                    "gaps until a call finds it cold: the release lies between the last gap it survived and "
+                    "that one; the cold call shows whether Bedrock answers 429 or holds it, and the load it "
+                    "starts is timed. Prints the plan and its worst-case cost first. Refused while a window, "
+                    "lease or override holds the model or would before the probe can finish. With --show, "
+                    "print the model's running or last probe instead.")
+    probe.add_argument("model", metavar="MODEL", help="the model's name or ARN")
+    probe.add_argument("--dry-run", action="store_true", help="print the plan and its cost; change nothing")
+    probe.add_argument("--gaps", type=_gaps, metavar="MINUTES",
+                       help="idle gaps to try, comma-separated (default 4,8,16,32,64)")
+    probe.add_argument("--show", action="store_true", help="print the model's running or last probe")
+    probe.add_argument("--json", action="store_true", help="print the API's answer as JSON")
+    _connection_options(probe, top=False)
+    probe.set_defaults(func=cmd_probe)
+
+
+def _probe_lines(probe: dict) -> list[str]:
+    found = probe.get("findings") or {}
+    release = found.get("release_minutes") or {}
+    latency = (found.get("warm_latency_ms") or {}).get("median")
+    bounds = [f"more than {release['more_than']:g} min" if release.get("more_than") is not None else None,
+              f"at most {release['at_most']:g} min" if release.get("at_most") is not None else None]
+    loads = found.get("load_seconds") or []
+    lines = [f"probe: {probe['status']} (started {probe['started_at']}"
+             + (f", ended {probe['finished_at']})" if probe.get("finished_at") else ")"),
+             "  release:       " + (", ".join(b for b in bounds if b) or "not measured yet"),
+             "  cold answer:   " + {"429": "429 ModelNotReadyException at once", "held": "held until a copy loaded"}
+             .get(found.get("cold_answer"), "not seen yet"),
+             "  load:          " + (", ".join(f"{x:.0f} s" for x in loads) or "not measured yet"),
+             "  warm latency:  " + (f"{latency:.0f} ms (median)" if latency is not None else "not measured yet")]
+    learned = probe.get("learned")
+    if learned:
+        lines.append(f"  learned:       release {learned.get('release_minutes') or 'as configured'} min, "
+                     f"keep-alive {learned.get('keepalive_minutes') or 'as configured'} min")
+    if probe.get("reason"):
+        lines.append(f"  {probe['reason']}")
+    return lines
+
+
+def cmd_probe(args: argparse.Namespace, client: KeepwarmClient) -> int:
+    if args.show:
+        probe = (client.model(args.model).get("state") or {}).get("probe")
+        if args.json:
+            print(json.dumps(probe, indent=2))
+        else:
+            print("\n".join(_probe_lines(probe)) if probe else f"{args.model}: never probed")
+        return EXIT_OK
+    got = client.probe(args.model, dry_run=args.dry_run, gaps_minutes=args.gaps)
+    if args.json:
+        print(json.dumps(got, indent=2))
+        return EXIT_OK
+    plan = got["plan"]
+    units = plan.get("custom_model_units")
+    lines = [f"{got['model']}: idle gaps of {', '.join(str(g) for g in plan['gaps_minutes'])} min, "
+             f"finished by {plan['finishes_by']} at the latest",
+             f"  worst case:    {plan['copy_minutes_max']} copy-minutes"
+             + (f" ({plan['cmu_minutes_max']} CMU-minutes at {units} CMU per copy, {_usd(plan.get('cost_max'))})"
+                if units else " (CMUs per copy unknown: set custom_model_units to price it)")]
+    lines.append("dry run: nothing changed" if got["dry_run"] else
+                 f"started: keepwarm probe {got['model']} --show follows it")
+    print("\n".join(lines))
+    return EXIT_OK
 
 
 # -- output -------------------------------------------------------------------------------
@@ -232,9 +334,28 @@ class Progress:
 
 
 # -- commands -----------------------------------------------------------------------------
+def _url(args: argparse.Namespace) -> tuple[str, str]:
+    """The API's URL and where it came from. $PORT is not read: many servers use it, and
+    the CLI must not talk to one of them by accident; the local stack prints the
+    KEEPWARM_URL line to export instead."""
+    if args.url:
+        return args.url, "--url"
+    if os.environ.get("KEEPWARM_URL"):
+        return os.environ["KEEPWARM_URL"], "KEEPWARM_URL"
+    return DEFAULT_URL, "the default: neither --url nor KEEPWARM_URL is set"
+
+
 def _client(args: argparse.Namespace) -> KeepwarmClient:
-    url = args.url or os.environ.get("KEEPWARM_URL") or DEFAULT_URL
+    url, _ = _url(args)
     return KeepwarmClient(url, sign=False if args.no_sign else None, region=args.region)
+
+
+def _unreachable(args: argparse.Namespace, err: KeepwarmError) -> str:
+    """The network error, with where the URL came from and how to give another one."""
+    url, source = _url(args)
+    return (f"{err} (URL from {source}). Is the API running there? Give its URL with --url URL or "
+            f"export KEEPWARM_URL=URL (make run prints the line to export; a deployed stage's URL is "
+            f"its stack's ApiUrl output)")
 
 
 def cmd_warm(args: argparse.Namespace, client: KeepwarmClient) -> int:
@@ -278,9 +399,13 @@ def cmd_release(args: argparse.Namespace, client: KeepwarmClient) -> int:
     except KeepwarmError as err:
         if err.status != 404:
             raise
-        # A cleanup trap must not fail because the lease ran out (or was released) first.
-        print(f"lease {args.lease_id} on {args.model} is already gone: {err.message}")
-        return EXIT_OK
+        if err.code == LEASE_ENDED:
+            # A cleanup trap must not fail because the lease ran out (or was released) first.
+            print(f"lease {args.lease_id} on {args.model} is already gone: {err.message}")
+            return EXIT_OK
+        # A model or lease id that never existed: a typo, or the wrong model.
+        print(f"keepwarm: cannot release lease {args.lease_id} on {args.model}: {err.message}", file=sys.stderr)
+        return EXIT_ERROR
     print(f"released lease {args.lease_id} on {args.model}")
     return EXIT_OK
 
@@ -408,6 +533,12 @@ def cmd_apply(args: argparse.Namespace, client: KeepwarmClient) -> int:
     if args.dry_run or todo.empty:
         print("dry run: nothing changed" if args.dry_run else "nothing to do")
         return EXIT_OK
+    if todo.delete:
+        question = (f"delete {len(todo.delete)} registered model(s) {args.file} does not name "
+                    f"({', '.join(todo.delete)})?")
+        answer = _confirm(question, args.yes, "nothing applied")
+        if answer is not None:
+            return answer
     try:
         fleetfile.apply(client, todo, lambda line: print(line, flush=True))
     except KeepwarmError as err:
@@ -418,12 +549,19 @@ def cmd_apply(args: argparse.Namespace, client: KeepwarmClient) -> int:
     return EXIT_OK
 
 
+def _action_text(action: Optional[dict]) -> str:
+    return f"{action.get('kind')} at {action.get('at')}" if action else "none"
+
+
 def _yes_no(value: Any) -> str:
     return "yes" if value else "no"
 
 
 def cmd_status(args: argparse.Namespace, client: KeepwarmClient) -> int:
     model = client.model(args.model)
+    if args.json:
+        print(json.dumps(model, indent=2))
+        return EXIT_OK
     state = model.get("state") or {}
     action = state.get("next_action")
     cold = state.get("cold_starts") or {}
@@ -432,13 +570,325 @@ def cmd_status(args: argparse.Namespace, client: KeepwarmClient) -> int:
         f"status: {state.get('status')}",
         f"ready: {_yes_no(state.get('ready'))}",
         f"window_open: {_yes_no(state.get('window_open'))}",
-        "next action: " + (f"{action.get('kind')} at {action.get('at')}" if action else "none"),
+        "next action: " + _action_text(action),
         "cold-start p50: " + (f"{p50:.1f} s ({cold.get('count')} recorded)" if p50 is not None
                               else "none recorded"),
     ]
     if state.get("error"):
         lines.append(f"error: {state['error']}")
+    lines.append("paused: " + (f"yes (resume with: keepwarm resume {model['name']})"
+                               if model.get("enabled") is False else "no"))
+    override = state.get("override")
+    lines.append("override: " + (f"{override.get('state')} until {override.get('until')} "
+                                 f"(set {override.get('set_at')})" if override else "none"))
+    leases = state.get("leases") or []
+    lines.append(f"leases: {len(leases)} active" if leases else "leases: none")
+    for lease in leases:
+        lines.append(f"  {lease['id']}  until {lease.get('expires_at')}  holder {lease.get('holder') or '-'}"
+                     + ("  ready" if lease.get("ready") else "")
+                     + (f"  blocked: {lease['blocked']}" if lease.get("blocked") else ""))
+    lines += readiness_lines(model.get("readiness"), model.get("timezone") or "UTC")
     print("\n".join(lines))
+    return EXIT_OK
+
+
+def _zone(name: str) -> Any:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return timezone.utc
+
+
+def _local(value: Optional[str], zone: Any) -> Optional[datetime]:
+    if not value:
+        return None
+    try:
+        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (at if at.tzinfo else at.replace(tzinfo=timezone.utc)).astimezone(zone)
+
+
+def readiness_lines(readiness: Optional[dict], zone_name: str) -> list[str]:
+    """The recent windows' readiness (GET /models/{model}'s ``readiness``), times in the
+    model's zone; nothing when the API does not give it."""
+    if not isinstance(readiness, dict):
+        return []
+    summary = readiness.get("summary") or {}
+    recent = readiness.get("recent") or []
+    if not summary and not recent:
+        return []
+    zone = _zone(zone_name)
+    head = f"readiness (last 7 days): ready at {summary.get('ready_at_open', 0)} of {summary.get('openings', 0)} openings"
+    if summary.get("late_seconds_max"):
+        head += f", at worst {summary['late_seconds_max']:.0f} s late"
+    if summary.get("verified_share") is not None:
+        head += f", verified warm {summary['verified_share'] * 100:.1f}% of window time"
+    lines = [head]
+    for record in recent:
+        opened, closed = _local(record.get("window_open"), zone), _local(record.get("window_close"), zone)
+        when = (f"{opened:%Y-%m-%d %H:%M}-{closed:%H:%M} {zone_name}" if opened and closed
+                else str(record.get("window_open")))
+        late = record.get("late_seconds")
+        ready = ("ready at open" if record.get("ready_at_open") else
+                 "never verified warm" if late is None else f"ready {late:.0f} s late")
+        line = f"  {when}  {ready}"
+        if record.get("verified_share") is not None:
+            line += f", verified warm {record['verified_share'] * 100:.1f}%"
+        if record.get("unexpected_cold"):
+            line += f", {record['unexpected_cold']} unexpected cold"
+        if record.get("cold_starts"):
+            line += f", {record['cold_starts']} cold start(s)"
+        lines.append(line)
+    return lines
+
+
+# -- asking before deleting -----------------------------------------------------------------
+def _on_terminal() -> bool:
+    isatty = getattr(sys.stdin, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def _confirm(question: str, yes: bool, refused: str) -> Optional[int]:
+    """None to go ahead: ``--yes`` given, or "y" answered on a terminal; else the exit
+    status to stop with (refused off a terminal, saying ``--yes`` is needed)."""
+    if yes:
+        return None
+    if not _on_terminal():
+        print(f"keepwarm: would {question.rstrip('?')}, and this is not a terminal to ask on: "
+              f"add --yes to go ahead; {refused}", file=sys.stderr)
+        return EXIT_USAGE
+    sys.stderr.write(f"{question} [y/N] ")
+    sys.stderr.flush()
+    if sys.stdin.readline().strip().lower() in ("y", "yes"):
+        return None
+    print(f"keepwarm: not confirmed; {refused}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+# -- register, pause, resume, override, delete, export ------------------------------------
+_WINDOW = re.compile(r"(?:(?P<days>\S+)\s+)?(?P<start>\d\d:\d\d)-(?P<stop>\d\d:\d\d)")
+
+
+def _window(text: str) -> dict:
+    """``MON-FRI 09:00-18:00``, ``09:00-18:00`` or a JSON window object (a cron window:
+    ``{"warm": "0 9 * * MON-FRI", "stop": "0 18 * * MON-FRI"}``)."""
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            value = json.loads(text)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(f"not a JSON object: {err}") from None
+        if not isinstance(value, dict):
+            raise argparse.ArgumentTypeError("must be a JSON object")
+        return value
+    match = _WINDOW.fullmatch(text)
+    if match is None:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected [DAYS ]HH:MM-HH:MM, e.g. \"MON-FRI 09:00-18:00\", "
+                                         "or a JSON window object")
+    window = {"start": match["start"], "stop": match["stop"]}
+    return {"days": match["days"], **window} if match["days"] else window
+
+
+def _holiday(text: str) -> dict:
+    """``US`` or ``GB-ENG`` / ``GB:ENG`` (country, then subdivision)."""
+    country, _, subdiv = text.replace(":", "-").partition("-")
+    return {"country": country, "subdiv": subdiv} if subdiv else {"country": country}
+
+
+def _setting(text: str) -> tuple[str, Any]:
+    field, sep, raw = text.partition("=")
+    if not sep or not field:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected FIELD=VALUE (VALUE as JSON, or plain text)")
+    try:
+        return field, json.loads(raw)
+    except ValueError:
+        return field, raw
+
+
+def _parser_register(commands: Any) -> None:
+    register = commands.add_parser(
+        "register", help="register a model to keep warm on a schedule",
+        description="Register MODEL_ARN under NAME with the schedule given (the API checks the ARN with "
+                    "Bedrock). --set adds any other registration field, its value as JSON.")
+    register.add_argument("name", metavar="NAME", help="the name to register it under (lowercase, digits, hyphens)")
+    register.add_argument("model_arn", metavar="MODEL_ARN", help="the imported model's ARN")
+    register.add_argument("--window", action="append", type=_window, required=True, metavar="WINDOW",
+                          help='"[DAYS ]HH:MM-HH:MM" (e.g. "MON-FRI 09:00-18:00") or a JSON window; repeatable')
+    register.add_argument("--timezone", help="the windows' time zone, e.g. Europe/Paris (default UTC)")
+    register.add_argument("--exclude-date", action="append", metavar="YYYY-MM-DD",
+                          help="a date on which no window opens; repeatable")
+    register.add_argument("--holidays", type=_holiday, metavar="COUNTRY[-SUBDIV]",
+                          help="no window opens on this country's public holidays, e.g. US or GB-ENG")
+    register.add_argument("--keepalive-minutes", type=_positive_int, help="minutes between keep-alive calls")
+    register.add_argument("--release-minutes", type=_positive_int,
+                          help="minutes an idle copy is assumed to stay loaded")
+    register.add_argument("--custom-model-units", type=_positive_int, help="CMUs per copy (for cost)")
+    register.add_argument("--role-arn", help="a role in the model's account to reach it through")
+    register.add_argument("--external-id", help="the external id the role's trust policy asks for")
+    register.add_argument("--paused", action="store_true", help="register it paused (enabled: false)")
+    register.add_argument("--set", action="append", type=_setting, default=[], metavar="FIELD=VALUE",
+                          help="any other registration field, e.g. billing_aware_prewarm=false; repeatable")
+    register.add_argument("--dry-run", action="store_true", help="check it and show what would be stored")
+    register.add_argument("--json", action="store_true", help="print the API's answer as JSON")
+    _connection_options(register, top=False)
+    register.set_defaults(func=cmd_register)
+
+
+def registration(args: argparse.Namespace) -> dict:
+    """The POST /models body the register command's arguments describe."""
+    body: dict[str, Any] = {"name": args.name, "model_arn": args.model_arn, "windows": args.window}
+    given = {"timezone": args.timezone, "exclude_dates": args.exclude_date, "holidays": args.holidays,
+             "keepalive_minutes": args.keepalive_minutes, "release_minutes": args.release_minutes,
+             "custom_model_units": args.custom_model_units, "role_arn": args.role_arn,
+             "external_id": args.external_id, "enabled": False if args.paused else None}
+    body.update({field: value for field, value in given.items() if value is not None})
+    body.update(dict(args.set))
+    return body
+
+
+def cmd_register(args: argparse.Namespace, client: KeepwarmClient) -> int:
+    model = client.register(registration(args), dry_run=args.dry_run)
+    if args.json:
+        print(json.dumps(model, indent=2))
+        return EXIT_OK
+    state = model.get("state") or {}
+    action = state.get("next_action")
+    done = "would register" if args.dry_run else "registered"
+    print(f"{done} {model['name']} ({model['model_arn']}): "
+          + "; ".join(_window_text(w) if "start" in w else f"{w.get('warm')} until {w.get('stop')}"
+                      for w in model.get("windows") or [])
+          + f" {model.get('timezone')}" + ("" if model.get("enabled", True) else ", paused"))
+    print(f"status: {state.get('status')}; next action: "
+          + _action_text(action))
+    return EXIT_OK
+
+
+def _parser_pause(commands: Any) -> None:
+    pause = commands.add_parser("pause", help="stop keeping MODEL warm until resumed (enabled: false)",
+                                description="Pause MODEL: no call is made for it (its windows, leases "
+                                            "and warm overrides are ignored) until `keepwarm resume`.")
+    pause.add_argument("model", metavar="MODEL", help="the model's name or ARN")
+    _connection_options(pause, top=False)
+    pause.set_defaults(func=cmd_pause)
+
+
+def cmd_pause(args: argparse.Namespace, client: KeepwarmClient) -> int:
+    model = client.update(args.model, {"enabled": False})
+    print(f"paused {model['name']} (resume with: keepwarm resume {model['name']})")
+    return EXIT_OK
+
+
+def _parser_resume(commands: Any) -> None:
+    resume = commands.add_parser("resume", help="keep a paused MODEL warm on its schedule again")
+    resume.add_argument("model", metavar="MODEL", help="the model's name or ARN")
+    _connection_options(resume, top=False)
+    resume.set_defaults(func=cmd_resume)
+
+
+def cmd_resume(args: argparse.Namespace, client: KeepwarmClient) -> int:
+    model = client.update(args.model, {"enabled": True})
+    action = (model.get("state") or {}).get("next_action")
+    print(f"resumed {model['name']}; next action: "
+          + _action_text(action))
+    return EXIT_OK
+
+
+_DURATION = re.compile(r"(?P<count>\d+)\s*(?P<unit>[mhd])")
+
+
+def _duration(text: str) -> timedelta:
+    """``90m``, ``2h``, ``1d``."""
+    match = _DURATION.fullmatch(text.strip().lower())
+    if match is None or int(match["count"]) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number of minutes, hours or days: 90m, 2h, 1d")
+    unit = {"m": "minutes", "h": "hours", "d": "days"}[match["unit"]]
+    return timedelta(**{unit: int(match["count"])})
+
+
+def _parser_override(commands: Any) -> None:
+    override = commands.add_parser(
+        "override", help="hold MODEL warm or cold until a time, whatever its schedule; or clear that",
+        description="warm: keep MODEL warm until the time given; cold: keep it cold (no window, lease or "
+                    "keep-alive warms it) until then; clear: end the override now. The schedule resumes "
+                    "when it ends.")
+    override.add_argument("model", metavar="MODEL", help="the model's name or ARN")
+    override.add_argument("state", choices=["warm", "cold", "clear"], help="warm, cold or clear")
+    until = override.add_mutually_exclusive_group()
+    until.add_argument("--until", help="an ISO 8601 time with its offset, e.g. 2026-03-09T18:00:00Z")
+    until.add_argument("--for", dest="duration", type=_duration, metavar="DURATION",
+                       help="from now: 90m, 2h, 1d")
+    _connection_options(override, top=False)
+    override.set_defaults(func=cmd_override)
+
+
+def cmd_override(args: argparse.Namespace, client: KeepwarmClient) -> int:
+    if args.state == "clear":
+        if args.until or args.duration:
+            print("keepwarm: override clear takes no --until or --for", file=sys.stderr)
+            return EXIT_USAGE
+        client.clear_override(args.model)
+        print(f"cleared the override on {args.model}: its schedule applies again")
+        return EXIT_OK
+    if not (args.until or args.duration):
+        print(f"keepwarm: override {args.state} needs --until TIME or --for DURATION", file=sys.stderr)
+        return EXIT_USAGE
+    until = args.until or (datetime.now(timezone.utc) + args.duration).strftime("%Y-%m-%dT%H:%M:%SZ")
+    model = client.override(args.model, args.state, until)
+    held = (model.get("state") or {}).get("override") or {}
+    print(f"{model['name']} is held {held.get('state', args.state)} until {held.get('until', until)} "
+          f"(end it early with: keepwarm override {model['name']} clear)")
+    return EXIT_OK
+
+
+def _parser_delete(commands: Any) -> None:
+    delete = commands.add_parser("delete", help="stop keeping MODEL warm and forget it",
+                                 description="Delete MODEL's registration (its schedule, leases and events). "
+                                             "Asks first on a terminal; elsewhere needs --yes.")
+    delete.add_argument("model", metavar="MODEL", help="the model's name or ARN")
+    delete.add_argument("--yes", action="store_true", help="delete without asking")
+    _connection_options(delete, top=False)
+    delete.set_defaults(func=cmd_delete)
+
+
+def cmd_delete(args: argparse.Namespace, client: KeepwarmClient) -> int:
+    model = client.model(args.model)  # an unknown model fails here, before anything is asked
+    answer = _confirm(f"delete {model['name']} ({model['model_arn']})?", args.yes, "nothing deleted")
+    if answer is not None:
+        return answer
+    client.delete(model["name"])
+    print(f"deleted {model['name']}")
+    return EXIT_OK
+
+
+def _parser_export(commands: Any) -> None:
+    export = commands.add_parser(
+        "export", help="write every registered model as a fleet file `keepwarm apply` takes",
+        description="Write the registered models as {models: [...]} (YAML, or JSON with --format json "
+                    "or an --output ending in .json): applying the file to the same API changes nothing; "
+                    "applying it elsewhere registers the same fleet. Fields a model leaves unset are left out.")
+    export.add_argument("--output", "-o", type=Path, metavar="FILE", help="write here (default: standard output)")
+    export.add_argument("--format", choices=["yaml", "json"], help="default: from FILE's name, else yaml")
+    _connection_options(export, top=False)
+    export.set_defaults(func=cmd_export)
+
+
+def cmd_export(args: argparse.Namespace, client: KeepwarmClient) -> int:
+    kind = args.format or ("json" if args.output is not None and args.output.suffix == ".json" else "yaml")
+    fleet = fleetfile.export(client.models(), fleetfile.registration_fields(client))
+    text = fleetfile.dump(fleet, kind)
+    if args.output is None:
+        sys.stdout.write(text)
+        return EXIT_OK
+    try:
+        args.output.write_text(text, encoding="utf-8")
+    except OSError as err:
+        print(f"keepwarm: cannot write {args.output}: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    count = len(fleet["models"])
+    print(f"wrote {count} model{'' if count == 1 else 's'} to {args.output}")
     return EXIT_OK
 
 
@@ -456,7 +906,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return args.func(args, client)
     except KeepwarmError as err:
-        print(f"keepwarm: {err}", file=sys.stderr)
+        print(f"keepwarm: {_unreachable(args, err) if err.code == 'NetworkError' else err}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("keepwarm: interrupted", file=sys.stderr)

@@ -130,7 +130,9 @@ class KeepwarmClient:
         return self._call("GET", f"/models/{_seg(name)}/leases/{_seg(lease_id)}")
 
     def release(self, name: str, lease_id: str) -> None:
-        """``DELETE /models/{name}/leases/{id}``: end the lease now."""
+        """``DELETE /models/{name}/leases/{id}``: end the lease now. A lease already over
+        (expired or released) is a 404 KeepwarmError with code ``LeaseEnded``; a model or
+        lease that never existed, one with code ``NotFoundError``."""
         self._call("DELETE", f"/models/{_seg(name)}/leases/{_seg(lease_id)}")
 
     def models(self, *, status: Optional[list[str]] = None, paused: Optional[bool] = None) -> list[dict]:
@@ -167,6 +169,14 @@ class KeepwarmClient:
         return self._call("GET", f"/models/{_seg(name)}/suggestion",
                           query={"weeks": weeks, "coverage": repr(coverage)})
 
+    def probe(self, name: str, *, dry_run: bool = False, gaps_minutes: Optional[list[int]] = None) -> dict:
+        """``POST /models/{name}/probe``: measure its release, cold answer, load and warm
+        latency outside its windows; with ``dry_run``, only the plan and its worst case."""
+        body: dict = {"dry_run": dry_run}
+        if gaps_minutes is not None:
+            body["gaps_minutes"] = gaps_minutes
+        return self._call("POST", f"/models/{_seg(name)}/probe", body)
+
     def register(self, body: dict, *, dry_run: bool = False) -> dict:
         """``POST /models``; with ``dry_run``, only checked (nothing stored)."""
         return self._call("POST", "/models", body, query={"dry_run": "true"} if dry_run else None)
@@ -178,6 +188,15 @@ class KeepwarmClient:
     def delete(self, name: str) -> None:
         """``DELETE /models/{name}``."""
         self._call("DELETE", f"/models/{_seg(name)}")
+
+    def override(self, name: str, state: str, until: str) -> dict:
+        """``PUT /models/{name}/override``: hold the model ``warm`` or ``cold`` until
+        ``until`` (ISO 8601), whatever its schedule. Returns the model."""
+        return self._call("PUT", f"/models/{_seg(name)}/override", {"state": state, "until": until})
+
+    def clear_override(self, name: str) -> None:
+        """``DELETE /models/{name}/override``: the schedule applies again."""
+        self._call("DELETE", f"/models/{_seg(name)}/override")
 
     def document(self) -> dict:
         """``GET /openapi.json``: the API's own description of its routes and bodies."""
@@ -202,9 +221,11 @@ class KeepwarmClient:
                 lease = self.lease_status(name, lease_id)
                 failures = 0
             except KeepwarmError as err:
-                if err.status == 404:
+                if err.status == 404 and err.code == "LeaseEnded":
                     raise KeepwarmError(404, err.code, f"lease {lease_id} of {name} is gone "
                                                        f"(expired or released): {err.message}") from None
+                if err.status == 404:
+                    raise  # the model or the lease never existed
                 failures += 1
                 if not err.transient or failures >= _TRANSIENT_TRIES:
                     raise

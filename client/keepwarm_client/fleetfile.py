@@ -12,6 +12,9 @@ registered is created; one registered whose stored values differ from what the e
 gives is updated (fields the entry leaves out keep their value); with ``prune``, a
 registered model the file does not name is deleted. Every entry is checked first, by the
 API itself (``?dry_run=true``): if any is invalid nothing is applied.
+
+``keepwarm export`` writes the registered models in this format (:func:`export`): applied
+to the same API, that file changes nothing.
 """
 from __future__ import annotations
 
@@ -37,6 +40,8 @@ class Plan:
     update: list[tuple[str, dict]] = field(default_factory=list)  # name, the fields that change
     delete: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    # name -> field -> (stored now, as it would be stored), for each update
+    diffs: dict[str, dict[str, tuple[Any, Any]]] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -44,11 +49,22 @@ class Plan:
 
     def lines(self) -> list[str]:
         out = [f"+ create {body['name']}" for body in self.create]
-        out += [f"~ update {name}: {', '.join(sorted(change))}" for name, change in self.update]
+        for name, change in self.update:
+            out.append(f"~ update {name}")
+            diff = self.diffs.get(name, {})
+            out += [f"    {key}: {shown(diff[key][0])} -> {shown(diff[key][1])}" if key in diff else f"    {key}"
+                    for key in sorted(change)]
         out += [f"- delete {name}" for name in self.delete]
         out.append(f"plan: {len(self.create)} to create, {len(self.update)} to update, {len(self.delete)} to delete, "
                    f"{len(self.unchanged)} unchanged")
         return out
+
+
+def shown(value: Any) -> str:
+    """A field's value on one line: text as it is, anything else as compact JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(", ", ": "), ensure_ascii=False)
 
 
 def _plain(value: Any) -> Any:
@@ -138,6 +154,7 @@ def plan(client: KeepwarmClient, models: list[dict], current: list[dict], prune:
         change = {k: v for k, v in body.items() if after.get(k) != was.get(k)}
         if change:
             result.update.append((name, change))
+            result.diffs[name] = {k: (was.get(k), after.get(k)) for k in change}
         else:
             result.unchanged.append(name)
     if prune:
@@ -164,3 +181,26 @@ def apply(client: KeepwarmClient, todo: Plan, say: Any) -> None:
     for name in todo.delete:
         client.delete(name)
         say(f"deleted {name}")
+
+
+# The order an entry's fields are written in: who, then when, then the rest as the API lists them.
+FIRST = ("name", "model_arn", "timezone", "windows")
+
+
+def export(models: list[dict], fields: set[str]) -> dict:
+    """``{"models": [...]}`` for the registered ``models`` (as ``GET /models`` gives them):
+    each one's registration ``fields``, those it leaves unset (null) left out."""
+    entries = []
+    for model in sorted(models, key=lambda m: m["name"]):
+        order = [f for f in FIRST if f in fields] + sorted(fields - set(FIRST))
+        entries.append({f: model[f] for f in order if model.get(f) is not None})
+    return {"models": entries}
+
+
+def dump(fleet: dict, kind: str = "yaml") -> str:
+    """The fleet as YAML (windows and other small values on one line each) or JSON."""
+    if kind == "json":
+        return json.dumps(fleet, indent=2, ensure_ascii=False) + "\n"
+    import yaml
+
+    return yaml.safe_dump(fleet, sort_keys=False, default_flow_style=None, allow_unicode=True, width=110)

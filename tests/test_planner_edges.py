@@ -1,0 +1,225 @@
+"""The planner's failure paths and boundaries, pinned: giving up on a load that never
+finishes, a fatal answer just after a window's close, the poll interval, the poll gap
+that separates an exact cold start from a bounded one, the fleet prior's threshold, what
+each event says, and leases and overrides merged into one hold.
+
+Each case is a promise a user would notice breaking (a model stuck "warming" forever, a
+whole day's window skipped, a lead learned from the wrong samples, an event without its
+reason); mutation testing (``make mutate``) found them unpinned."""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from chalicelib.leads import FleetLoads
+from chalicelib.planner import (
+    FATAL,
+    FLEET_MIN_SAMPLES,
+    MODEL_ERROR,
+    NOT_READY,
+    READY,
+    THROTTLED,
+    CallResult,
+    apply_outcome,
+    fleet_prior,
+    next_call,
+    prewarm_lead,
+)
+from chalicelib.records import Lease, ModelConfig, ModelState, Override, Pending
+from chalicelib.settings import Settings
+from chalicelib.timeline import next_hold
+
+UTC = timezone.utc
+SETTINGS = Settings(table_name="t", queue_url="q")
+# 09:00-18:00 UTC on weekdays, without the billing-aware hold-back: every call may succeed.
+OFFICE = ModelConfig(
+    name="m", model_arn="arn:aws:bedrock:us-west-2:123456789012:imported-model/abcdefghijkl",
+    timezone="UTC", windows=[{"days": "MON-FRI", "start": "09:00", "stop": "18:00"}],
+    billing_aware_prewarm=False,
+)
+
+
+def utc(day: int, hour: int, minute: int = 0, second: int = 0) -> datetime:
+    # March 2026: Monday the 9th .. Friday the 13th.
+    return datetime(2026, 3, day, hour, minute, second, tzinfo=UTC)
+
+
+def poll(at: datetime, attempt: int = 0) -> Pending:
+    return Pending("p", "poll", at, attempt)
+
+
+def answer(state: ModelState, result: CallResult, called_at: datetime, seconds: float = 0.5,
+           kind: str = "poll", config: ModelConfig = OFFICE):
+    return apply_outcome(config, state, Pending("a", kind, called_at), result, called_at,
+                         called_at + timedelta(seconds=seconds), SETTINGS)
+
+
+WARMING = ModelState(status="warming", warming_since=utc(9, 9, 0), last_call_at=utc(9, 9, 0))
+NOT_READY_429 = CallResult(NOT_READY, "ModelNotReadyException", "not ready", 20)
+
+
+# -- giving up on a load that never finishes ---------------------------------------------
+
+def test_a_load_still_running_at_the_limit_is_polled_again():
+    limit = SETTINGS.max_cold_start_seconds
+    called = utc(9, 9, 0) + timedelta(seconds=limit - 1)
+    decision = answer(replace(WARMING, last_call_at=called - timedelta(seconds=10)), NOT_READY_429, called,
+                      seconds=1)
+    assert decision.state.status == "warming"
+    assert decision.follow_up is not None and decision.follow_up.kind == "poll"
+
+
+def test_a_load_past_the_limit_is_an_error_that_says_so():
+    limit = SETTINGS.max_cold_start_seconds
+    called = utc(9, 9, 0) + timedelta(seconds=limit)
+    decision = answer(replace(WARMING, last_call_at=called - timedelta(seconds=10)), NOT_READY_429, called,
+                      seconds=1)
+    state = decision.state
+    assert (state.status, state.error_kind, state.warming_since) == ("error", "transient", None)
+    assert f"within {limit} s" in state.error
+    assert decision.follow_up is None  # no poll chain running on after giving up
+    errors = [e for e in decision.events if e.kind == "error"]
+    assert [e.detail["reason"] for e in errors] == [state.error]
+    # Tried again at the next keep-alive slot, not in a hot loop, and not a day later.
+    action = next_call(OFFICE, state, state.error_at, SETTINGS)
+    assert action.at == state.error_at + timedelta(minutes=OFFICE.keepalive_minutes)
+
+
+# -- the poll interval and the gap that makes a cold start exact ----------------------------
+
+def test_not_ready_is_polled_after_exactly_the_poll_interval():
+    decision = answer(ModelState(), NOT_READY_429, utc(9, 9, 0), seconds=0.2)
+    assert decision.follow_up.at == utc(9, 9, 0) + timedelta(seconds=0.2 + SETTINGS.poll_seconds)
+    assert decision.state.warming_since == utc(9, 9, 0)
+    assert [e.kind for e in decision.events] == ["call", "cold"]
+
+
+GAP = timedelta(seconds=SETTINGS.poll_seconds * 1.5 + 2)
+
+
+@pytest.mark.parametrize("gap, exact", [(GAP, True), (GAP + timedelta(seconds=1), False)])
+def test_a_cold_start_is_exact_only_when_the_last_not_ready_was_a_poll_ago(gap, exact):
+    last = utc(9, 9, 1)
+    state = replace(WARMING, last_call_at=last)
+    decision = answer(state, CallResult(READY, latency_ms=300), last + gap, seconds=0.3)
+    started = [e.detail for e in decision.events if e.kind == "cold_start"]
+    assert len(started) == 1
+    assert started[0]["exact"] is exact
+    if exact:
+        assert decision.state.cold_starts[-1] == pytest.approx((last + gap - utc(9, 9, 0)).total_seconds() + 0.3)
+        assert "after_seconds" not in started[0]
+    else:
+        # Ready somewhere after the last "not ready": a bound, not a sample.
+        assert started[0]["after_seconds"] == pytest.approx((last - utc(9, 9, 0)).total_seconds())
+        assert decision.state.cold_start_bounds
+
+
+# -- a fatal answer at a window's edge ------------------------------------------------------
+
+@pytest.mark.parametrize("failed_at", [utc(9, 17, 59, 59), utc(9, 18, 0, 0), utc(9, 18, 0, 1), utc(9, 18, 30)])
+def test_a_fatal_answer_around_the_close_skips_no_later_window(failed_at):
+    decision = answer(replace(ModelState(), status="warm", last_success_at=utc(9, 17, 40)),
+                      CallResult(FATAL, "AccessDeniedException", "denied"), failed_at, seconds=0, kind="keepalive")
+    state = decision.state
+    assert (state.status, state.error_kind) == ("error", "fatal")
+    assert state.error == "AccessDeniedException: denied"
+    action = next_call(OFFICE, state, failed_at + timedelta(seconds=1), SETTINGS)
+    lead = prewarm_lead(OFFICE, state, SETTINGS)
+    assert (action.kind, action.at) == ("prewarm", utc(10, 9) - lead)
+
+
+# -- what each event says ---------------------------------------------------------------------
+
+def test_the_call_event_says_what_was_called_and_what_came_back():
+    decision = answer(ModelState(), CallResult(THROTTLED, "ThrottlingException", "slow down", 42),
+                      utc(9, 9, 0), kind="warmup")
+    call = decision.events[0]
+    assert call.kind == "call"
+    assert {k: call.detail[k] for k in ("action", "attempt", "outcome", "code", "latency_ms")} == {
+        "action": "warmup", "attempt": 0, "outcome": THROTTLED, "code": "ThrottlingException", "latency_ms": 42}
+    assert decision.follow_up.kind == "warmup" and decision.follow_up.attempt == 1
+
+
+def test_a_model_error_event_carries_its_reason_once():
+    warm = ModelState(status="warm", last_success_at=utc(9, 9, 0), warm_since=utc(9, 9, 0))
+    failing = CallResult(MODEL_ERROR, "ModelErrorException", "container crashed", 80)
+    first = answer(warm, failing, utc(9, 9, 14), kind="keepalive")
+    told = [e.detail for e in first.events if e.kind == "model_error"]
+    assert told == [{"reason": "ModelErrorException: container crashed"}]
+    assert first.state.error == "ModelErrorException: container crashed"
+    assert first.state.error_kind == MODEL_ERROR
+    again = answer(first.state, failing, utc(9, 9, 28), kind="keepalive")
+    assert not [e for e in again.events if e.kind == "model_error"]  # told once, not every keep-alive
+
+
+# -- the fleet prior's threshold ------------------------------------------------------------
+
+@pytest.mark.parametrize("count, used", [(FLEET_MIN_SAMPLES - 1, False), (FLEET_MIN_SAMPLES, True)])
+def test_the_fleet_gives_a_prior_from_its_tenth_cold_start(count, used):
+    import math
+    loads = {"all": FleetLoads(count, count * math.log(120), count * math.log(120) ** 2 + 0.01 * count)}
+    prior = fleet_prior(OFFICE, ModelState(), loads, SETTINGS)
+    if used:
+        assert prior is not None and prior.median_seconds == pytest.approx(120, rel=0.01)
+        assert f"{count} cold starts" in prior.source
+    else:
+        assert prior is None
+
+
+def test_a_models_size_group_wins_once_it_has_enough():
+    import math
+    loads = {"all": FleetLoads(50, 50 * math.log(60), 50 * math.log(60) ** 2 + 1),
+             "cmu2": FleetLoads(FLEET_MIN_SAMPLES, FLEET_MIN_SAMPLES * math.log(300),
+                                FLEET_MIN_SAMPLES * math.log(300) ** 2 + 0.1)}
+    prior = fleet_prior(replace(OFFICE, custom_model_units=2), ModelState(), loads, SETTINGS)
+    assert prior.median_seconds == pytest.approx(300, rel=0.01)
+    assert "cmu2" in prior.source
+
+
+# -- leases and overrides merged into one hold ----------------------------------------------
+
+def test_overlapping_leases_and_a_warm_override_are_one_hold():
+    # Saturday: no window. Lease 10:00-11:00, override 10:30-12:00, lease 11:50-12:30.
+    sat = datetime(2026, 3, 14, tzinfo=UTC)
+    state = ModelState(leases=(
+        Lease("a", sat.replace(hour=10), sat.replace(hour=11), "job-a"),
+        Lease("b", sat.replace(hour=11, minute=50), sat.replace(hour=12, minute=30), "job-b"),
+    ), override=Override("warm", sat.replace(hour=12), sat.replace(hour=10, minute=30)))
+    hold = next_hold(OFFICE, state, sat.replace(hour=9), timedelta(minutes=3))
+    assert (hold.start, hold.open, hold.close) == (sat.replace(hour=10), sat.replace(hour=10), sat.replace(hour=12, minute=30))
+    # Kept warm across the joins: no gap longer than the keep-alive from 10:00 to 12:30.
+    at, last = sat.replace(hour=10), None
+    calls = []
+    model = ModelState(leases=state.leases, override=state.override)
+    while True:
+        action = next_call(OFFICE, model, at, SETTINGS)
+        if action is None or action.at >= sat.replace(hour=12, minute=30):
+            break
+        calls.append(action.at)
+        model = replace(model, status="warm", last_success_at=action.at)
+        at = action.at + timedelta(seconds=1)
+    assert calls[0] == sat.replace(hour=10)
+    gaps = [b - a for a, b in zip(calls, calls[1:])]
+    assert max(gaps) <= timedelta(minutes=OFFICE.keepalive_minutes)
+    # The last call still covers the close.
+    assert calls[-1] + timedelta(minutes=OFFICE.keepalive_minutes) >= sat.replace(hour=12, minute=30)
+
+
+def test_a_lease_apart_from_the_next_is_its_own_hold():
+    sat = datetime(2026, 3, 14, tzinfo=UTC)
+    state = ModelState(leases=(
+        Lease("a", sat.replace(hour=10), sat.replace(hour=11), None),
+        Lease("b", sat.replace(hour=11, minute=1), sat.replace(hour=12), None),
+    ))
+    hold = next_hold(OFFICE, state, sat.replace(hour=9), timedelta(minutes=3))
+    assert (hold.start, hold.close) == (sat.replace(hour=10), sat.replace(hour=11))
+    after = next_hold(OFFICE, state, sat.replace(hour=11), timedelta(minutes=3))
+    assert (after.start, after.close) == (sat.replace(hour=11, minute=1), sat.replace(hour=12))
+
+
+def test_a_cold_override_holds_nothing_until_it_ends_then_the_window_resumes():
+    state = ModelState(override=Override("cold", utc(9, 12), utc(9, 8)))
+    hold = next_hold(OFFICE, state, utc(9, 8, 30), timedelta(minutes=3))
+    assert (hold.start, hold.open, hold.close) == (utc(9, 12), utc(9, 12), utc(9, 18))

@@ -1,0 +1,1 @@
+"""Project tooling run by hand (make targets), never imported by the service."""
