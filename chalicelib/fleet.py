@@ -306,6 +306,16 @@ def from_glance(name: str, facts: Mapping[str, Any], now: datetime, settings: Se
                       cost, note)
 
 
+def _all_models(store: Store) -> Iterator[Model]:
+    """Every model, a page at a time (the local stack's status watch reads them whole)."""
+    token = None
+    while True:
+        page, token = store.list(MAX_PAGE, token)
+        yield from page
+        if token is None:
+            return
+
+
 def read_fleet(store: Store, settings: Settings, now: datetime) -> list[FleetModel]:
     """Every model, in name order, as shown now, with its month's projected cost: from the
     glances kept with the models, planning only those without one that covers now."""
