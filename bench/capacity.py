@@ -28,12 +28,14 @@ from typing import Any, Optional
 from chalicelib.api import MAX_ACTIVE_LEASES, MAX_EXCLUDE_DATES, MAX_REQUEST_BODY_BYTES
 from chalicelib.records import (
     COLD_START_SAMPLES,
+    READINESS_KEPT,
     Lease,
     Model,
     ModelConfig,
     ModelState,
     Override,
     Pending,
+    WindowRecord,
 )
 from chalicelib.store import TABLE_KEYS
 
@@ -209,5 +211,8 @@ def fullest_model(now: datetime = datetime(2026, 3, 24, 10, 0, tzinfo=timezone.u
         leases=tuple(Lease(f"l{i:012x}", now, now + timedelta(minutes=720), "h" * 100)
                      for i in range(MAX_ACTIVE_LEASES)),
         override=Override("warm", now + 31 * day, now),
-        learned_keepalive_minutes=3, learned_release_minutes=7, keepalive_reason="x" * 200, version=987654)
+        learned_keepalive_minutes=3, learned_release_minutes=7, keepalive_reason="x" * 200,
+        readiness=tuple(WindowRecord(now - i * day - timedelta(hours=9, seconds=0.123), now - i * day, False,
+                                     12345.678, 532.123, 99, 99) for i in range(READINESS_KEPT, 0, -1)),
+        readiness_until=now, version=987654)
     return Model(config, state)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import re
+import subprocess
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,8 +13,9 @@ from typing import Iterator, Sequence
 
 DOC_TITLE = "# Benchmarks"
 DOC_INTRO = """\
-Each section below is written by a benchmark itself (`make bench`, `make bench-load`, or the command shown in
-the section); rerunning it replaces that section with fresh figures and leaves the others.
+Each section below is written by a benchmark itself and says the command and the commit it was
+measured on; `make bench` reruns them all (`make bench-simulate`, `make bench-tick`, `make bench-load`
+one at a time), each replacing its own section and leaving the others.
 Everything runs on loopback: the imported-model simulator plays Bedrock, moto plays
 DynamoDB, and credentials are fake.
 """
@@ -57,6 +59,18 @@ def machine() -> str:
             f"Python {platform.python_version()} ({platform.python_implementation()})")
 
 
+def commit() -> str:
+    """The commit measured, and whether tracked files had changes on top of it."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!docs"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "an unknown commit"
+    return f"commit {head}" + (" (with uncommitted changes)" if dirty else "")
+
+
 def command_line(module: str, argv: Sequence[str]) -> str:
     return " ".join(["python -m", module, *argv]).strip()
 
@@ -89,7 +103,7 @@ def write_section(path: Path, key: str, text: str) -> None:
 
 # Known sections come first, in this order, however the benchmarks were first run; any
 # other section keeps its place among the rest.
-SECTION_ORDER = ("simulate", "tick_scaling")
+SECTION_ORDER = ("simulate", "tick_scaling", "load-memory", "load-dynamo")
 _BLOCK = re.compile(r"<!-- bench:([\w-]+) -->.*?<!-- /bench:\1 -->", re.S)
 
 

@@ -44,7 +44,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from bench.common import command_line, log, machine, offline_aws, table, write_section
+from bench.common import command_line, commit, log, machine, offline_aws, table, write_section
 
 offline_aws()  # before any boto3 client exists
 
@@ -55,7 +55,7 @@ from bench.capacity import CapacityMeter, Usage, fullest_model, index_entry, ite
 from chalicelib.loop import TICK_HORIZON, Ticker  # noqa: E402
 from chalicelib.planner import with_next_due  # noqa: E402
 from chalicelib.queue import SqsQueue  # noqa: E402
-from chalicelib.records import Lease, Model, ModelConfig, ModelState  # noqa: E402
+from chalicelib.records import READINESS_KEPT, Lease, Model, ModelConfig, ModelState, WindowRecord  # noqa: E402
 from chalicelib.settings import Settings  # noqa: E402
 from chalicelib.store import DUE_SHARDS, TABLE_KEYS, DynamoStore, create_table  # noqa: E402
 from local.stack import free_port, wait_for_http  # noqa: E402
@@ -82,6 +82,12 @@ INDEX_NAMES = " / ".join(index["IndexName"] for index in TABLE_KEYS["GlobalSecon
 IN_SERVICE_CLAIM_SECONDS = Settings(table_name="t", queue_url="q").tick_claim_seconds
 
 
+# The last weekdays' 09:00-18:00 windows before NOW, oldest first, as the tick keeps them.
+READINESS = tuple(WindowRecord(close - timedelta(hours=9), close, True, 0.0, 540.0, 0, 1) for close in reversed(
+    [(NOW - timedelta(days=d)).replace(hour=18) for d in range(1, 30)
+     if (NOW - timedelta(days=d)).weekday() < 5][:READINESS_KEPT]))
+
+
 def settings_for(table_name: str, queue_url: str, claim_seconds: float, concurrency: int) -> Settings:
     return Settings(table_name=table_name, queue_url=queue_url, tick_claim_seconds=claim_seconds,
                     tick_concurrency=concurrency)
@@ -89,7 +95,8 @@ def settings_for(table_name: str, queue_url: str, claim_seconds: float, concurre
 
 def fleet_model(i: int, due: bool, settings: Settings) -> Model:
     """A warm model whose keep-alive falls in the coming minute (due) or later (not),
-    holding what weeks in service leave: a full set of cold-start samples and a lease."""
+    holding what weeks in service leave: a full set of cold-start samples, a lease, and
+    the readiness of its last windows (judged up to yesterday's close)."""
     config = ModelConfig(name=f"m{i:06d}", model_arn=f"{ARN_PREFIX}ts{i:010d}", timezone="UTC",
                          windows=WINDOWS, created_at=NOW - timedelta(days=60), updated_at=NOW - timedelta(days=1))
     # Spread over the interval so that due times differ, as in a real fleet.
@@ -100,7 +107,8 @@ def fleet_model(i: int, due: bool, settings: Settings) -> Model:
     lease = Lease(f"l{i:012x}", NOW - timedelta(hours=1), NOW + timedelta(hours=2), "nightly-etl")
     state = ModelState(status="warm", last_success_at=last, last_call_at=last,
                        cold_starts=tuple(60 + (i * 7 + k * 13) % 90 + 0.125 for k in range(50)),
-                       cold_start_count=50, leases=(lease,), version=51)
+                       cold_start_count=50, leases=(lease,), readiness=READINESS,
+                       readiness_until=READINESS[-1].window_close, version=51)
     return Model(config, with_next_due(config, state, NOW, settings))
 
 
@@ -324,7 +332,7 @@ def report(cases: Sequence[Case], argv: Sequence[str], wall_seconds: float) -> s
     lines = [
         "## The tick at scale: every model due in the same minute",
         "",
-        f"`{command_line('bench.tick_scaling', argv)}`: wall time {wall_seconds:.0f} s, on {machine()}.",
+        f"`{command_line('bench.tick_scaling', argv)}`: measured on {commit()}, wall time {wall_seconds:.0f} s, on {machine()}.",
         "",
         table(["models", "due", "tick s (here)", "queued", "items read (index / items)", "RCU",
                "items written", "table WCU", f"index WCU ({INDEX_NAMES})", "calls", "calls/s", "tick CPU s",

@@ -20,7 +20,7 @@ from urllib.parse import unquote
 import holidays
 from chalice import BadRequestError, ChaliceViewError, ConflictError, NotFoundError
 
-from chalicelib import costs, suggest, traffic
+from chalicelib import costs, readiness, suggest, traffic
 from chalicelib import probe as probing
 from chalicelib.bedrock import ControlPlane, ControlPlaneError, format_in_use
 from chalicelib.budget import PlanningOverrun, budget
@@ -691,6 +691,7 @@ def view(model: Model, now: datetime, settings: Settings) -> dict[str, Any]:
             "request_format": request_format_view(config, state),
             "probe": probing.view(state.probe, config),
         },
+        "readiness": readiness.view(state, now),
     }
 
 
@@ -885,6 +886,9 @@ class Api:
                                 keepalive_reason=None)
             if "request_format" in body or "request_body" in body:
                 state = replace(state, format_confirmed=None, formats_refused=())
+            if config.enabled and not model.config.enabled:
+                # Resumed: the windows of the pause, and one open now, were not warmed.
+                state = replace(state, readiness_until=now)
             return Model(config, state)
 
         saved = self._mutate(key, change, now)

@@ -15,12 +15,12 @@ from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any, Iterator, Mapping, Optional
 
-from chalicelib import costs
+from chalicelib import costs, readiness
 from chalicelib.api import MAX_PAGE, RequestError, query_int, schedule_cost, view
 from chalicelib.budget import PlanningOverrun, budget
 from chalicelib.planner import (MODEL_ERROR, PLANNING_ERRORS, READY, chain_end, model_cmus, next_action,
                                 release_in_force)
-from chalicelib.records import Model, iso, parse_iso
+from chalicelib.records import Model, WindowRecord, iso, parse_iso
 from chalicelib.settings import Settings
 from chalicelib.store import Store, encode_token
 from chalicelib.timeline import next_window, window_intervals
@@ -194,7 +194,8 @@ def planned(model: Model, now: datetime, settings: Settings) -> FleetModel:
     shown = view(model, now, settings)
     state = shown["state"]
     return FleetModel(model.name, state["status"], shown["enabled"], state["window_open"], state["error"],
-                      model.state.error_at, *month_cost(model, now, settings), readiness=shown.get("readiness"))
+                      model.state.error_at, *month_cost(model, now, settings),
+                      readiness=shown["readiness"]["summary"])
 
 
 # -- the glance: what the fleet view needs of a model, kept with it --------------------------
@@ -247,6 +248,8 @@ def glance(model: Model, now: datetime, settings: Settings,
         "warm_until": _ts(state.last_success_at + timedelta(minutes=release_in_force(config, state)))
         if state.status == "warm" and state.last_success_at else None,
         "warming_until": _ts(chain_end(state, settings)),
+        # The latest windows' readiness, summed over the last days when read.
+        "readiness": [record.to_item() for record in state.readiness],
     }
     windows: list[list[float]] = []
     try:
@@ -302,18 +305,9 @@ def from_glance(name: str, facts: Mapping[str, Any], now: datetime, settings: Se
         status, error, window_open = "error", facts["planning_error"], False
     cost, note = _priced(facts["months"][month], facts["cmus"], facts["notes"].get(month), facts["region"],
                          settings, facts["enabled"])
+    records = [WindowRecord.from_item(item) for item in facts.get("readiness") or ()]
     return FleetModel(name, status, facts["enabled"], bool(window_open), error, parse_iso(facts["error_at"]),
-                      cost, note)
-
-
-def _all_models(store: Store) -> Iterator[Model]:
-    """Every model, a page at a time (the local stack's status watch reads them whole)."""
-    token = None
-    while True:
-        page, token = store.list(MAX_PAGE, token)
-        yield from page
-        if token is None:
-            return
+                      cost, note, readiness=readiness.summary(records, now))
 
 
 def read_fleet(store: Store, settings: Settings, now: datetime) -> list[FleetModel]:
@@ -360,13 +354,12 @@ def summary(fleet: list[FleetModel], now: datetime) -> dict[str, Any]:
 
 def readiness_total(fleet: list[FleetModel]) -> dict[str, Any]:
     """The fleet's window openings in the last 7 days and how many were ready, summed over
-    the models whose readiness is recorded; nothing when none is."""
+    the models whose readiness is recorded; nothing when no window was judged yet."""
     recorded = [entry.readiness for entry in fleet if isinstance(entry.readiness, dict)
-                and isinstance(entry.readiness.get("openings"), int)]
+                and isinstance(entry.readiness.get("openings"), int) and entry.readiness["openings"]]
     if not recorded:
         return {}
-    return {"readiness": {"openings": sum(r["openings"] for r in recorded),
-                          "ready_at_open": sum(int(r.get("ready_at_open") or 0) for r in recorded), "days": 7}}
+    return {"readiness": readiness.fleet_totals(recorded)}
 
 
 # -- one model's day --------------------------------------------------------------------------

@@ -16,8 +16,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
-from typing import Callable, Iterable, Iterator, Optional, Protocol
+from typing import Callable, Iterable, Iterator, Optional, Protocol, Sequence
 
+from chalicelib import readiness
 from chalicelib import probe as probing
 from chalicelib.bedrock import ControlPlaneError, format_in_use, next_format
 from chalicelib.budget import budget
@@ -191,9 +192,11 @@ class Ticker:
                 log_event("claim_expired", model=model.name, kind=pending.kind)
                 self._record(model, [Event(now, "claim_expired", {"action": pending.kind})])
                 model = replace(model, state=drop_claim(model.state))
+            # Outside the planning budget: judging reads the model's events.
+            model, judged = self._judge(model, now)
             # The deadline lives in a context variable: set here, in the thread planning.
             with budget(self.settings.plan_budget_seconds):
-                claim = self._claim(model, now)[1]
+                claim = self._claim(model, now, judged)[1]
             if claim is None:
                 report.rescheduled += 1
             return claim
@@ -222,8 +225,9 @@ class Ticker:
                 raise error
         return saved
 
-    def _claim(self, model: Model, now: datetime) -> tuple[Model, Optional[Claim]]:
+    def _claim(self, model: Model, now: datetime, judged: Sequence[Event] = ()) -> tuple[Model, Optional[Claim]]:
         model, expired = expire_leases(model, now)
+        expired = [*expired, *judged]
         state = model.state
         action = next_call(model.config, state, now, self.settings)
         if action is None or action.at > now + TICK_HORIZON:
@@ -236,6 +240,18 @@ class Ticker:
         saved = self.store.save(replace(model, state=claimed), state.version)
         self._record(saved, expired + probing.ended_events(state.probe, saved.state.probe))
         return saved, Claim(model, saved, pending)
+
+    def _judge(self, model: Model, now: datetime) -> tuple[Model, list[Event]]:
+        """Record the readiness of the model's windows that closed (chalicelib.readiness).
+        A failure is logged and tried again at the next tick: it must not stop the calls."""
+        try:
+            return readiness.judge(model, lambda since: self.store.events_since(
+                model.name, since, readiness.MAX_EVENTS, model.incarnation),
+                                   now, self.settings)
+        except Exception as err:
+            log_event("readiness_failed", level=logging.ERROR, model=model.name,
+                      error=f"{type(err).__name__}: {err}")
+            return model, []
 
     def _send(self, claims: list[Claim]) -> list[Optional[Exception]]:
         """Queue the claimed calls, each with the delay that fires it on its second; undo

@@ -34,6 +34,9 @@ DETAIL_TYPES: dict[str, str] = {
     "unexpected_cold": "Unexpected Cold",
     "lease_ready": "Lease Ready",
     "lease_expired": "Lease Expired",
+    # A schedule window that was not verified warm at its open (chalicelib.readiness), told
+    # when it is judged, shortly after its close; its detail is the window's record.
+    "window_not_ready": "Window Not Ready",
 }
 MAX_ENTRIES = 10  # what one PutEvents takes
 # One short try: a state change is told at once or not at all, and never holds up a call.

@@ -23,7 +23,7 @@ from chalicelib.api import (
 )
 from chalicelib.fleet import STATUSES
 from chalicelib.probe import DEFAULT_GAPS_MINUTES, MAX_GAP_MINUTES, MAX_GAPS
-from chalicelib.records import ARN_PARTS, REQUEST_FORMATS, ROLE_NAME
+from chalicelib.records import ARN_PARTS, READINESS_KEPT, REQUEST_FORMATS, ROLE_NAME
 from chalicelib.schedule import MAX_WINDOWS
 
 ISO = {"type": "string", "format": "date-time", "example": "2026-03-09T09:00:00Z"}
@@ -190,7 +190,29 @@ SCHEMAS: dict[str, Any] = {
                     "accepted": {"type": "boolean", "nullable": True,
                                  "description": "with auto: whether the model has answered this body"},
                     "refused": {"type": "array", "items": {"type": "string"}}}},
-            "probe": _ref("Probe")}}}},
+            "probe": _ref("Probe")}},
+        "readiness": {
+            "type": "object", "description": "how ready the model was at its latest window openings, from "
+                                             "what its calls proved, each judged shortly after its close",
+            "properties": {"recent": {"type": "array", "maxItems": READINESS_KEPT, "items": _ref("WindowRecord"),
+                                      "description": "newest first"},
+                           "summary": _ref("ReadinessSummary")}}}},
+    "WindowRecord": {"type": "object", "properties": {
+        "window_open": ISO, "window_close": ISO,
+        "ready_at_open": {"type": "boolean", "description": "a copy verified warm at the open"},
+        "late_seconds": {"type": "number", "nullable": True, "minimum": 0,
+                         "description": "0 when ready at the open; null: never verified warm in the window"},
+        "verified_warm_minutes": {"type": "number", "minimum": 0},
+        "verified_share": {"type": "number", "minimum": 0, "maximum": 1},
+        "unexpected_cold": {"type": "integer", "minimum": 0}, "cold_starts": {"type": "integer", "minimum": 0}}},
+    "ReadinessSummary": {"type": "object", "description": "the records of windows closed in the last 7 days",
+                         "properties": {
+                             "openings": {"type": "integer", "minimum": 0},
+                             "ready_at_open": {"type": "integer", "minimum": 0},
+                             "late_seconds_max": {"type": "number", "nullable": True,
+                                                  "description": "a window never verified warm counts late "
+                                                                 "its whole length"},
+                             "verified_share": {"type": "number", "nullable": True, "minimum": 0, "maximum": 1}}},
     "ProbeRequest": {"type": "object", "additionalProperties": False, "properties": {
         "dry_run": {"type": "boolean", "default": False,
                     "description": "only the plan and its worst-case cost; nothing changes"},
@@ -285,7 +307,14 @@ SCHEMAS: dict[str, Any] = {
                                "projected": {"type": "number"}, "currency": {"type": "string", "enum": ["USD"]},
                                "models_priced": {"type": "integer", "minimum": 0},
                                "unpriced": {"type": "array", "items": {"type": "object", "properties": {
-                                   "name": NAME, "why": {"type": "string"}}}}}}}},
+                                   "name": NAME, "why": {"type": "string"}}}}}},
+                  "readiness": {"type": "object", "description": "window openings of the last 7 days, ready at "
+                                                                 "the open or not, over every model; absent "
+                                                                 "before any window was judged",
+                                "properties": {
+                                    "openings": {"type": "integer", "minimum": 0},
+                                    "ready_at_open": {"type": "integer", "minimum": 0},
+                                    "days": {"type": "integer"}}}}},
     "Suggestion": {
         "type": "object", "description": "windows that would have covered the model's requests over the past "
                                          "weeks (keepwarm's own calls taken out), priced; money is null where no "

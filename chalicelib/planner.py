@@ -26,7 +26,8 @@ from chalicelib.leads import FleetLoads, Prior, default_prior, fit, pooled_prior
 from chalicelib.records import Event, ModelConfig, ModelState, Pending, iso, require_aware
 from chalicelib.schedule import ScheduleError
 from chalicelib.settings import Settings
-from chalicelib.timeline import Hold, in_hold, next_hold
+from chalicelib.schedule import Interval
+from chalicelib.timeline import Hold, in_hold, next_hold, next_window
 
 # Outcomes of one call, as chalicelib.bedrock classifies them.
 READY = "ready"
@@ -45,6 +46,12 @@ PLANNING_ERRORS = (PlanningOverrun, ScheduleError, NotImplementedError, KeyError
 
 # Shorter than the schedule's search horizon (400 days) by far: see with_next_due.
 REPLAN_AFTER = timedelta(days=30)
+# A window's readiness is judged this long after its close: a call sent before the close
+# may be answered (a held call) until the read timeout after it.
+JUDGE_AFTER = timedelta(minutes=2)
+# No window that closed longer ago than this is judged when nothing more recent was: a
+# model the tick did not look at for days is judged on its latest windows only.
+JUDGE_LOOKBACK = timedelta(days=2)
 
 
 @dataclass(frozen=True)
@@ -447,10 +454,27 @@ def with_next_due(config: ModelConfig, state: ModelState, now: datetime, setting
     else:
         action = next_call(config, state, now, settings)
         due = action.at if action else (now + REPLAN_AFTER if config.enabled else None)
-        # The tick also looks at a model when one of its leases ends, to tell that it did.
+        # The tick also looks at a model when one of its leases ends, to tell that it did,
+        # and after a window closes, to record how ready it was (chalicelib.readiness).
         ends = (lease.expires_at for lease in state.leases if not lease.expiry_told)
-        due = min((d for d in (due, *ends) if d is not None), default=None)
+        judge = window_to_judge(config, state, now)
+        closes = (judge.close + JUDGE_AFTER,) if judge is not None else ()
+        due = min((d for d in (due, *ends, *closes) if d is not None), default=None)
     return replace(state, next_due_at=due)
+
+
+def window_to_judge(config: ModelConfig, state: ModelState, now: datetime) -> Optional[Interval]:
+    """The first schedule window whose readiness is not recorded yet (None: paused, or no
+    window to come). Only windows that open after the last judged close (or, before any,
+    the registration) are the model's to judge: one already open when the model was
+    registered or resumed was not warmed for its open."""
+    if not config.enabled:
+        return None
+    judged = max((t for t in (state.readiness_until, config.created_at) if t is not None), default=None)
+    window = next_window(config, max(judged, now - JUDGE_LOOKBACK) if judged else now - JUDGE_LOOKBACK)
+    if window is not None and judged is not None and window.open < judged:
+        window = next_window(config, window.close)
+    return None if window is None or window.cut else window
 
 
 def next_action(config: ModelConfig, state: ModelState, now: datetime, settings: Settings) -> Optional[Action]:

@@ -44,6 +44,8 @@ REQUEST_FORMATS: tuple[str, ...] = ("auto", "chat", "completion", "llama", "cust
 
 # How many recent cold-start durations a model keeps for its statistics.
 COLD_START_SAMPLES = 50
+# How many window readiness records a model's state keeps (what GET /models/{model} shows).
+READINESS_KEPT = 14
 
 
 def require_aware(at: datetime, what: str = "datetime") -> datetime:
@@ -300,6 +302,10 @@ class ModelState:
     # The first success of the copy keepwarm holds now (or held last): where its warm span,
     # which lasts until the release time after the last success, starts.
     warm_since: Optional[datetime] = None
+    # The readiness of the model's latest window openings (chalicelib.readiness), oldest
+    # first, at most READINESS_KEPT; and the close up to which windows have been judged.
+    readiness: tuple["WindowRecord", ...] = ()
+    readiness_until: Optional[datetime] = None
     # A measurement of the platform (chalicelib.probe): running, or the last one's result.
     probe: Optional["Probe"] = None
     version: int = 0
@@ -340,6 +346,8 @@ class ModelState:
             "format_confirmed": self.format_confirmed,
             "formats_refused": list(self.formats_refused),
             "warm_since": iso(self.warm_since),
+            "readiness": [record.to_item() for record in self.readiness],
+            "readiness_until": iso(self.readiness_until),
             "probe": self.probe.to_item() if self.probe else None,
             "version": self.version,
         }
@@ -375,6 +383,8 @@ class ModelState:
             format_confirmed=item.get("format_confirmed"),
             formats_refused=tuple(item.get("formats_refused") or ()),
             warm_since=parse_iso(item.get("warm_since")),
+            readiness=tuple(WindowRecord.from_item(r) for r in item.get("readiness") or ()),
+            readiness_until=parse_iso(item.get("readiness_until")),
             probe=Probe.from_item(item["probe"]) if item.get("probe") else None,
             version=int(item.get("version", 0)),
         )
@@ -435,3 +445,44 @@ class WarmSpan:
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> "WarmSpan":
         return cls(parse_iso(item["start"]), parse_iso(item["end"]))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class WindowRecord:
+    """How ready one opening of a model's schedule window was, from the evidence of its
+    calls (chalicelib.readiness computes it)."""
+
+    window_open: datetime
+    window_close: datetime
+    ready_at_open: bool
+    late_seconds: Optional[float]  # 0 when ready at the open; None: never verified warm
+    verified_warm_minutes: float
+    unexpected_cold: int
+    cold_starts: int
+
+    @property
+    def minutes(self) -> float:
+        return (self.window_close - self.window_open).total_seconds() / 60
+
+    @property
+    def verified_share(self) -> float:
+        return round(min(1.0, self.verified_warm_minutes / self.minutes), 4) if self.minutes > 0 else 0.0
+
+    def to_view(self) -> dict[str, Any]:
+        """The record as the API shows it and its event carries it."""
+        return {"window_open": iso(self.window_open), "window_close": iso(self.window_close),
+                "ready_at_open": self.ready_at_open, "late_seconds": self.late_seconds,
+                "verified_warm_minutes": self.verified_warm_minutes, "verified_share": self.verified_share,
+                "unexpected_cold": self.unexpected_cold, "cold_starts": self.cold_starts}
+
+    def to_item(self) -> list[Any]:
+        # A list, not a map: the state is rewritten at every call, and fourteen of these
+        # ride along; as a list each is about a third the bytes.
+        return [iso(self.window_open), iso(self.window_close), self.ready_at_open, self.late_seconds,
+                self.verified_warm_minutes, self.unexpected_cold, self.cold_starts]
+
+    @classmethod
+    def from_item(cls, item: list[Any]) -> "WindowRecord":
+        opened, closed, ready, late, verified, unexpected, cold = item
+        return cls(parse_iso(opened), parse_iso(closed), bool(ready),  # type: ignore[arg-type]
+                   None if late is None else float(late), float(verified), int(unexpected), int(cold))

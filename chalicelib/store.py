@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import heapq
 import itertools
 import json
@@ -272,8 +273,11 @@ class MemoryStore(Store):
         self._lock = threading.Lock()
         self._models: dict[str, dict[str, Any]] = {}
         self._arns: dict[str, str] = {}
-        self._events: dict[str, list[dict[str, Any]]] = {}
-        self._spans: dict[str, dict[datetime, WarmSpan]] = {}
+        # Per model, in time order (then in the order written): (time key, sequence,
+        # the writer's incarnation, event).
+        self._events: dict[str, list[tuple[str, int, Optional[str], dict[str, Any]]]] = {}
+        self._written = itertools.count()
+        self._spans: dict[str, dict[tuple[Optional[str], datetime], WarmSpan]] = {}
         self._errors: set[str] = set()
         # name -> due key, for the models that have something due: the DynamoDB store's
         # sparse index, so that due() reads only those (simulations tick every minute).
@@ -367,7 +371,12 @@ class MemoryStore(Store):
 
     def add_event(self, name: str, event: Event, ttl_days: int, incarnation: Optional[str] = None) -> None:
         with self._lock:
-            self._events.setdefault(name, []).append((incarnation, json.loads(json.dumps(event.to_item()))))
+            row = (due_key(event.at), next(self._written), incarnation, json.loads(json.dumps(event.to_item())))
+            rows = self._events.setdefault(name, [])
+            if rows and row < rows[-1]:
+                bisect.insort(rows, row)  # written after a later one: a window judged after its close
+            else:
+                rows.append(row)
 
     def add_fleet_load(self, groups: Sequence[str], log_seconds: float) -> None:
         with self._lock:
@@ -382,17 +391,16 @@ class MemoryStore(Store):
 
     def events(self, name: str, limit: int = 50, incarnation: Optional[str] = None) -> list[dict[str, Any]]:
         with self._lock:
-            rows = [e for written, e in reversed(self._events.get(name, ())) if _own(written, incarnation)]
-        # Stable: events of one instant stay newest first.
-        rows.sort(key=lambda e: due_key(parse_iso(e["at"])), reverse=True)
-        return rows[:limit]
+            rows = [row for row in self._events.get(name, []) if _own(row[2], incarnation)]
+            # Newest first; events of one instant too.
+            return [event for *_, event in rows[:-limit - 1:-1]] if limit > 0 else []
 
     def events_since(self, name: str, since: datetime, limit: int = 500,
                      incarnation: Optional[str] = None) -> list[dict[str, Any]]:
-        first = due_key(since)
         with self._lock:
-            count = len(self._events.get(name, ()))
-        return [e for e in self.events(name, count, incarnation) if due_key(parse_iso(e["at"])) >= first][:limit]
+            rows = self._events.get(name, [])
+            first = bisect.bisect_left(rows, (due_key(since),))
+            return [event for _, _, written, event in reversed(rows[first:]) if _own(written, incarnation)][:limit]
 
     def put_warm_span(self, name: str, span: WarmSpan, incarnation: Optional[str] = None) -> None:
         with self._lock:

@@ -31,7 +31,8 @@ from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from chalicelib.logs import SERVICE, log_event
 from chalicelib.notify import EventBus
 from chalicelib.planner import MODEL_ERROR, PLANNING_ERRORS, READY, prewarm_lead, release_in_force
-from chalicelib.records import Event, Model, WarmSpan
+from chalicelib.readiness import WINDOW_NOT_READY, WINDOW_READY
+from chalicelib.records import Event, Model, WarmSpan, parse_iso
 from chalicelib.settings import Settings
 from chalicelib.store import Store
 from chalicelib.timeline import next_hold
@@ -46,6 +47,11 @@ COLD_START_SECONDS = "ColdStartSeconds"
 # observed it: from the open, or the cold start's start if later, to its first success.
 NOT_READY_SECONDS = "NotReadySeconds"
 UNEXPECTED_COLDS = "UnexpectedColds"
+# Per window of a model's schedule, when it is judged after its close (chalicelib.readiness):
+# the share of the window a copy was verified warm (0..1), and the seconds from the open
+# until it first was (the window's length if never).
+WINDOW_READY_SHARE = "WindowReadyShare"
+WINDOW_LATE_SECONDS = "WindowLateSeconds"
 ERRORS = "Errors"
 DEAD_LETTERS = "DeadLetters"
 # Per tick, dimension service.
@@ -158,11 +164,21 @@ def not_ready_seconds(model: Model, cold_start: Event, settings: Settings) -> fl
     return max(0.0, ended.timestamp() - max(hold.open.timestamp(), began))
 
 
+def window_late_seconds(judged: Event) -> float:
+    """A judged window's late seconds; one never verified warm was late its whole length."""
+    late = judged.detail.get("late_seconds")
+    if late is not None:
+        return float(late)
+    opened, closed = parse_iso(judged.detail["window_open"]), parse_iso(judged.detail["window_close"])
+    return (closed - opened).total_seconds()  # type: ignore[operator]
+
+
 def model_documents(model: Model, events: Sequence[Event], settings: Settings) -> list[dict[str, Any]]:
     """The metrics of what ``events`` say happened to ``model``."""
     outcomes = Counter(str(e.detail.get("outcome")) for e in events if e.kind == "call")
     counts: Counter[str] = Counter()
     seconds: defaultdict[str, list[float]] = defaultdict(list)
+    shares: list[float] = []
     for event in events:
         if event.kind == "cold_start":
             counts[COLD_STARTS] += 1
@@ -172,6 +188,9 @@ def model_documents(model: Model, events: Sequence[Event], settings: Settings) -
                 seconds[NOT_READY_SECONDS].append(round(waited, 3))
         elif event.kind == "unexpected_cold":
             counts[UNEXPECTED_COLDS] += 1
+        elif event.kind in (WINDOW_READY, WINDOW_NOT_READY):
+            shares.append(float(event.detail["verified_share"]))
+            seconds[WINDOW_LATE_SECONDS].append(window_late_seconds(event))
         if event.kind in ERROR_KINDS:
             counts[ERRORS] += 1
         if event.kind == "dead_lettered":
@@ -180,6 +199,8 @@ def model_documents(model: Model, events: Sequence[Event], settings: Settings) -
             for outcome, n in sorted(outcomes.items())]
     measures: Measures = {name: (MetricUnit.Count.value, [n]) for name, n in counts.items()}
     measures.update({name: (MetricUnit.Seconds.value, values) for name, values in seconds.items()})
+    if shares:
+        measures[WINDOW_READY_SHARE] = (MetricUnit.NoUnit.value, shares)
     if measures:
         docs.append(document(measures, model=model.name))
     return docs

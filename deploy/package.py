@@ -195,6 +195,8 @@ TICK_TIMEOUT_SECONDS = json.loads((ROOT / ".chalice" / "config.json").read_text(
 TICK_DURATION_ALARM_SECONDS = 40
 # A tick this late sends the calls due in the first part of its minute late.
 TICK_LAG_ALARM_SECONDS = 30
+# A window verified warm for less of its time than this (WindowReadyShare, 0..1).
+WINDOW_READY_SHARE_ALARM = 0.99
 # A tick invocation not started by then is dropped, not run late (the least Lambda takes).
 TICK_MAX_EVENT_AGE_SECONDS = 60
 
@@ -262,6 +264,12 @@ def alarms() -> dict[str, Any]:
             "A window (or lease) was open while its model was not ready: users met a cold model. "
             "The metric NotReadySeconds by model says which.",
             fleet_metric(telemetry.NOT_READY_SECONDS, "Sum"), 0, comparison="GreaterThanThreshold"),
+        "WindowReadyAlarm": alarm(
+            f"A schedule window closed verified warm for less than {WINDOW_READY_SHARE_ALARM:.0%} of its time: "
+            "calls found the model cold, or it was late at the open. GET /models/{model} (readiness) "
+            "and the window_not_ready event say which window and how late.",
+            fleet_metric(telemetry.WINDOW_READY_SHARE, "Minimum"), WINDOW_READY_SHARE_ALARM,
+            comparison="LessThanThreshold"),
     }
 
 
@@ -299,6 +307,10 @@ def dashboard_widgets() -> list[dict[str, Any]]:
             fleet(telemetry.COLD_START_SECONDS, stat="p50", label="cold start p50"),
             fleet(telemetry.COLD_START_SECONDS, stat="p95", label="cold start p95"),
             fleet(telemetry.NOT_READY_SECONDS, stat="Sum", label="window open, not ready")]),
+        graph("Windows: share verified warm (lowest) and seconds late (highest)", [
+            fleet(telemetry.WINDOW_READY_SHARE, stat="Minimum", label="share verified warm"),
+            fleet(telemetry.WINDOW_LATE_SECONDS, stat="Maximum", label="seconds late", yAxis="right")],
+            period=3600),
         graph("Not-ready seconds by model", [
             [{"expression": f"SEARCH('{{{ns},model,service}} MetricName=\"{telemetry.NOT_READY_SECONDS}\" "
                             f"service=\"{service}\"', 'Sum', 3600)", "id": "waited", "label": ""}]],

@@ -20,7 +20,10 @@ behind the same wire protocol a real boto3 client speaks:
   gets 400 ``ValidationException``, as Bedrock answers a body it cannot read.
 - A copy is released once the model has had no successful invocation for
   ``release_seconds`` (default 900: seed 000's "kept 5 minutes, then two idle 5-minute
-  periods"), counted from the later of the last invocation and the end of loading.
+  periods"), counted from the later of the last invocation and the end of loading. With
+  ``release_jitter_seconds``, each copy's release time is drawn uniformly within that much
+  either side of ``release_seconds`` (at least one second), from its own per-model RNG, so
+  the load-time draws are the same with or without it.
 - Billing per copy: whole 5-minute windows from the copy's first successful call until its
   release (or until now, while it is loaded); billed CMU-minutes = minutes x CMUs per copy.
   That is the documented rule (``billing`` ``first_success``); ``billing`` ``load`` bills
@@ -246,6 +249,7 @@ class Copy:
     first_success_at: Optional[datetime] = None
     released_at: Optional[datetime] = None
     billing: str = "first_success"  # see BILLING_MODES
+    release_seconds: Optional[float] = None  # drawn for this copy (release jitter); None: the model's
 
     @property
     def ready_at(self) -> datetime:
@@ -281,6 +285,8 @@ class Model:
     created_at: datetime
     fault_rng: random.Random
     load_rng: random.Random
+    release_rng: Optional[random.Random] = None
+    release_jitter_seconds: float = 0.0
     throttle_rate: float = 0.0
     error_rate: float = 0.0
     slow_seconds: float = 0.0
@@ -316,13 +322,20 @@ class Model:
             return load["median"] * math.exp(load["sigma"] * self.load_rng.gauss(0.0, 1.0))
         return self.load_rng.uniform(load["low"], load["high"])
 
+    def draw_release_seconds(self) -> Optional[float]:
+        """This copy's release time, when releases are jittered (None: the model's own)."""
+        if not self.release_jitter_seconds or self.release_rng is None:
+            return None
+        jitter = self.release_jitter_seconds
+        return max(1.0, self.release_seconds + self.release_rng.uniform(-jitter, jitter))
+
     def settle(self, now: datetime) -> None:
         """Release the current copy if it has idled out by ``now``."""
         copy = self.current
         if copy is None or copy.ready_at > now:
             return
         idle_from = max(copy.ready_at, self.last_activity or copy.ready_at)
-        release_at = idle_from + timedelta(seconds=self.release_seconds)
+        release_at = idle_from + timedelta(seconds=copy.release_seconds or self.release_seconds)
         if now >= release_at:
             copy.released_at = release_at
 
@@ -464,13 +477,15 @@ class Simulator:
                   cmus: int = 1, architecture: str = "llama", name: Optional[str] = None,
                   instruct_supported: bool = True, imported_at: Union[datetime, str, None] = None,
                   cold_mode: str = "reject", hold_seconds: float = 300.0, seed: Optional[int] = None,
-                  billing: str = "first_success", **faults: Any) -> dict[str, Any]:
+                  billing: str = "first_success", release_jitter_seconds: float = 0.0,
+                  **faults: Any) -> dict[str, Any]:
         """Register an imported model (re-registering a deleted one starts it afresh).
 
         ``imported_at`` (default: now, a new import) is its creationTime, which with
         ``architecture`` decides the bodies it takes; ``cold_mode`` ``hold`` holds calls
         to a cold model up to ``hold_seconds`` instead of answering not ready at once;
-        ``billing`` ``load`` bills each copy from the end of its load, not its first success."""
+        ``billing`` ``load`` bills each copy from the end of its load, not its first success;
+        ``release_jitter_seconds`` draws each copy's release within that much of ``release_seconds``."""
         match = ARN_RE.match(arn)
         if not match:
             raise ValueError(f"not an imported-model ARN (12 lowercase alphanumerics at the end): {arn!r}")
@@ -478,6 +493,8 @@ class Simulator:
             raise ValueError("cmus must be a positive integer")
         if float(release_seconds) <= 0:
             raise ValueError("release_seconds must be > 0")
+        if not 0 <= float(release_jitter_seconds) < float(release_seconds):
+            raise ValueError("release_jitter_seconds must be >= 0 and below release_seconds")
         if cold_mode not in COLD_MODES:
             raise ValueError(f"cold_mode must be one of {', '.join(COLD_MODES)}, got {cold_mode!r}")
         if float(hold_seconds) <= 0:
@@ -503,7 +520,8 @@ class Simulator:
                           created_at=(imported or self.now()).astimezone(UTC),
                           cold_mode=cold_mode, hold_seconds=float(hold_seconds), billing=billing,
                           fault_rng=random.Random(f"{base}:faults"),
-                          load_rng=random.Random(f"{base}:load"), **checked)
+                          load_rng=random.Random(f"{base}:load"), release_rng=random.Random(f"{base}:release"),
+                          release_jitter_seconds=float(release_jitter_seconds), **checked)
             self._models[arn] = model
             return self._inspect(model)
 
@@ -571,7 +589,8 @@ class Simulator:
         return {
             "model_arn": m.arn, "model_id": m.model_id, "model_name": m.name,
             "architecture": m.architecture, "cmus": m.cmus, "load_seconds": m.load,
-            "release_seconds": m.release_seconds, "created_at": iso(m.created_at),
+            "release_seconds": m.release_seconds, "release_jitter_seconds": m.release_jitter_seconds,
+            "created_at": iso(m.created_at),
             "accepts": list(m.accepts), "cold_mode": m.cold_mode, "hold_seconds": m.hold_seconds,
             "billing": m.billing,
             "faults": {k: getattr(m, k) for k in FAULT_KEYS},
@@ -659,7 +678,8 @@ class Simulator:
         model.settle(now)
         copy = model.current
         if copy is None:
-            copy = Copy(now, model.draw_load_seconds(), billing=model.billing)
+            copy = Copy(now, model.draw_load_seconds(), billing=model.billing,
+                        release_seconds=model.draw_release_seconds())
             model.copies.append(copy)
             if model.cold_mode != "hold":
                 return "not_ready", fmt, body, now

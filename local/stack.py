@@ -40,7 +40,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Optional, TextIO
+from typing import Any, Callable, Iterator, Optional, TextIO
 from urllib.parse import urlsplit
 
 import boto3
@@ -352,6 +352,10 @@ class StatusWatch:
     def stop(self) -> None:
         self.stopping.set()
         self.thread.join(timeout=5)
+        try:
+            self.look()  # what changed since the last look is said before the stack stops
+        except Exception:
+            log.exception("status watch failed")
 
     def _loop(self) -> None:
         while not self.stopping.wait(self.every):
@@ -361,13 +365,12 @@ class StatusWatch:
                 log.exception("status watch failed")
 
     def look(self, say: bool = True) -> None:
-        from chalicelib.fleet import _all_models
         from chalicelib.planner import display_status
 
         rt = self.runtime
         now = rt.clock()
         current = {}
-        for model in _all_models(rt.store):
+        for model in _every_model(rt.store):
             status = display_status(model.config, model.state, now, rt.settings)
             error = model.state.error if status == "error" else None
             current[model.name] = (status, model.config.enabled, error)
@@ -375,6 +378,15 @@ class StatusWatch:
             for line in status_lines(self.seen, current):
                 self.say(f"{datetime.now(timezone.utc):%H:%M:%S}  {line}")
         self.seen = current
+
+
+def _every_model(store: Any) -> Iterator[Any]:
+    token = None
+    while True:
+        page, token = store.list(100, token)
+        yield from page
+        if token is None:
+            return
 
 
 def status_lines(before: dict[str, tuple[str, bool, Optional[str]]],

@@ -48,8 +48,8 @@ def told(events: list[dict]) -> list[tuple[str, str]]:
 
 def test_a_batch_jobs_lease_warm_ready_and_expired(client, driver, simulator, clock, received):
     simulator.add_model(ARN_LLAMA, load_seconds=90)
+    clock.set(at(20))  # registered after the day's window: none of its windows closed yet
     register(client, model_arn=ARN_LLAMA, name="llama")
-    clock.set(at(20))
     lease = send(client, "POST", "/models/llama/leases", {"minutes": 30, "holder": "nightly-etl"}).json_body
     driver.run_until(at(21))
     events = received()

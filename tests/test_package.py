@@ -418,7 +418,10 @@ def published_metrics() -> set[tuple[str, str, frozenset[str]]]:
     config = ModelConfig(name="m", model_arn="arn:aws:bedrock:us-west-2:123456789012:imported-model/abcdefghijkl",
                          timezone="UTC", windows=[{"start": "09:00", "stop": "18:00"}])
     happened = [Event(at(9, 5), "call", {"outcome": "ready"}), Event(at(9, 5), "cold_start", {"seconds": 400.0}),
-                Event(at(9, 5), "unexpected_cold"), Event(at(9, 5), "error"), Event(at(9, 5), "dead_lettered")]
+                Event(at(9, 5), "unexpected_cold"), Event(at(9, 5), "error"), Event(at(9, 5), "dead_lettered"),
+                Event(at(18), "window_not_ready", {"window_open": "2026-03-09T09:00:00Z",
+                                                   "window_close": "2026-03-09T18:00:00Z", "late_seconds": None,
+                                                   "verified_share": 0.0})]
     documents = telemetry.model_documents(Model(config, ModelState()), happened, Settings("t", "q"))
     documents.append(telemetry.document(telemetry._tick_measures(TickReport(), 1.0, 2.0, lambda: 0)))
     lines = "\n".join(json.dumps(d) for d in documents)
@@ -433,7 +436,7 @@ def test_each_alarm_watches_a_metric_the_service_publishes_and_notifies_the_topi
     _, template = built
     watched = alarms_of(template)
     assert set(watched) == {"ModelInErrorAlarm", "DeadLetterAlarm", "TickLagAlarm", "TickDurationAlarm",
-                            "TickFailuresAlarm", "TickErrorsAlarm", "NotReadyAlarm"}
+                            "TickFailuresAlarm", "TickErrorsAlarm", "NotReadyAlarm", "WindowReadyAlarm"}
     published = published_metrics()
     env = resources(template)["Tick"]["Properties"]["Environment"]["Variables"]
     for name, alarm in watched.items():
@@ -455,6 +458,10 @@ def test_each_alarm_watches_a_metric_the_service_publishes_and_notifies_the_topi
     assert watched["TickLagAlarm"]["Threshold"] < 60  # within the tick's minute
     assert (watched["NotReadyAlarm"]["Threshold"], watched["NotReadyAlarm"]["ComparisonOperator"]) == (
         0, "GreaterThanThreshold")
+    # Any window verified warm for less than 99% of its time: the lowest share of the period.
+    window = watched["WindowReadyAlarm"]
+    assert (window["MetricName"], window["Statistic"], window["Threshold"], window["ComparisonOperator"],
+            window["TreatMissingData"]) == ("WindowReadyShare", "Minimum", 0.99, "LessThanThreshold", "notBreaching")
 
 
 def test_the_alarm_topic_e_mails_only_when_an_address_is_given(built):
@@ -494,6 +501,7 @@ def test_the_dashboard_graphs_the_fleet_and_shows_every_alarm(built):
     searched = " ".join(json.dumps(w["properties"]["metrics"]) for w in widgets if w["type"] == "metric")
     for metric in ("ModelsInError", "ColdStarts", "ColdStartSeconds", "NotReadySeconds", "UnexpectedColds",
                    "Errors", "DeadLetters", "TickDue", "TickEnqueued", "TickConflicts", "TickFailures",
-                   "TickLag", "TickDuration", "ApproximateNumberOfMessagesVisible"):
+                   "TickLag", "TickDuration", "ApproximateNumberOfMessagesVisible", "WindowReadyShare",
+                   "WindowLateSeconds"):
         assert metric in graphed, metric
     assert 'MetricName=\\"Calls\\"' in searched  # calls by outcome, every model

@@ -9,6 +9,7 @@ import pytest
 
 from chalicelib.planner import (
     FATAL,
+    JUDGE_AFTER,
     MODEL_ERROR,
     NOT_READY,
     READY,
@@ -204,7 +205,10 @@ def test_fatal_errors_stop_retrying_with_the_reason(code):
     assert d.state.status == "error" and d.state.error_kind == "fatal"
     assert d.state.error == f"{code}: no access"
     assert d.follow_up is None
-    assert d.state.next_due_at == opens(10) - LEAD  # tomorrow's window
+    # The tick looks again only to judge today's window after its close; the next call is
+    # tomorrow's.
+    assert d.state.next_due_at == utc(9, 10, 0) + JUDGE_AFTER
+    assert next_call(SHANGHAI, d.state, d.state.next_due_at, SETTINGS).at == opens(10) - LEAD
 
 
 def test_a_failing_container_ends_a_cold_start_warm_with_the_error_and_no_retry():
@@ -268,7 +272,8 @@ def test_a_success_after_an_error_clears_it_and_says_so():
 def test_the_tick_looks_at_a_model_when_a_lease_ends_and_tells_it_once():
     # A lease after the window; its last keep-alive, at 12:16, covers it to its end.
     lease = Lease("l000000000001", utc(9, 12, 0), utc(9, 12, 30), "etl")
-    state = replace(warm_since(utc(9, 12, 16)), leases=(lease,))
+    # The day's window was judged at its close.
+    state = replace(warm_since(utc(9, 12, 16)), leases=(lease,), readiness_until=utc(9, 10, 0))
     assert next_call(SHANGHAI, state, utc(9, 12, 16), SETTINGS).at == utc(10, 1, 0) - LEAD
     assert with_next_due(SHANGHAI, state, utc(9, 12, 16), SETTINGS).next_due_at == utc(9, 12, 30)
     ended, told = expire_leases(Model(SHANGHAI, state), utc(9, 12, 30))

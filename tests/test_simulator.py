@@ -163,6 +163,31 @@ def test_idle_time_counts_from_the_end_of_loading_and_release_time_is_per_model(
     assert model["copies"][0]["first_success_at"] is None and model["billed_cmu_minutes"] == 0
 
 
+def test_a_jittered_release_differs_from_copy_to_copy_within_its_bounds_and_leaves_loads_alone(clock):
+    # Each copy's idle release is drawn within 120 s of 600 s; the load draws are the
+    # same as without jitter, so a benchmark changes one rule at a time.
+    def releases(jitter: float) -> tuple[list[float], list[float]]:
+        sim = Simulator(clock=ManualClock(T0).now, seed=3)
+        sim.add_model(ARN, {"kind": "lognormal", "median": 60, "sigma": 0.5}, release_seconds=600,
+                      release_jitter_seconds=jitter)
+        for _ in range(12):
+            sim.invoke(ARN, json.dumps(LLAMA).encode())   # cold: starts a load
+            sim.set_clock(advance_seconds=400)
+            sim.invoke(ARN, json.dumps(LLAMA).encode())   # loaded: the last activity
+            sim.set_clock(advance_seconds=2000)           # idles out
+        copies = sim.inspect(ARN)["copies"]
+        idle = [(datetime.fromisoformat(c["released_at"][:-1]) - datetime.fromisoformat(
+            c["first_success_at"][:-1])).total_seconds() for c in copies]
+        return idle, [c["load_seconds"] for c in copies]
+
+    jittered, loads = releases(120)
+    fixed, same_loads = releases(0)
+    assert fixed == [600.0] * 12 and loads == same_loads
+    assert all(480 <= r <= 720 for r in jittered) and len(set(jittered)) == 12
+    with pytest.raises(ValueError, match="release_jitter_seconds"):
+        Simulator(clock=clock.now).add_model(ARN, 60, release_seconds=300, release_jitter_seconds=300)
+
+
 def test_billing_counts_whole_5_minute_windows_from_first_success_to_release(sim, clock, rt):
     sim.add_model(ARN, load_seconds=60, cmus=4)
     error_of(rt)

@@ -10,7 +10,7 @@ import boto3
 import pytest
 
 from bench.capacity import CapacityMeter, fullest_model, index_entry, item_size
-from chalicelib.records import Event, Model, ModelConfig, ModelState, Pending, WarmSpan
+from chalicelib.records import Event, Model, ModelConfig, ModelState, Pending, WarmSpan, WindowRecord
 from chalicelib.store import (
     DUE_INDEX,
     DUE_PARTITIONS,
@@ -55,6 +55,18 @@ def test_create_then_find_by_name_and_by_arn(store):
     by_arn = store.get(created.config.model_arn)
     assert by_name == by_arn == created
     assert by_name.config.windows == [{"days": "MON-FRI", "start": "09:00", "stop": "18:00"}]
+
+
+def test_a_models_window_readiness_records_come_back_as_saved(store):
+    created = store.create(model("alpha"))
+    records = tuple(WindowRecord(T0 + timedelta(days=i, hours=1), T0 + timedelta(days=i, hours=10), i % 2 == 0,
+                                 0.0 if i % 2 == 0 else (None if i == 3 else 612.5), 540.0 - i * 0.125, i, 1)
+                    for i in range(5))
+    saved = store.save(replace(created, state=replace(created.state, readiness=records,
+                                                       readiness_until=records[-1].window_close)), 1)
+    found = store.get("alpha")
+    assert found == saved and found.state.readiness == records
+    assert [r.to_view()["late_seconds"] for r in found.state.readiness] == [0.0, 612.5, 0.0, None, 0.0]
 
 
 def test_name_and_arn_are_unique(store):
