@@ -371,7 +371,9 @@ def month_to_date(spans: Sequence[Period], *, now: datetime, custom_model_units:
         after = max([now, *(p.end for p in spans)])
         last = month_end(now)
         parts = [Period(max(p.start, first), min(p.end, last)) for p in spans if p.end > first and p.start < last]
-        parts += [Period(max(p.start, after), min(p.end, last)) for p in rest if p.end > after and p.start < last]
+        # (A copy held past the month's end leaves nothing of the month to project.)
+        parts += [Period(max(p.start, after), min(p.end, last)) for p in rest
+                  if p.end > after and p.start < last and after < last]
         # A copy held now that the schedule goes on holding is one copy, billed in one run
         # of 5-minute windows, not rounded up once as held and again as projected. And the
         # projection is of one copy: the month bills it for at most the minutes it has.

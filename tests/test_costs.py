@@ -462,3 +462,13 @@ def test_a_projection_never_bills_more_minutes_than_the_month_has(now_minute, he
     assert month.billed_minutes <= month.projected_minutes <= MARCH_MINUTES
     if always and held.start <= MARCH:
         assert month.projected_minutes == MARCH_MINUTES  # held all month, every minute billed once
+
+
+def test_a_copy_held_into_next_month_projects_the_month_it_has_and_does_not_fail():
+    # 23:55 on 31 March, the copy's assumed release 10 minutes into April: the rest of the
+    # month is already held, and nothing of the month is left to project.
+    now = datetime(2026, 3, 31, 23, 55, tzinfo=UTC)
+    held = Period(MARCH, datetime(2026, 4, 1, 0, 10, tzinfo=UTC))
+    rest = costs.loaded_periods([(MARCH - timedelta(days=2), datetime(2026, 4, 3, tzinfo=UTC))], **DEFAULTS)
+    month = costs.month_to_date([held], now=now, custom_model_units=1, price=US_WEST_2, rest=rest)
+    assert month.projected_minutes == MARCH_MINUTES
