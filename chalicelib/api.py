@@ -64,11 +64,11 @@ from chalicelib.records import (
     iso,
     parse_iso,
 )
-from chalicelib.schedule import Schedule, ScheduleError
+from chalicelib.schedule import Interval, Schedule, ScheduleError
 from chalicelib.settings import Settings
 from chalicelib.store import BadPageToken, ModelAlreadyExists, ModelNotFound, StateConflict, Store
 from chalicelib.telemetry import Journal
-from chalicelib.timeline import current_window, holiday_calendar, next_hold, window_intervals
+from chalicelib.timeline import current_window, exclusions, holiday_calendar, next_hold, window_intervals
 
 MAX_KEEPALIVE_MINUTES = 14
 MAX_RELEASE_MINUTES = 120
@@ -292,8 +292,7 @@ def _object(body: Any) -> dict[str, Any]:
 
 def _config(body: dict[str, Any], defaults: ModelConfig, now: datetime, settings: Settings) -> ModelConfig:
     """Validate every field of ``body`` over ``defaults``; the result is what is stored."""
-    schedule = Schedule.from_dict(body.get("timezone", defaults.timezone),
-                                  body.get("windows", defaults.windows), at=now)
+    schedule = _schedule(body, defaults, now)
     release = _int(body, "release_minutes", defaults.release_minutes, 2, MAX_RELEASE_MINUTES)
     keepalive = _int(body, "keepalive_minutes", defaults.keepalive_minutes, 1, MAX_KEEPALIVE_MINUTES)
     if keepalive >= release:
@@ -323,6 +322,19 @@ def _config(body: dict[str, Any], defaults: ModelConfig, now: datetime, settings
                    holidays=_holidays(body.get("holidays", defaults.holidays)),
                    custom_model_units=_optional_int(body, "custom_model_units",
                                                     defaults.custom_model_units, 1, 1000))
+
+
+def _schedule(body: dict[str, Any], defaults: ModelConfig, now: datetime) -> Schedule:
+    """The schedule the request asks for. Only a schedule the request changes is checked
+    against ``now`` (it must open): a stored one was checked when it was stored, and a
+    window that opened then but never again (``0 9 29 2 *`` after its last leap day) must
+    not stop the model from being paused or edited, nor a fleet file that repeats it."""
+    zone, windows = body.get("timezone", defaults.timezone), body.get("windows", defaults.windows)
+    if defaults.windows:  # a change, not a registration
+        asked = Schedule.from_stored(zone, windows)
+        if asked.to_dict() == Schedule.from_stored(defaults.timezone, defaults.windows).to_dict():
+            return asked
+    return Schedule.from_dict(zone, windows, at=now)
 
 
 # IAM's role ARN (a path of /-separated names, then the name) and STS's external id.
@@ -405,15 +417,28 @@ def _stored_number_problem(value: Any) -> Optional[str]:
     return None
 
 
+# Dates and instants as the API takes them: ISO 8601's calendar dates, extended form only.
+# Python's fromisoformat also reads week dates ("2026-W10-1" is 2 March) and the basic
+# form ("20260309"), which nobody typing a date means and which would be kept as another day.
+DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
+INSTANT_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?"
+                        r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})\Z")
+
+
+def calendar_date(text: Any) -> date:
+    """A date written YYYY-MM-DD; ValueError for anything else."""
+    if not isinstance(text, str) or not DATE_RE.match(text):
+        raise ValueError(f"{str(text)[:40]!r} is not a date (YYYY-MM-DD)")
+    return date.fromisoformat(text)
+
+
 def _exclude_dates(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or len(value) > MAX_EXCLUDE_DATES:
         raise RequestError("exclude_dates", f"must be a list of at most {MAX_EXCLUDE_DATES} dates (YYYY-MM-DD)")
     days = set()
     for i, text in enumerate(value):
         try:
-            if not isinstance(text, str) or len(text) != 10:
-                raise ValueError
-            days.add(date.fromisoformat(text).isoformat())
+            days.add(calendar_date(text).isoformat())
         except ValueError:
             raise RequestError(f"exclude_dates[{i}]", f"{str(text)[:40]!r} is not a date (YYYY-MM-DD)") from None
     return tuple(sorted(days))
@@ -476,6 +501,11 @@ def _arn_problem(arn: str) -> str:
         return f"the service is {service[:40]!r}, not bedrock"
     if not re.fullmatch(ARN_PARTS["region"], region):
         return f"the region {region[:40]!r} is not an AWS region name such as us-west-2"
+    if kind in ("foundation-model", "inference-profile", "application-inference-profile", "provisioned-model",
+                "prompt-router", "default-prompt-router"):
+        # Checked before the account: a foundation model's ARN has none, which is not the point.
+        return (f"it names a {kind} ({resource[:80]!r}); keepwarm keeps imported models warm (Custom Model "
+                "Import), whose ARN names an imported-model in your account")
     if not re.fullmatch(ARN_PARTS["account"], account):
         return f"the account {account[:40]!r} is not 12 digits"
     if kind != "imported-model":
@@ -603,7 +633,8 @@ def lease_view(model: Model, lease: Lease, now: datetime, settings: Settings) ->
         "id": lease.id, "model": model.name, "holder": lease.holder,
         "created_at": iso(lease.created_at), "expires_at": iso(lease.expires_at), "active": active,
         "ready": promised and is_ready(config, state, now), "status": status,
-        "expected_ready_at": iso(expected_ready_at(model, now, settings)) if promised else None,
+        # A model in error is ready at no time anyone can foresee: none is promised.
+        "expected_ready_at": iso(expected_ready_at(model, now, settings)) if promised and status != "error" else None,
         "blocked": blocked,
         "error": error,
         # When the error was last answered, and when a call verifies it again: a waiting
@@ -856,8 +887,9 @@ class Api:
             config = new_config(body, now, self.settings)
             if self.store.find(config.name) is not None:
                 raise ModelAlreadyExists("name", config.name)
-            if self.store.find(config.model_arn) is not None:
-                raise ModelAlreadyExists("model_arn", config.model_arn)
+            holder = self.store.find(config.model_arn)
+            if holder is not None:
+                raise ModelAlreadyExists("model_arn", config.model_arn, holder.name)
             return view(Model(config, with_next_due(config, ModelState(), now, self.settings)), now, self.settings)
         model = self.store.get(model_key(key))
         config = changed_config(model.config, body, now, self.settings)
@@ -906,19 +938,21 @@ class Api:
             "timezone": model.config.timezone,
             "from": iso(start),
             "to": iso(end),
-            "windows": [{"open": iso(i.open), "close": iso(i.close)}
-                        for i in window_intervals(model.config, start, end)],
+            "windows": [_interval_view(i, end) for i in window_intervals(model.config, start, end)],
         }
 
     def events(self, key: str, params: Optional[dict[str, str]]) -> dict[str, Any]:
         model = self.store.get(model_key(key))
         limit = query_int(params, "limit", 50, 1, 200)
-        return {"events": self.store.events(model.name, limit)}
+        return {"events": self.store.events(model.name, limit, model.incarnation)}
 
     # -- leases ---------------------------------------------------------------------------
     def create_lease(self, key: str, body: Any, now: datetime) -> dict[str, Any]:
         if not isinstance(body, dict) or not set(body) <= {"minutes", "holder"}:
             raise RequestError("body", 'must be {"minutes": N} with an optional "holder"')
+        if "minutes" not in body:
+            raise RequestError("minutes", f"is required: how long to keep the model warm, 1 to {MAX_LEASE_MINUTES} "
+                                          'minutes, e.g. {"minutes": 60}')
         minutes = _int(body, "minutes", 0, 1, MAX_LEASE_MINUTES)
         holder = body.get("holder")
         if holder is not None and (not isinstance(holder, str) or not 0 < len(holder) <= 100):
@@ -1056,12 +1090,15 @@ class Api:
         cmus, source = self._units(config)
         estimate = schedule_cost(config, state, start, days, cmus, self.settings)
         price = estimate.price
-        rest = costs.loaded_periods(
-            [(i.open, i.close) for i in window_intervals(config, now, costs.month_end(now))],
-            **holding(config, state, self.settings))
+        rest = costs.loaded_periods(held_windows(config, now, costs.month_end(now)),
+                                    **holding(config, state, self.settings))
         return {"model": model.name, "region": config.region, "custom_model_units_source": source,
                 **estimate.to_dict(),
                 "month_to_date": self._month_to_date(model, now, cmus, price, rest).to_dict(),
+                "paused": not config.enabled,
+                "note": (f"{model.name} is paused (enabled: false): keepwarm makes no calls, so its windows "
+                         f"project nothing; PUT /models/{model.name} with {{\"enabled\": true}} resumes them"
+                         if not config.enabled else None),
                 "hint": price_hint(config, price)}
 
     def _units(self, config: ModelConfig) -> tuple[int, str]:
@@ -1090,19 +1127,26 @@ class Api:
         end = traffic.hour_of(now)
         start = end - timedelta(weeks=weeks)
         counts, dimension = traffic.read_invocations(self.traffic.client(config), config.model_arn, start, end)
-        events = self.store.events_since(model.name, start, limit=MAX_SUGGEST_EVENTS)
+        events = self.store.events_since(model.name, start, limit=MAX_SUGGEST_EVENTS, incarnation=model.incarnation)
         if len(events) >= MAX_SUGGEST_EVENTS:
             raise RequestError("weeks", f"keepwarm recorded over {MAX_SUGGEST_EVENTS} events for the model in "
                                         f"{weeks} weeks; ask for fewer weeks")
         own = traffic.own_calls(events)
-        found = suggest.suggest(traffic.less_own_calls(counts, own), config.timezone, start, end, coverage)
+        theirs = traffic.less_own_calls(counts, own)
+        # The planner's own days: no window opens on an excluded date or a holiday.
+        excluded = exclusions(config)
+        found = suggest.suggest(theirs, config.timezone, start, end, coverage, excluded)
         cmus, source = self._units(config)
+        # Schedules compared as they would run: a paused model's too.
+        config = replace(config, enabled=True)
         today = schedule_cost(config, state, now, COST_DAYS, cmus, self.settings)
         proposed = None
         if found.windows is not None:
             proposed = schedule_cost(replace(config, windows=found.windows), state, now, COST_DAYS, cmus, self.settings)
             if not found.always_on and proposed.billed_minutes >= proposed.always_warm_minutes:
-                found = suggest.always_on(found, "the windows would cost as much as keeping it warm always")
+                found = suggest.always_on(found, "the windows would cost as much as keeping it warm always",
+                                          suggest.covered_requests(suggest.ALWAYS_ON, config.timezone, theirs,
+                                                                   start, end, excluded))
                 proposed = schedule_cost(replace(config, windows=found.windows), state, now, COST_DAYS, cmus,
                                          self.settings)
 
@@ -1122,6 +1166,7 @@ class Api:
             "enough_data": found.enough_data, "reason": found.reason, "always_on": found.always_on,
             "windows": found.windows,
             "requests": found.requests, "own_calls": sum(own.values()),
+            "excluded_requests": found.excluded_requests,
             "covered_requests": found.covered_requests if found.enough_data else None,
             "covered_share": found.covered_share if found.enough_data else None,
             "cold_requests": found.cold_requests if found.enough_data else None,
@@ -1137,9 +1182,18 @@ class Api:
                        rest: Optional[list[costs.Period]] = None) -> costs.MonthToDate:
         """The warm spans keepwarm held this month, billed so far (and, given ``rest``, the
         month's projected total)."""
-        spans = self.store.warm_spans(model.name, costs.month_start(now), now)
+        spans = self.store.warm_spans(model.name, costs.month_start(now), now, model.incarnation)
         return costs.month_to_date([costs.Period(s.start, s.end) for s in spans], now=now,
                                    custom_model_units=cmus, price=price, rest=rest)
+
+
+def _interval_view(interval: Interval, end: datetime) -> dict[str, Any]:
+    """A window as a preview shows it. One that goes on past where the schedule's merging
+    stopped (an always-on schedule) has no close to show: that instant is a planning cut
+    point, not a close, so it is open-ended and said to be open still at the preview's end."""
+    if interval.cut:
+        return {"open": iso(interval.open), "close": None, "still_open_at": iso(end)}
+    return {"open": iso(interval.open), "close": iso(interval.close)}
 
 
 def price_hint(config: ModelConfig, price: Optional[costs.Price]) -> Optional[str]:
@@ -1168,13 +1222,23 @@ def holding(config: ModelConfig, state: ModelState, settings: Settings) -> dict[
             "release": timedelta(minutes=release_in_force(config, state)), "ready_check_margin": margin}
 
 
+def held_windows(config: ModelConfig, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """The window intervals keepwarm will hold over [start, end): none while the model is
+    paused, which is never called and so never billed. Every projection (a model's cost,
+    its month so far, the fleet's month) follows this one rule."""
+    if not config.enabled:
+        return []
+    return [(i.open, i.close) for i in window_intervals(config, start, end)]
+
+
 def schedule_cost(config: ModelConfig, state: ModelState, start: datetime, days: int, cmus: int,
                   settings: Settings) -> costs.CostEstimate:
     """What the model's schedule implies over ``days`` from ``start``: its windows, each
-    held from the pre-warm to the copy's release, priced for its region."""
+    held from the pre-warm to the copy's release, priced for its region (nothing while
+    it is paused)."""
     price = costs.price_for(config.region, costs.parse_price_overrides(settings.cmu_prices))
     return costs.estimate(
-        [(i.open, i.close) for i in window_intervals(config, start, start + timedelta(days=days))],
+        held_windows(config, start, start + timedelta(days=days)),
         start=start, days=days, custom_model_units=cmus, price=price, **holding(config, state, settings))
 
 
@@ -1193,7 +1257,7 @@ def _gaps(raw: Any) -> tuple[int, ...]:
 
 def _instant(raw: Any, field: str) -> datetime:
     try:
-        if not isinstance(raw, str):
+        if not isinstance(raw, str) or not INSTANT_RE.match(raw):
             raise ValueError
         at = parse_iso(raw)
         if not 2000 <= at.year <= 2200:  # type: ignore[union-attr]

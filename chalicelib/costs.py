@@ -401,16 +401,31 @@ def month_to_date(spans: Sequence[Period], *, now: datetime, custom_model_units:
         # What is still held runs on to its assumed release; the projection starts after it.
         after = max([now, *(p.end for p in spans)])
         last = month_end(now)
-        projected = billed_minutes([Period(max(p.start, first), min(p.end, last)) for p in spans
-                                    if p.end > first and p.start < last])
-        projected += billed_minutes([Period(max(p.start, after), min(p.end, last)) for p in rest
-                                     if p.end > after and p.start < last])
+        parts = [Period(max(p.start, first), min(p.end, last)) for p in spans if p.end > first and p.start < last]
+        # (A copy held past the month's end leaves nothing of the month to project.)
+        parts += [Period(max(p.start, after), min(p.end, last)) for p in rest
+                  if p.end > after and p.start < last and after < last]
+        # A copy held now that the schedule goes on holding is one copy, billed in one run
+        # of 5-minute windows, not rounded up once as held and again as projected. And the
+        # projection is of one copy: the month bills it for at most the minutes it has.
+        projected = min(billed_minutes(_joined(parts)), (last - first) // timedelta(minutes=1))
     cost = projected_cost = None
     if price is not None and custom_model_units is not None:
         rate = Decimal(repr(price.per_cmu_minute)) * custom_model_units
         cost = _money(rate * billed)
         projected_cost = _money(rate * projected) if projected is not None else None
     return MonthToDate(first, now, len(held), warm, billed, cost, projected, projected_cost)
+
+
+def _joined(periods: Sequence[Period]) -> list[Period]:
+    """Periods that overlap or touch, as one: the same copy, held on."""
+    joined: list[Period] = []
+    for period in sorted(periods, key=lambda p: p.start):
+        if joined and period.start <= joined[-1].end:
+            joined[-1] = Period(joined[-1].start, max(joined[-1].end, period.end))
+        else:
+            joined.append(period)
+    return joined
 
 
 # -- custom model units --------------------------------------------------------------------

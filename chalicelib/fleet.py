@@ -432,8 +432,8 @@ def day_of(model: Model, events: list[dict[str, Any]], start: datetime, end: dat
                errors=sorted(e for e in errors if start <= e[0] < end))
 
 
-def day_events(store: Store, name: str, start: datetime) -> list[dict[str, Any]]:
+def day_events(store: Store, name: str, start: datetime, incarnation: Optional[str] = None) -> list[dict[str, Any]]:
     """The model's recent events back to a little before ``start`` (a copy held over
     midnight shows from the day's first instant)."""
     since = start - timedelta(hours=3)
-    return [e for e in store.events(name, DAY_EVENTS) if (parse_iso(e.get("at")) or since) >= since]
+    return [e for e in store.events(name, DAY_EVENTS, incarnation) if (parse_iso(e.get("at")) or since) >= since]

@@ -471,7 +471,7 @@ def gather(store: Store, settings: Settings, now: datetime, rows: int = MAX_ROWS
         if model is None:
             return None  # deleted since the fleet was read
         since = min(now - BEFORE, now - timedelta(days=1))
-        return row_of(entry, model, day_events(store, entry.name, since), now, settings)
+        return row_of(entry, model, day_events(store, entry.name, since, model.incarnation), now, settings)
 
     with ThreadPoolExecutor(READERS) as pool:
         found = [row for row in pool.map(read, drawn) if row is not None]

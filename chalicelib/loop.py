@@ -245,8 +245,8 @@ class Ticker:
         """Record the readiness of the model's windows that closed (chalicelib.readiness).
         A failure is logged and tried again at the next tick: it must not stop the calls."""
         try:
-            return readiness.judge(model, lambda since: self.store.events_since(model.name, since,
-                                                                               readiness.MAX_EVENTS),
+            return readiness.judge(model, lambda since: self.store.events_since(
+                model.name, since, readiness.MAX_EVENTS, model.incarnation),
                                    now, self.settings)
         except Exception as err:
             log_event("readiness_failed", level=logging.ERROR, model=model.name,

@@ -301,6 +301,11 @@ SCHEMAS: dict[str, Any] = {
                  "saving": MONEY, "saving_percent": {"type": "number", "nullable": True}, "storage_cost": MONEY,
                  "currency": {"type": "string", "enum": ["USD"]},
                  "month_to_date": _ref("MonthToDate"),
+                 "paused": {"type": "boolean", "description": "a paused model is never called: its windows "
+                                                              "project nothing (cost 0, and the month's projection "
+                                                              "is what was billed so far), as on /fleet"},
+                 "note": {"type": "string", "nullable": True, "description": "while paused: that it is, and how "
+                                                                              "to resume it"},
                  "hint": {"type": "string", "nullable": True,
                           "description": "with no price for the region: how to set KEEPWARM_CMU_PRICES"}}},
     "Fleet": {"type": "object", "required": ["at", "models", "counts", "paused", "window_open", "errors", "cost"],
@@ -346,7 +351,11 @@ SCHEMAS: dict[str, Any] = {
             "windows": {"type": "array", "nullable": True, "maxItems": MAX_WINDOWS, "items": WINDOW,
                         "description": "null without enough data; otherwise PUT-able as they are"},
             "requests": {"type": "integer", "minimum": 0, "description": "requests read, less keepwarm's own"},
-            "own_calls": {"type": "integer", "minimum": 0},
+            "own_calls": {"type": "integer", "minimum": 0,
+                          "description": "keepwarm's own calls a loaded copy answered, taken off the counts"},
+            "excluded_requests": {"type": "integer", "minimum": 0,
+                                  "description": "requests on the model's excluded dates and holidays, when no "
+                                                 "window opens: counted cold"},
             "covered_requests": {"type": "integer", "nullable": True},
             "covered_share": {"type": "number", "nullable": True,
                               "description": "covered_requests / requests, rounded down"},
@@ -407,7 +416,13 @@ PATHS: dict[str, Any] = {
         "get": {"summary": "the windows' open/close instants (UTC)",
                 "parameters": [QUERY_FROM, _days(7, MAX_PREVIEW_DAYS)],
                 "responses": {"200": _json({"type": "object", "properties": {"windows": {
-                    "type": "array", "items": {"type": "object", "properties": {"open": ISO, "close": ISO}}}}}),
+                    "type": "array", "items": {"type": "object", "required": ["open", "close"], "properties": {
+                        "open": ISO,
+                        "close": {**MAYBE_ISO, "description": "null for a window still open at the preview's end "
+                                                              "whose close is further than keepwarm looks (an "
+                                                              "always-on schedule)"},
+                        "still_open_at": {**ISO, "description": "with close null: the preview's end, at which "
+                                                                 "the window is still open"}}}}}}),
                     **ERRORS}},
     },
     "/models/{model}/events": {

@@ -431,6 +431,14 @@ class Model:
     def name(self) -> str:
         return self.config.name
 
+    @property
+    def incarnation(self) -> Optional[str]:
+        """Which registration under this name this is: the instant it was registered. Its
+        events and warm spans carry it, so that what a deleted model's late writers (a
+        request or a call still running when it was deleted) leave under the name is never
+        read as the history of a model registered under it again."""
+        return iso(self.config.created_at)
+
 
 @dataclass(frozen=True)
 class Event:

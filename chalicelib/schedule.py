@@ -585,8 +585,10 @@ def _parse_zone(value: object, strict: bool) -> str:
     try:
         zone = pytz.timezone(value).zone  # pytz looks names up case-insensitively
     except (pytz.UnknownTimeZoneError, ValueError):
-        problem = f"{value!r} is not an IANA time zone name (e.g. 'Europe/London')"
-        raise ScheduleError("timezone", problem) from None
+        places = _zones_named(value)
+        hint = (f"did you mean {' or '.join(repr(z) for z in places)}?" if places
+                else "use Area/Location, e.g. 'Europe/London'")
+        raise ScheduleError("timezone", f"{value[:60]!r} is not an IANA time zone name; {hint}") from None
     if strict and _fixed_offset(zone):
         offset = pytz.timezone(zone).utcoffset(datetime(2026, 1, 1))
         hours = offset.total_seconds() / 3600  # type: ignore[union-attr]
@@ -596,6 +598,27 @@ def _parse_zone(value: object, strict: bool) -> str:
             f"a place instead: {place}; or 'UTC'"
             + (" (note: POSIX 'Etc/GMT+N' zones are UTC-N)" if zone.startswith("Etc/GMT") else "")))
     return zone
+
+
+def _zones_named(value: str) -> list[str]:
+    """IANA zones whose last part is ``value`` ("Berlin", "new york", "TOKYO"), compared
+    without case and with spaces for underscores: the place a team typed, not its zone.
+    Current names first (Asia/Kolkata before Asia/Calcutta), at most three."""
+    wanted = value.strip().replace(" ", "_").casefold()
+    if not wanted or "/" in wanted:
+        return []
+    found = _zones_by_place().get(wanted, [])
+    return found[:3]
+
+
+@lru_cache(maxsize=1)
+def _zones_by_place() -> dict[str, list[str]]:
+    common = set(pytz.common_timezones)
+    by_place: dict[str, list[str]] = {}
+    for zone in sorted(pytz.all_timezones, key=lambda z: (z not in common, z)):
+        if "/" in zone:
+            by_place.setdefault(zone.rsplit("/", 1)[1].casefold(), []).append(zone)
+    return by_place
 
 
 @lru_cache(maxsize=64)

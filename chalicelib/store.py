@@ -55,7 +55,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
 import boto3
 from botocore.exceptions import ClientError
@@ -75,9 +75,12 @@ class ModelNotFound(StoreError):
 
 
 class ModelAlreadyExists(StoreError):
-    def __init__(self, field: str, value: str):
-        super().__init__(f"{field}: a model with {field} {value!r} is already registered")
+    def __init__(self, field: str, value: str, holder: Optional[str] = None):
+        # An ARN is registered once, under a name the caller may not know: say which.
+        held = f" as model {holder!r} (GET /models/{holder})" if holder and holder != value else ""
+        super().__init__(f"{field}: a model with {field} {value!r} is already registered{held}")
         self.field = field
+        self.holder = holder
 
 
 class StateConflict(StoreError):
@@ -222,24 +225,29 @@ class Store(ABC):
         first = next(self.due(datetime.max.replace(tzinfo=timezone.utc)), None)
         return first.state.next_due_at if first else None
 
+    # Events and warm spans are written with the incarnation of the model that wrote them
+    # (Model.incarnation), and read back with the reader's: only those of the same
+    # registration, and those written before incarnations were (None), are its own.
     @abstractmethod
-    def add_event(self, name: str, event: Event, ttl_days: int) -> None: ...
+    def add_event(self, name: str, event: Event, ttl_days: int, incarnation: Optional[str] = None) -> None: ...
 
     @abstractmethod
-    def events(self, name: str, limit: int = 50) -> list[dict[str, Any]]:
+    def events(self, name: str, limit: int = 50, incarnation: Optional[str] = None) -> list[dict[str, Any]]:
         """The model's events, newest first."""
 
     @abstractmethod
-    def events_since(self, name: str, since: datetime, limit: int = 500) -> list[dict[str, Any]]:
+    def events_since(self, name: str, since: datetime, limit: int = 500,
+                     incarnation: Optional[str] = None) -> list[dict[str, Any]]:
         """The model's events at or after ``since``, newest first, at most ``limit``."""
 
     @abstractmethod
-    def put_warm_span(self, name: str, span: WarmSpan) -> None:
+    def put_warm_span(self, name: str, span: WarmSpan, incarnation: Optional[str] = None) -> None:
         """Record a warm span, or move the end of the one that starts at the same instant
         (each success of a held copy takes its assumed release further)."""
 
     @abstractmethod
-    def warm_spans(self, name: str, start: datetime, end: datetime) -> list[WarmSpan]:
+    def warm_spans(self, name: str, start: datetime, end: datetime,
+                   incarnation: Optional[str] = None) -> list[WarmSpan]:
         """The model's warm spans overlapping [start, end), earliest first."""
 
     @abstractmethod
@@ -276,10 +284,11 @@ class MemoryStore(Store):
         self._lock = threading.Lock()
         self._models: dict[str, dict[str, Any]] = {}
         self._arns: dict[str, str] = {}
-        # Per model, in time order (then in the order written): (time key, sequence, event).
-        self._events: dict[str, list[tuple[str, int, dict[str, Any]]]] = {}
+        # Per model, in time order (then in the order written): (time key, sequence,
+        # the writer's incarnation, event).
+        self._events: dict[str, list[tuple[str, int, Optional[str], dict[str, Any]]]] = {}
         self._written = itertools.count()
-        self._spans: dict[str, dict[datetime, WarmSpan]] = {}
+        self._spans: dict[str, dict[tuple[Optional[str], datetime], WarmSpan]] = {}
         self._errors: set[str] = set()
         # name -> due key, for the models that have something due: the DynamoDB store's
         # sparse index, so that due() reads only those (simulations tick every minute).
@@ -313,7 +322,7 @@ class MemoryStore(Store):
             if model.name in self._models:
                 raise ModelAlreadyExists("name", model.name)
             if model.config.model_arn in self._arns:
-                raise ModelAlreadyExists("model_arn", model.config.model_arn)
+                raise ModelAlreadyExists("model_arn", model.config.model_arn, self._arns[model.config.model_arn])
             model = _next_version(model, 0)
             self._put(model)
             self._arns[model.config.model_arn] = model.name
@@ -372,9 +381,9 @@ class MemoryStore(Store):
         with self._lock:
             return parse_iso(min(self._due.values())) if self._due else None
 
-    def add_event(self, name: str, event: Event, ttl_days: int) -> None:
+    def add_event(self, name: str, event: Event, ttl_days: int, incarnation: Optional[str] = None) -> None:
         with self._lock:
-            row = (due_key(event.at), next(self._written), json.loads(json.dumps(event.to_item())))
+            row = (due_key(event.at), next(self._written), incarnation, json.loads(json.dumps(event.to_item())))
             rows = self._events.setdefault(name, [])
             if rows and row < rows[-1]:
                 bisect.insort(rows, row)  # written after a later one: a window judged after its close
@@ -400,25 +409,27 @@ class MemoryStore(Store):
         with self._lock:
             return dict(self._releases)
 
-    def events(self, name: str, limit: int = 50) -> list[dict[str, Any]]:
+    def events(self, name: str, limit: int = 50, incarnation: Optional[str] = None) -> list[dict[str, Any]]:
         with self._lock:
-            rows = self._events.get(name, [])
+            rows = [row for row in self._events.get(name, []) if _own(row[2], incarnation)]
             # Newest first; events of one instant too.
-            return [event for _, _, event in rows[:-limit - 1:-1]] if limit > 0 else []
+            return [event for *_, event in rows[:-limit - 1:-1]] if limit > 0 else []
 
-    def events_since(self, name: str, since: datetime, limit: int = 500) -> list[dict[str, Any]]:
+    def events_since(self, name: str, since: datetime, limit: int = 500,
+                     incarnation: Optional[str] = None) -> list[dict[str, Any]]:
         with self._lock:
             rows = self._events.get(name, [])
             first = bisect.bisect_left(rows, (due_key(since),))
-            return [event for _, _, event in reversed(rows[first:])][:limit]
+            return [event for _, _, written, event in reversed(rows[first:]) if _own(written, incarnation)][:limit]
 
-    def put_warm_span(self, name: str, span: WarmSpan) -> None:
+    def put_warm_span(self, name: str, span: WarmSpan, incarnation: Optional[str] = None) -> None:
         with self._lock:
-            self._spans.setdefault(name, {})[span.start] = span
+            self._spans.setdefault(name, {})[(incarnation, span.start)] = span
 
-    def warm_spans(self, name: str, start: datetime, end: datetime) -> list[WarmSpan]:
+    def warm_spans(self, name: str, start: datetime, end: datetime,
+                   incarnation: Optional[str] = None) -> list[WarmSpan]:
         with self._lock:
-            spans = list(self._spans.get(name, {}).values())
+            spans = [s for (written, _), s in self._spans.get(name, {}).items() if _own(written, incarnation)]
         return sorted((s for s in spans if s.start < end and s.end > start), key=lambda s: s.start)
 
     def error_count(self) -> int:
@@ -480,6 +491,20 @@ def _json(record: dict[str, Any]) -> str:
 def _record(value: dict[str, Any]) -> dict[str, Any]:
     """A model's config or state: JSON text, or a map in items written before it was text."""
     return json.loads(value["S"]) if "S" in value else _plain(value)
+
+
+def _own(written: Optional[str], reader: Optional[str]) -> bool:
+    """Whether a record written by incarnation ``written`` belongs to the reader's: the
+    same registration, or either side from before incarnations were recorded."""
+    return written is None or reader is None or written == reader
+
+
+def _incarnation_of(item: dict[str, Any]) -> Optional[str]:
+    return item["incarnation"]["S"] if "incarnation" in item else None
+
+
+def _owned(items: Iterable[dict[str, Any]], incarnation: Optional[str]) -> Iterator[dict[str, Any]]:
+    return (item for item in items if _own(_incarnation_of(item), incarnation))
 
 
 def _conditional_failed(err: ClientError) -> bool:
@@ -599,7 +624,9 @@ class DynamoStore(Store):
             reasons = [r.get("Code") for r in err.response.get("CancellationReasons", [])]
             if reasons and reasons[0] == "ConditionalCheckFailed":
                 raise ModelAlreadyExists("name", model.name) from None
-            raise ModelAlreadyExists("model_arn", model.config.model_arn) from None
+            guard = self._get(self._arn_key(model.config.model_arn))
+            raise ModelAlreadyExists("model_arn", model.config.model_arn,
+                                     guard["name"]["S"] if guard else None) from None
         return model
 
     def _get(self, key: dict[str, Any]) -> Optional[dict[str, Any]]:
@@ -737,25 +764,24 @@ class DynamoStore(Store):
         keys = [items[0]["next_due_at"]["S"] for items in firsts if items]
         return parse_iso(min(keys)) if keys else None
 
-    def add_event(self, name: str, event: Event, ttl_days: int) -> None:
+    def add_event(self, name: str, event: Event, ttl_days: int, incarnation: Optional[str] = None) -> None:
         expires = event.at + timedelta(days=ttl_days)
-        self._client.put_item(TableName=self._name, Item=_typed_item({
+        item: dict[str, Any] = {
             "pk": f"model#{name}",
             # Events of one instant keep the order they were written in.
             "sk": f"event#{due_key(event.at)}#{time.time_ns():020d}{secrets.token_hex(2)}",
             "expires_at": int(expires.timestamp()),
             "event": event.to_item(),
-        }))
+        }
+        if incarnation is not None:
+            item["incarnation"] = incarnation
+        self._client.put_item(TableName=self._name, Item=_typed_item(item))
 
-    def events(self, name: str, limit: int = 50) -> list[dict[str, Any]]:
-        page = self._client.query(
-            TableName=self._name,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :ev)",
-            ExpressionAttributeValues=_typed_item({":pk": f"model#{name}", ":ev": "event#"}),
-            ScanIndexForward=False,
-            Limit=limit,
-        )
-        return [_plain(item["event"]) for item in page.get("Items", [])]
+    def events(self, name: str, limit: int = 50, incarnation: Optional[str] = None) -> list[dict[str, Any]]:
+        found = self._query(KeyConditionExpression="pk = :pk AND begins_with(sk, :ev)",
+                            ExpressionAttributeValues=_typed_item({":pk": f"model#{name}", ":ev": "event#"}),
+                            ScanIndexForward=False, Limit=limit)
+        return [_plain(item["event"]) for item in itertools.islice(_owned(found, incarnation), limit)]
 
     # -- the fleet's load times: one small item per group, updated with ADD ---------------
     FLEET_PK = "fleet#loads"
@@ -802,23 +828,29 @@ class DynamoStore(Store):
                                   ExpressionAttributeValues=_typed_item({":pk": self.RELEASE_PK}))
         return {_plain(item["sk"]): float(_plain(item["minutes"])) for item in page.get("Items", [])}
 
-    def events_since(self, name: str, since: datetime, limit: int = 500) -> list[dict[str, Any]]:
+    def events_since(self, name: str, since: datetime, limit: int = 500,
+                     incarnation: Optional[str] = None) -> list[dict[str, Any]]:
         found = self._query(
             # "~" sorts after every character of an event's key.
             KeyConditionExpression="pk = :pk AND sk BETWEEN :first AND :last",
             ExpressionAttributeValues=_typed_item({":pk": f"model#{name}", ":first": f"event#{due_key(since)}",
                                                    ":last": "event#~"}),
             ScanIndexForward=False, Limit=limit)
-        return [_plain(item["event"]) for item in itertools.islice(found, limit)]
+        return [_plain(item["event"]) for item in itertools.islice(_owned(found, incarnation), limit)]
 
-    def put_warm_span(self, name: str, span: WarmSpan) -> None:
-        self._client.put_item(TableName=self._name, Item=_typed_item({
-            "pk": f"model#{name}", "sk": f"span#{due_key(span.start)}",
+    def put_warm_span(self, name: str, span: WarmSpan, incarnation: Optional[str] = None) -> None:
+        item: dict[str, Any] = {
+            # A late writer's span of a deleted model must not take the key of a new one's.
+            "pk": f"model#{name}", "sk": f"span#{due_key(span.start)}" + (f"#{incarnation}" if incarnation else ""),
             "expires_at": int((span.end + timedelta(days=WARM_SPAN_DAYS)).timestamp()),
             "span": span.to_item(),
-        }))
+        }
+        if incarnation is not None:
+            item["incarnation"] = incarnation
+        self._client.put_item(TableName=self._name, Item=_typed_item(item))
 
-    def warm_spans(self, name: str, start: datetime, end: datetime) -> list[WarmSpan]:
+    def warm_spans(self, name: str, start: datetime, end: datetime,
+                   incarnation: Optional[str] = None) -> list[WarmSpan]:
         # Latest first, back to the first span that ended before ``start`` (a model's
         # spans follow one another: a copy is held until it is released).
         found: list[WarmSpan] = []
@@ -826,6 +858,8 @@ class DynamoStore(Store):
                                 ExpressionAttributeValues=_typed_item({":pk": f"model#{name}", ":first": "span#",
                                                                        ":last": f"span#{due_key(end)}"}),
                                 ScanIndexForward=False):
+            if not _own(_incarnation_of(item), incarnation):
+                continue
             span = WarmSpan.from_item(_plain(item["span"]))
             if span.end <= start:
                 break

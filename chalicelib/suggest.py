@@ -15,8 +15,15 @@ read, and a request counts as covered only when its whole hour lies inside an op
 interval. If a DST change left the share short, the next busiest cell is added and the
 windows are checked again; if nothing else is left, the answer is always-on.
 
+The model's exclusions (``exclude_dates`` and public holidays) are laid over the counts
+as the planner lays them: no window opens on an excluded local date, so the requests of
+those days are not covered (they would meet a cold model) whatever the windows. The
+cells are built from the other days' requests, and the share asked for is of those
+(``reachable``); the share claimed is of all requests.
+
 So the share claimed is the share the windows really cover on the counts read, and it
-is at least the share asked for whenever ``enough_data`` is true.
+is at least the share asked for, of the requests on days a window may open, whenever
+``enough_data`` is true.
 """
 from __future__ import annotations
 
@@ -28,7 +35,7 @@ from typing import Any, Mapping, Optional
 
 import pytz
 
-from chalicelib.schedule import DAY_NAMES, MAX_WINDOWS, Schedule
+from chalicelib.schedule import DAY_NAMES, MAX_WINDOWS, Excluded, Schedule
 
 UTC = timezone.utc
 HOUR = timedelta(hours=1)
@@ -52,6 +59,7 @@ class Suggestion:
     requests: int  # requests read, keepwarm's own calls taken out
     covered_requests: int  # inside the windows, whole hours only
     always_on: bool = False
+    excluded_requests: int = 0  # in hours of excluded local dates: no window covers them
 
     @property
     def cold_requests(self) -> int:
@@ -66,14 +74,17 @@ class Suggestion:
 
 
 def suggest(counts: Mapping[datetime, int], zone: str, start: datetime, end: datetime,
-            coverage: float) -> Suggestion:
+            coverage: float, excluded: Excluded = None) -> Suggestion:
     """Windows covering at least ``coverage`` (0 < coverage <= 1) of the requests in
     ``counts`` (UTC hour start -> requests; hours outside [start, end) and counts of 0 or
-    less are ignored), in ``zone``."""
+    less are ignored) that fall on local dates ``excluded`` leaves alone, in ``zone``."""
     if not 0 < coverage <= 1:
         raise ValueError(f"coverage must be in (0, 1], got {coverage!r}")
     hours = {h.astimezone(UTC): int(c) for h, c in counts.items() if c > 0 and start <= h < end}
     total = sum(hours.values())
+    tz = pytz.timezone(zone)
+    off = {h for h in hours if excluded is not None and excluded(h.astimezone(tz).date())}
+    left_out = sum(hours[h] for h in off)
     if total == 0:
         return Suggestion(False, "no requests in the period read: nothing to keep warm for (a model "
                                  "nobody calls needs no windows)", None, 0, 0)
@@ -85,15 +96,18 @@ def suggest(counts: Mapping[datetime, int], zone: str, start: datetime, end: dat
         return Suggestion(False, f"requests only since {first.isoformat().replace('+00:00', 'Z')}: "
                                  "less than a week of traffic shows no weekly pattern", None, total, 0)
 
-    tz = pytz.timezone(zone)
     minute = _slot_minute(hours, tz)
     cells: dict[Cell, int] = {}
     for hour, count in hours.items():
-        cell = _cell(hour, tz, minute)
-        cells[cell] = cells.get(cell, 0) + count
+        if hour not in off:
+            cell = _cell(hour, tz, minute)
+            cells[cell] = cells.get(cell, 0) + count
+    if not cells:
+        return Suggestion(False, "every request read fell on an excluded date (exclude_dates or a holiday), "
+                                 "when no window opens", None, total, 0, excluded_requests=left_out)
     # Busiest first; ties in week order, so the answer does not depend on dict order.
     order = sorted(cells, key=lambda c: (-cells[c], _WEEK.index(c[0]), c[1]))
-    target = Fraction(coverage) * total
+    target = Fraction(coverage) * (total - left_out)
     chosen: set[Cell] = set()
     taken = 0
     rest = iter(order)
@@ -106,27 +120,31 @@ def suggest(counts: Mapping[datetime, int], zone: str, start: datetime, end: dat
         if 7 * 24 - len(chosen) < MIN_CLOSED_HOURS:
             break
         windows = _windows(chosen, minute)
-        covered = covered_requests(windows, zone, hours, start, end)
+        covered = covered_requests(windows, zone, hours, start, end, excluded)
         if covered >= target:
-            return Suggestion(True, None, windows, total, covered)
+            return Suggestion(True, None, windows, total, covered, excluded_requests=left_out)
         cell = next(rest, None)  # a DST change moved some hours out: open the next busiest
         if cell is None:
             break
         chosen.add(cell)
-    covered = covered_requests(ALWAYS_ON, zone, hours, start, end)
+    covered = covered_requests(ALWAYS_ON, zone, hours, start, end, excluded)
     return Suggestion(True, "requests come around the clock: keep it warm always", ALWAYS_ON, total,
-                      covered, always_on=True)
+                      covered, always_on=True, excluded_requests=left_out)
 
 
-def always_on(found: Suggestion, reason: str) -> Suggestion:
-    """``found`` turned into keeping the model warm always, which covers every request."""
-    return Suggestion(True, reason, ALWAYS_ON, found.requests, found.requests, always_on=True)
+def always_on(found: Suggestion, reason: str, covered: int) -> Suggestion:
+    """``found`` turned into keeping the model warm always, which covers ``covered`` of its
+    requests (all but those of excluded dates)."""
+    return Suggestion(True, reason, ALWAYS_ON, found.requests, covered, always_on=True,
+                      excluded_requests=found.excluded_requests)
 
 
 def covered_requests(windows: list[dict[str, Any]], zone: str, hours: Mapping[datetime, int],
-                     start: datetime, end: datetime) -> int:
-    """The requests in ``hours`` whose whole UTC hour lies inside the windows' intervals."""
-    intervals = Schedule.from_stored(zone, windows).intervals(start - timedelta(days=2), end + timedelta(days=2))
+                     start: datetime, end: datetime, excluded: Excluded = None) -> int:
+    """The requests in ``hours`` whose whole UTC hour lies inside the windows' intervals
+    (none opening on a local date ``excluded`` leaves out)."""
+    intervals = Schedule.from_stored(zone, windows).intervals(start - timedelta(days=2), end + timedelta(days=2),
+                                                              excluded)
     opens = [iv.open for iv in intervals]
     covered = 0
     for hour, count in hours.items():

@@ -218,12 +218,13 @@ class Journal:
         success extends. ``model`` is as the events left it. Raises what the store raises."""
         self.tell(model, events)
         for event in events:
-            self.store.add_event(model.name, event, self.settings.event_ttl_days)
+            self.store.add_event(model.name, event, self.settings.event_ttl_days, model.incarnation)
         state = model.state
         if state.warm_since and state.last_success_at and any(
                 e.kind == "call" and e.detail.get("outcome") in SUCCESSES for e in events):
             release = timedelta(minutes=release_in_force(model.config, state))
-            self.store.put_warm_span(model.name, WarmSpan(state.warm_since, state.last_success_at + release))
+            self.store.put_warm_span(model.name, WarmSpan(state.warm_since, state.last_success_at + release),
+                                     model.incarnation)
 
     def tell(self, model: Model, events: Sequence[Event]) -> None:
         lost = 0

@@ -11,7 +11,12 @@ which.
 keepwarm's own calls are counted in the same metric. Each is in the model's events (kind
 ``call``), which are kept ``KEEPWARM_EVENT_TTL_DAYS``; the API reads no further back than
 that, and takes each hour's own calls off that hour's count (never below zero), so the
-calls keepwarm made to hold the model warm cannot justify holding it warm.
+calls keepwarm made to hold the model warm cannot justify holding it warm. Only the calls
+a loaded copy answered are taken off (outcome ``ready``, or ``model_error``: the container
+answered, after Bedrock accepted the request): Bedrock does not count throttled requests,
+and whether it counts one answered ``ModelNotReadyException`` is not documented. Leaving
+an uncounted call in overstates the traffic by that call (a window a little longer);
+taking it off would hide a user's request (a window that misses it).
 """
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.clients import AssumeRoleError, Clients
+from chalicelib.planner import MODEL_ERROR, READY
 from chalicelib.records import ModelConfig, parse_iso
 
 UTC = timezone.utc
@@ -112,11 +118,15 @@ def _call(client: Any, model_arn: str, kwargs: dict[str, Any]) -> dict[str, Any]
                            "unreachable") from None
 
 
+# The outcomes of calls Bedrock surely counted in Invocations: a loaded copy answered them.
+ANSWERED = (READY, MODEL_ERROR)
+
+
 def own_calls(events: Iterable[Mapping[str, Any]]) -> dict[datetime, int]:
-    """keepwarm's own calls per UTC hour, from the model's events."""
+    """keepwarm's own answered calls per UTC hour, from the model's events."""
     counts: dict[datetime, int] = {}
     for event in events:
-        if event.get("kind") == "call":
+        if event.get("kind") == "call" and event.get("outcome") in ANSWERED:
             hour = hour_of(parse_iso(event["at"]))  # type: ignore[arg-type]
             counts[hour] = counts.get(hour, 0) + 1
     return counts

@@ -142,6 +142,11 @@ def test_list_events_and_cost(stack, capsys, tmp_path):
     assert code == 0 and cost["always_warm_cost"] == pytest.approx(30 * 1440 * 0.05718, abs=0.01)
     code, _, err = run(stack, capsys, "cost", "no-such-model")
     assert code == 2 and "404" in err
+    # Paused, it projects nothing, as the fleet does, and the output says why.
+    assert request("PUT", f"{stack['api']}/models/list-me", {"enabled": False})[0] == 200
+    code, out, _ = run(stack, capsys, "cost", "list-me", "--days", "30")
+    assert code == 0 and "schedule:      $0.00 (0 billed minutes" in out
+    assert "list-me is paused (enabled: false)" in out
 
 
 def test_suggest_reads_the_models_traffic_and_prints_windows_to_put(stack, capsys):

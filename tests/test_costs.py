@@ -428,3 +428,47 @@ def test_the_month_so_far_without_units_or_price_gives_minutes_only():
                                 price=US_WEST_2)
     assert (month.billed_minutes, month.cost, month.projected_cost) == (15, None, None)
     assert costs.month_end(datetime(2026, 12, 31, 23, tzinfo=timezone.utc)) == datetime(2027, 1, 1, tzinfo=timezone.utc)
+
+
+MARCH = datetime(2026, 3, 1, tzinfo=UTC)
+MARCH_MINUTES = 31 * 1440  # 44,640
+
+
+def test_an_always_on_model_projects_the_minutes_march_has_and_no_more():
+    # Held since the month began, its last success at 08:01:07 on the 9th; the schedule
+    # goes on holding the same copy to the end of the month (and past it).
+    now = datetime(2026, 3, 9, 8, 2, tzinfo=UTC)
+    held = Period(MARCH, datetime(2026, 3, 9, 8, 16, 7, tzinfo=UTC))
+    rest = costs.loaded_periods([(MARCH - timedelta(days=2), datetime(2026, 4, 3, tzinfo=UTC))], **DEFAULTS)
+    month = costs.month_to_date([held], now=now, custom_model_units=1, price=US_WEST_2, rest=rest)
+    assert month.projected_minutes == MARCH_MINUTES
+    assert month.projected_cost == cents(MARCH_MINUTES, 0.05718)
+
+
+@given(st.integers(0, 31 * 1440 - 1), st.integers(1, 32 * 1440), st.integers(0, 600 * 60),
+       st.lists(st.tuples(st.integers(-3 * 1440, 33 * 1440), st.integers(1, 3 * 1440)), max_size=12),
+       st.booleans(), st.integers(0, 600), st.integers(1, 14))
+def test_a_projection_never_bills_more_minutes_than_the_month_has(now_minute, held_minutes, tail_seconds,
+                                                                 windows, always, cold_seconds, keepalive):
+    now = MARCH + timedelta(minutes=now_minute)
+    # The copy held now: since some while before now, to its assumed release after it.
+    held = Period(now - timedelta(minutes=held_minutes), now + timedelta(seconds=tail_seconds))
+    intervals = [(MARCH + timedelta(minutes=s), MARCH + timedelta(minutes=s + length)) for s, length in windows]
+    if always:  # a window open all month and past it: the schedule holds the same copy on
+        intervals.append((MARCH - timedelta(days=2), MARCH + timedelta(days=33)))
+    rest = costs.loaded_periods(intervals, lead=timedelta(minutes=3), cold_start=timedelta(seconds=cold_seconds),
+                                keepalive=timedelta(minutes=keepalive), release=timedelta(minutes=15))
+    month = costs.month_to_date([held], now=now, custom_model_units=1, price=US_WEST_2, rest=rest)
+    assert month.billed_minutes <= month.projected_minutes <= MARCH_MINUTES
+    if always and held.start <= MARCH:
+        assert month.projected_minutes == MARCH_MINUTES  # held all month, every minute billed once
+
+
+def test_a_copy_held_into_next_month_projects_the_month_it_has_and_does_not_fail():
+    # 23:55 on 31 March, the copy's assumed release 10 minutes into April: the rest of the
+    # month is already held, and nothing of the month is left to project.
+    now = datetime(2026, 3, 31, 23, 55, tzinfo=UTC)
+    held = Period(MARCH, datetime(2026, 4, 1, 0, 10, tzinfo=UTC))
+    rest = costs.loaded_periods([(MARCH - timedelta(days=2), datetime(2026, 4, 3, tzinfo=UTC))], **DEFAULTS)
+    month = costs.month_to_date([held], now=now, custom_model_units=1, price=US_WEST_2, rest=rest)
+    assert month.projected_minutes == MARCH_MINUTES

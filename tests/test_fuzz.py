@@ -154,6 +154,18 @@ def seeded(client, simulator, runtime, clock):
 @example(request=("GET", "/models/llama%0A", None))
 @example(request=("GET", f"/models/llama/leases/{EXPIRED_LEASE}", None))
 @example(request=("DELETE", f"/models/llama/leases/{EXPIRED_LEASE}", None))
+@example(request=("POST", "/models", registration(exclude_dates=["2026-W10-1"])))
+@example(request=("PUT", "/models/llama", json.dumps({"exclude_dates": ["20260309"]})))
+@example(request=("PUT", "/models/llama/override", '{"state": "warm", "until": "2026-W11-1T09:00:00Z"}'))
+@example(request=("GET", "/models/llama/windows", {"from": "2026-W11-1T00:00:00Z"}))
+@example(request=("POST", "/models/llama/leases", "{}"))
+@example(request=("POST", "/models", registration(
+    model_arn="arn:aws:bedrock:us-west-2::foundation-model/anthropic.claude-3-haiku-20240307-v1:0")))
+@example(request=("POST", "/models", registration(model_arn=ARN_LLAMA)))
+@example(request=("POST", "/models", registration(timezone="Berlin")))
+@example(request=("PUT", "/models/llama", json.dumps({"windows": [{"warm": "0 9 29 2 *", "stop": "0 17 29 2 *"}]})))
+@example(request=("PUT", "/models/llama", json.dumps({"enabled": False})))
+@example(request=("GET", "/models/llama/cost", {}))
 def test_no_request_gets_a_5xx_and_rejected_ones_change_nothing(seeded, request):
     client = seeded
     method, path, payload = request

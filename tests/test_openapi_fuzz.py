@@ -275,6 +275,9 @@ NASTY_FIELDS: list[tuple[str, dict[str, Any], int, Optional[str]]] = [
     ("all day to 24:00", {"windows": [{"start": "00:00", "stop": "24:00"}]}, 200, None),
     ("a year open now", {"windows": [{"warm": "0 0 1 1 *", "stop": "0 0 31 12 *"}]}, 200, None),
     ("720 openings a day", {"windows": [{"warm": "*/2 * * * *", "stop": "1-59/2 * * * *"}]}, 400, "windows[0]: "),
+    ("a week date", {"exclude_dates": ["2026-W10-1"]}, 400, "exclude_dates[0]: '2026-W10-1' is not a date (YYYY-MM-DD)"),
+    ("a place for a zone", {"timezone": "Berlin"}, 400,
+     "timezone: 'Berlin' is not an IANA time zone name; did you mean 'Europe/Berlin'?"),
 ]
 BODY_ROUTES = ["POST /models", "PUT /models/{model}", "POST /models/{model}/leases", "PUT /models/{model}/override"]
 EXPIRED = f"lease {EXPIRED_LEASE} of {SUPPORT_BOT['name']} expired at "
@@ -288,6 +291,16 @@ NAMED = {
     "an override past 31 days": Named("PUT /models/{model}/override", {
         "state": "warm", "until": (datetime.now(UTC) + timedelta(days=32)).isoformat()}, 400,
         "until: must be at most 31 days away"),
+    "a lease without minutes": Named("POST /models/{model}/leases", {}, 400, "minutes: is required"),
+    "an override until a week date": Named("PUT /models/{model}/override", {
+        "state": "warm", "until": "2026-W10-1T09:00:00Z"}, 400, "until: "),
+    "a foundation model's ARN": Named("POST /models", registration(
+        90, model_arn="arn:aws:bedrock:us-west-2::foundation-model/anthropic.claude-3-haiku-20240307-v1:0"), 400,
+        "model_arn: 'arn:aws:bedrock:us-west-2::foundation-model/anthropic.claude-3-haiku-20240307-v1:0' is not "
+        "an imported-model ARN: it names a foundation-model"),
+    "the README model's ARN again": Named("POST /models", registration(91, model_arn=SUPPORT_BOT["model_arn"]), 409,
+                                          f"model_arn: a model with model_arn {SUPPORT_BOT['model_arn']!r} is "
+                                          "already registered as model 'support-bot'"),
     **{f"{label}, malformed JSON": Named(label, b'{"minutes": 5,}', 400, "body: is not valid JSON")
        for label in BODY_ROUTES},
     **{f"{label}, empty body": Named(label, b"", 400, "body: is required") for label in BODY_ROUTES},

@@ -20,7 +20,7 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Optional
 
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from chalicelib.budget import budget
@@ -129,9 +129,26 @@ def holding(spans: list[tuple[datetime, datetime]], at: datetime) -> Optional[tu
     return next((span for span in spans if span[0] <= at < span[1]), None)
 
 
+# Stored schedules the strategy cannot draw: a window that opened when it was registered and
+# opens no more (29 February, the day after the last one for four years); and one always
+# open, over a holiday and a date excluded, with a lease across them.
+LEAP_DAY = ModelConfig(name="m", model_arn=ARN, timezone="America/New_York",
+                       windows=[{"warm": "0 9 29 2 *", "stop": "0 17 29 2 *"}])
+ALWAYS_BUT_HOLIDAYS = ModelConfig(name="m", model_arn=ARN, timezone="America/New_York",
+                                  windows=[{"days": "MON-SUN", "start": "00:00", "stop": "24:00"}],
+                                  exclude_dates=("2026-07-06",), holidays={"country": "US"})
+JULY_3 = datetime(2026, 7, 2, 20, tzinfo=UTC)  # Independence Day is observed on Friday 3 July 2026
+ACROSS = (Lease("l1", JULY_3, JULY_3 + timedelta(hours=12)),)
+
+
 @settings(max_examples=120, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(model=models())
+@example(model=(LEAP_DAY, ModelState(), datetime(2028, 3, 1, tzinfo=UTC)))
+@example(model=(LEAP_DAY, ModelState(status="warm", last_success_at=datetime(2028, 2, 29, 16, tzinfo=UTC)),
+                datetime(2028, 2, 29, 16, 30, tzinfo=UTC)))
+@example(model=(ALWAYS_BUT_HOLIDAYS, ModelState(), JULY_3))
+@example(model=(ALWAYS_BUT_HOLIDAYS, ModelState(leases=ACROSS), JULY_3))
 def test_planned_calls_keep_every_promise(model: tuple[ModelConfig, ModelState, datetime]) -> None:
     config, state, now = model
     keepalive = timedelta(minutes=keepalive_in_force(config, state))
@@ -175,6 +192,8 @@ def test_planned_calls_keep_every_promise(model: tuple[ModelConfig, ModelState, 
 @settings(max_examples=60, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(model=models())
+@example(model=(LEAP_DAY, ModelState(), datetime(2028, 3, 1, tzinfo=UTC)))
+@example(model=(ALWAYS_BUT_HOLIDAYS, ModelState(leases=ACROSS), JULY_3))
 def test_a_paused_model_is_never_called(model: tuple[ModelConfig, ModelState, datetime]) -> None:
     config, state, now = model
     paused = replace(config, enabled=False)

@@ -346,3 +346,26 @@ def test_every_index_write_of_the_fullest_model_costs_one_write_unit(table):
     store.save(replace(saved, state=replace(saved.state, cold_starts=(1.0,))), saved.state.version)
     assert dict(meter.usage.index_write_units) == {DUE_INDEX: 2}
     assert MODELS_INDEX not in meter.usage.index_write_units
+
+
+def test_a_deleted_models_late_writes_are_not_the_history_of_its_successor(store):
+    # A request or a call still running when the model was deleted writes after the delete,
+    # as the registration it read: the model registered under the name again never reads it.
+    first = store.create(model("alpha"))
+    store.delete("alpha")
+    second = store.create(replace(model("alpha"), config=replace(model("alpha").config,
+                                                                   created_at=T0 + timedelta(seconds=1))))
+    assert first.incarnation != second.incarnation
+    store.add_event("alpha", Event(T0, "call", {"outcome": "ready"}), 30, first.incarnation)
+    store.put_warm_span("alpha", WarmSpan(T0, T0 + timedelta(minutes=15)), first.incarnation)
+    store.add_event("alpha", Event(T0 + timedelta(seconds=1), "registered"), 30, second.incarnation)
+    assert [e["kind"] for e in store.events("alpha", incarnation=second.incarnation)] == ["registered"]
+    assert [e["kind"] for e in store.events_since("alpha", T0, incarnation=second.incarnation)] == ["registered"]
+    assert store.warm_spans("alpha", T0, T0 + timedelta(hours=1), second.incarnation) == []
+    # Each registration's own, and what was written before incarnations were, read as before.
+    store.put_warm_span("alpha", WarmSpan(T0, T0 + timedelta(minutes=20)), second.incarnation)
+    store.add_event("alpha", Event(T0 + timedelta(seconds=2), "updated"), 30)
+    assert [e["kind"] for e in store.events("alpha", incarnation=second.incarnation)] == ["updated", "registered"]
+    assert store.warm_spans("alpha", T0, T0 + timedelta(hours=1), second.incarnation) == [
+        WarmSpan(T0, T0 + timedelta(minutes=20))]
+    assert [e["kind"] for e in store.events("alpha", incarnation=first.incarnation)] == ["updated", "call"]

@@ -11,7 +11,7 @@ import json
 import random
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from urllib.parse import quote
 
 import boto3
@@ -121,19 +121,47 @@ def test_keepwarms_own_calls_do_not_justify_windows(client, cloudwatch, runtime)
     model_arn = arn()
     traffic = weekly("Europe/London", {1, 2, 3, 4, 5}, 9, 17, 10, 20, seed=4)
     name = register(client, model_arn, "Europe/London")
-    # keepwarm held it warm all weekend, every week: four or five calls an hour, each counted by
-    # Bedrock too. They are in its events, as the worker records them.
+    incarnation = runtime.store.get(name).incarnation
+    # keepwarm held it warm all weekend, every week: four or five calls an hour, answered, each
+    # counted by Bedrock too. They are in its events, as the worker records them.
     own, tz, hour = {}, pytz.timezone("Europe/London"), START
     while hour < NOW:
-        if hour.astimezone(tz).isoweekday() in (6, 7):
+        local = hour.astimezone(tz)
+        if local.isoweekday() in (6, 7):
             own[hour] = 4 + hour.hour % 2
             for i in range(own[hour]):
-                runtime.store.add_event(name, Event(hour + timedelta(minutes=14 * i), "call", {"outcome": "ok"}), 30)
+                outcome = "ready" if i % 2 else "model_error"  # a loaded copy answered either way
+                runtime.store.add_event(name, Event(hour + timedelta(minutes=14 * i), "call", {"outcome": outcome}),
+                                        30, incarnation)
+        elif hour in traffic:
+            # Throttled, and a cold model's 429: Bedrock did not count them (or may not have),
+            # so they are not taken off the users' requests of that hour.
+            for i, outcome in enumerate(("throttled", "not_ready")):
+                runtime.store.add_event(name, Event(hour + timedelta(minutes=i), "call", {"outcome": outcome}),
+                                        30, incarnation)
         hour += HOUR
     put_traffic(cloudwatch, model_arn, {h: traffic.get(h, 0) + own.get(h, 0) for h in traffic.keys() | own.keys()})
     got = suggestion(client, name).json_body
     assert got["own_calls"] == sum(own.values()) and got["requests"] == sum(traffic.values())
     assert got["windows"] == [{"days": "MON-FRI", "start": "09:00", "stop": "17:00"}]
+
+
+def test_holidays_and_excluded_dates_are_laid_over_the_counts_as_the_planner_lays_them(client, cloudwatch):
+    model_arn = arn()
+    traffic = weekly("America/New_York", {1, 2, 3, 4, 5}, 9, 17, 20, 80, seed=7)
+    put_traffic(cloudwatch, model_arn, traffic)
+    # People worked on Presidents' Day (16 February, a US holiday) and on 20 February (an
+    # excluded date), but no window opens on either: their requests meet a cold model.
+    name = register(client, model_arn, "America/New_York", holidays={"country": "US"},
+                    exclude_dates=["2026-02-20"])
+    got = suggestion(client, name).json_body
+    tz = pytz.timezone("America/New_York")
+    off = sum(n for h, n in traffic.items() if h.astimezone(tz).date() in (date(2026, 2, 16), date(2026, 2, 20)))
+    assert got["windows"] == [{"days": "MON-FRI", "start": "09:00", "stop": "17:00"}]
+    assert got["excluded_requests"] == off > 0
+    assert got["cold_requests"] == off and got["covered_requests"] == sum(traffic.values()) - off
+    total = sum(traffic.values())
+    assert got["covered_share"] == ((total - off) * 10_000 // total) / 10_000 < 1
 
 
 def test_traffic_around_the_clock_suggests_always_on_with_its_price(client, cloudwatch):

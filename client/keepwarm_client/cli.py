@@ -474,6 +474,8 @@ def cmd_cost(args: argparse.Namespace, client: KeepwarmClient) -> int:
         + (f" ({cost['saving_percent']}%)" if cost.get("saving_percent") is not None else ""),
         f"  storage:       {_usd(cost.get('storage_cost'))} (paid either way)",
     ]
+    if cost.get("note"):
+        lines.append(f"  {cost['note']}")
     if cost.get("hint"):
         lines.append(f"  {cost['hint']}")
     print("\n".join(lines))
