@@ -36,7 +36,7 @@ class Settings:
     lead_percentile: int = 95
     held_lead_percentile: int = 99
     lead_margin_seconds: int = 30
-    lead_max_seconds: int = 900
+    lead_max_seconds: int = 1800
     # The default prior: log-normal load times with this median and spread (of the
     # logarithm), worth this many cold starts.
     prior_load_median_seconds: float = 90.0
