@@ -176,26 +176,21 @@ def _check_durations(lead: timedelta, cold_start: timedelta, keepalive: timedelt
         raise ValueError(f"release ({release}) must be longer than keepalive ({keepalive})")
 
 
-def ready_check(opened: datetime, closed: datetime, *, keepalive: timedelta, release: timedelta,
-                least: timedelta) -> datetime:
+def ready_check(opened: datetime, *, least: timedelta) -> datetime:
     """When a billing-aware pre-warm's first call that can succeed (its bill's start) goes
-    out for a window ``opened``..``closed``: at least ``least`` before the open.
+    out for a window opening at ``opened``: ``least`` before the open.
 
-    The copy is billed from the check to its release, ``release`` after the last call,
-    which is the check itself or the tight end (``closed - keepalive``), whichever is
-    later, in whole 5-minute windows. That bill only shrinks as the check moves later, so
-    the least is the bill of a check at ``opened - least``; the check goes out at the
-    earliest instant billed as little (the grid's slack before the open is free, and lets
-    a load still running finish under polls). The check and the tight end are chosen
-    together: in a window shorter than the keep-alive, a check at or after the tight end
-    also covers the close, and no other call is made."""
-    tight = closed - keepalive
-    latest = opened - least
-
-    def billed(check: datetime) -> timedelta:
-        return -((-(max(check, tight) + release - check)) // BILLING_WINDOW) * BILLING_WINDOW
-
-    return min(latest, tight + release - billed(latest))
+    The copy is billed from the check to its release, in whole 5-minute windows. With
+    nobody else calling, the release comes a release time after the check or the window's
+    tight end (close - keep-alive), whichever is later, and that bill only shrinks as the check
+    moves later. With users calling (the service's reason to exist), their last request
+    sets the release, so every minute the check goes out before the open is a minute
+    billed: the grid's slack before the open is free only to a model nobody calls. So the
+    check goes out as late as still leaves ``least`` for a load still running to finish
+    under polls, which is the least bill in both cases. In a window no longer than the
+    keep-alive less ``least``, the check also covers the close and is the window's only
+    call."""
+    return opened - least
 
 
 def loaded_periods(intervals: Sequence[tuple[datetime, datetime]], *, lead: timedelta,
@@ -242,8 +237,7 @@ def loaded_periods(intervals: Sequence[tuple[datetime, datetime]], *, lead: time
             periods[-1] = Period(previous.start, max(previous.end, end))
             continue
         if ready_check_margin is not None:
-            cold_ready = max(cold_ready, ready_check(opened, closed, keepalive=keepalive, release=release,
-                                                     least=ready_check_margin))
+            cold_ready = max(cold_ready, ready_check(opened, least=ready_check_margin))
         if cold_ready >= closed:
             continue  # ready only after the close: nobody calls, nothing is billed
         end = max(cold_ready, closed - keepalive) + release

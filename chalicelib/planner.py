@@ -158,9 +158,9 @@ def ready_check_at(config: ModelConfig, state: ModelState, hold: Hold, settings:
     model that is not billing-aware.
 
     Bedrock bills a copy in 5-minute windows from its first successful call, so the check
-    is held back until just before the open, chosen with the hold's tight end for the
-    least bill (chalicelib.costs.ready_check), at least ``ready_check_margin_seconds``
-    before the open, for a load still running to finish under polls. But a copy that
+    is held back until ``ready_check_margin_seconds`` before the open, the least bill
+    whoever calls in the window (chalicelib.costs.ready_check), leaving the margin for a
+    load still running to finish under polls. But a copy that
     loaded as fast as the model's loads go (from ``trigger``, the load's first call:
     the hold's start unless given) must not idle longer than the keep-alive in force
     (the idle gap trusted not to lose it) before the check reaches it: when the lead is
@@ -172,11 +172,14 @@ def ready_check_at(config: ModelConfig, state: ModelState, hold: Hold, settings:
     if hold.cut:
         return hold.open - least
     keepalive = timedelta(minutes=keepalive_in_force(config, state))
-    check = ready_check(hold.open, hold.close, keepalive=keepalive,
-                        release=timedelta(minutes=release_in_force(config, state)), least=least)
+    return min(ready_check(hold.open, least=least), (trigger or hold.start) + fast_load(state, settings) + keepalive)
+
+
+def fast_load(state: ModelState, settings: Settings) -> timedelta:
+    """A load as fast as the model's loads go: the 5th percentile of its exact ones (over
+    the prior)."""
     exact = fit(state.cold_starts, (), prior_of(state, settings))
-    shortest = timedelta(seconds=math.exp(exact.mu - 1.645 * exact.sigma))
-    return min(check, (trigger or hold.start) + shortest + keepalive)
+    return timedelta(seconds=math.exp(exact.mu - 1.645 * exact.sigma))
 
 
 def _region_prior(state: ModelState) -> Optional[float]:
@@ -377,7 +380,7 @@ def apply_outcome(
             base = replace(base, warm_latencies_ms=(*state.warm_latencies_ms, round(elapsed * 1000))[
                 -WARM_LATENCY_SAMPLES:])
         new = replace(base, status="warm", last_success_at=answered_at, warming_since=None,
-                      ready_check_at=None,
+                      ready_check_at=None, warming_proven_until=None,
                       warm_since=state.warm_since if held_copy and state.warm_since else answered_at)
         if result.outcome == READY:
             new = replace(new, error=None, error_kind=None, error_at=None)
@@ -388,8 +391,14 @@ def apply_outcome(
             events.append(Event(called_at, "cold", {"action": action.kind, "held": True}))
         if since is not None:
             seconds = (answered_at - since).total_seconds()
-            # A held answer came the instant the copy was ready: exact, from the first call.
-            after = None if evidence == COLD else _bounded_after(state, since, called_at, settings)
+            # A held answer came the instant the copy was ready: exact, from the first call
+            # (a held-back check after the unpolled wait is not: see _ambiguous_wait).
+            if held or (evidence == COLD and not _ambiguous_wait(action, state, called_at, settings)):
+                after = None
+            elif state.warming_proven_until is not None:
+                after = max(0.0, (state.warming_proven_until - since).total_seconds())
+            else:
+                after = _bounded_after(state, since, called_at, settings)
             new = new.with_cold_start(seconds, after)
             detail: dict = {"seconds": round(seconds, 3), "exact": after is None}
             if after is not None:
@@ -432,7 +441,13 @@ def apply_outcome(
         else:
             poll_at = answered_at + timedelta(seconds=settings.poll_seconds)
             check = None if continuing else _held_check(config, state, called_at, settings)
-            new = replace(base, status="warming", warming_since=since,
+            if not continuing:
+                proven = None
+            elif _ambiguous_wait(action, state, called_at, settings):
+                proven = state.last_call_at
+            else:
+                proven = state.warming_proven_until
+            new = replace(base, status="warming", warming_since=since, warming_proven_until=proven,
                           ready_check_at=check if check is not None and check > poll_at else None)
             detail = {"action": action.kind}
             if new.ready_check_at is not None:
@@ -474,6 +489,21 @@ def _held_check(config: ModelConfig, state: ModelState, called_at: datetime,
         # A probe's load is timed by polls, not held back for the next window.
         return None
     return ready_check_at(config, state, hold, settings, trigger=called_at)
+
+
+def _ambiguous_wait(action: Pending, state: ModelState, called_at: datetime, settings: Settings) -> bool:
+    """Whether this call is a held-back ready-check that reaches a model unpolled since its
+    load trigger long enough for a copy to have loaded and been released unseen: even a
+    fast load (``fast_load``) would have left its copy idle longer than any gap proven
+    safe. Finding it not ready (a 429, or a held answer) then proves a load is running,
+    but not that it is the trigger's: this call may have started another. The cold start
+    is then known only to have ended after the trigger's answer and by this one."""
+    if action.kind != "ready_check" or state.last_call_at is None:
+        return False
+    unpolled = called_at - state.last_call_at
+    proven = timedelta(minutes=state.release_proven_minutes or 0)
+    resolution = timedelta(seconds=settings.poll_seconds * 1.5 + 2)  # as _bounded_after's
+    return unpolled > resolution and unpolled - fast_load(state, settings) > proven + resolution
 
 
 def _bounded_after(state: ModelState, since: datetime, called_at: datetime,

@@ -289,6 +289,11 @@ class ModelState:
     lead_prior: Optional[Prior] = None
     # While a billing-aware pre-warm's load runs: when the held-back ready-check goes out.
     ready_check_at: Optional[datetime] = None
+    # Set when that check found the model still not ready after the unpolled wait: the
+    # load is proven to be warming_since's only until this instant (the trigger's answer),
+    # since its copy may have loaded, idled past an unknown release unseen, and be loading
+    # again; the cold start then ends as a bound, not an exact sample.
+    warming_proven_until: Optional[datetime] = None
     leases: tuple[Lease, ...] = ()
     override: Optional[Override] = None
     # Learned from keep-alives that found the model cold: the interval and release time
@@ -355,6 +360,7 @@ class ModelState:
             "cold_start_count": self.cold_start_count,
             "lead_prior": self.lead_prior.to_item() if self.lead_prior else None,
             "ready_check_at": iso(self.ready_check_at),
+            "warming_proven_until": iso(self.warming_proven_until),
             "leases": [lease.to_item() for lease in self.leases],
             "override": self.override.to_item() if self.override else None,
             "learned_keepalive_minutes": self.learned_keepalive_minutes,
@@ -398,6 +404,7 @@ class ModelState:
             cold_start_count=int(item.get("cold_start_count", 0)),
             lead_prior=Prior.from_item(item["lead_prior"]) if item.get("lead_prior") else None,
             ready_check_at=parse_iso(item.get("ready_check_at")),
+            warming_proven_until=parse_iso(item.get("warming_proven_until")),
             leases=tuple(Lease.from_item(x) for x in item.get("leases") or ()),
             override=Override.from_item(item["override"]) if item.get("override") else None,
             learned_keepalive_minutes=item.get("learned_keepalive_minutes"),

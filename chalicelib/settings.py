@@ -42,8 +42,8 @@ class Settings:
     prior_load_median_seconds: float = 90.0
     prior_load_sigma: float = 0.6
     prior_weight: float = 10.0
-    # A billing-aware pre-warm's ready-check goes out at least this long before the open
-    # (more when the billing window leaves the slack for free; see planner.ready_check_at).
+    # A billing-aware pre-warm's ready-check goes out this long before the open (earlier
+    # when a copy loaded early would idle too long; see planner.ready_check_at).
     ready_check_margin_seconds: int = 60
     # While a model loads, the worker re-polls it this often (via SQS delay).
     poll_seconds: int = 10

@@ -52,7 +52,7 @@ def test_register_with_defaults(client):
     lead = timedelta(seconds=state["prewarm_lead_seconds"])
     assert state["next_action"] == {"kind": "prewarm", "at": iso_z(at(9) - lead)}
     assert state["prewarm"] == {"billing_aware": True, "load_at": iso_z(at(9) - lead),
-                                "ready_check_at": "2026-03-09T08:56:00Z", "opens_at": "2026-03-09T09:00:00Z",
+                                "ready_check_at": "2026-03-09T08:59:00Z", "opens_at": "2026-03-09T09:00:00Z",
                                 "why": state["prewarm"]["why"]}
     assert model["billing_aware_prewarm"] is True
 

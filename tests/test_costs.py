@@ -472,3 +472,28 @@ def test_a_copy_held_into_next_month_projects_the_month_it_has_and_does_not_fail
     rest = costs.loaded_periods([(MARCH - timedelta(days=2), datetime(2026, 4, 3, tzinfo=UTC))], **DEFAULTS)
     month = costs.month_to_date([held], now=now, custom_model_units=1, price=US_WEST_2, rest=rest)
     assert month.projected_minutes == MARCH_MINUTES
+
+
+@given(length=st.integers(min_value=1, max_value=24 * 60), users=st.lists(st.integers(min_value=0, max_value=24 * 60),
+                                                                          max_size=4),
+       keepalive=st.integers(min_value=1, max_value=14), extra=st.integers(min_value=1, max_value=46),
+       least=st.integers(min_value=0, max_value=5))
+def test_the_ready_check_bills_no_more_than_any_earlier_check_with_or_without_users(length, users, keepalive, extra,
+                                                                                      least):
+    # The copy is billed from the check to its release after the last call: the check, the
+    # window's tight end, or a user's request inside the window. No check earlier than
+    # the one chosen (all at least ``least`` before the open) is billed less, whoever calls.
+    opened = t(9)
+    closed = opened + timedelta(minutes=length)
+    ka, release = timedelta(minutes=keepalive), timedelta(minutes=keepalive + extra)
+    margin = timedelta(minutes=least)
+    chosen = costs.ready_check(opened, least=margin)
+    assert chosen <= opened - margin
+    calls = [opened + timedelta(minutes=min(u, length - 1)) for u in users]
+
+    def bill(check: datetime) -> int:
+        last = max([check, closed - ka, *calls])
+        return costs.billed_minutes([Period(check, last + release)])
+
+    for earlier in range(0, 61):
+        assert bill(chosen) <= bill(opened - margin - timedelta(minutes=earlier))

@@ -27,24 +27,23 @@ def test_a_business_day_from_registration_to_the_window_close(client, driver, si
     assert state["status"] == "cold" and state["window_open"] is False
     assert state["next_action"] == {"kind": "prewarm", "at": iso_z(at(9) - early)}
     # Billing-aware: the load is triggered a generous lead early, and the first call that
-    # can succeed (which starts the bill) is held until 08:56: the 09:00-18:00 window is
-    # billed to 18:01 in 5-minute windows, which leaves 4 minutes before the open free.
+    # can succeed (which starts the bill) is held until 08:59, the margin before the open.
     assert state["prewarm"]["load_at"] == iso_z(at(9) - early)
-    assert state["prewarm"]["ready_check_at"] == "2026-03-09T08:56:00Z"
+    assert state["prewarm"]["ready_check_at"] == "2026-03-09T08:59:00Z"
     assert state["prewarm"]["opens_at"] == "2026-03-09T09:00:00Z"
 
     driver.run_until(at(9))
     state = show(client, "llama")["state"]
     assert state["status"] == "warm" and state["ready"] is True
     assert [(c["at"], c["outcome"]) for c in calls(simulator, ARN_LLAMA)] == [
-        (iso_z(at(9) - early), "not_ready"), ("2026-03-09T08:56:00Z", "ready")]
+        (iso_z(at(9) - early), "not_ready"), ("2026-03-09T08:59:00Z", "ready")]
     # Billed from the held check, not from when the copy finished loading.
     copy, = simulator.inspect(ARN_LLAMA)["copies"]
-    assert copy["loaded_at"] < "2026-03-09T08:56:00Z" and copy["first_success_at"] == "2026-03-09T08:56:00Z"
+    assert copy["loaded_at"] < "2026-03-09T08:59:00Z" and copy["first_success_at"] == "2026-03-09T08:59:00Z"
     # The cold start is only known to have been shorter than the wait: bounded, not exact.
     cold = state["cold_starts"]
     assert (cold["count"], cold["exact"], cold["bounded"]) == (1, 0, 1)
-    assert state["next_action"] == {"kind": "keepalive", "at": "2026-03-09T09:10:00Z"}
+    assert state["next_action"] == {"kind": "keepalive", "at": "2026-03-09T09:13:00Z"}
 
     # Keep-alives every 14 minutes through the day; the last one just covers 18:00.
     driver.run_until(at(20))
@@ -247,8 +246,8 @@ def test_tick_sends_each_call_to_sqs_with_the_delay_for_its_second(sqs_runtime, 
         body = json.loads(sent[0]["MessageBody"])
         assert (body["model"], body["kind"], body["at"]) == ("llama", "prewarm", iso_z(trigger))
         assert c.lambda_.invoke("worker", sqs_event(sent[0]["MessageBody"])).payload == HANDLED
-        # The worker queued its own next call: the ready-check held until 08:56.
-        assert sent[-1]["DelaySeconds"] == (at(8, 56) - trigger).seconds
+        # The worker queued its own next call: the ready-check held until 08:59.
+        assert sent[-1]["DelaySeconds"] == (at(8, 59) - trigger).seconds
         assert json.loads(sent[-1]["MessageBody"])["kind"] == "ready_check"
     attrs = sqs.get_queue_attributes(QueueUrl=sqs_runtime.settings.queue_url,
                                      AttributeNames=["ApproximateNumberOfMessagesDelayed"])
@@ -366,5 +365,5 @@ def test_two_copies_of_one_message_at_once_cost_one_extra_call(runtime, simulato
     assert sorted(results) == ["not_ready", "superseded"]
     assert len(calls(simulator, ARN_LLAMA)) == 2
     state = show(client, "llama")["state"]
-    assert state["status"] == "warming" and state["next_action"]["kind"] == "poll"
-    assert len(sim_queue) == 1  # one poll chain, not two
+    assert state["status"] == "warming" and state["next_action"]["kind"] == "ready_check"
+    assert len(sim_queue) == 1  # one chain, not two

@@ -131,7 +131,10 @@ def decide(state, result, called=utc(9, 0, 57), answered=utc(9, 0, 57, 1), actio
 
 
 def test_not_ready_starts_a_cold_start_and_polls():
-    d = decide(ModelState(), CallResult(NOT_READY, "ModelNotReadyException"))
+    # Called at 00:57, past the point where a billing-aware check would be held (the
+    # plain model polls from any point).
+    d = apply_outcome(PLAIN, replace(ModelState(), pending=ACTION), ACTION,
+                      CallResult(NOT_READY, "ModelNotReadyException"), utc(9, 0, 57), utc(9, 0, 57, 1), SETTINGS)
     assert d.state.status == "warming"
     assert d.state.warming_since == utc(9, 0, 57)
     assert d.follow_up.kind == "poll"
@@ -375,27 +378,30 @@ def test_a_copy_loaded_early_idles_no_longer_than_the_keepalive_once_the_release
     idle = check - (hold.open - lead + timedelta(seconds=60))
     assert idle <= timedelta(minutes=3)
     # Without a learned release, the keep-alive of 14 minutes bounds the idle: the check
-    # goes out as late as the billing grid leaves free (09:00-18:00: 4 minutes before the open).
+    # goes out the margin before the open.
     unlearned = replace(learned, learned_release_minutes=None, learned_keepalive_minutes=None)
-    assert ready_check_at(SHANGHAI, unlearned, hold, SETTINGS) == hold.open - timedelta(minutes=4)
+    assert ready_check_at(SHANGHAI, unlearned, hold, SETTINGS) == hold.open - MARGIN
 
 
 # -- the billing-aware pre-warm --------------------------------------------------------------
-def test_the_ready_check_is_held_until_the_billing_window_leaves_it_free():
-    # 09:00-18:00: billed from the first success to 18:01 (the tight end's release) in
-    # 5-minute windows; 541 minutes leave 4 free minutes before the open.
+MARGIN = timedelta(seconds=SETTINGS.ready_check_margin_seconds)
+
+
+def test_the_ready_check_is_held_until_the_margin_before_the_open():
+    # The load trigger goes out the lead before the open; the first call that can succeed
+    # (which starts the bill) the margin before it, for a load still running to finish.
     trigger = opens(9) - LEAD
     d = apply_outcome(SHANGHAI, ModelState(), Pending("a", "prewarm", trigger),
                       CallResult(NOT_READY, "ModelNotReadyException"), trigger, trigger, SETTINGS)
-    assert d.follow_up.kind == "ready_check" and d.follow_up.at == opens(9) - timedelta(minutes=4)
+    assert d.follow_up.kind == "ready_check" and d.follow_up.at == opens(9) - MARGIN
     cold = next(e for e in d.events if e.kind == "cold")
-    assert cold.detail["ready_check_at"] == "2026-03-09T00:56:00Z" and "billing" in cold.detail["why"]
+    assert cold.detail["ready_check_at"] == "2026-03-09T00:59:00Z" and "billing" in cold.detail["why"]
     assert display_status(SHANGHAI, d.state, trigger + timedelta(minutes=5), SETTINGS) == "warming"
     # Asked again meanwhile (a tick, an API change), the plan is the same held check.
     assert next_call(SHANGHAI, replace(d.state, pending=None), trigger + timedelta(minutes=2), SETTINGS) == \
-        Action("ready_check", opens(9) - timedelta(minutes=4))
+        Action("ready_check", opens(9) - MARGIN)
     # The check finds it ready: a cold start known only to be shorter than the wait.
-    check = opens(9) - timedelta(minutes=4)
+    check = opens(9) - MARGIN
     ready = apply_outcome(SHANGHAI, d.state, d.follow_up, CallResult(READY), check, check, SETTINGS)
     assert ready.state.status == "warm" and ready.state.cold_starts == ()
     assert ready.state.cold_start_bounds == ((0.0, (check - trigger).total_seconds()),)
@@ -404,17 +410,42 @@ def test_the_ready_check_is_held_until_the_billing_window_leaves_it_free():
     assert loading.follow_up.kind == "poll" and loading.follow_up.at == check + timedelta(seconds=10)
 
 
-@pytest.mark.parametrize("stop, margin", [
-    ("18:00", timedelta(minutes=4)),  # 541 billed minutes: 4 free
-    ("18:03", timedelta(minutes=1)),  # 544: 1 free, as much as the least margin
-    ("18:04", timedelta(minutes=5)),  # 545: none free; a whole window earlier
-])
-def test_the_ready_check_margin_follows_the_billing_window(stop, margin):
+def test_a_check_that_finds_a_model_unpolled_too_long_still_loading_measures_no_load():
+    # Nothing proven of the release: the trigger's copy may have loaded, idled past a
+    # release shorter than assumed and gone, and the check started another load. The
+    # cold start that ends is then a bound (after the trigger's answer, by the success),
+    # never an exact sample the lead would have to cover for ever.
+    trigger = opens(9) - LEAD
+    d = apply_outcome(SHANGHAI, ModelState(), Pending("a", "prewarm", trigger),
+                      CallResult(NOT_READY, "ModelNotReadyException"), trigger, trigger, SETTINGS)
+    check = opens(9) - MARGIN
+    loading = apply_outcome(SHANGHAI, d.state, d.follow_up, CallResult(NOT_READY), check, check, SETTINGS)
+    assert loading.state.warming_proven_until == trigger
+    poll = check + timedelta(seconds=10)
+    ready = apply_outcome(SHANGHAI, loading.state, loading.follow_up, CallResult(READY), poll, poll, SETTINGS)
+    assert ready.state.cold_starts == () and ready.state.cold_start_bounds == ((0.0, (poll - trigger).total_seconds()),)
+    assert ready.state.warming_proven_until is None
+    cold_start = next(e for e in ready.events if e.kind == "cold_start")
+    assert cold_start.detail["exact"] is False
+    # A gap proven safe longer than the wait: the copy cannot have gone unseen, so the
+    # load ran from the trigger to the success, measured to a poll.
+    proven = replace(ModelState(), release_proven_minutes=14.0)
+    d = apply_outcome(SHANGHAI, proven, Pending("a", "prewarm", trigger),
+                      CallResult(NOT_READY, "ModelNotReadyException"), trigger, trigger, SETTINGS)
+    loading = apply_outcome(SHANGHAI, d.state, d.follow_up, CallResult(NOT_READY), check, check, SETTINGS)
+    ready = apply_outcome(SHANGHAI, loading.state, loading.follow_up, CallResult(READY), poll, poll, SETTINGS)
+    assert ready.state.cold_starts == ((poll - trigger).total_seconds(),)
+
+
+@pytest.mark.parametrize("stop", ["09:10", "09:13", "10:00", "18:00", "18:03", "18:04"])
+def test_the_ready_check_goes_out_the_margin_before_the_open_whatever_the_close(stop):
+    # With users calling from the open, every minute billed before it is paid for: the
+    # grid's slack before the open is free only to a model nobody calls.
     from chalicelib.timeline import next_hold
 
     config = replace(SHANGHAI, windows=[{"days": "MON-FRI", "start": "09:00", "stop": stop}])
     hold = next_hold(config, ModelState(), utc(9, 0, 0), LEAD)
-    assert ready_check_at(config, ModelState(), hold, SETTINGS) == hold.open - margin
+    assert ready_check_at(config, ModelState(), hold, SETTINGS) == hold.open - MARGIN
     assert ready_check_at(PLAIN, ModelState(), hold, SETTINGS) is None
 
 
