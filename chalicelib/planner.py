@@ -493,17 +493,23 @@ def _held_check(config: ModelConfig, state: ModelState, called_at: datetime,
 
 def _ambiguous_wait(action: Pending, state: ModelState, called_at: datetime, settings: Settings) -> bool:
     """Whether this call is a held-back ready-check that reaches a model unpolled since its
-    load trigger long enough for a copy to have loaded and been released unseen: even a
-    fast load (``fast_load``) would have left its copy idle longer than any gap proven
-    safe. Finding it not ready (a 429, or a held answer) then proves a load is running,
-    but not that it is the trigger's: this call may have started another. The cold start
-    is then known only to have ended after the trigger's answer and by this one."""
+    load trigger for longer than a release the evidence allows: even a fast load
+    (``fast_load``) would have left its copy idle past the shortest idle gap a copy of this
+    model (or of its region) was found gone after. Finding it not ready (a 429, or a held
+    answer) then proves a load is running, but not that it is the trigger's: this call may
+    have started another, and the cold start is known only to have ended after the
+    trigger's answer and by this one. With no such evidence the configured release is
+    trusted, as everywhere else, and the wait measures the trigger's load (a slow load
+    must teach the lead)."""
     if action.kind != "ready_check" or state.last_call_at is None:
         return False
+    known = [m for m in (state.learned_release_minutes, state.release_found_cold_minutes, _region_prior(state))
+             if m is not None]
+    if not known:
+        return False
     unpolled = called_at - state.last_call_at
-    proven = timedelta(minutes=state.release_proven_minutes or 0)
     resolution = timedelta(seconds=settings.poll_seconds * 1.5 + 2)  # as _bounded_after's
-    return unpolled > resolution and unpolled - fast_load(state, settings) > proven + resolution
+    return unpolled > resolution and unpolled - fast_load(state, settings) > timedelta(minutes=min(known)) - resolution
 
 
 def _bounded_after(state: ModelState, since: datetime, called_at: datetime,

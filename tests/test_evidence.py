@@ -110,14 +110,11 @@ def test_each_window_is_loaded_and_every_cold_copy_is_seen(mode: str, release: i
     assert all(share >= 0.999 for share in shares[1:]), shares
 
     # Every copy that answered a call is a cold start keepwarm recorded (one that loaded and
-    # was released before any call reached it answered nothing: the next cold start is
-    # then a bound, not a sample); a call held while a copy loaded is timed exactly, from
-    # sending to answer (never a bound from the day before).
+    # was released before any call reached it answered nothing); a call held while a copy
+    # loaded is timed exactly, from sending to answer (never a bound from the day before).
     copies = [c for c in run.simulator.inspect(ARN)["copies"] if c["first_success_at"] is not None]
-    unseen = [c for c in run.simulator.inspect(ARN)["copies"] if c["loaded_at"] and not c["first_success_at"]]
     cold_starts = events_of(run.store, "m", "cold_start")
     assert model.state.cold_start_count == len(copies), (cold_starts, copies)
-    assert sum(not e["exact"] for e in cold_starts) >= len(unseen), (cold_starts, unseen)
     held = [e for e in cold_starts if e.get("held")]
     assert all(e["exact"] for e in held), held
     if mode == "hold" and load == "45s":

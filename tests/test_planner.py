@@ -410,30 +410,34 @@ def test_the_ready_check_is_held_until_the_margin_before_the_open():
     assert loading.follow_up.kind == "poll" and loading.follow_up.at == check + timedelta(seconds=10)
 
 
-def test_a_check_that_finds_a_model_unpolled_too_long_still_loading_measures_no_load():
-    # Nothing proven of the release: the trigger's copy may have loaded, idled past a
-    # release shorter than assumed and gone, and the check started another load. The
-    # cold start that ends is then a bound (after the trigger's answer, by the success),
-    # never an exact sample the lead would have to cover for ever.
+def test_a_check_that_finds_a_model_unpolled_past_a_known_release_still_loading_measures_no_load():
+    # A copy of this model was found gone 3 idle minutes after a success: the trigger's
+    # copy may have loaded, idled past its release and gone before the held check, which
+    # then started another load. The cold start that ends is a bound (after the trigger's
+    # answer, by the success), never an exact sample the lead would have to cover.
     trigger = opens(9) - LEAD
-    d = apply_outcome(SHANGHAI, ModelState(), Pending("a", "prewarm", trigger),
-                      CallResult(NOT_READY, "ModelNotReadyException"), trigger, trigger, SETTINGS)
     check = opens(9) - MARGIN
-    loading = apply_outcome(SHANGHAI, d.state, d.follow_up, CallResult(NOT_READY), check, check, SETTINGS)
-    assert loading.state.warming_proven_until == trigger
     poll = check + timedelta(seconds=10)
-    ready = apply_outcome(SHANGHAI, loading.state, loading.follow_up, CallResult(READY), poll, poll, SETTINGS)
+
+    def measured(state):
+        d = apply_outcome(SHANGHAI, state, Pending("a", "prewarm", trigger),
+                          CallResult(NOT_READY, "ModelNotReadyException"), trigger, trigger, SETTINGS)
+        waiting = Pending("c", "ready_check", check)  # wherever the plan put it
+        loading = apply_outcome(SHANGHAI, d.state, waiting, CallResult(NOT_READY), check, check, SETTINGS)
+        ready = apply_outcome(SHANGHAI, loading.state, loading.follow_up, CallResult(READY), poll, poll, SETTINGS)
+        assert ready.state.warming_proven_until is None
+        return loading.state, ready
+
+    short = replace(ModelState(), release_found_cold_minutes=3.0)
+    loading, ready = measured(short)
+    assert loading.warming_proven_until == trigger
     assert ready.state.cold_starts == () and ready.state.cold_start_bounds == ((0.0, (poll - trigger).total_seconds()),)
-    assert ready.state.warming_proven_until is None
-    cold_start = next(e for e in ready.events if e.kind == "cold_start")
-    assert cold_start.detail["exact"] is False
-    # A gap proven safe longer than the wait: the copy cannot have gone unseen, so the
-    # load ran from the trigger to the success, measured to a poll.
-    proven = replace(ModelState(), release_proven_minutes=14.0)
-    d = apply_outcome(SHANGHAI, proven, Pending("a", "prewarm", trigger),
-                      CallResult(NOT_READY, "ModelNotReadyException"), trigger, trigger, SETTINGS)
-    loading = apply_outcome(SHANGHAI, d.state, d.follow_up, CallResult(NOT_READY), check, check, SETTINGS)
-    ready = apply_outcome(SHANGHAI, loading.state, loading.follow_up, CallResult(READY), poll, poll, SETTINGS)
+    assert next(e for e in ready.events if e.kind == "cold_start").detail["exact"] is False
+    # Nothing known of a release shorter than the wait: the configured one is trusted, and
+    # the load ran from the trigger to the success, measured to a poll (a slow load must
+    # lengthen the next lead).
+    loading, ready = measured(ModelState())
+    assert loading.warming_proven_until is None
     assert ready.state.cold_starts == ((poll - trigger).total_seconds(),)
 
 
