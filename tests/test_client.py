@@ -116,6 +116,13 @@ def test_warm_wait_makes_the_model_ready(stack, register, kw, capsys):
     assert re.fullmatch(r"next action: (keepalive|prewarm) at \S+Z", lines[3]), lines
     p50 = float(re.fullmatch(r"cold-start p50: ([0-9.]+) s \(1 recorded\)", lines[4]).group(1))
     assert LOAD_SECONDS <= p50 <= LOAD_SECONDS + POLL_SECONDS + 2
+    # What a loaded copy's answers take, and when an answer reads as a cold copy instead.
+    latency = state["warm_latency"]  # the poll that found the copy loaded was answered at once
+    assert latency["samples"] >= 1 and lines[5] == (
+        f"warm latency: {latency['p50_ms']} ms p50, {latency['p95_ms']} ms p95 "
+        f"({latency['samples']} answer{'' if latency['samples'] == 1 else 's'}); "
+        f"an answer over {latency['cold_above_ms']} ms reads as a cold copy")
+    assert lines[6] == "keep-alive: every 14 min (copies assumed released after 15 idle min)"
 
 
 def test_client_warm_and_release(stack, register, kw):

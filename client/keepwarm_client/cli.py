@@ -573,6 +573,8 @@ def cmd_status(args: argparse.Namespace, client: KeepwarmClient) -> int:
         "next action: " + _action_text(action),
         "cold-start p50: " + (f"{p50:.1f} s ({cold.get('count')} recorded)" if p50 is not None
                               else "none recorded"),
+        _warm_latency_text(state.get("warm_latency")),
+        _keepalive_text(state),
     ]
     if state.get("error"):
         lines.append(f"error: {state['error']}")
@@ -590,6 +592,26 @@ def cmd_status(args: argparse.Namespace, client: KeepwarmClient) -> int:
     lines += readiness_lines(model.get("readiness"), model.get("timezone") or "UTC")
     print("\n".join(lines))
     return EXIT_OK
+
+
+def _warm_latency_text(latency: Optional[dict]) -> str:
+    """A loaded copy's answer time and the threshold past which an answer reads as cold."""
+    if not isinstance(latency, dict) or latency.get("p50_ms") is None:
+        return "warm latency: not measured yet"
+    samples = latency.get("samples")
+    return (f"warm latency: {latency['p50_ms']} ms p50, {latency.get('p95_ms')} ms p95 "
+            f"({samples} answer{'' if samples == 1 else 's'}); an answer over "
+            f"{latency.get('cold_above_ms')} ms reads as a cold copy")
+
+
+def _keepalive_text(state: dict) -> str:
+    """The keep-alive in force, the release assumed, and why when learned."""
+    minutes = state.get("keepalive_minutes_in_force")
+    if minutes is None:
+        return "keep-alive: unknown"
+    text = f"keep-alive: every {minutes} min (copies assumed released after {state.get('release_minutes_assumed')} idle min)"
+    reason = state.get("keepalive_reason")
+    return f"{text}; {reason}" if reason else text
 
 
 def _zone(name: str) -> Any:
