@@ -231,6 +231,22 @@ def test_model_error_exits_2_with_the_models_error(stack, register, capsys):
     assert f"keepwarm: {name} is in error: " in err and "AccessDenied" in err
 
 
+def test_a_lease_on_a_failing_model_fails_fast_again_over_http(stack, register, capsys):
+    # A loaded copy whose container fails every call (424 ModelErrorException): the first
+    # lease's calls find it so; a second lease on the model in error is not "ready" on the
+    # lease's word but plans a verification call at once, and its answer fails the wait.
+    name, arn = register(load_seconds=1, model_error=True)
+    for attempt in (1, 2):
+        started = time.monotonic()
+        code = main(["--url", stack["api"], "warm", name, "--minutes", "5", "--wait", "--poll", "0.5",
+                     "--timeout", "60"])
+        out, err = capsys.readouterr()
+        assert code == 2 and time.monotonic() - started < 30, (attempt, out, err)
+        assert "is ready" not in out and f"keepwarm: {name} is in error: " in err and "ModelErrorException" in err
+    outcomes = [call["outcome"] for call in sim_calls(stack, arn)]
+    assert outcomes.count("model_error") >= 2, outcomes  # the second lease's own verification call
+
+
 def test_a_lease_refused_at_once_exits_2_with_the_reason(stack, register, capsys):
     name, _ = register()
     status, _ = request("PUT", f"{stack['api']}/models/{name}", {"enabled": False})
