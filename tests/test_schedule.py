@@ -589,6 +589,17 @@ def test_an_excluded_opening_of_a_cron_window_is_skipped() -> None:
         [Interval(utc(2026, 5, 5, 9), utc(2026, 5, 5, 18))]
 
 
+def test_a_run_of_windows_ending_just_past_the_merge_limit_is_not_reported_cut() -> None:
+    # Round the clock on weekdays, Monday excluded: Tuesday to Saturday 00:00 is one run that
+    # closes on Saturday (not "goes on"), though it is longer than the merging limit.
+    schedule = sched("UTC", {"days": "MON-FRI", "start": "00:00", "stop": "24:00"})
+    monday = datetime(2026, 3, 9).date()
+    assert schedule.next_interval(utc(2026, 3, 9, 12), excluded=lambda d: d == monday) == \
+        Interval(utc(2026, 3, 10), utc(2026, 3, 14), cut=False)
+    # Without the exclusion the run from Monday is cut where merging stopped: it goes on.
+    assert schedule.next_interval(utc(2026, 3, 9, 12)) == Interval(utc(2026, 3, 9), utc(2026, 3, 13), cut=True)
+
+
 # --- zones a team means, and the instant validation is judged at ------------------------------
 
 @pytest.mark.parametrize("zone, hint", [
