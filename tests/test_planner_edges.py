@@ -27,7 +27,7 @@ from chalicelib.planner import (
     next_call,
     prewarm_lead,
 )
-from chalicelib.records import Lease, ModelConfig, ModelState, Override, Pending
+from chalicelib.records import Lease, ModelConfig, ModelState, Override, Pending, iso
 from chalicelib.settings import Settings
 from chalicelib.timeline import MAX_MERGES, PLAN_HORIZON, next_hold
 
@@ -312,3 +312,62 @@ def test_a_chain_longer_than_the_merge_limit_is_cut_and_goes_on_when_asked_again
 def test_holds_refuse_a_naive_instant_and_name_it():
     with pytest.raises(ValueError, match="^at must be timezone-aware"):
         next_hold(OFFICE, ModelState(), datetime(2026, 3, 9, 9), LEAD)
+
+
+# -- what a cold or a warm answer teaches (learn_from_unexpected_cold, learn_from_warm) ------
+
+LAST = utc(9, 10)  # the last success of a model believed warm (keep-alive 14, release 15)
+ODD_GAP = timedelta(seconds=750, microseconds=123400)  # 12.502057 min: rounding shows
+
+
+def after_gap(gap: timedelta, outcome: CallResult, **learned):
+    state = ModelState(status="warm", last_success_at=LAST, warm_since=LAST, **learned)
+    return answer(state, outcome, LAST + gap, seconds=0.3, kind="keepalive")
+
+
+@pytest.mark.parametrize("gap, learned, keepalive, release, found, proven", [
+    # A third of the gap, floored; the release assumed is the gap, in whole minutes.
+    (ODD_GAP, {}, 4, 12, 12.502, None),
+    # A gap of 90 s: a keep-alive of a minute at the least, a release a minute beyond it.
+    (timedelta(seconds=90), {}, 1, 2, 1.5, None),
+    # Already down to 3 minutes: always below what was in force, whatever the gap says.
+    (timedelta(minutes=14), {"learned_keepalive_minutes": 3}, 2, 14, 14.0, None),
+    # A shorter gap found cold earlier stands; a shorter gap proven safe still stands.
+    (timedelta(minutes=12.5), {"release_proven_minutes": 5.0, "release_found_cold_minutes": 10.0}, 4, 12, 10.0, 5.0),
+    # The very gap once proven safe is now found cold: that proof no longer stands.
+    (timedelta(minutes=12.5), {"release_proven_minutes": 12.5}, 4, 12, 12.5, None),
+])
+def test_an_unexpected_cold_start_teaches_the_keepalive_and_the_release(gap, learned, keepalive, release, found,
+                                                                       proven):
+    decision = after_gap(gap, NOT_READY_429, **learned)
+    state = decision.state
+    assert (state.learned_keepalive_minutes, state.learned_release_minutes) == (keepalive, release)
+    assert (state.release_found_cold_minutes, state.release_proven_minutes) == (found, proven)
+    (told,) = [e.detail for e in decision.events if e.kind == "unexpected_cold"]
+    assert told == {"gap_seconds": round(gap.total_seconds(), 3),
+                    "keepalive_minutes_before": learned.get("learned_keepalive_minutes", OFFICE.keepalive_minutes),
+                    "keepalive_minutes_after": keepalive, "release_minutes_assumed": release}
+    assert state.keepalive_reason.endswith(f"found the model cold at {iso(LAST + gap)}")
+
+
+WARM_ANSWER = CallResult(READY, latency_ms=300)
+
+
+@pytest.mark.parametrize("gap, learned, proven, found", [
+    (ODD_GAP, {}, 12.502, None),  # the idle gap, to the thousandth of a minute
+    (timedelta(seconds=30), {}, 0.5, None),  # a short gap proves only itself
+    (timedelta(minutes=30), {}, 30.0, None),  # twice the release: still proof
+    (timedelta(minutes=30, seconds=1), {}, None, None),  # past that: more likely other callers' copy
+    (timedelta(minutes=12.5), {"release_found_cold_minutes": 20.0}, 12.5, 20.0),  # a longer gap found cold stands
+    (timedelta(minutes=12.5), {"release_found_cold_minutes": 12.5}, 12.5, None),  # contradicted: forgotten
+])
+def test_a_warm_answer_after_an_idle_gap_proves_that_gap(gap, learned, proven, found):
+    state = after_gap(gap, WARM_ANSWER, **learned).state
+    assert (state.release_proven_minutes, state.release_found_cold_minutes) == (proven, found)
+
+
+def test_a_shortened_keepalive_grows_to_a_minute_inside_the_gap_proven():
+    state = after_gap(timedelta(minutes=12.5), WARM_ANSWER, learned_keepalive_minutes=4,
+                      learned_release_minutes=5).state
+    assert (state.learned_keepalive_minutes, state.learned_release_minutes) == (11, 12)
+    assert state.keepalive_reason.startswith("grown from 4 to 11 min")
