@@ -362,7 +362,15 @@ class Schedule:
                     if prior is not None and prior.open < opened:
                         opened = prior.open
             if (opened, closed) == before:
-                return Interval(opened, closed, interval.cut or closed > latest)
+                # Stopped past the limit: cut only if a window goes on from there. A run that
+                # ends just past it (weekdays after an excluded Monday) really closes there.
+                goes_on = closed > latest and self._goes_on(closed, excluded)
+                return Interval(opened, closed, interval.cut or goes_on)
+
+    def _goes_on(self, at: datetime, excluded: Excluded) -> bool:
+        """Whether a window interval holds or touches ``at`` (the run does not close there)."""
+        return any(after is not None and after.open <= at
+                   for after in (window.next(self.timezone, at, excluded) for window in self.windows))
 
 
 def _merge(intervals: Iterable[Interval]) -> list[Interval]:

@@ -27,9 +27,9 @@ from chalicelib.planner import (
     next_call,
     prewarm_lead,
 )
-from chalicelib.records import Lease, ModelConfig, ModelState, Override, Pending
+from chalicelib.records import Lease, ModelConfig, ModelState, Override, Pending, iso
 from chalicelib.settings import Settings
-from chalicelib.timeline import next_hold
+from chalicelib.timeline import MAX_MERGES, PLAN_HORIZON, next_hold
 
 UTC = timezone.utc
 SETTINGS = Settings(table_name="t", queue_url="q")
@@ -223,3 +223,151 @@ def test_a_cold_override_holds_nothing_until_it_ends_then_the_window_resumes():
     state = ModelState(override=Override("cold", utc(9, 12), utc(9, 8)))
     hold = next_hold(OFFICE, state, utc(9, 8, 30), timedelta(minutes=3))
     assert (hold.start, hold.open, hold.close) == (utc(9, 12), utc(9, 12), utc(9, 18))
+
+
+SAT = datetime(2026, 3, 14, tzinfo=UTC)  # no window all weekend
+LEAD = timedelta(minutes=3)
+
+
+def sat(hour: int, minute: int = 0) -> datetime:
+    return SAT.replace(hour=hour, minute=minute)
+
+
+def leases(*spans: tuple[datetime, datetime]) -> ModelState:
+    return ModelState(leases=tuple(Lease(f"l{i}", start, end, None) for i, (start, end) in enumerate(spans)))
+
+
+@pytest.mark.parametrize("state, kind", [
+    (leases((sat(10), sat(11))), "lease"),
+    (ModelState(override=Override("warm", sat(11), sat(10))), "override"),
+    (ModelState(), "window"),
+])
+def test_a_hold_says_what_asks_for_it(state, kind):
+    # The fleet page and the probe tell the operator why a model is held from this.
+    hold = next_hold(OFFICE, state, sat(9), LEAD)
+    assert hold.source == kind
+
+
+def test_a_short_lease_inside_a_longer_one_does_not_end_the_hold_early():
+    hold = next_hold(OFFICE, leases((sat(10), sat(12)), (sat(10, 30), sat(11))), sat(9), LEAD)
+    assert (hold.start, hold.close, hold.source, hold.cut) == (sat(10), sat(12), "lease", False)
+
+
+@pytest.mark.parametrize("spans, close", [
+    # The second starts the instant the first ends.
+    (((sat(10), sat(11)), (sat(11), sat(12))), sat(12)),
+    # The third touches only the end that merging the second made.
+    (((sat(10), sat(11)), (sat(10, 30), sat(12)), (sat(12), sat(13))), sat(13)),
+])
+def test_holds_that_only_touch_are_one_hold(spans, close):
+    hold = next_hold(OFFICE, leases(*spans), sat(9), LEAD)
+    assert (hold.start, hold.close, hold.cut) == (sat(10), close, False)
+
+
+def test_a_lease_ending_as_the_next_windows_pre_warm_starts_runs_into_that_window():
+    # Monday's window, a lease from 17:00 to the instant Tuesday's pre-warm starts: one hold.
+    state = leases((utc(9, 17), utc(10, 9) - LEAD))
+    hold = next_hold(OFFICE, state, utc(9, 12), LEAD)
+    assert (hold.start, hold.close, hold.cut) == (utc(9, 9) - LEAD, utc(10, 18), False)
+
+
+def test_a_lease_taken_as_a_pre_warm_starts_holds_the_model_open_from_then():
+    hold = next_hold(OFFICE, leases((utc(9, 9) - LEAD, utc(9, 10))), utc(9, 8), LEAD)
+    assert (hold.start, hold.open, hold.close, hold.source) == (utc(9, 9) - LEAD, utc(9, 9) - LEAD, utc(9, 18), "lease")
+
+
+@pytest.mark.parametrize("kind", ["cold", "warm"])
+def test_an_override_is_over_at_its_end(kind):
+    # Set at 07:00 until 08:58, inside Monday's pre-warm (08:57): at 08:58 it shapes nothing.
+    end = utc(9, 8, 58)
+    state = ModelState(override=Override(kind, end, utc(9, 7)))
+    assert next_hold(OFFICE, state, end, LEAD) == next_hold(OFFICE, ModelState(), end, LEAD)
+
+
+@pytest.mark.parametrize("lease_end, close, cut", [
+    (utc(10, 12), utc(10, 18), False),  # exactly a day ahead: followed into Tuesday's window
+    (utc(10, 12, 0, 1), utc(10, 12, 0, 1), True),  # past it: reported cut where merging stopped
+])
+def test_a_hold_is_followed_a_day_ahead_and_cut_past_that(lease_end, close, cut):
+    # Asked at Monday noon: Monday's window and a lease running into Tuesday's window.
+    state = leases((utc(9, 12), lease_end))
+    hold = next_hold(OFFICE, state, utc(9, 12), LEAD)
+    assert (hold.start, hold.close, hold.cut) == (utc(9, 9) - LEAD, close, cut)
+    # Asked again later, it goes on to Tuesday's close: no gap where it was cut.
+    later = next_hold(OFFICE, state, utc(10, 11), LEAD)
+    assert (later.start, later.close, later.cut) == (utc(9, 12), utc(10, 18), False)
+
+
+def test_a_chain_longer_than_the_merge_limit_is_cut_and_goes_on_when_asked_again():
+    # Back-to-back 5-minute leases, more than MAX_MERGES of them, all within the day planned.
+    count, step = MAX_MERGES + 50, timedelta(minutes=5)
+    assert count * step < PLAN_HORIZON
+    state = leases(*((sat(0) + i * step, sat(0) + (i + 1) * step) for i in range(count)))
+    hold = next_hold(OFFICE, state, sat(0), LEAD)
+    assert hold.cut and sat(0) < hold.close < sat(0) + count * step
+    rest = next_hold(OFFICE, state, hold.close, LEAD)
+    assert (rest.start, rest.close, rest.cut) == (hold.close, sat(0) + count * step, False)
+
+
+def test_holds_refuse_a_naive_instant_and_name_it():
+    with pytest.raises(ValueError, match="^at must be timezone-aware"):
+        next_hold(OFFICE, ModelState(), datetime(2026, 3, 9, 9), LEAD)
+
+
+# -- what a cold or a warm answer teaches (learn_from_unexpected_cold, learn_from_warm) ------
+
+LAST = utc(9, 10)  # the last success of a model believed warm (keep-alive 14, release 15)
+ODD_GAP = timedelta(seconds=750, microseconds=123400)  # 12.502057 min: rounding shows
+
+
+def after_gap(gap: timedelta, outcome: CallResult, **learned):
+    state = ModelState(status="warm", last_success_at=LAST, warm_since=LAST, **learned)
+    return answer(state, outcome, LAST + gap, seconds=0.3, kind="keepalive")
+
+
+@pytest.mark.parametrize("gap, learned, keepalive, release, found, proven", [
+    # A third of the gap, floored; the release assumed is the gap, in whole minutes.
+    (ODD_GAP, {}, 4, 12, 12.502, None),
+    # A gap of 90 s: a keep-alive of a minute at the least, a release a minute beyond it.
+    (timedelta(seconds=90), {}, 1, 2, 1.5, None),
+    # Already down to 3 minutes: always below what was in force, whatever the gap says.
+    (timedelta(minutes=14), {"learned_keepalive_minutes": 3}, 2, 14, 14.0, None),
+    # A shorter gap found cold earlier stands; a shorter gap proven safe still stands.
+    (timedelta(minutes=12.5), {"release_proven_minutes": 5.0, "release_found_cold_minutes": 10.0}, 4, 12, 10.0, 5.0),
+    # The very gap once proven safe is now found cold: that proof no longer stands.
+    (timedelta(minutes=12.5), {"release_proven_minutes": 12.5}, 4, 12, 12.5, None),
+])
+def test_an_unexpected_cold_start_teaches_the_keepalive_and_the_release(gap, learned, keepalive, release, found,
+                                                                       proven):
+    decision = after_gap(gap, NOT_READY_429, **learned)
+    state = decision.state
+    assert (state.learned_keepalive_minutes, state.learned_release_minutes) == (keepalive, release)
+    assert (state.release_found_cold_minutes, state.release_proven_minutes) == (found, proven)
+    (told,) = [e.detail for e in decision.events if e.kind == "unexpected_cold"]
+    assert told == {"gap_seconds": round(gap.total_seconds(), 3),
+                    "keepalive_minutes_before": learned.get("learned_keepalive_minutes", OFFICE.keepalive_minutes),
+                    "keepalive_minutes_after": keepalive, "release_minutes_assumed": release}
+    assert state.keepalive_reason.endswith(f"found the model cold at {iso(LAST + gap)}")
+
+
+WARM_ANSWER = CallResult(READY, latency_ms=300)
+
+
+@pytest.mark.parametrize("gap, learned, proven, found", [
+    (ODD_GAP, {}, 12.502, None),  # the idle gap, to the thousandth of a minute
+    (timedelta(seconds=30), {}, 0.5, None),  # a short gap proves only itself
+    (timedelta(minutes=30), {}, 30.0, None),  # twice the release: still proof
+    (timedelta(minutes=30, seconds=1), {}, None, None),  # past that: more likely other callers' copy
+    (timedelta(minutes=12.5), {"release_found_cold_minutes": 20.0}, 12.5, 20.0),  # a longer gap found cold stands
+    (timedelta(minutes=12.5), {"release_found_cold_minutes": 12.5}, 12.5, None),  # contradicted: forgotten
+])
+def test_a_warm_answer_after_an_idle_gap_proves_that_gap(gap, learned, proven, found):
+    state = after_gap(gap, WARM_ANSWER, **learned).state
+    assert (state.release_proven_minutes, state.release_found_cold_minutes) == (proven, found)
+
+
+def test_a_shortened_keepalive_grows_to_a_minute_inside_the_gap_proven():
+    state = after_gap(timedelta(minutes=12.5), WARM_ANSWER, learned_keepalive_minutes=4,
+                      learned_release_minutes=5).state
+    assert (state.learned_keepalive_minutes, state.learned_release_minutes) == (11, 12)
+    assert state.keepalive_reason.startswith("grown from 4 to 11 min")

@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
+from chalicelib.records import ModelConfig
 from chalicelib.schedule import DAY_NAMES, MAX_WINDOWS, MONTH_NAMES, Interval, Schedule, ScheduleError
+from chalicelib.timeline import current_window, window_intervals
 
 UTC = timezone.utc
 # Reference instant for from_dict's "never opens" check: fixed, no clock.
@@ -587,6 +589,45 @@ def test_an_excluded_opening_of_a_cron_window_is_skipped() -> None:
         Interval(utc(2026, 5, 5, 9), utc(2026, 5, 5, 18))
     assert schedule.intervals(utc(2026, 5, 4), utc(2026, 5, 6), excluded=lambda d: d == monday) == \
         [Interval(utc(2026, 5, 5, 9), utc(2026, 5, 5, 18))]
+
+
+# --- a model's windows, its exclusions applied (chalicelib.timeline) --------------------------
+
+# 09:00-18:00 London time on weekdays (BST in May: 08:00-17:00Z), no work on Wednesday 6 May.
+BANK_DAY_OFF = ModelConfig(name="m", model_arn="arn:aws:bedrock:eu-west-2:123456789012:imported-model/abcdefghijkl",
+                           timezone="Europe/London", windows=[{"days": "MON-FRI", "start": "09:00", "stop": "18:00"}],
+                           exclude_dates=("2026-05-06",))
+
+
+def test_a_models_windows_over_a_range_skip_its_excluded_dates() -> None:
+    # From Monday noon: Monday's window overlaps the range and is reported whole, not clipped.
+    found = window_intervals(BANK_DAY_OFF, utc(2026, 5, 4, 12), utc(2026, 5, 8, 9))
+    assert found == [Interval(utc(2026, 5, 4, 8), utc(2026, 5, 4, 17)),
+                     Interval(utc(2026, 5, 5, 8), utc(2026, 5, 5, 17)),
+                     Interval(utc(2026, 5, 7, 8), utc(2026, 5, 7, 17)),
+                     Interval(utc(2026, 5, 8, 8), utc(2026, 5, 8, 17))]
+
+
+@pytest.mark.parametrize("at, expected", [
+    (utc(2026, 5, 4, 7, 59, 59), None),  # a second before the open: not yet
+    (utc(2026, 5, 4, 8), Interval(utc(2026, 5, 4, 8), utc(2026, 5, 4, 17))),  # open from its first instant
+    (utc(2026, 5, 4, 16, 59, 59), Interval(utc(2026, 5, 4, 8), utc(2026, 5, 4, 17))),
+    (utc(2026, 5, 4, 17), None),  # closed at its close
+    (utc(2026, 5, 6, 12), None),  # the excluded Wednesday
+])
+def test_the_window_a_model_is_in_now(at: datetime, expected: Interval | None) -> None:
+    assert current_window(BANK_DAY_OFF, at) == expected
+
+
+def test_a_run_of_windows_ending_just_past_the_merge_limit_is_not_reported_cut() -> None:
+    # Round the clock on weekdays, Monday excluded: Tuesday to Saturday 00:00 is one run that
+    # closes on Saturday (not "goes on"), though it is longer than the merging limit.
+    schedule = sched("UTC", {"days": "MON-FRI", "start": "00:00", "stop": "24:00"})
+    monday = datetime(2026, 3, 9).date()
+    assert schedule.next_interval(utc(2026, 3, 9, 12), excluded=lambda d: d == monday) == \
+        Interval(utc(2026, 3, 10), utc(2026, 3, 14), cut=False)
+    # Without the exclusion the run from Monday is cut where merging stopped: it goes on.
+    assert schedule.next_interval(utc(2026, 3, 9, 12)) == Interval(utc(2026, 3, 9), utc(2026, 3, 13), cut=True)
 
 
 # --- zones a team means, and the instant validation is judged at ------------------------------
