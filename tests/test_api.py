@@ -48,7 +48,7 @@ def test_register_with_defaults(client):
                                     "p50_seconds": None, "p95_seconds": None, "typical_seconds": 90.0,
                                     "prior": "default"}
     # Monday 08:00 UTC: the pre-warm (billing-aware, by default) its lead before 09:00, and
-    # the first call that can succeed held until 08:56.
+    # the first call that can succeed held until 08:59, a minute before the open.
     lead = timedelta(seconds=state["prewarm_lead_seconds"])
     assert state["next_action"] == {"kind": "prewarm", "at": iso_z(at(9) - lead)}
     assert state["prewarm"] == {"billing_aware": True, "load_at": iso_z(at(9) - lead),

@@ -25,13 +25,13 @@ def test_the_copy_is_released_a_minute_after_the_window_closes(client, driver, s
 
 def test_a_slow_model_is_ready_at_the_open_from_its_first_day(client, driver, simulator):
     # Four minutes to load: the billing-aware lead (from the prior, before any sample) is
-    # long enough, and costs nothing: the bill starts at the held check, 08:56.
+    # long enough, and costs nothing: the bill starts at the held check, 08:59.
     simulator.add_model(ARN_LLAMA, load_seconds=240)
     register(client, model_arn=ARN_LLAMA, name="llama")
     driver.run_until(at(12))
-    assert call_times(simulator, ARN_LLAMA, "ready")[0] == at(8, 56)
+    assert call_times(simulator, ARN_LLAMA, "ready")[0] == at(8, 59)
     copy, = simulator.inspect(ARN_LLAMA)["copies"]
-    assert instant(copy["loaded_at"]) < at(8, 56) and instant(copy["first_success_at"]) == at(8, 56)
+    assert instant(copy["loaded_at"]) < at(8, 59) and instant(copy["first_success_at"]) == at(8, 59)
 
 
 def test_a_load_longer_than_the_lead_teaches_it_and_the_next_day_is_ready_at_the_open(client, driver,
