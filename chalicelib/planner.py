@@ -393,10 +393,12 @@ def apply_outcome(
             seconds = (answered_at - since).total_seconds()
             # A held answer came the instant the copy was ready: exact, from the first call
             # (a held-back check after the unpolled wait is not: see _ambiguous_wait).
-            if held or (evidence == COLD and not _ambiguous_wait(action, state, called_at, settings)):
+            if held:
                 after = None
-            elif state.warming_proven_until is not None:
+            elif state.warming_proven_until is not None:  # an ambiguous check came before
                 after = max(0.0, (state.warming_proven_until - since).total_seconds())
+            elif evidence == COLD and not _ambiguous_wait(action, state, called_at, settings):
+                after = None
             else:
                 after = _bounded_after(state, since, called_at, settings)
             new = new.with_cold_start(seconds, after)

@@ -433,6 +433,10 @@ def test_a_check_that_finds_a_model_unpolled_past_a_known_release_still_loading_
     assert loading.warming_proven_until == trigger
     assert ready.state.cold_starts == () and ready.state.cold_start_bounds == ((0.0, (poll - trigger).total_seconds()),)
     assert next(e for e in ready.events if e.kind == "cold_start").detail["exact"] is False
+    # Held, the next poll is answered only when the load ends: still a bound, not exact.
+    held = apply_outcome(SHANGHAI, loading, Pending("p", "poll", poll), CallResult(READY), poll,
+                         poll + timedelta(seconds=30), SETTINGS)
+    assert held.state.cold_starts == () and len(held.state.cold_start_bounds) == 1
     # Nothing known of a release shorter than the wait: the configured one is trusted, and
     # the load ran from the trigger to the success, measured to a poll (a slow load must
     # lengthen the next lead).
