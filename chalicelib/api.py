@@ -732,7 +732,8 @@ def prewarm_view(config: ModelConfig, state: ModelState, now: datetime, settings
     check = ready_check_at(config, state, hold, settings)
     why = ("billing starts at the first successful call: the load is triggered at load_at, and the first "
            "call that can succeed is held until ready_check_at, just before the open: every minute billed "
-           "before the open is paid for once users call") if check else "the first call triggers the load and the model is polled until ready"
+           "before the open is paid for once users call") if check else (
+        "the first call triggers the load and the model is polled until ready")
     return {"billing_aware": config.billing_aware_prewarm, "load_at": iso(hold.start),
             "ready_check_at": iso(check), "opens_at": iso(hold.open), "why": why}
 

@@ -609,7 +609,8 @@ def _keepalive_text(state: dict) -> str:
     minutes = state.get("keepalive_minutes_in_force")
     if minutes is None:
         return "keep-alive: unknown"
-    text = f"keep-alive: every {minutes} min (copies assumed released after {state.get('release_minutes_assumed')} idle min)"
+    release = state.get("release_minutes_assumed")
+    text = f"keep-alive: every {minutes} min (copies assumed released after {release} idle min)"
     reason = state.get("keepalive_reason")
     return f"{text}; {reason}" if reason else text
 
