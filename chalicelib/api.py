@@ -31,9 +31,10 @@ from chalicelib.planner import (
     cold_answer_seconds,
     display_status,
     drop_claim,
+    fleet_prior,
     is_warm,
     keepalive_in_force,
-    fleet_prior,
+    load_samples,
     model_cmus,
     next_action,
     percentile,
@@ -597,7 +598,7 @@ def expected_ready_at(model: Model, now: datetime, settings: Settings) -> dateti
     config, state = model.config, model.state
     if is_warm(config, state, now):
         return now
-    typical = typical_load(state, settings)
+    typical = typical_load(config, state, settings)
     if state.status == "warming" and state.warming_since is not None:
         return max(now + timedelta(seconds=settings.poll_seconds), state.warming_since + typical)
     return now + typical
@@ -657,7 +658,7 @@ def shown_error(state: ModelState, status: str) -> Optional[str]:
 
 def view(model: Model, now: datetime, settings: Settings) -> dict[str, Any]:
     config, state = model.config, model.state
-    samples = state.cold_starts
+    samples, bounds = load_samples(config, state, settings)
     status = display_status(config, state, now, settings)
     error = shown_error(state, status)
     try:
@@ -695,11 +696,11 @@ def view(model: Model, now: datetime, settings: Settings) -> dict[str, Any]:
             "cold_starts": {
                 "count": state.cold_start_count,
                 "exact": len(samples),
-                "bounded": len(state.cold_start_bounds),
+                "bounded": len(bounds),
                 "last_seconds": samples[-1] if samples else None,
                 "p50_seconds": percentile(samples, 50),
                 "p95_seconds": percentile(samples, 95),
-                "typical_seconds": round(typical_load(state, settings).total_seconds(), 1),
+                "typical_seconds": round(typical_load(config, state, settings).total_seconds(), 1),
                 "prior": prior_of(state, settings).source,
             },
             "leases": [lease_view(model, lease, now, settings)
@@ -1210,12 +1211,12 @@ def holding(config: ModelConfig, state: ModelState, settings: Settings) -> dict[
     """How a projection holds the model: its lead, typical cold start and timings, and for
     a billing-aware model the margin its ready-check keeps before the open."""
     lead = prewarm_lead(config, state, settings)
-    typical = percentile(state.cold_starts, 50)
+    typical = percentile(load_samples(config, state, settings)[0], 50)
     if config.billing_aware_prewarm:
         # Billed from the held-back check, which the load has typically finished by: its
         # cold starts are mostly bounded by that check, so the fit over them says how long.
         margin: Optional[timedelta] = timedelta(seconds=settings.ready_check_margin_seconds)
-        cold_start = timedelta(seconds=typical) if typical is not None else typical_load(state, settings)
+        cold_start = timedelta(seconds=typical) if typical is not None else typical_load(config, state, settings)
     else:
         margin, cold_start = None, timedelta(seconds=typical) if typical is not None else lead
     return {"lead": lead, "cold_start": cold_start,

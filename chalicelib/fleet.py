@@ -225,8 +225,9 @@ def _basis(model: Model, settings: Settings) -> str:
     and what the lead is learned from. Equal digests, equal minutes."""
     config, state = model.config, model.state
     facts = (sorted(config.to_item().items(), key=lambda kv: kv[0]), state.cold_starts, state.cold_start_bounds,
-             state.lead_prior, state.learned_keepalive_minutes, state.learned_release_minutes,
-             model_cmus(config, state), settings)
+             state.cold_starts_unpolled, state.lead_prior, state.learned_keepalive_minutes,
+             state.learned_release_minutes, state.release_found_cold_minutes, state.release_proven_minutes,
+             state.region_release_minutes, state.region_prior_waived, model_cmus(config, state), settings)
     return hashlib.blake2b(repr(facts).encode(), digest_size=12).hexdigest()
 
 

@@ -371,7 +371,9 @@ class Worker:
                                     (*check_events, *decision.events, *format_events, *probe_events))
                 for event in decision.events:
                     # A load a held call sat through is only known to be under the hold.
-                    if event.kind == "cold_start" and event.detail.get("exact") and not event.detail.get("held"):
+                    # One timed across an unpolled wait may be a load, a release and another.
+                    if (event.kind == "cold_start" and event.detail.get("exact") and not event.detail.get("held")
+                            and "unpolled_seconds" not in event.detail):
                         self.store.add_fleet_load(load_groups(model.config, decision.state),
                                                   math.log(max(1.0, event.detail["seconds"])))
                     if event.kind == "unexpected_cold":

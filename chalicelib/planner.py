@@ -120,10 +120,31 @@ def fleet_prior(config: ModelConfig, state: ModelState, loads: Mapping[str, Flee
     return None
 
 
-def typical_load(state: ModelState, settings: Settings) -> timedelta:
+def typical_load(config: ModelConfig, state: ModelState, settings: Settings) -> timedelta:
     """The model's median load time as far as it is known (its samples over the prior)."""
-    fitted = fit(state.cold_starts, state.cold_start_bounds, prior_of(state, settings))
+    exact, bounds = load_samples(config, state, settings)
+    fitted = fit(exact, bounds, prior_of(state, settings))
     return timedelta(seconds=math.exp(fitted.mu))
+
+
+def load_samples(config: ModelConfig, state: ModelState,
+                 settings: Settings) -> tuple[tuple[float, ...], tuple[tuple[float, float], ...]]:
+    """The model's cold starts as what they prove now: the exact ones and the bounds.
+
+    A cold start timed across a held-back ready-check's unpolled wait (``cold_starts_unpolled``)
+    is exact only while no release known allows the trigger's copy to have loaded, idled
+    past it and gone unseen in that wait (``_ambiguous``); once one does (this model's or
+    its region's), it is a bound: ended by its seconds, and after nothing but the trigger's
+    answer. So a first window's long "load" that was really a load, a release and a second
+    load stops holding the lead up once the short release is learned."""
+    exact = list(state.cold_starts)
+    bounds = list(state.cold_start_bounds)
+    for seconds, unpolled in state.cold_starts_unpolled:
+        if _ambiguous(unpolled, config, state, settings):
+            bounds.append((0.0, seconds))
+        else:
+            exact.append(seconds)
+    return tuple(exact), tuple(bounds)
 
 
 def prewarm_lead(config: ModelConfig, state: ModelState, settings: Settings) -> timedelta:
@@ -142,12 +163,12 @@ def prewarm_lead(config: ModelConfig, state: ModelState, settings: Settings) -> 
     the lead."""
     prior = prior_of(state, settings)
     pct = settings.held_lead_percentile if config.billing_aware_prewarm else settings.lead_percentile
-    exact = fit(state.cold_starts, (), prior)
+    samples, bounds = load_samples(config, state, settings)
+    exact = fit(samples, (), prior)
     # The longest load known to have happened: an exact one, or a bounded one's low end (the
     # copy was still loading then).
-    longest = max([*state.cold_starts, *(low for low, _ in state.cold_start_bounds)], default=0.0)
-    load = max(upper_quantile(exact, pct), upper_quantile(fit(state.cold_starts, state.cold_start_bounds, prior), pct),
-               longest)
+    longest = max([*samples, *(low for low, _ in bounds)], default=0.0)
+    load = max(upper_quantile(exact, pct), upper_quantile(fit(samples, bounds, prior), pct), longest)
     seconds = min(settings.lead_max_seconds, load + settings.poll_seconds + settings.lead_margin_seconds)
     return timedelta(seconds=math.ceil(seconds))  # whole seconds: calls go out on the second
 
@@ -177,7 +198,7 @@ def ready_check_at(config: ModelConfig, state: ModelState, hold: Hold, settings:
 
 def fast_load(state: ModelState, settings: Settings) -> timedelta:
     """A load as fast as the model's loads go: the 5th percentile of its exact ones (over
-    the prior)."""
+    the prior), those timed across an unpolled wait left out (see ``load_samples``)."""
     exact = fit(state.cold_starts, (), prior_of(state, settings))
     return timedelta(seconds=math.exp(exact.mu - 1.645 * exact.sigma))
 
@@ -380,7 +401,7 @@ def apply_outcome(
             base = replace(base, warm_latencies_ms=(*state.warm_latencies_ms, round(elapsed * 1000))[
                 -WARM_LATENCY_SAMPLES:])
         new = replace(base, status="warm", last_success_at=answered_at, warming_since=None,
-                      ready_check_at=None, warming_proven_until=None,
+                      ready_check_at=None, warming_proven_until=None, warming_unpolled_seconds=None,
                       warm_since=state.warm_since if held_copy and state.warm_since else answered_at)
         if result.outcome == READY:
             new = replace(new, error=None, error_kind=None, error_at=None)
@@ -393,18 +414,24 @@ def apply_outcome(
             seconds = (answered_at - since).total_seconds()
             # A held answer came the instant the copy was ready: exact, from the first call
             # (a held-back check after the unpolled wait is not: see _ambiguous_wait).
+            unpolled: Optional[float] = None  # an unpolled wait this exact sample spans
             if held:
                 after = None
             elif state.warming_proven_until is not None:  # an ambiguous check came before
                 after = max(0.0, (state.warming_proven_until - since).total_seconds())
-            elif evidence == COLD and not _ambiguous_wait(action, state, called_at, settings):
+            elif evidence == COLD and not _ambiguous_wait(action, config, state, called_at, settings):
                 after = None
+                unpolled = _unpolled_wait(action, state, called_at, settings) or state.warming_unpolled_seconds
             else:
                 after = _bounded_after(state, since, called_at, settings)
-            new = new.with_cold_start(seconds, after)
+                unpolled = state.warming_unpolled_seconds if after is None else None
+            new = new.with_cold_start(seconds, after, unpolled)
             detail: dict = {"seconds": round(seconds, 3), "exact": after is None}
             if after is not None:
                 detail["after_seconds"] = round(after, 3)
+            if unpolled is not None:
+                # Exact while no release shorter than the wait is learned (load_samples).
+                detail["unpolled_seconds"] = round(unpolled, 3)
             if held:
                 # Only a load shorter than the read timeout ends this way: exact for the
                 # model, but a biased sample of the fleet's loads, which it does not join.
@@ -434,6 +461,8 @@ def apply_outcome(
             base, event = learn_from_unexpected_cold(config, base, called_at)
             events.append(event)
         since = state.warming_since if continuing and state.warming_since else called_at
+        unpolled = _unpolled_wait(action, state, called_at, settings) if continuing else None
+        waited_unpolled = (unpolled or state.warming_unpolled_seconds) if continuing else None
         waited = (answered_at - since).total_seconds()
         if waited > settings.max_cold_start_seconds:
             reason = f"model did not become ready within {settings.max_cold_start_seconds} s"
@@ -445,11 +474,12 @@ def apply_outcome(
             check = None if continuing else _held_check(config, state, called_at, settings)
             if not continuing:
                 proven = None
-            elif _ambiguous_wait(action, state, called_at, settings):
+            elif unpolled is not None and _ambiguous(unpolled, config, state, settings):
                 proven = state.last_call_at
             else:
                 proven = state.warming_proven_until
             new = replace(base, status="warming", warming_since=since, warming_proven_until=proven,
+                          warming_unpolled_seconds=waited_unpolled,
                           ready_check_at=check if check is not None and check > poll_at else None)
             detail = {"action": action.kind}
             if new.ready_check_at is not None:
@@ -493,25 +523,47 @@ def _held_check(config: ModelConfig, state: ModelState, called_at: datetime,
     return ready_check_at(config, state, hold, settings, trigger=called_at)
 
 
-def _ambiguous_wait(action: Pending, state: ModelState, called_at: datetime, settings: Settings) -> bool:
-    """Whether this call is a held-back ready-check that reaches a model unpolled since its
-    load trigger for longer than a release the evidence allows: even a fast load
-    (``fast_load``) would have left its copy idle past the shortest idle gap a copy of this
-    model (or of its region) was found gone after. Finding it not ready (a 429, or a held
-    answer) then proves a load is running, but not that it is the trigger's: this call may
-    have started another, and the cold start is known only to have ended after the
-    trigger's answer and by this one. With no such evidence the configured release is
-    trusted, as everywhere else, and the wait measures the trigger's load (a slow load
-    must teach the lead)."""
+def _unpolled_wait(action: Pending, state: ModelState, called_at: datetime, settings: Settings) -> Optional[float]:
+    """The seconds this held-back ready-check reaches its load unpolled since the trigger's
+    answer; None for any other call, or one within a poll interval (as _bounded_after's)."""
     if action.kind != "ready_check" or state.last_call_at is None:
-        return False
+        return None
+    unpolled = (called_at - state.last_call_at).total_seconds()
+    return unpolled if unpolled > settings.poll_seconds * 1.5 + 2 else None
+
+
+def _ambiguous(unpolled: float, config: ModelConfig, state: ModelState, settings: Settings) -> bool:
+    """Whether an unpolled wait of ``unpolled`` seconds may have lost the trigger's copy.
+
+    Once a copy of this model (or of its region) was found gone sooner than the configured
+    release, the release is known only to lie somewhere below the shortest gap found cold,
+    and the planner trusts no idle gap longer than the keep-alive in force (the same rule
+    that places the held-back check: ``ready_check_at``). A wait that would have left even
+    a fast load's copy (``fast_load``) idle longer than that, beyond a poll's resolution,
+    may have: the load it timed may be a load, a release and a second load. With no such
+    evidence the configured release is trusted, as everywhere else."""
     known = [m for m in (state.learned_release_minutes, state.release_found_cold_minutes, _region_prior(state))
              if m is not None]
     if not known:
         return False
-    unpolled = called_at - state.last_call_at
-    resolution = timedelta(seconds=settings.poll_seconds * 1.5 + 2)  # as _bounded_after's
-    return unpolled > resolution and unpolled - fast_load(state, settings) > timedelta(minutes=min(known)) - resolution
+    resolution = settings.poll_seconds * 1.5 + 2  # as _bounded_after's
+    # The keep-alive's own interval is trusted (the check was placed by it), a gap found
+    # cold never.
+    trusted = min(keepalive_in_force(config, state) * 60 + resolution, min(known) * 60 - resolution)
+    return unpolled - fast_load(state, settings).total_seconds() > trusted
+
+
+def _ambiguous_wait(action: Pending, config: ModelConfig, state: ModelState, called_at: datetime,
+                    settings: Settings) -> bool:
+    """Whether this call is a held-back ready-check that reaches a model unpolled since its
+    load trigger for longer than a release the evidence allows (``_ambiguous``). Finding it
+    not ready (a 429, or a held answer) then proves a load is running, but not that it is
+    the trigger's: this call may have started another, and the cold start is known only to
+    have ended after the trigger's answer and by this one. With no such evidence the wait
+    measures the trigger's load (a slow load must teach the lead), recorded with the wait
+    so that a release learned later can still make it a bound (``load_samples``)."""
+    unpolled = _unpolled_wait(action, state, called_at, settings)
+    return unpolled is not None and _ambiguous(unpolled, config, state, settings)
 
 
 def _bounded_after(state: ModelState, since: datetime, called_at: datetime,

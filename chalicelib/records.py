@@ -283,6 +283,11 @@ class ModelState:
     # and by ``high`` seconds. The recent ones; cold_start_count counts them all.
     cold_starts: tuple[float, ...] = ()
     cold_start_bounds: tuple[tuple[float, float], ...] = ()
+    # Cold starts timed to a poll interval but across a held-back ready-check that reached
+    # the load unpolled: (seconds, the unpolled wait in seconds). Exact while the release
+    # in force allows that wait; once a shorter one is learned, the trigger's copy may have
+    # loaded and gone unseen, and each is only a bound (chalicelib.planner.load_samples).
+    cold_starts_unpolled: tuple[tuple[float, float], ...] = ()
     cold_start_count: int = 0
     # What the fleet (or the operator's default) says about load times, as of the last
     # time the model was saved with a cold start: the start of its own learning.
@@ -294,6 +299,9 @@ class ModelState:
     # since its copy may have loaded, idled past an unknown release unseen, and be loading
     # again; the cold start then ends as a bound, not an exact sample.
     warming_proven_until: Optional[datetime] = None
+    # Set when that check found it still loading after its unpolled wait: the wait, in
+    # seconds. An exact cold start is recorded with it (``cold_starts_unpolled``).
+    warming_unpolled_seconds: Optional[float] = None
     leases: tuple[Lease, ...] = ()
     override: Optional[Override] = None
     # Learned from keep-alives that found the model cold: the interval and release time
@@ -335,9 +343,14 @@ class ModelState:
     probe: Optional["Probe"] = None
     version: int = 0
 
-    def with_cold_start(self, seconds: float, after: Optional[float] = None) -> "ModelState":
+    def with_cold_start(self, seconds: float, after: Optional[float] = None,
+                        unpolled: Optional[float] = None) -> "ModelState":
         """Record a cold start: exact, or (with ``after``) only known to have ended after
-        ``after`` seconds and by ``seconds``."""
+        ``after`` seconds and by ``seconds``; exact across an unpolled wait of ``unpolled``
+        seconds (see ``cold_starts_unpolled``)."""
+        if after is None and unpolled is not None:
+            timed = (self.cold_starts_unpolled + ((round(seconds, 3), round(unpolled, 3)),))[-COLD_START_SAMPLES:]
+            return replace(self, cold_starts_unpolled=timed, cold_start_count=self.cold_start_count + 1)
         if after is None:
             samples = (self.cold_starts + (round(seconds, 3),))[-COLD_START_SAMPLES:]
             return replace(self, cold_starts=samples, cold_start_count=self.cold_start_count + 1)
@@ -357,10 +370,12 @@ class ModelState:
             "next_due_at": iso(self.next_due_at),
             "cold_starts": list(self.cold_starts),
             "cold_start_bounds": [list(b) for b in self.cold_start_bounds],
+            "cold_starts_unpolled": [list(u) for u in self.cold_starts_unpolled],
             "cold_start_count": self.cold_start_count,
             "lead_prior": self.lead_prior.to_item() if self.lead_prior else None,
             "ready_check_at": iso(self.ready_check_at),
             "warming_proven_until": iso(self.warming_proven_until),
+            "warming_unpolled_seconds": self.warming_unpolled_seconds,
             "leases": [lease.to_item() for lease in self.leases],
             "override": self.override.to_item() if self.override else None,
             "learned_keepalive_minutes": self.learned_keepalive_minutes,
@@ -401,10 +416,14 @@ class ModelState:
             next_due_at=parse_iso(item.get("next_due_at")),
             cold_starts=tuple(float(s) for s in item.get("cold_starts") or ()),
             cold_start_bounds=tuple((float(low), float(high)) for low, high in item.get("cold_start_bounds") or ()),
+            cold_starts_unpolled=tuple((float(seconds), float(wait))
+                                       for seconds, wait in item.get("cold_starts_unpolled") or ()),
             cold_start_count=int(item.get("cold_start_count", 0)),
             lead_prior=Prior.from_item(item["lead_prior"]) if item.get("lead_prior") else None,
             ready_check_at=parse_iso(item.get("ready_check_at")),
             warming_proven_until=parse_iso(item.get("warming_proven_until")),
+            warming_unpolled_seconds=(float(item["warming_unpolled_seconds"])
+                                      if item.get("warming_unpolled_seconds") is not None else None),
             leases=tuple(Lease.from_item(x) for x in item.get("leases") or ()),
             override=Override.from_item(item["override"]) if item.get("override") else None,
             learned_keepalive_minutes=item.get("learned_keepalive_minutes"),

@@ -135,6 +135,31 @@ def test_each_window_is_loaded_and_every_cold_copy_is_seen(mode: str, release: i
         assert model.state.learned_keepalive_minutes is None
 
 
+def test_a_held_poll_after_a_held_back_check_records_the_unpolled_wait():
+    # Held calls, loads of 90 s (past the 60-s read timeout), copies released after 5 idle
+    # minutes: the trigger's copy loads and is gone before the check a minute before the
+    # open, which starts another load. The held poll that ends it times the whole span,
+    # exact only while no release shorter than the check's wait is known: recorded with
+    # that wait, and kept out of the fleet's pool of load times.
+    run = new_run()
+    run.simulator.add_model(ARN, 90.0, release_seconds=300, cold_mode="hold")
+    run.api.register({"model_arn": ARN, "name": "m", "timezone": "UTC",
+                      "windows": [{"start": "09:00", "stop": "10:00"}]}, run.clock.now())
+    opens = START + timedelta(hours=3)
+    run.driver.run_until(opens + timedelta(minutes=3))
+    calls = [c for c in run.simulator.inspect(ARN)["calls"]]
+    trigger, check = parse_iso(calls[0]["at"]), parse_iso(calls[1]["at"])
+    assert check == opens - timedelta(seconds=run.settings.ready_check_margin_seconds)
+    (cold_start,) = events_of(run.store, "m", "cold_start")
+    wait = (check - trigger).total_seconds() - run.settings.invoke_read_timeout_seconds
+    assert cold_start["exact"] is True and cold_start["unpolled_seconds"] == wait
+    assert cold_start["seconds"] > wait + 90  # the trigger's load and the check's, end to end
+    copies = run.simulator.inspect(ARN)["copies"]
+    assert len(copies) == 2 and parse_iso(copies[1]["load_started_at"]) == check  # the check's own load
+    assert run.store.get("m").state.cold_starts_unpolled == ((cold_start["seconds"], wait),)
+    assert run.store.fleet_loads() == {}
+
+
 def test_what_one_model_learns_of_the_release_is_the_prior_of_the_others_in_its_region():
     run = new_run()
     run.simulator.add_model(ARN, 45.0, release_seconds=300, cold_mode="hold")
@@ -276,7 +301,11 @@ def test_one_load_much_slower_than_predicted_moves_the_next_openings_lead_to_cov
         assert slow > lead_before
     run.simulator.set_load(ARN, slow)
     run.driver.run_until(START + 2 * day)
-    assert max(run.store.get("m").state.cold_starts) >= slow - run.settings.poll_seconds
+    from chalicelib.planner import load_samples
+
+    model = run.store.get("m")
+    exact, _ = load_samples(model.config, model.state, run.settings)
+    assert max(exact) >= slow - run.settings.poll_seconds
     lead_after = run.api.show("m", run.clock.now())["state"]["prewarm_lead_seconds"]
     assert lead_after >= slow + run.settings.poll_seconds
     run.simulator.set_load(ARN, heavy)

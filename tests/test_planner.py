@@ -19,6 +19,7 @@ from chalicelib.planner import (
     CallResult,
     apply_outcome,
     display_status,
+    load_samples,
     next_call,
     percentile,
     prewarm_lead,
@@ -442,7 +443,18 @@ def test_a_check_that_finds_a_model_unpolled_past_a_known_release_still_loading_
     # lengthen the next lead).
     loading, ready = measured(ModelState())
     assert loading.warming_proven_until is None
-    assert ready.state.cold_starts == ((poll - trigger).total_seconds(),)
+    seconds, wait = (poll - trigger).total_seconds(), (check - trigger).total_seconds()
+    assert ready.state.cold_starts_unpolled == ((seconds, wait),)
+    assert load_samples(SHANGHAI, ready.state, SETTINGS) == ((seconds,), ())
+    told = next(e for e in ready.events if e.kind == "cold_start").detail
+    assert told == {"seconds": seconds, "exact": True, "unpolled_seconds": wait}
+    # A release learned later (a copy found gone 6 idle minutes after a success, a
+    # keep-alive of 2) makes that wait one a copy may not have lived through: the sample
+    # is a bound from then on, and no longer holds the lead up.
+    learned = replace(ready.state, release_found_cold_minutes=6.0, learned_keepalive_minutes=2,
+                      learned_release_minutes=6)
+    assert load_samples(SHANGHAI, learned, SETTINGS) == ((), ((0.0, seconds),))
+    assert prewarm_lead(SHANGHAI, learned, SETTINGS) < prewarm_lead(SHANGHAI, ready.state, SETTINGS)
 
 
 @pytest.mark.parametrize("stop", ["09:10", "09:13", "10:00", "18:00", "18:03", "18:04"])
