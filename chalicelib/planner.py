@@ -463,7 +463,9 @@ def apply_outcome(
         since = state.warming_since if continuing and state.warming_since else called_at
         unpolled = _unpolled_wait(action, state, called_at, settings) if continuing else None
         waited_unpolled = (unpolled or state.warming_unpolled_seconds) if continuing else None
-        waited = (answered_at - since).total_seconds()
+        # A load is judged stuck by the time it was watched: a held-back check's unpolled
+        # wait (by design as long as the lead) is no sign of it, and may hold a new load.
+        waited = (answered_at - since).total_seconds() - (waited_unpolled or 0.0)
         if waited > settings.max_cold_start_seconds:
             reason = f"model did not become ready within {settings.max_cold_start_seconds} s"
             new = replace(base, status="error", warming_since=None, error=reason,

@@ -300,7 +300,8 @@ class ModelState:
     # again; the cold start then ends as a bound, not an exact sample.
     warming_proven_until: Optional[datetime] = None
     # Set when that check found it still loading after its unpolled wait: the wait, in
-    # seconds. An exact cold start is recorded with it (``cold_starts_unpolled``).
+    # seconds. An exact cold start is recorded with it (``cold_starts_unpolled``), and a
+    # load is judged stuck (``max_cold_start_seconds``) only by the time it was watched.
     warming_unpolled_seconds: Optional[float] = None
     leases: tuple[Lease, ...] = ()
     override: Optional[Override] = None

@@ -457,6 +457,28 @@ def test_a_check_that_finds_a_model_unpolled_past_a_known_release_still_loading_
     assert prewarm_lead(SHANGHAI, learned, SETTINGS) < prewarm_lead(SHANGHAI, ready.state, SETTINGS)
 
 
+def test_a_load_is_judged_stuck_by_the_time_it_was_watched_not_by_the_held_checks_wait():
+    # A lead of 25 minutes (a big model): the held-back check goes out 24 minutes after the
+    # trigger, past max_cold_start_seconds (15 min), and finds the model loading. That wait
+    # is the plan's, not a sign of a stuck load (and may hold a new load): polled on. Only
+    # after max_cold_start_seconds of polling is the load given up on.
+    trigger = opens(9) - timedelta(minutes=25)
+    d = apply_outcome(SHANGHAI, ModelState(), Pending("a", "prewarm", trigger),
+                      CallResult(NOT_READY, "ModelNotReadyException"), trigger, trigger, SETTINGS)
+    check = opens(9) - MARGIN
+    assert (check - trigger).total_seconds() > SETTINGS.max_cold_start_seconds
+    step = apply_outcome(SHANGHAI, d.state, Pending("c", "ready_check", check), CallResult(NOT_READY), check, check,
+                         SETTINGS)
+    assert step.state.status == "warming" and step.follow_up.kind == "poll"
+    assert not [e for e in step.events if e.kind == "error"]
+    while step.state.status == "warming":
+        at = step.follow_up.at
+        step = apply_outcome(SHANGHAI, step.state, step.follow_up, CallResult(NOT_READY), at, at, SETTINGS)
+    assert step.state.status == "error" and "did not become ready" in step.state.error
+    watched = (at - check).total_seconds()
+    assert SETTINGS.max_cold_start_seconds < watched <= SETTINGS.max_cold_start_seconds + SETTINGS.poll_seconds
+
+
 @pytest.mark.parametrize("stop", ["09:10", "09:13", "10:00", "18:00", "18:03", "18:04"])
 def test_the_ready_check_goes_out_the_margin_before_the_open_whatever_the_close(stop):
     # With users calling from the open, every minute billed before it is paid for: the
