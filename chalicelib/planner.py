@@ -204,12 +204,16 @@ def fast_load(state: ModelState, settings: Settings) -> timedelta:
 
 
 def _region_prior(state: ModelState) -> Optional[float]:
-    """The region's shortest idle gap found cold, unless the model learned its own, its
-    answers proved at least that gap safe, or the operator set its keep-alive or release."""
+    """The region's shortest idle gap found cold, unless the model learned its own, a probe
+    of it saw a copy survive an idle gap at least that long, or the operator set its
+    keep-alive or release. A warm answer after a gap does not waive it: the model's users
+    (whom keepwarm cannot see) may have kept the copy loaded meanwhile, where a probe runs
+    only while no window or lease holds the model."""
     region = state.region_release_minutes
     if region is None or state.learned_keepalive_minutes is not None or state.region_prior_waived:
         return None
-    if state.release_proven_minutes is not None and state.release_proven_minutes >= region:
+    probe = state.probe
+    if probe is not None and probe.status == probing.DONE and (probe.held_minutes or 0) >= region:
         return None
     return region
 
@@ -604,19 +608,20 @@ def learn_from_unexpected_cold(config: ModelConfig, state: ModelState, at: datet
     The copy was released sooner than assumed, somewhere within ``gap`` of the last
     success. The keep-alive drops at once below that gap (``keepalive_below``: a third of
     it, and below the keep-alive in force), not by halves over several cold starts, and
-    the gap is the new release estimate. A gap once proven safe that is now found cold
-    means the platform changed: that proof no longer stands."""
+    the gap is the new release estimate. Every gap proven safe before is forgotten: a warm
+    answer proves its gap only if nobody else called the copy meanwhile, which keepwarm
+    cannot see (users keep copies of business-hours models loaded), and the cold start is
+    the newer evidence. Recovery then needs new proof (``learn_from_warm``)."""
     gap = (at - state.last_success_at).total_seconds() / 60  # type: ignore[operator]
     before = keepalive_in_force(config, state)
     after = max(1, min(before - 1, keepalive_below(gap)))
     release = max(after + 1, min(release_in_force(config, state), math.floor(gap)))
-    proven = state.release_proven_minutes
     reason = (f"shortened from {before} to {after} min: a call {gap:.1f} min after the "
               f"last success found the model cold at {iso(at)}")
     found = state.release_found_cold_minutes
     learned = replace(state, learned_keepalive_minutes=after, learned_release_minutes=release,
                       keepalive_reason=reason, release_found_cold_minutes=round(min(gap, found or gap), 3),
-                      release_proven_minutes=proven if proven is not None and proven < gap else None)
+                      release_proven_minutes=None)
     return learned, Event(at, "unexpected_cold", {
         "gap_seconds": round(gap * 60, 3), "keepalive_minutes_before": before,
         "keepalive_minutes_after": after, "release_minutes_assumed": release})

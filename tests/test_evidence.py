@@ -11,9 +11,10 @@ starts keepwarm recorded against the copies that loaded, and the keep-alive it l
 from __future__ import annotations
 
 import logging
+import random
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Sequence
 
 import pytest
 
@@ -50,7 +51,11 @@ class Run:
     settings: Settings
 
 
-def new_run(start: datetime = START) -> Run:
+USER = "user-request:"  # a queued body that is a user's call, which keepwarm never sees
+PING = b'{"messages": [{"role": "user", "content": "ping"}], "max_tokens": 1}'
+
+
+def new_run(start: datetime = START, users: Sequence[tuple[str, datetime]] = ()) -> Run:
     logging.getLogger("keepwarm").setLevel(logging.WARNING)
     clock = ManualClock(start)
     simulator = Simulator(clock=clock.now, seed=3)
@@ -61,7 +66,12 @@ def new_run(start: datetime = START) -> Run:
     ticker = Ticker(store, queue, settings, clock.now)
     worker = Worker(store, queue, invoker, settings, invoker.now)  # type: ignore[arg-type]
 
+    for arn, instant in users:
+        queue.push_body(instant, USER + arn)
+
     def work(body: str) -> Any:
+        if body.startswith(USER):
+            return simulator.invoke(body[len(USER):], PING, access_key="USERS")
         invoker.begin()
         return worker.handle(WorkMessage.from_body(body))
 
@@ -133,6 +143,36 @@ def test_each_window_is_loaded_and_every_cold_copy_is_seen(mode: str, release: i
     else:
         assert unexpected == []
         assert model.state.learned_keepalive_minutes is None
+
+
+@pytest.mark.parametrize("mode", ["reject", "hold"])
+def test_users_keepwarm_cannot_see_never_make_a_short_release_look_long(mode: str):
+    # Users call through each window's first 40 minutes, then go quiet. Their calls keep
+    # the copy loaded across keepwarm's own idle gaps, so a keep-alive answered warm after
+    # 14 minutes proves nothing about a release of 5: what keepwarm learns from the copy
+    # it finds gone must not be undone by such an answer, nor the region's prior waived.
+    rng = random.Random(7)
+    users: list[tuple[str, datetime]] = []
+    for day in range(3):
+        at = START + timedelta(days=day, hours=3, seconds=20)
+        while at < START + timedelta(days=day, hours=3, minutes=40):
+            users.append((ARN, at))
+            at += timedelta(seconds=rng.uniform(60, 200))
+    run = new_run(users=users)
+    run.simulator.add_model(ARN, LOADS["45s"], release_seconds=300, cold_mode=mode)
+    run.api.register({"model_arn": ARN, "name": "m", "timezone": "UTC",
+                      "windows": [{"days": "MON-FRI", "start": "09:00", "stop": "12:00"}]}, run.clock.now())
+    end = START + timedelta(days=3)
+    run.driver.run_until(end)
+    model = run.store.get("m")
+    windows = [(i.open, i.close) for i in window_intervals(model.config, START, end)]
+    shares = [loaded_share(run.simulator, ARN, o, c, end) for o, c in windows]
+    assert len(shares) == 3 and all(share >= 0.999 for share in shares[1:]), shares
+    # And no user of a later window met a cold model (a 429, or a call held while a copy loaded).
+    later = [c for c in run.simulator.inspect(ARN)["calls"]
+             if c.get("access_key") == "USERS" and parse_iso(c["at"]) >= windows[1][0]]
+    assert later and all(c["outcome"] == "ready" and c["answered_at"] == c["at"] for c in later), later
+    assert model.state.learned_keepalive_minutes is not None and model.state.learned_keepalive_minutes < 5
 
 
 def test_a_held_poll_after_a_held_back_check_records_the_unpolled_wait():
@@ -366,6 +406,45 @@ def test_a_gap_once_proven_but_now_found_cold_no_longer_counts_as_proven():
     found = answer(config, state, state.last_success_at + timedelta(minutes=9), outcome="not_ready")
     assert [e.kind for e in found.events if e.kind == "unexpected_cold"] == ["unexpected_cold"]
     assert found.state.release_proven_minutes is None and found.state.learned_keepalive_minutes == 3
+
+
+def test_a_keepalive_shortened_by_a_cold_start_does_not_regrow_on_a_proof_made_before_it():
+    # A keep-alive answered warm 13.5 minutes after a success while users (whom keepwarm
+    # cannot see) kept the copy loaded; later one 14 minutes after finds the copy gone. The
+    # keep-alive drops to 4, and the next warm answer 4 minutes on must not bring it back to
+    # 12 on the strength of the older "proof": the copy is released after 5 idle minutes.
+    from chalicelib.planner import keepalive_in_force
+
+    t0 = datetime(2026, 3, 9, 9, 0, tzinfo=UTC)
+    config, state = warm_model(14, 15, t0)
+    state = replace(state, learned_keepalive_minutes=None, learned_release_minutes=None)
+    state = answer(config, state, t0 + timedelta(minutes=13.5)).state
+    assert state.release_proven_minutes == 13.5
+    found = answer(config, state, state.last_success_at + timedelta(minutes=14), outcome="not_ready").state
+    assert keepalive_in_force(config, found) == 4 and found.release_proven_minutes is None
+    loaded = answer(config, replace(found, status="warm", last_success_at=t0 + timedelta(minutes=29)),
+                    t0 + timedelta(minutes=33)).state
+    assert keepalive_in_force(config, loaded) == 4 and loaded.release_proven_minutes == 4
+
+
+def test_a_warm_answer_does_not_waive_the_regions_prior_but_a_probe_does():
+    # Another model of the region found a copy gone 5.5 idle minutes after a success: this
+    # one's keep-alive starts at a third of that. A keep-alive of its own answered warm
+    # after 6 minutes proves nothing its users may not have done; a probe that saw a copy
+    # of it survive 8 idle minutes does.
+    from chalicelib.planner import keepalive_in_force, release_in_force
+    from chalicelib.probe import DONE, Probe
+
+    t0 = datetime(2026, 3, 9, 9, 0, tzinfo=UTC)
+    config, state = warm_model(14, 15, t0)
+    state = replace(state, learned_keepalive_minutes=None, learned_release_minutes=None, region_release_minutes=5.5)
+    assert (keepalive_in_force(config, state), release_in_force(config, state)) == (1, 5)
+    state = answer(config, state, t0 + timedelta(minutes=6)).state
+    assert state.release_proven_minutes == 6
+    assert (keepalive_in_force(config, state), release_in_force(config, state)) == (1, 5)
+    probed = replace(state, probe=Probe(status=DONE, started_at=t0, gaps_minutes=(4, 8, 16), held_minutes=8.0))
+    assert (keepalive_in_force(config, probed), release_in_force(config, probed)) == (14, 15)
+    assert keepalive_in_force(config, replace(probed, probe=replace(probed.probe, held_minutes=4.0))) == 1
 
 
 def test_a_region_keeps_the_shortest_gap_found_cold(table):

@@ -332,8 +332,9 @@ def after_gap(gap: timedelta, outcome: CallResult, **learned):
     (timedelta(seconds=90), {}, 1, 2, 1.5, None),
     # Already down to 3 minutes: always below what was in force, whatever the gap says.
     (timedelta(minutes=14), {"learned_keepalive_minutes": 3}, 2, 14, 14.0, None),
-    # A shorter gap found cold earlier stands; a shorter gap proven safe still stands.
-    (timedelta(minutes=12.5), {"release_proven_minutes": 5.0, "release_found_cold_minutes": 10.0}, 4, 12, 10.0, 5.0),
+    # A shorter gap found cold earlier stands; a gap proven safe before does not: a warm
+    # answer after it may have been another caller's doing, and the cold start is newer.
+    (timedelta(minutes=12.5), {"release_proven_minutes": 5.0, "release_found_cold_minutes": 10.0}, 4, 12, 10.0, None),
     # The very gap once proven safe is now found cold: that proof no longer stands.
     (timedelta(minutes=12.5), {"release_proven_minutes": 12.5}, 4, 12, 12.5, None),
 ])
