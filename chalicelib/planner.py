@@ -111,12 +111,21 @@ def load_groups(config: ModelConfig, state: ModelState) -> list[str]:
 def fleet_prior(config: ModelConfig, state: ModelState, loads: Mapping[str, FleetLoads],
                 settings: Settings) -> Optional[Prior]:
     """The prior the fleet gives this model: models of its size if enough of theirs were
-    measured, else all models; None while the fleet has too few."""
+    measured, else all models; None while the fleet has too few.
+
+    The fleet moves the prior's median, never its spread below the operator's default
+    (``prior_load_sigma``): the cold starts pooled are those that could be timed, not a
+    fair draw of the next model's (a held call's load shorter than the read timeout, one
+    timed across an unpolled wait, are left out), and a prior narrower than the loads of a
+    new model makes its first leads confidently short."""
     for group in reversed(load_groups(config, state)):
         totals = loads.get(group)
         if totals is not None and totals.count >= FLEET_MIN_SAMPLES:
-            return pooled_prior(totals.count, totals.total, totals.squares, settings.prior_weight,
-                                f"fleet {group}: {totals.count} cold starts")
+            pooled = pooled_prior(totals.count, totals.total, totals.squares, settings.prior_weight,
+                                  f"fleet {group}: {totals.count} cold starts")
+            if pooled is not None and pooled.sigma < settings.prior_load_sigma:
+                pooled = replace(pooled, sigma=settings.prior_load_sigma)
+            return pooled
     return None
 
 

@@ -346,6 +346,11 @@ def test_a_new_model_starts_from_the_fleets_prior():
     assert fleet_prior(replace(sized, custom_model_units=1), ModelState(), loads, SETTINGS).source == \
         "fleet all: 40 cold starts"
     assert fleet_prior(sized, ModelState(), {"all": FleetLoads(3, 0.0, 0.0)}, SETTINGS) is None
+    # The fleet's loads spread by 0.2 (in log seconds): the cold starts it could time are
+    # not a fair draw of a new model's, whose prior keeps the operator's spread at least.
+    assert prior.sigma == SETTINGS.prior_load_sigma
+    wide = {"all": FleetLoads(40, 40 * math.log(60), 40 * math.log(60) ** 2 + 40 * 0.81)}
+    assert fleet_prior(sized, ModelState(), wide, SETTINGS).sigma == pytest.approx(0.9 * math.sqrt(40 / 39))
     big = prewarm_lead(sized, ModelState(lead_prior=prior), SETTINGS)
     assert big > prewarm_lead(sized, ModelState(), SETTINGS)
 
