@@ -379,6 +379,11 @@ class Worker:
                     if event.kind == "unexpected_cold":
                         # What this model learned of the release, its region's models start from.
                         self.store.add_region_release(model.config.region, event.detail["gap_seconds"] / 60)
+                for event in probe_events:
+                    gone = event.detail.get("release_minutes", {}).get("at_most") if event.kind == "probe_done" else None
+                    if gone is not None:
+                        # A probe's idle gap that lost the copy: a release found, for the region too.
+                        self.store.add_region_release(model.config.region, float(gone))
             except Exception as err:  # the state is saved; a lost event must not fail the call
                 log_event("event_write_failed", level=logging.ERROR, model=model.name,
                           error=f"{type(err).__name__}: {err}")

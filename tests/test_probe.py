@@ -112,6 +112,10 @@ def test_a_probe_measures_the_release_the_cold_answer_the_load_and_the_warm_late
     assert ("probe" in state["keepalive_reason"]) if shorter else state["keepalive_reason"] is None
     kinds = [e["kind"] for e in events(client, "llama")]
     assert "probe_started" in kinds and "probe_done" in kinds
+    # What it found is the region's prior too (the shortest idle gap found cold there), and
+    # the warm answers it timed are the model's warm latency.
+    assert runtime.store.region_releases()["us-west-2"] <= high
+    assert state["warm_latency"]["samples"] >= probing.WARM_SAMPLES
 
     # It cost no more than it said, and never ran into the next window.
     assert simulator.inspect(ARN_LLAMA)["billed_minutes"] <= plan["copy_minutes_max"]
