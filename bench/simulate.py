@@ -730,6 +730,9 @@ class WindowFigures:
     outside_before_cmu_minutes: float = 0.0
     outside_after_cmu_minutes: float = 0.0
     load_seconds: list[float] = field(default_factory=list)
+    # Copies loaded for this window that were released before it opened: idle past the
+    # release before anyone called them.
+    lost_before_open: int = 0
 
     @property
     def learned(self) -> bool:
@@ -797,6 +800,7 @@ def measure(spec: ModelSpec, windows: Sequence[tuple[datetime, datetime]], seen:
     for cp in seen.copies:
         f = owner(cp.load_started_at)
         f.load_seconds.append(cp.load_seconds)
+        f.lost_before_open += cp.loaded_at is not None and cp.released_at <= f.open
         for a, b in cp.billing_windows():
             outside = ((b - a).total_seconds() - _overlap(a, b, windows)) / 60 * spec.cmus
             if a < f.open:
@@ -1004,14 +1008,23 @@ def cold_users_why(results: Sequence[Result]) -> str:
         return ""
     at_open = [f for f in cold if f.opened_cold]
     late = [(f.cold_spans[0][1] - f.open).total_seconds() for f in at_open]
-    loads = [max(f.load_seconds, default=0.0) for f in at_open]
+    lost = [f for f in at_open if f.lost_before_open]
+    slow = [f for f in at_open if not f.lost_before_open]
+    loads = [max(f.load_seconds, default=0.0) for f in slow]
     later = len(cold) - len(at_open)
     text = (f"They fell in {len(cold)} windows ({sum(1 for f in cold if not f.learned)} of them a model's first): "
             f"{len(at_open)} opened cold")
     if at_open:
+        parts = []
+        if slow:
+            parts.append(f"in {len(slow)} the loads took {statistics_mean(loads) / 60:.1f} min on average: the lead "
+                         "was shorter than the load")
+        if lost:
+            parts.append(f"in {len(lost)} a copy loaded in time but was released before the ready-check reached "
+                         "it (the release was shorter than the wait, and not yet known), and the check's own load "
+                         "came late")
         text += (f" (ready {statistics_mean(late) / 60:.1f} min after the open on average, the slowest "
-                 f"{max(late) / 60:.1f} min; those windows' loads took {statistics_mean(loads) / 60:.1f} min on "
-                 "average: the lead was shorter than the load)")
+                 f"{max(late) / 60:.1f} min; " + "; ".join(parts) + ")")
     if later:
         text += (f", {later} went cold after the open (the copy was released inside the window: the "
                  f"release, {results[0].platform.shortest_release.total_seconds() / 60:g} min at the shortest, "

@@ -282,3 +282,20 @@ def test_the_report_says_whether_the_target_is_met_and_why(moto_url):
     assert "Items read equal the due models" in text and "No model was claimed twice" in text
     assert "20 due models claimed and queued within 50 s" in text
     assert "| the fullest model the API allows |" in text
+
+
+def test_a_window_that_opened_cold_says_whether_its_load_was_slow_or_its_copy_went_unseen(release_5):
+    # Under a 5-minute release not yet known, a first window's trigger loads a copy that
+    # idles past the release before the held-back check reaches it: the report must name
+    # that, not blame the lead, and count it from the simulator's own copies.
+    windows = [f for f in release_5.per_window[simulate.KEEPWARM.key] if f.opened_cold and f.users_cold]
+    lost = [f for f in windows if f.lost_before_open]
+    assert lost
+    for f in lost:
+        copies = release_5.runs[simulate.KEEPWARM.key].observed[f.model].copies
+        assert any(c.load_started_at < f.open and c.loaded_at is not None and c.released_at <= f.open
+                   for c in copies)
+    text = simulate.cold_users_why([release_5])
+    assert f"in {len(lost)} a copy loaded in time but was released before the ready-check reached it" in text
+    slow = len(windows) - len(lost)
+    assert (f"in {slow} the loads took" in text) == (slow > 0)
