@@ -372,3 +372,141 @@ def test_a_shortened_keepalive_grows_to_a_minute_inside_the_gap_proven():
                       learned_release_minutes=5).state
     assert (state.learned_keepalive_minutes, state.learned_release_minutes) == (11, 12)
     assert state.keepalive_reason.startswith("grown from 4 to 11 min")
+
+
+# -- a held-back check's unpolled wait -----------------------------------------------------
+# A billing-aware model's load trigger at 08:50 before a 09:00 open; its check goes out
+# after an unpolled wait. Resolution: a wait of at most 1.5 poll intervals + 2 s (17 s) is
+# polled, not a wait.
+AWARE = replace(OFFICE, billing_aware_prewarm=True)
+TRIGGER = utc(9, 8, 50)
+RESOLUTION = SETTINGS.poll_seconds * 1.5 + 2
+
+
+def _after_trigger(state: ModelState = ModelState()) -> ModelState:
+    return answer(state, NOT_READY_429, TRIGGER, seconds=0, kind="prewarm", config=AWARE).state
+
+
+@pytest.mark.parametrize("wait, counted", [(RESOLUTION, False), (RESOLUTION + 0.5, True)])
+def test_a_check_is_an_unpolled_wait_only_past_a_polls_resolution(wait, counted):
+    check = TRIGGER + timedelta(seconds=wait)
+    loading = answer(_after_trigger(), NOT_READY_429, check, seconds=0, kind="ready_check", config=AWARE).state
+    assert loading.warming_unpolled_seconds == (wait if counted else None)
+    done = answer(loading, CallResult(READY), check + timedelta(seconds=10), seconds=0, config=AWARE).state
+    seconds = wait + 10
+    assert (done.cold_starts, done.cold_starts_unpolled) == (((), ((seconds, wait),)) if counted else
+                                                             ((seconds,), ()))
+
+
+def test_a_late_poll_is_no_checks_wait():
+    # A poll whose message was lost comes two minutes late: the measurement goes on (a
+    # bound at its end), but only a held-back check's silence is an unpolled wait.
+    loading = answer(_after_trigger(), NOT_READY_429, TRIGGER + timedelta(seconds=10), seconds=0, config=AWARE).state
+    late = TRIGGER + timedelta(minutes=2, seconds=10)
+    still = answer(loading, NOT_READY_429, late, seconds=0, config=AWARE).state
+    assert still.status == "warming" and still.warming_unpolled_seconds is None
+    done = answer(still, CallResult(READY), late + timedelta(seconds=10), seconds=0, config=AWARE).state
+    assert done.cold_starts == (140.0,) and done.cold_starts_unpolled == ()
+
+
+def _classified(state: ModelState, wait: float):
+    from chalicelib.planner import load_samples
+
+    return load_samples(AWARE, replace(state, cold_starts_unpolled=((900.0, wait),)), SETTINGS)
+
+
+def test_a_timed_wait_turns_a_bound_exactly_past_a_fast_load_and_the_idle_trusted():
+    from chalicelib.planner import fast_load
+
+    fast = fast_load(ModelState(), SETTINGS).total_seconds()
+    exact, bound = ((900.0,), ()), ((), ((0.0, 900.0),))
+    # Nothing known of the release: the configured one is trusted, however long the wait.
+    assert _classified(ModelState(), 3600.0) == exact
+    # A keep-alive learned at 3 minutes (a gap of 20 found cold): trusted 3 min + resolution.
+    learned = ModelState(learned_keepalive_minutes=3, learned_release_minutes=20, release_found_cold_minutes=20.0)
+    edge = fast + 3 * 60 + RESOLUTION
+    assert _classified(learned, edge) == exact and _classified(learned, edge + 0.01) == bound
+    # A copy found gone after 5 minutes, the keep-alive still 14: the gap less resolution.
+    found = ModelState(release_found_cold_minutes=5.0)
+    edge = fast + 5 * 60 - RESOLUTION
+    assert _classified(found, edge) == exact and _classified(found, edge + 0.01) == bound
+
+
+def test_a_check_held_until_a_load_that_followed_a_wait_past_a_known_release_ends_is_a_bound():
+    # Held calls: the check itself is held until a load ends. After a wait a copy of this
+    # model may not have lived through (found gone after 3 idle minutes), the load it sat
+    # through may be its own: a bound, never an exact sample.
+    known = ModelState(release_found_cold_minutes=3.0)
+    check = utc(9, 8, 59)
+    held = answer(_after_trigger(known), CallResult(READY), check, seconds=40, kind="ready_check", config=AWARE)
+    (told,) = [e.detail for e in held.events if e.kind == "cold_start"]
+    assert told["exact"] is False and held.state.cold_starts == () and held.state.cold_starts_unpolled == ()
+    assert held.state.cold_start_bounds == ((0.0, (check - TRIGGER).total_seconds() + 40),)
+
+
+def test_a_late_trigger_holds_its_check_back_from_its_own_time():
+    # A learned keep-alive of 3 minutes: the trigger's copy must not idle past it before the
+    # check. A trigger that went out 4 minutes late (throttled, retried) is the load's
+    # start, not the plan's.
+    from chalicelib.planner import fast_load
+
+    state = ModelState(learned_keepalive_minutes=3, learned_release_minutes=4, release_found_cold_minutes=4.0)
+    planned = next_call(AWARE, state, utc(9, 7), SETTINGS).at
+    late = planned + timedelta(minutes=4)
+    decision = answer(state, NOT_READY_429, late, seconds=0, kind="prewarm", config=AWARE)
+    assert decision.follow_up.kind == "ready_check"
+    assert decision.follow_up.at == late + fast_load(state, SETTINGS) + timedelta(minutes=3)
+
+
+def test_a_probes_load_is_polled_not_held_back():
+    from chalicelib.probe import RUNNING, Probe
+
+    probing = ModelState(probe=Probe(status=RUNNING, started_at=utc(9, 19), gaps_minutes=(4, 8)))
+    decision = answer(probing, NOT_READY_429, utc(9, 20), seconds=0, kind="probe", config=AWARE)
+    assert decision.follow_up.kind == "poll" and decision.state.ready_check_at is None
+
+
+# -- what a warm answer teaches, at its edges ---------------------------------------------
+def test_a_gap_proven_that_grows_the_keepalive_by_nothing_changes_nothing():
+    state = replace(after_gap(timedelta(minutes=5.5), WARM_ANSWER, learned_keepalive_minutes=4,
+                              learned_release_minutes=6, keepalive_reason="as it was").state)
+    assert (state.learned_keepalive_minutes, state.learned_release_minutes) == (4, 6)
+    assert state.keepalive_reason == "as it was"
+
+
+def test_growing_back_to_the_configured_keepalive_forgets_a_longer_gap_found_cold_too():
+    gap = timedelta(minutes=16)
+    state = after_gap(gap, WARM_ANSWER, learned_keepalive_minutes=4, learned_release_minutes=5,
+                      release_found_cold_minutes=25.0).state
+    assert (state.learned_keepalive_minutes, state.learned_release_minutes, state.release_found_cold_minutes) == \
+        (None, None, None)
+    assert state.keepalive_reason == f"back to 14 min: a copy answered warm after 16.0 idle min at {iso(LAST + gap)}"
+
+
+def test_growth_says_when_and_forgets_a_release_no_shorter_than_configured():
+    gap = timedelta(minutes=9)
+    grown = after_gap(gap, WARM_ANSWER, learned_keepalive_minutes=4, learned_release_minutes=5).state
+    assert grown.keepalive_reason == f"grown from 4 to 8 min: a copy answered warm after 9.0 idle min at {iso(LAST + gap)}"
+    # A release learned at the configured 15 (a gap of 15.5 found cold) says nothing more.
+    same = after_gap(gap, WARM_ANSWER, learned_keepalive_minutes=4, learned_release_minutes=15).state
+    assert same.learned_keepalive_minutes == 8 and same.learned_release_minutes is None
+
+
+# -- a model's size and warm latency --------------------------------------------------------
+def test_a_models_size_comes_from_bedrock_unless_set_and_groups_it():
+    from chalicelib.planner import load_groups, model_cmus
+    from chalicelib.records import ImportedModel
+
+    told = ModelState(imported=ImportedModel(custom_model_units=3))
+    assert model_cmus(OFFICE, told) == 3 and load_groups(OFFICE, told) == ["all", "cmu3"]
+    assert model_cmus(replace(OFFICE, custom_model_units=2), told) == 2
+    assert model_cmus(OFFICE, ModelState()) is None and load_groups(OFFICE, ModelState()) == ["all"]
+
+
+def test_the_warm_latency_is_the_median_and_95th_percentile_of_the_warm_answers():
+    from chalicelib.planner import cold_answer_seconds, warm_latency_ms
+
+    state = ModelState(warm_latencies_ms=tuple(range(100, 2100, 100)))  # 100 .. 2000 ms
+    assert warm_latency_ms(state) == (1000, 1900)  # nearest rank: the 10th and the 19th of 20
+    assert cold_answer_seconds(state) == pytest.approx(7.6)  # 4 x p95, past the 5-s floor
+    assert warm_latency_ms(ModelState()) == (None, None)
