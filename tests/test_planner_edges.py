@@ -510,3 +510,14 @@ def test_the_warm_latency_is_the_median_and_95th_percentile_of_the_warm_answers(
     assert warm_latency_ms(state) == (1000, 1900)  # nearest rank: the 10th and the 19th of 20
     assert cold_answer_seconds(state) == pytest.approx(7.6)  # 4 x p95, past the 5-s floor
     assert warm_latency_ms(ModelState()) == (None, None)
+
+
+def test_a_call_with_no_hold_ahead_is_polled_through_its_load():
+    # A leap-day window after 29 February 2028: no hold opens within the planning horizon. A
+    # call that finds the model loading all the same (a lease just ended, a probe) has no
+    # check to hold back: it is polled.
+    leap = replace(AWARE, windows=[{"warm": "0 9 29 2 *", "stop": "0 17 29 2 *"}])
+    called = datetime(2028, 3, 9, 12, 0, tzinfo=UTC)
+    assert next_hold(leap, ModelState(), called, prewarm_lead(leap, ModelState(), SETTINGS)) is None
+    decision = answer(ModelState(), NOT_READY_429, called, seconds=0, kind="warmup", config=leap)
+    assert decision.follow_up.kind == "poll" and decision.state.ready_check_at is None
