@@ -393,6 +393,7 @@ def test_a_check_is_an_unpolled_wait_only_past_a_polls_resolution(wait, counted)
     loading = answer(_after_trigger(), NOT_READY_429, check, seconds=0, kind="ready_check", config=AWARE).state
     assert loading.warming_unpolled_seconds == (wait if counted else None)
     done = answer(loading, CallResult(READY), check + timedelta(seconds=10), seconds=0, config=AWARE).state
+    assert done.warming_unpolled_seconds is None  # nothing of the wait outlives its cold start
     seconds = wait + 10
     assert (done.cold_starts, done.cold_starts_unpolled) == (((), ((seconds, wait),)) if counted else
                                                              ((seconds,), ()))
@@ -521,3 +522,82 @@ def test_a_call_with_no_hold_ahead_is_polled_through_its_load():
     assert next_hold(leap, ModelState(), called, prewarm_lead(leap, ModelState(), SETTINGS)) is None
     decision = answer(ModelState(), NOT_READY_429, called, seconds=0, kind="warmup", config=leap)
     assert decision.follow_up.kind == "poll" and decision.state.ready_check_at is None
+
+
+def test_a_bounded_cold_start_after_a_timed_wait_names_no_wait():
+    # The check found the load running after its wait; then a poll was lost. The cold
+    # start ends as a bound (after the last "not ready"), which no wait qualifies.
+    check = TRIGGER + timedelta(minutes=5)
+    loading = answer(_after_trigger(), NOT_READY_429, check, seconds=0, kind="ready_check", config=AWARE).state
+    late = check + timedelta(minutes=2)
+    done = answer(loading, CallResult(READY), late, seconds=0, config=AWARE)
+    (told,) = [e.detail for e in done.events if e.kind == "cold_start"]
+    assert told == {"seconds": 420.0, "exact": False, "after_seconds": 300.0}
+
+
+def test_a_bounds_low_end_is_told_to_the_millisecond():
+    since = utc(9, 9, 0)
+    state = replace(WARMING, warming_since=since, last_call_at=since + timedelta(seconds=12.34567))
+    done = answer(state, CallResult(READY), since + timedelta(seconds=90), seconds=0)
+    (told,) = [e.detail for e in done.events if e.kind == "cold_start"]
+    assert told["after_seconds"] == 12.346 and told["exact"] is False
+
+
+def test_the_held_checks_event_says_why_it_is_held():
+    decision = answer(ModelState(), NOT_READY_429, TRIGGER, seconds=0, kind="prewarm", config=AWARE)
+    (cold,) = [e.detail for e in decision.events if e.kind == "cold"]
+    assert cold["why"] == ("billing starts at the first successful call: the load started now, the first call "
+                           "that can succeed is held until just before the window opens")
+
+
+def test_a_lease_is_told_ready_at_the_answer_that_proved_it():
+    lease = Lease("L1", utc(9, 19), utc(9, 21), holder="batch")
+    state = replace(WARMING, leases=(lease,))
+    called = utc(9, 9, 0, 10)
+    done = answer(state, CallResult(READY), called, seconds=0.4)
+    (ready,) = [e for e in done.events if e.kind == "lease_ready"]
+    assert ready.at == called + timedelta(seconds=0.4) and ready.detail == {"lease": "L1", "holder": "batch"}
+
+
+def test_a_load_given_up_on_says_so_in_an_error_event():
+    state = replace(WARMING, last_call_at=utc(9, 9, 0) + timedelta(seconds=SETTINGS.max_cold_start_seconds))
+    called = utc(9, 9, 0) + timedelta(seconds=SETTINGS.max_cold_start_seconds + 10)
+    decision = answer(state, NOT_READY_429, called, seconds=1)
+    (error,) = [e.detail for e in decision.events if e.kind == "error"]
+    assert error == {"reason": f"model did not become ready within {SETTINGS.max_cold_start_seconds} s"}
+
+
+def test_bounds_that_began_late_lengthen_the_lead():
+    # Five loads known only to have run past 300 s (and ended by 320 s): the lead covers
+    # more than the prior's, and more than the longest low end.
+    slow = ModelState(cold_start_bounds=((300.0, 320.0),) * 5)
+    lead = prewarm_lead(OFFICE, slow, SETTINGS)
+    assert lead > prewarm_lead(OFFICE, ModelState(), SETTINGS)
+    assert lead > timedelta(seconds=300 + SETTINGS.poll_seconds + SETTINGS.lead_margin_seconds)
+
+
+def test_a_model_that_learned_its_own_keepalive_takes_no_release_from_its_region():
+    from chalicelib.planner import keepalive_in_force, release_in_force
+
+    # A probe measured its keep-alive (3) and found the release no shorter than configured.
+    own = ModelState(learned_keepalive_minutes=3, region_release_minutes=2.0)
+    assert (keepalive_in_force(OFFICE, own), release_in_force(OFFICE, own)) == (3, 15)
+
+
+def test_a_naive_instant_is_refused_naming_it():
+    with pytest.raises(ValueError, match="^now must be timezone-aware"):
+        next_call(OFFICE, ModelState(), datetime(2026, 3, 9, 9, 0), SETTINGS)
+
+
+def test_a_cold_start_with_no_start_is_no_chain():
+    from chalicelib.planner import chain_end
+
+    assert chain_end(ModelState(status="warming", warming_since=None, last_call_at=utc(9, 9)), SETTINGS) is None
+    assert chain_end(ModelState(status="warming", warming_since=utc(9, 9), last_call_at=None), SETTINGS) is None
+
+
+def test_a_window_already_open_at_registration_is_not_judged():
+    from chalicelib.planner import window_to_judge
+
+    registered = replace(OFFICE, created_at=utc(9, 10))
+    assert window_to_judge(registered, ModelState(), utc(9, 10, 5)).open == utc(10, 9)
