@@ -601,3 +601,14 @@ def test_a_window_already_open_at_registration_is_not_judged():
 
     registered = replace(OFFICE, created_at=utc(9, 10))
     assert window_to_judge(registered, ModelState(), utc(9, 10, 5)).open == utc(10, 9)
+
+
+def test_retries_given_up_on_say_so_in_an_error_event():
+    attempt = SETTINGS.max_attempts - 1
+    decision = apply_outcome(OFFICE, ModelState(status="warm", last_success_at=utc(9, 9)),
+                             Pending("k", "keepalive", utc(9, 9, 14), attempt),
+                             CallResult(THROTTLED, "ThrottlingException", "slow down"), utc(9, 9, 14), utc(9, 9, 14),
+                             SETTINGS)
+    reason = f"ThrottlingException: gave up after {SETTINGS.max_attempts} attempts (slow down)"
+    assert decision.state.status == "error" and decision.state.error == reason
+    assert [e.detail for e in decision.events if e.kind == "error"] == [{"reason": reason}]
