@@ -24,6 +24,7 @@ from chalicelib import costs, readiness, suggest, traffic
 from chalicelib import probe as probing
 from chalicelib.bedrock import ControlPlane, ControlPlaneError, format_in_use
 from chalicelib.budget import PlanningOverrun, budget
+from chalicelib.loop import fleet_priors
 from chalicelib.planner import (
     MODEL_ERROR,
     PLANNING_ERRORS,
@@ -31,7 +32,6 @@ from chalicelib.planner import (
     cold_answer_seconds,
     display_status,
     drop_claim,
-    fleet_prior,
     is_warm,
     keepalive_in_force,
     load_samples,
@@ -843,8 +843,7 @@ class Api:
     def register(self, body: Any, now: datetime) -> dict[str, Any]:
         config = new_config(body, now, self.settings)
         state = self._verified(config, ModelState(), now)
-        state = replace(state, lead_prior=fleet_prior(config, state, self.store.fleet_loads(), self.settings),
-                        region_release_minutes=self.store.region_releases().get(config.region))
+        state = replace(state, **fleet_priors(self.store, Model(config, state), self.settings))  # type: ignore[arg-type]
         state = with_next_due(config, state, now, self.settings)
         model = self.store.create(Model(config, state))
         self._event(model, now, "registered", model_arn=config.model_arn,

@@ -289,6 +289,23 @@ class Ticker:
                   error=f"{type(err).__name__}: {err}")
 
 
+def fleet_priors(store: Store, model: Model, settings: Settings) -> dict[str, object]:
+    """The state fields for the priors the fleet now gives ``model``: its load times
+    (nothing if the fleet has too few cold starts) and its region's shortest idle gap
+    found cold (nothing if none was); nothing if the store cannot be read: the priors it
+    has stand."""
+    try:
+        prior = fleet_prior(model.config, model.state, store.fleet_loads(), settings)
+        release = store.region_releases().get(model.config.region)
+    except Exception as err:  # a prior is an improvement, never a reason to fail a call or a registration
+        log_event("fleet_read_failed", level=logging.WARNING, model=model.name, error=f"{type(err).__name__}: {err}")
+        return {}
+    learned: dict[str, object] = {"lead_prior": prior} if prior is not None else {}
+    if release is not None:
+        learned["region_release_minutes"] = round(release, 3)
+    return learned
+
+
 def probe_step(config: ModelConfig, before: ModelState, state: ModelState, action: Pending, result: CallResult,
                called_at: datetime, answered_at: datetime, settings: Settings) -> tuple[ModelState, list[Event]]:
     """``state`` (the call's outcome applied) with the model's running probe advanced by the
@@ -393,21 +410,7 @@ class Worker:
         return result.outcome if saved else "superseded"
 
     def _fleet_prior(self, model: Model) -> dict[str, object]:
-        """The state fields for the priors the fleet now gives ``model``: its load times
-        (nothing if the fleet has too few cold starts) and its region's shortest idle gap
-        found cold (nothing if none was); nothing if the store cannot be read: the priors
-        it has stand."""
-        try:
-            prior = fleet_prior(model.config, model.state, self.store.fleet_loads(), self.settings)
-            release = self.store.region_releases().get(model.config.region)
-        except Exception as err:  # a prior is an improvement, never a reason to fail a call
-            log_event("fleet_read_failed", level=logging.WARNING, model=model.name,
-                      error=f"{type(err).__name__}: {err}")
-            return {}
-        learned: dict[str, object] = {"lead_prior": prior} if prior is not None else {}
-        if release is not None:
-            learned["region_release_minutes"] = round(release, 3)
-        return learned
+        return fleet_priors(self.store, model, self.settings)
 
     @staticmethod
     def _body_outcome(config: ModelConfig, state: ModelState, sent: str, result: CallResult,

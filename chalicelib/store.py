@@ -803,6 +803,8 @@ class DynamoStore(Store):
         loads = {}
         for item in page.get("Items", []):
             plain = {name: _plain(value) for name, value in item.items()}
+            if "count" not in plain:  # an item no load was added to yet (moto shows one mid-update)
+                continue
             loads[plain["sk"]] = FleetLoads(int(plain["count"]), float(plain["total"]), float(plain["squares"]))
         return loads
 

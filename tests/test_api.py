@@ -582,3 +582,17 @@ def test_the_documents_links_lead_to_its_operations():
         path = path.replace("~1", "/").replace("~0", "~")
         assert verb in DOCUMENT["paths"][path], link
         assert set(link["parameters"]) == set(re.findall(r"{(\w+)}", path)), link
+
+
+def test_a_fleet_that_cannot_be_read_does_not_refuse_a_registration(client, runtime, monkeypatch, caplog):
+    # The fleet's priors are an improvement: a store that fails to give them leaves the
+    # model on the default prior, and says so in the log.
+    def broken() -> dict:
+        raise RuntimeError("the fleet's item is unreadable")
+
+    monkeypatch.setattr(runtime.store, "fleet_loads", broken)
+    response = post(client, {"model_arn": ARN_LLAMA, "windows": BUSINESS_HOURS})
+    assert response.status_code == 201, response.json_body
+    assert response.json_body["state"]["cold_starts"]["prior"] == "default"
+    (record,) = [r for r in caplog.records if r.getMessage() == "fleet_read_failed"]
+    assert record.levelname == "WARNING"

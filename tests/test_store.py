@@ -369,3 +369,14 @@ def test_a_deleted_models_late_writes_are_not_the_history_of_its_successor(store
     assert store.warm_spans("alpha", T0, T0 + timedelta(hours=1), second.incarnation) == [
         WarmSpan(T0, T0 + timedelta(minutes=20))]
     assert [e["kind"] for e in store.events("alpha", incarnation=first.incarnation)] == ["updated", "call"]
+
+
+def test_a_fleet_item_no_load_was_added_to_yet_is_no_group(table):
+    # moto's server can show an item mid-update (its key before the ADD); a reader must
+    # not fail a registration on it.
+    from chalicelib.store import DynamoStore
+
+    store = DynamoStore(table.name)
+    store._client.put_item(TableName=table.name, Item={"pk": {"S": DynamoStore.FLEET_PK}, "sk": {"S": "cmu9"}})
+    store.add_fleet_load(["all"], 4.5)
+    assert set(store.fleet_loads()) == {"all"}
