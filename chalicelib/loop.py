@@ -357,7 +357,7 @@ class Worker:
                                                             answered_at)
         if result.outcome in (READY, MODEL_ERROR) and model.state.status != "warm":
             # A cold start ends (polled, or held): its priors are refreshed from the fleet.
-            learned = {**learned, **self._fleet_prior(model)}
+            learned = {**learned, **fleet_priors(self.store, model, self.settings)}
         decision: Optional[Decision] = None
         probe_events: list[Event] = []
 
@@ -408,9 +408,6 @@ class Worker:
                   outcome=result.outcome, code=result.code, latency_ms=result.latency_ms,
                   status=decision.state.status, saved=saved)
         return result.outcome if saved else "superseded"
-
-    def _fleet_prior(self, model: Model) -> dict[str, object]:
-        return fleet_priors(self.store, model, self.settings)
 
     @staticmethod
     def _body_outcome(config: ModelConfig, state: ModelState, sent: str, result: CallResult,
