@@ -705,7 +705,7 @@ def window_to_judge(config: ModelConfig, state: ModelState, now: datetime) -> Op
         return None
     judged = max((t for t in (state.readiness_until, config.created_at) if t is not None), default=None)
     window = next_window(config, max(judged, now - JUDGE_LOOKBACK) if judged else now - JUDGE_LOOKBACK)
-    if window is not None and judged is not None and window.open < judged:
+    if window is not None and judged is not None and window.open <= judged:
         window = next_window(config, window.close)
     return None if window is None or window.cut else window
 

@@ -12,6 +12,8 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from chalicelib.leads import FleetLoads
 from chalicelib.planner import (
@@ -612,3 +614,188 @@ def test_retries_given_up_on_say_so_in_an_error_event():
     reason = f"ThrottlingException: gave up after {SETTINGS.max_attempts} attempts (slow down)"
     assert decision.state.status == "error" and decision.state.error == reason
     assert [e.detail for e in decision.events if e.kind == "error"] == [{"reason": reason}]
+
+
+# -- what an answer leaves behind ---------------------------------------------------------------
+def test_a_ready_answer_records_its_call_and_ends_the_load_and_its_held_check():
+    # A held-back check was due; a poll found the copy ready first. The state keeps the call
+    # (the next cold start is measured from it) and nothing of the load or of its check.
+    called = utc(9, 9, 0, 20)
+    loading = replace(WARMING, ready_check_at=utc(9, 9, 5), warming_proven_until=utc(9, 9, 0),
+                      warming_unpolled_seconds=30.0)
+    state = answer(loading, CallResult(READY), called, seconds=0.4).state
+    assert state.last_call_at == called and state.pending is None
+    assert (state.status, state.warming_since, state.ready_check_at, state.warming_proven_until,
+            state.warming_unpolled_seconds) == ("warm", None, None, None, None)
+
+
+def test_an_error_cleared_by_a_ready_answer_leaves_no_trace_and_is_told_at_the_answer():
+    failing = ModelState(status="warm", last_success_at=utc(9, 9, 0), error="ModelErrorException: boom",
+                         error_kind=MODEL_ERROR, error_at=utc(9, 9, 0))
+    called = utc(9, 9, 14)
+    decision = answer(failing, CallResult(READY), called, seconds=0.4, kind="keepalive")
+    assert (decision.state.error, decision.state.error_kind, decision.state.error_at) == (None, None, None)
+    (cleared,) = [e for e in decision.events if e.kind == "error_cleared"]
+    assert cleared.at == called + timedelta(seconds=0.4) and cleared.detail == {"error": "ModelErrorException: boom"}
+
+
+def test_a_model_error_is_told_at_its_answer():
+    warm = ModelState(status="warm", last_success_at=utc(9, 9, 0))
+    decision = answer(warm, CallResult(MODEL_ERROR, "ModelErrorException", "crashed"), utc(9, 9, 14), seconds=0.3)
+    (told,) = [e for e in decision.events if e.kind == "model_error"]
+    assert told.at == utc(9, 9, 14) + timedelta(seconds=0.3)
+
+
+def test_a_warm_answer_after_a_load_nobody_polled_for_hours_is_no_cold_start():
+    # The model was left "warming" at 06:00 (its polls stopped: a pause, a cold override);
+    # at 09:00 a copy answers in 0.4 s. It was loaded: no three-hour cold start is recorded.
+    stale = ModelState(status="warming", warming_since=utc(9, 6), last_call_at=utc(9, 6))
+    decision = answer(stale, CallResult(READY), utc(9, 9), seconds=0.4, kind="keepalive")
+    assert not [e for e in decision.events if e.kind == "cold_start"]
+    assert decision.state.cold_starts == () and decision.state.cold_start_bounds == ()
+
+
+def test_a_new_load_keeps_nothing_of_a_stale_ones_unpolled_wait():
+    stale = ModelState(status="warming", warming_since=utc(9, 6), last_call_at=utc(9, 6),
+                       warming_unpolled_seconds=600.0)
+    called = utc(9, 9)
+    state = answer(stale, NOT_READY_429, called, seconds=0.2, kind="prewarm").state
+    assert (state.warming_since, state.warming_unpolled_seconds) == (called, None)
+
+
+def test_a_held_cold_answer_is_told_as_a_cold_start_of_the_call_that_waited():
+    warm = ModelState(status="warm", last_success_at=utc(9, 9, 0), warm_since=utc(9, 9, 0))
+    called = utc(9, 9, 14)
+    decision = answer(warm, CallResult(READY), called, seconds=60.1234567, kind="keepalive")
+    (cold,) = [e for e in decision.events if e.kind == "cold"]
+    assert cold.at == called and cold.detail == {"action": "keepalive", "held": True}
+    (told,) = [e.detail for e in decision.events if e.kind == "cold_start"]
+    assert told == {"seconds": 60.123, "exact": True, "held": True}
+
+
+def test_a_429_is_told_as_cold_naming_the_call():
+    decision = answer(ModelState(), NOT_READY_429, utc(9, 8, 50), seconds=0.2, kind="prewarm")
+    assert [e.detail for e in decision.events if e.kind == "cold"] == [{"action": "prewarm"}]
+
+
+def test_a_timed_waits_cold_start_is_told_to_the_millisecond():
+    check = TRIGGER + timedelta(seconds=60.1234567)
+    loading = answer(_after_trigger(), NOT_READY_429, check, seconds=0, kind="ready_check", config=AWARE).state
+    done = answer(loading, CallResult(READY), check + timedelta(seconds=10.0004), seconds=0, config=AWARE)
+    (told,) = [e.detail for e in done.events if e.kind == "cold_start"]
+    assert told == {"seconds": 70.124, "exact": True, "unpolled_seconds": 60.123}
+
+
+def test_a_lease_ending_at_the_answer_is_not_told_ready():
+    called = utc(9, 9, 0, 10)
+    answered = called + timedelta(seconds=0.4)
+    ended = Lease("L1", utc(9, 8, 30), answered, holder="batch")
+    running = Lease("L2", utc(9, 8, 30), answered + timedelta(microseconds=1), holder="batch")
+    done = answer(replace(WARMING, leases=(ended, running)), CallResult(READY), called, seconds=0.4)
+    assert [e.detail["lease"] for e in done.events if e.kind == "lease_ready"] == ["L2"]
+
+
+def test_errors_end_the_load_and_are_told_at_the_answer():
+    # A load whose retries ran out, and one refused for good: neither is "warming" any more.
+    last = SETTINGS.max_attempts - 1
+    called = utc(9, 9, 1)
+    throttled = apply_outcome(OFFICE, WARMING, Pending("p", "poll", called, last),
+                              CallResult(THROTTLED, "ThrottlingException", "slow down"), called,
+                              called + timedelta(seconds=0.3), SETTINGS)
+    fatal = answer(WARMING, CallResult(FATAL, "AccessDeniedException", "denied"), called, seconds=0.3)
+    stuck_at = utc(9, 9, 0) + timedelta(seconds=SETTINGS.max_cold_start_seconds + 10)
+    stuck = answer(replace(WARMING, last_call_at=stuck_at - timedelta(seconds=10)), NOT_READY_429, stuck_at,
+                   seconds=0.3)
+    for decision, at in ((throttled, called), (fatal, called), (stuck, stuck_at)):
+        assert (decision.state.status, decision.state.warming_since) == ("error", None)
+        (error,) = [e for e in decision.events if e.kind == "error"]
+        assert error.at == at + timedelta(seconds=0.3)
+
+
+def test_the_call_event_times_an_answer_that_brought_no_latency():
+    decision = answer(ModelState(), CallResult(THROTTLED, "ThrottlingException", "slow down"), utc(9, 9), seconds=2.0)
+    assert decision.events[0].detail["latency_ms"] == 2000
+
+
+def test_a_warm_answer_teaches_its_latency_in_milliseconds():
+    warm = ModelState(status="warm", last_success_at=utc(9, 9, 0), warm_latencies_ms=(300,))
+    state = answer(warm, CallResult(READY), utc(9, 9, 14), seconds=1.5, kind="keepalive").state
+    assert state.warm_latencies_ms == (300, 1500)
+
+
+def test_a_cold_answer_past_the_release_proves_no_gap():
+    # The copy was believed released (20 idle minutes, release 15); the call was held 60 s
+    # while a copy loaded. That proves nothing about how long an idle copy lives.
+    warm = ModelState(status="warm", last_success_at=utc(9, 9, 0), learned_keepalive_minutes=5,
+                      learned_release_minutes=6, release_found_cold_minutes=6.0)
+    state = answer(warm, CallResult(READY), utc(9, 9, 20), seconds=60, kind="keepalive").state
+    assert (state.release_proven_minutes, state.learned_keepalive_minutes, state.release_found_cold_minutes) == (
+        None, 5, 6.0)
+
+
+def test_an_answer_of_exactly_the_cold_limit_is_warm():
+    # The rule: slower than max(5 s, 4 x the warm p95) met a cold copy; 5 s itself did not.
+    from chalicelib.planner import COLD, WARM, evidence_of
+
+    assert evidence_of(READY, 5.0, ModelState()) == WARM
+    assert evidence_of(READY, 5.001, ModelState()) == COLD
+
+
+def test_a_load_still_running_after_a_held_checks_bound_stays_a_bound():
+    # An ambiguous check (past a release found at 3 minutes) found the load running; a poll
+    # found it running still, the next ready: known only to have ended after the check.
+    known = ModelState(release_found_cold_minutes=3.0)
+    check = utc(9, 8, 59)
+    first = answer(_after_trigger(known), NOT_READY_429, check, seconds=0, kind="ready_check", config=AWARE).state
+    assert first.warming_proven_until == TRIGGER
+    second = answer(first, NOT_READY_429, check + timedelta(seconds=10), seconds=0, config=AWARE).state
+    assert second.warming_proven_until == TRIGGER
+    done = answer(second, CallResult(READY), check + timedelta(seconds=20), seconds=0, config=AWARE).state
+    assert done.cold_starts == () and done.cold_starts_unpolled == ()
+    assert done.cold_start_bounds == ((0.0, (check - TRIGGER).total_seconds() + 20),)
+
+
+def test_a_load_found_running_by_its_held_check_is_polled_not_held_again():
+    # The check went out early (a learned 3-minute keep-alive); the load was still running
+    # 3 minutes before the open. Polls follow it, at the poll interval, to the end.
+    state = ModelState(learned_keepalive_minutes=3, learned_release_minutes=4, release_found_cold_minutes=4.0)
+    trigger = next_call(AWARE, state, utc(9, 7), SETTINGS).at
+    loading = answer(state, NOT_READY_429, trigger, seconds=0, kind="prewarm", config=AWARE)
+    check = loading.follow_up.at
+    assert check < utc(9, 8, 57)
+    after = answer(loading.state, NOT_READY_429, check, seconds=0, kind="ready_check", config=AWARE)
+    assert after.follow_up.kind == "poll" and after.follow_up.at == check + timedelta(seconds=SETTINGS.poll_seconds)
+    assert after.state.ready_check_at is None
+
+
+@given(st.lists(st.floats(min_value=0, max_value=1e6, allow_nan=False), min_size=1, max_size=60),
+       st.sampled_from([5, 50, 90, 95, 99]))
+@example([float(x) for x in range(1, 18)], 95)  # 17 samples: the 95th percentile is the 17th
+def test_a_percentile_is_the_least_sample_at_or_below_which_that_share_lies(samples, q):
+    from chalicelib.planner import percentile
+
+    got = percentile(tuple(samples), q)
+    # Nearest rank, by its definition: the least sample with at least q % of all at or below it.
+    least = min(x for x in samples if 100 * sum(1 for y in samples if y <= x) >= q * len(samples))
+    assert got == least
+
+
+def test_a_window_opening_the_instant_the_model_is_registered_is_not_judged():
+    # Registered at 09:00:00 sharp: the window was already open, and nobody warmed it for
+    # its open. The next day's is the first judged.
+    from chalicelib.planner import window_to_judge
+
+    registered = replace(OFFICE, created_at=utc(9, 9))
+    assert window_to_judge(registered, ModelState(), utc(9, 9, 0, 1)).open == utc(10, 9)
+    assert window_to_judge(replace(OFFICE, created_at=utc(9, 8, 59, 59)), ModelState(), utc(9, 9)).open == utc(9, 9)
+
+
+def test_an_always_on_model_kept_cold_is_next_looked_at_when_its_override_ends():
+    # An always-on window never closes: its interval is only cut for planning, and the cut
+    # is no close to judge readiness at. Nothing wakes the tick before the override ends.
+    from chalicelib.planner import with_next_due
+
+    always = replace(OFFICE, windows=[{"days": "MON-SUN", "start": "00:00", "stop": "24:00"}], created_at=utc(1, 0))
+    now = utc(9, 8)
+    kept = ModelState(override=Override("cold", now + timedelta(days=10), now))
+    assert with_next_due(always, kept, now, SETTINGS).next_due_at == now + timedelta(days=10)
