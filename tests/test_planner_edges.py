@@ -799,3 +799,24 @@ def test_an_always_on_model_kept_cold_is_next_looked_at_when_its_override_ends()
     now = utc(9, 8)
     kept = ModelState(override=Override("cold", now + timedelta(days=10), now))
     assert with_next_due(always, kept, now, SETTINGS).next_due_at == now + timedelta(days=10)
+
+
+@pytest.mark.parametrize("region, keepalive, release", [(1.5, 1, 2), (2.0, 1, 2), (2.9, 1, 2), (3.0, 1, 3),
+                                                        (7.5, 2, 7), (40.0, 13, 15)])
+def test_a_regions_prior_keeps_the_keepalive_below_the_release(region, keepalive, release):
+    # Another model of the region found a copy gone ``region`` idle minutes after a success:
+    # the release is at most that (whole minutes, configured 15 at most), and the keep-alive
+    # a third of it, a minute below the release at least.
+    from chalicelib.planner import keepalive_in_force, release_in_force
+
+    state = ModelState(region_release_minutes=region)
+    assert (keepalive_in_force(OFFICE, state), release_in_force(OFFICE, state)) == (keepalive, release)
+
+
+def test_a_copy_is_shown_released_once_the_release_it_learned_has_passed():
+    from chalicelib.planner import display_status, is_warm, release_in_force
+
+    warm = ModelState(status="warm", last_success_at=utc(9, 9), learned_keepalive_minutes=3, learned_release_minutes=4)
+    assert release_in_force(OFFICE, warm) == 4
+    assert is_warm(OFFICE, warm, utc(9, 9, 3, 59)) and not is_warm(OFFICE, warm, utc(9, 9, 4))
+    assert display_status(OFFICE, warm, utc(9, 9, 5), SETTINGS) == "cold"
