@@ -22,7 +22,7 @@ from chalice import BadRequestError, ChaliceViewError, ConflictError, NotFoundEr
 
 from chalicelib import costs, readiness, suggest, traffic
 from chalicelib import probe as probing
-from chalicelib.bedrock import ControlPlane, ControlPlaneError, format_in_use
+from chalicelib.bedrock import ControlPlane, ControlPlaneError, custom_model_units, format_in_use
 from chalicelib.budget import PlanningOverrun, budget
 from chalicelib.loop import fleet_priors
 from chalicelib.planner import (
@@ -900,7 +900,7 @@ class Api:
         model = self.store.get(model_key(key))
         shown = view(model, now, self.settings)
         # Money only where the units are known without asking Bedrock (GET .../cost asks).
-        price = costs.price_for(model.config.region, costs.parse_price_overrides(self.settings.cmu_prices))
+        price = costs.price_for(model.config.region, self.settings.price_overrides)
         shown["state"]["month_to_date"] = self._month_to_date(
             model, now, model.config.custom_model_units, price).to_dict()
         return shown
@@ -1062,7 +1062,7 @@ class Api:
             lead = prewarm_lead(current.config, current.state, self.settings)
             return probing.blocker(current.config, current.state, now, lead, gaps, self.settings)
 
-        price = costs.price_for(model.config.region, costs.parse_price_overrides(self.settings.cmu_prices))
+        price = costs.price_for(model.config.region, self.settings.price_overrides)
         plan = probing.plan(model.config, gaps, model_cmus(model.config, model.state),
                             price.per_cmu_minute if price else None, now, self.settings)
         why = refusal(model)
@@ -1109,7 +1109,7 @@ class Api:
         if self.control is None:
             raise costs.CostError("no Bedrock client to read the model's custom model units; "
                                   "set custom_model_units on the model")
-        return costs.custom_model_units(self.control.client(config), config.model_arn), "GetImportedModel"
+        return custom_model_units(self.control.client(config), config.model_arn), "GetImportedModel"
 
     # -- suggestion -------------------------------------------------------------------------
     def suggestion(self, key: str, params: Optional[dict[str, str]], now: datetime) -> dict[str, Any]:
@@ -1237,7 +1237,7 @@ def schedule_cost(config: ModelConfig, state: ModelState, start: datetime, days:
     """What the model's schedule implies over ``days`` from ``start``: its windows, each
     held from the pre-warm to the copy's release, priced for its region (nothing while
     it is paused)."""
-    price = costs.price_for(config.region, costs.parse_price_overrides(settings.cmu_prices))
+    price = costs.price_for(config.region, settings.price_overrides)
     return costs.estimate(
         held_windows(config, start, start + timedelta(days=days)),
         start=start, days=days, custom_model_units=cmus, price=price, **holding(config, state, settings))

@@ -21,13 +21,13 @@ from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
-    ConnectionError as BotoConnectionError,
-    HTTPClientError,
-    ReadTimeoutError,
 )
+from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.exceptions import HTTPClientError, ReadTimeoutError
 
+from chalicelib.answers import FATAL, MODEL_ERROR, NOT_READY, READY, THROTTLED, TRANSIENT, CallResult
 from chalicelib.clients import AssumeRoleError, Clients
-from chalicelib.planner import FATAL, MODEL_ERROR, NOT_READY, READY, THROTTLED, TRANSIENT, CallResult
+from chalicelib.costs import CostError
 from chalicelib.records import ImportedModel, ModelConfig, ModelState, Role
 from chalicelib.settings import Settings
 
@@ -229,6 +229,22 @@ def describe_imported_model(client: Any, model_arn: str) -> ImportedModel:
         instruct_supported=instruct if isinstance(instruct, bool) else None,
         custom_model_units=units if isinstance(units, int) and not isinstance(units, bool) and units >= 1 else None,
     )
+
+
+# -- custom model units (what costs are multiplied by) --------------------------------------------------------------------
+def custom_model_units(bedrock_client: Any, model_arn: str) -> int:
+    """CMUs per model copy, from ``GetImportedModel`` (``customModelUnits.
+    customModelUnitsPerModelCopy``). Raises CostError naming the cause when the model is
+    not found, access is denied, Bedrock cannot be reached, or the field is missing."""
+    try:
+        units = describe_imported_model(bedrock_client, model_arn).custom_model_units
+    except ControlPlaneError as err:
+        reason = err.reason if err.reason in ("not_found", "access_denied") else "upstream"
+        raise CostError(str(err), reason) from None
+    if units is None:
+        raise CostError(f"GetImportedModel gave no custom model units per copy for {model_arn}; "
+                        "set custom_model_units on the model", "missing_units")
+    return units
 
 
 class ControlPlane:

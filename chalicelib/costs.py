@@ -1,10 +1,11 @@
 """What a model's schedule costs, against keeping it warm around the clock.
 
 This module owns the cost estimate: the CMU-minute price table (built in, overridable by
-the operator), the periods a copy is loaded when keepwarm follows a model's windows, how
-Bedrock bills those periods, and reading a model's custom model units (CMUs) from
-``GetImportedModel``. Everything but :func:`custom_model_units` is pure: no AWS, no clock,
-no environment (the operator's price setting is passed in as text).
+the operator), the periods a copy is loaded when keepwarm follows a model's windows, and
+how Bedrock bills those periods (its billing facts: ``chalicelib.billing``). Pure: no AWS,
+no clock, no environment. The operator's prices come parsed (``Settings.price_overrides``)
+and a model's custom model units from its caller (``chalicelib.bedrock.custom_model_units``
+reads them from ``GetImportedModel``).
 
 Billing, as AWS's pricing page describes it: a running copy is billed per CMU per minute, in whole
 5-minute windows counted from the copy's first successful call until the copy is
@@ -24,17 +25,15 @@ are aware UTC. Money is rounded half up to cents, percentages to one decimal.
 """
 from __future__ import annotations
 
-import json
-import math
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Mapping, Optional, Sequence
 
+from chalicelib.billing import BILLING_WINDOW, ready_check
+
 UTC = timezone.utc
 
-BILLING_WINDOW = timedelta(minutes=5)
 MINUTES_PER_DAY = 1440
 # Storage is priced per CMU-month; a month is taken as 30 days.
 DAYS_PER_MONTH = 30
@@ -61,10 +60,6 @@ _BUILTIN_SOURCE = {
 # USD per CMU-month, the AWS Bedrock pricing page (us-west-2). Applied wherever a compute price is
 # known; no per-region storage figures were at hand.
 STORAGE_PER_CMU_MONTH = 1.95
-
-# The shape of an AWS region name (us-west-2, eu-central-1, us-gov-west-1, ap-southeast-1),
-# as chalicelib.records accepts it in an imported-model ARN.
-_REGION_RE = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}\Z")
 
 _CENT = Decimal("0.01")
 _TENTH = Decimal("0.1")
@@ -100,39 +95,6 @@ def price_for(region: str, overrides: Optional[Mapping[str, float]] = None) -> O
     if region in BUILTIN_PRICES:
         return Price(BUILTIN_PRICES[region], _BUILTIN_SOURCE.get(region, f"built-in ({region})"))
     return None
-
-
-def parse_price_overrides(text: Optional[str]) -> dict[str, float]:
-    """Parse the operator's prices, JSON like ``{"us-west-2": 0.05718, "eu-central-1": 0.0686}``.
-
-    Empty or missing text means no overrides. Raises ValueError naming the problem for text
-    that is not a JSON object, a key that is not a region name, or a price that is not a
-    positive finite number (booleans and strings are refused, not coerced)."""
-    if text is None or not text.strip():
-        return {}
-    try:
-        data = json.loads(text)
-    except ValueError as err:
-        raise ValueError(f"CMU price overrides are not valid JSON ({err}); "
-                         'expected e.g. {"us-west-2": 0.05718}') from None
-    if not isinstance(data, dict):
-        raise ValueError(f"CMU price overrides must be a JSON object of region -> USD per "
-                         f"CMU-minute, got {type(data).__name__}")
-    prices: dict[str, float] = {}
-    for region, value in data.items():
-        if not _REGION_RE.match(region):
-            raise ValueError(f"CMU price overrides: {region[:40]!r} is not an AWS region name "
-                             "(e.g. us-west-2)")
-        # bool is an int subclass: true must not become a price of $1.
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"CMU price overrides: the price for {region} must be a number, "
-                             f"got {str(value)[:40]!r}")
-        # json.loads admits NaN and Infinity, which would poison every sum.
-        if not math.isfinite(value) or value <= 0:
-            raise ValueError(f"CMU price overrides: the price for {region} must be a positive "
-                             f"number of USD per CMU-minute, got {value!r}")
-        prices[region] = float(value)
-    return prices
 
 
 # -- loaded periods and billing -------------------------------------------------------------
@@ -174,23 +136,6 @@ def _check_durations(lead: timedelta, cold_start: timedelta, keepalive: timedelt
     # Otherwise the copy would be released between keep-alives and nothing holds it.
     if release <= keepalive:
         raise ValueError(f"release ({release}) must be longer than keepalive ({keepalive})")
-
-
-def ready_check(opened: datetime, *, least: timedelta) -> datetime:
-    """When a billing-aware pre-warm's first call that can succeed (its bill's start) goes
-    out for a window opening at ``opened``: ``least`` before the open.
-
-    The copy is billed from the check to its release, in whole 5-minute windows. With
-    nobody else calling, the release comes a release time after the check or the window's
-    tight end (close - keep-alive), whichever is later, and that bill only shrinks as the check
-    moves later. With users calling (the service's reason to exist), their last request
-    sets the release, so every minute the check goes out before the open is a minute
-    billed: the grid's slack before the open is free only to a model nobody calls. So the
-    check goes out as late as still leaves ``least`` for a load still running to finish
-    under polls, which is the least bill in both cases. In a window no longer than the
-    keep-alive less ``least``, the check also covers the close and is the window's only
-    call."""
-    return opened - least
 
 
 def loaded_periods(intervals: Sequence[tuple[datetime, datetime]], *, lead: timedelta,
@@ -420,22 +365,3 @@ def _joined(periods: Sequence[Period]) -> list[Period]:
         else:
             joined.append(period)
     return joined
-
-
-# -- custom model units --------------------------------------------------------------------
-def custom_model_units(bedrock_client: Any, model_arn: str) -> int:
-    """CMUs per model copy, from ``GetImportedModel`` (``customModelUnits.
-    customModelUnitsPerModelCopy``). Raises CostError naming the cause when the model is
-    not found, access is denied, Bedrock cannot be reached, or the field is missing."""
-    # Imported lazily so the pure functions above need no AWS SDK.
-    from chalicelib.bedrock import ControlPlaneError, describe_imported_model
-
-    try:
-        units = describe_imported_model(bedrock_client, model_arn).custom_model_units
-    except ControlPlaneError as err:
-        reason = err.reason if err.reason in ("not_found", "access_denied") else "upstream"
-        raise CostError(str(err), reason) from None
-    if units is None:
-        raise CostError(f"GetImportedModel gave no custom model units per copy for {model_arn}; "
-                        "set custom_model_units on the model", "missing_units")
-    return units

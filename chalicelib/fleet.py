@@ -21,7 +21,7 @@ from chalicelib.budget import PlanningOverrun, budget
 from chalicelib.planner import (MODEL_ERROR, PLANNING_ERRORS, READY, chain_end, model_cmus, next_action,
                                 release_in_force)
 from chalicelib.records import Model, WindowRecord, iso, parse_iso
-from chalicelib.settings import Settings
+from chalicelib.settings import Settings, parse_price_overrides
 from chalicelib.store import Store, encode_token
 from chalicelib.timeline import next_window, window_intervals
 
@@ -142,7 +142,7 @@ def _cents(value: Decimal) -> float:
 
 @lru_cache(maxsize=256)
 def _price(region: str, cmu_prices: str) -> Optional[costs.Price]:
-    return costs.price_for(region, costs.parse_price_overrides(cmu_prices))
+    return costs.price_for(region, parse_price_overrides(cmu_prices))
 
 
 def _priced(minutes: Optional[int], cmus: Optional[int], config_note: Optional[str], region: str,

@@ -18,18 +18,14 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from typing import Callable, Iterable, Iterator, Optional, Protocol, Sequence
 
-from chalicelib import readiness
 from chalicelib import probe as probing
+from chalicelib import readiness
+from chalicelib.answers import FATAL, MODEL_ERROR, READY, TRANSIENT, CallResult
 from chalicelib.bedrock import ControlPlaneError, format_in_use, next_format
 from chalicelib.budget import budget
 from chalicelib.logs import log_event
 from chalicelib.planner import (
-    FATAL,
-    MODEL_ERROR,
     PLANNING_ERRORS,
-    READY,
-    TRANSIENT,
-    CallResult,
     Decision,
     apply_outcome,
     drop_claim,

@@ -20,24 +20,24 @@ from datetime import datetime, timedelta
 from typing import Mapping, Optional
 
 from chalicelib import probe as probing
+from chalicelib.answers import (  # noqa: F401 (re-exported: the outcomes the planner reads, by their usual home)
+    COLD_ANSWER_FACTOR,
+    COLD_ANSWER_FLOOR_SECONDS,
+    FATAL,
+    MODEL_ERROR,
+    NOT_READY,
+    READY,
+    THROTTLED,
+    TRANSIENT,
+    CallResult,
+)
+from chalicelib.billing import ready_check
 from chalicelib.budget import PlanningOverrun
-from chalicelib.costs import ready_check
 from chalicelib.leads import FleetLoads, Prior, default_prior, fit, pooled_prior, upper_quantile
 from chalicelib.records import WARM_LATENCY_SAMPLES, Event, ModelConfig, ModelState, Pending, iso, require_aware
-from chalicelib.schedule import ScheduleError
+from chalicelib.schedule import Interval, ScheduleError
 from chalicelib.settings import Settings
-from chalicelib.schedule import Interval
 from chalicelib.timeline import Hold, in_hold, next_hold, next_window
-
-# Outcomes of one call, as chalicelib.bedrock classifies them.
-READY = "ready"
-NOT_READY = "not_ready"
-THROTTLED = "throttled"
-TRANSIENT = "transient"  # server errors, connect timeouts: retried with backoff
-FATAL = "fatal"  # denied, gone, invalid request: not retried in this hold
-# The model's container answered with an error (ModelErrorException, 424): a copy is
-# loaded, so the model is warm and kept so by the keep-alives, but its calls fail.
-MODEL_ERROR = "model_error"
 
 # What planning a model can raise: an overrun of its time budget, or a stored schedule
 # or holiday calendar that no longer parses. The tick, the worker and the API catch these
@@ -60,12 +60,6 @@ COLD = "cold"  # it met a cold copy: not ready (429 or no answer by the read tim
 # answer far beyond the warm latency (the call was held while a copy loaded)
 NO_EVIDENCE = "none"  # throttled, a server error, refused: nothing about a copy
 
-# The rule for "far beyond": an answer slower than max(COLD_ANSWER_FLOOR_SECONDS,
-# COLD_ANSWER_FACTOR x the model's warm p95) met a cold copy. A one-token answer from a
-# loaded copy takes well under a second; a load takes tens of seconds at the least, so
-# the floor leaves a wide margin on both sides while the p95 is still unknown.
-COLD_ANSWER_FLOOR_SECONDS = 5.0
-COLD_ANSWER_FACTOR = 4.0
 # A warm answer proves its idle gap safe only up to this many configured release times.
 PROOF_RELEASES = 2
 
@@ -74,14 +68,6 @@ PROOF_RELEASES = 2
 class Action:
     kind: str  # prewarm | ready_check | warmup | keepalive | poll
     at: datetime
-
-
-@dataclass(frozen=True)
-class CallResult:
-    outcome: str
-    code: Optional[str] = None
-    message: Optional[str] = None
-    latency_ms: int = 0
 
 
 def prior_of(state: ModelState, settings: Settings) -> Prior:

@@ -19,12 +19,28 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Optional
 
-from chalicelib.costs import BILLING_WINDOW
-from chalicelib.records import Event, ModelConfig, ModelState, Pending, iso, parse_iso
+from chalicelib.answers import ANSWERED, COLD_ANSWER_FACTOR, COLD_ANSWER_FLOOR_SECONDS, NOT_READY, RETRIED
+from chalicelib.billing import BILLING_WINDOW
+from chalicelib.records import (  # noqa: F401 (re-exported: the probe's record, by its usual home)
+    ABORTED,
+    DONE,
+    FINAL,
+    GAP,
+    LOAD,
+    RUNNING,
+    SAMPLE,
+    Event,
+    ModelConfig,
+    ModelState,
+    Pending,
+    Probe,
+    Step,
+    iso,
+)
 from chalicelib.settings import Settings
 from chalicelib.timeline import next_hold
 
@@ -35,96 +51,10 @@ MAX_GAP_MINUTES = 180
 # tick plans calls by the minute.
 WARM_SAMPLES = 3
 SAMPLE_SPACING = timedelta(minutes=1)
-# An answer slower than this met a cold copy (held while it loaded): the rule the service
-# uses for a model whose warm latency is not yet known is the same 5 s.
-COLD_LATENCY_FLOOR_MS = 5000
-COLD_LATENCY_FACTOR = 4
 # Calls kept in the record one by one; polls of a load that is still running are counted.
 MAX_STEPS = 40
 
-RUNNING, DONE, ABORTED = "running", "done", "aborted"
-# Phases of a running probe: ``load`` gets a copy up, ``sample`` times warm answers,
-# ``gap`` leaves the copy idle and calls once, ``final`` times the load the cold call started.
-LOAD, SAMPLE, GAP, FINAL = "load", "sample", "gap", "final"
-SUCCESS = ("ready", "model_error")
-RETRIED = ("throttled", "transient")
 NOT_READY_CODE = "ModelNotReadyException"
-
-
-@dataclass(frozen=True)
-class Step:
-    """One answer the probe read (a poll of a load still running is only counted)."""
-
-    at: datetime  # when the call went out
-    phase: str
-    outcome: str
-    code: Optional[str]
-    latency_ms: int
-    found: str  # warm | cold | loading | none
-    gap_minutes: Optional[float] = None  # how long the copy had idled, for a gap's call
-
-    def to_item(self) -> dict[str, Any]:
-        return {"at": iso(self.at), "phase": self.phase, "outcome": self.outcome, "code": self.code,
-                "latency_ms": self.latency_ms, "found": self.found, "gap_minutes": self.gap_minutes}
-
-    @classmethod
-    def from_item(cls, item: dict[str, Any]) -> "Step":
-        gap = item.get("gap_minutes")
-        return cls(parse_iso(item["at"]), item["phase"], item["outcome"], item.get("code"),  # type: ignore[arg-type]
-                   int(item.get("latency_ms", 0)), item["found"], float(gap) if gap is not None else None)
-
-
-@dataclass(frozen=True)
-class Probe:
-    status: str  # running | done | aborted
-    started_at: datetime
-    gaps_minutes: tuple[int, ...]
-    phase: str = LOAD
-    step: int = 0  # the gap being tried
-    last_warm_at: Optional[datetime] = None  # the last answer from a loaded copy: a gap runs from here
-    cold_since: Optional[datetime] = None  # the first call of the load being timed
-    steps: tuple[Step, ...] = ()
-    polls: int = 0
-    warm_latencies_ms: tuple[int, ...] = ()
-    loads_seconds: tuple[float, ...] = ()
-    cold_answer: Optional[str] = None  # "429" | "held"
-    held_minutes: Optional[float] = None  # the longest idle a copy survived
-    released_minutes: Optional[float] = None  # the idle after which a copy was gone
-    finished_at: Optional[datetime] = None
-    reason: Optional[str] = None  # why it ended (aborted) or what it concluded (done)
-
-    @property
-    def running(self) -> bool:
-        return self.status == RUNNING
-
-    def to_item(self) -> dict[str, Any]:
-        return {
-            "status": self.status, "started_at": iso(self.started_at), "gaps_minutes": list(self.gaps_minutes),
-            "phase": self.phase, "step": self.step, "last_warm_at": iso(self.last_warm_at),
-            "cold_since": iso(self.cold_since), "steps": [s.to_item() for s in self.steps], "polls": self.polls,
-            "warm_latencies_ms": list(self.warm_latencies_ms), "loads_seconds": list(self.loads_seconds),
-            "cold_answer": self.cold_answer, "held_minutes": self.held_minutes,
-            "released_minutes": self.released_minutes, "finished_at": iso(self.finished_at), "reason": self.reason,
-        }
-
-    @classmethod
-    def from_item(cls, item: dict[str, Any]) -> "Probe":
-        def number(key: str) -> Optional[float]:
-            value = item.get(key)
-            return float(value) if value is not None else None
-
-        return cls(
-            status=item["status"], started_at=parse_iso(item["started_at"]),  # type: ignore[arg-type]
-            gaps_minutes=tuple(int(g) for g in item["gaps_minutes"]), phase=item.get("phase", LOAD),
-            step=int(item.get("step", 0)), last_warm_at=parse_iso(item.get("last_warm_at")),
-            cold_since=parse_iso(item.get("cold_since")),
-            steps=tuple(Step.from_item(s) for s in item.get("steps") or ()), polls=int(item.get("polls", 0)),
-            warm_latencies_ms=tuple(int(x) for x in item.get("warm_latencies_ms") or ()),
-            loads_seconds=tuple(float(x) for x in item.get("loads_seconds") or ()),
-            cold_answer=item.get("cold_answer"), held_minutes=number("held_minutes"),
-            released_minutes=number("released_minutes"), finished_at=parse_iso(item.get("finished_at")),
-            reason=item.get("reason"),
-        )
 
 
 # -- planning --------------------------------------------------------------------------------
@@ -264,7 +194,7 @@ def _ended(probe: Probe, status: str, at: datetime, reason: str) -> Probe:
 def cold_limit_ms(probe: Probe) -> float:
     """An answer slower than this met a cold copy: 4 x the warm median, at least 5 s."""
     median = statistics.median(probe.warm_latencies_ms) if probe.warm_latencies_ms else 0
-    return max(COLD_LATENCY_FLOOR_MS, COLD_LATENCY_FACTOR * median)
+    return max(COLD_ANSWER_FLOOR_SECONDS * 1000, COLD_ANSWER_FACTOR * median)
 
 
 def recorded(config: ModelConfig, state: ModelState, action: Pending, outcome: str, code: Optional[str],
@@ -277,8 +207,8 @@ def recorded(config: ModelConfig, state: ModelState, action: Pending, outcome: s
     if probe is None or not probe.running:
         return state
     latency = max(latency_ms, int((answered_at - called_at).total_seconds() * 1000))
-    success = outcome in SUCCESS
-    cold = (success and latency > cold_limit_ms(probe)) or outcome == "not_ready"
+    success = outcome in ANSWERED
+    cold = (success and latency > cold_limit_ms(probe)) or outcome == NOT_READY
     warm = success and not cold
     gap = (called_at - probe.last_warm_at).total_seconds() / 60 if probe.last_warm_at else None
     loading = probe.phase in (LOAD, FINAL) and probe.cold_since is not None

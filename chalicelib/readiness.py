@@ -29,15 +29,8 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
-from chalicelib.planner import (
-    JUDGE_AFTER,
-    MODEL_ERROR,
-    NOT_READY,
-    READY,
-    keepalive_in_force,
-    release_in_force,
-    window_to_judge,
-)
+from chalicelib.answers import MODEL_ERROR, NOT_READY, READY
+from chalicelib.planner import JUDGE_AFTER, keepalive_in_force, release_in_force, window_to_judge
 from chalicelib.records import READINESS_KEPT, Event, Model, ModelState, WindowRecord, parse_iso
 from chalicelib.settings import Settings
 

@@ -9,12 +9,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Literal, Optional
+from typing import Any, Literal, Optional
 
 from chalicelib.leads import Prior
-
-if TYPE_CHECKING:
-    from chalicelib.probe import Probe
 
 UTC = timezone.utc
 
@@ -243,6 +240,90 @@ class Override:
         return cls(item["state"], parse_iso(item["until"]), parse_iso(item["set_at"]))  # type: ignore[arg-type]
 
 
+# -- a probe's record (chalicelib.probe plans and reads it) --------------------------------------
+# A probe's status.
+RUNNING, DONE, ABORTED = "running", "done", "aborted"
+# Phases of a running probe: ``load`` gets a copy up, ``sample`` times warm answers,
+# ``gap`` leaves the copy idle and calls once, ``final`` times the load the cold call started.
+LOAD, SAMPLE, GAP, FINAL = "load", "sample", "gap", "final"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One answer the probe read (a poll of a load still running is only counted)."""
+
+    at: datetime  # when the call went out
+    phase: str
+    outcome: str
+    code: Optional[str]
+    latency_ms: int
+    found: str  # warm | cold | loading | none
+    gap_minutes: Optional[float] = None  # how long the copy had idled, for a gap's call
+
+    def to_item(self) -> dict[str, Any]:
+        return {"at": iso(self.at), "phase": self.phase, "outcome": self.outcome, "code": self.code,
+                "latency_ms": self.latency_ms, "found": self.found, "gap_minutes": self.gap_minutes}
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> "Step":
+        gap = item.get("gap_minutes")
+        return cls(parse_iso(item["at"]), item["phase"], item["outcome"], item.get("code"),  # type: ignore[arg-type]
+                   int(item.get("latency_ms", 0)), item["found"], float(gap) if gap is not None else None)
+
+
+@dataclass(frozen=True)
+class Probe:
+    status: str  # running | done | aborted
+    started_at: datetime
+    gaps_minutes: tuple[int, ...]
+    phase: str = LOAD
+    step: int = 0  # the gap being tried
+    last_warm_at: Optional[datetime] = None  # the last answer from a loaded copy: a gap runs from here
+    cold_since: Optional[datetime] = None  # the first call of the load being timed
+    steps: tuple[Step, ...] = ()
+    polls: int = 0
+    warm_latencies_ms: tuple[int, ...] = ()
+    loads_seconds: tuple[float, ...] = ()
+    cold_answer: Optional[str] = None  # "429" | "held"
+    held_minutes: Optional[float] = None  # the longest idle a copy survived
+    released_minutes: Optional[float] = None  # the idle after which a copy was gone
+    finished_at: Optional[datetime] = None
+    reason: Optional[str] = None  # why it ended (aborted) or what it concluded (done)
+
+    @property
+    def running(self) -> bool:
+        return self.status == RUNNING
+
+    def to_item(self) -> dict[str, Any]:
+        return {
+            "status": self.status, "started_at": iso(self.started_at), "gaps_minutes": list(self.gaps_minutes),
+            "phase": self.phase, "step": self.step, "last_warm_at": iso(self.last_warm_at),
+            "cold_since": iso(self.cold_since), "steps": [s.to_item() for s in self.steps], "polls": self.polls,
+            "warm_latencies_ms": list(self.warm_latencies_ms), "loads_seconds": list(self.loads_seconds),
+            "cold_answer": self.cold_answer, "held_minutes": self.held_minutes,
+            "released_minutes": self.released_minutes, "finished_at": iso(self.finished_at), "reason": self.reason,
+        }
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> "Probe":
+        def number(key: str) -> Optional[float]:
+            value = item.get(key)
+            return float(value) if value is not None else None
+
+        return cls(
+            status=item["status"], started_at=parse_iso(item["started_at"]),  # type: ignore[arg-type]
+            gaps_minutes=tuple(int(g) for g in item["gaps_minutes"]), phase=item.get("phase", LOAD),
+            step=int(item.get("step", 0)), last_warm_at=parse_iso(item.get("last_warm_at")),
+            cold_since=parse_iso(item.get("cold_since")),
+            steps=tuple(Step.from_item(s) for s in item.get("steps") or ()), polls=int(item.get("polls", 0)),
+            warm_latencies_ms=tuple(int(x) for x in item.get("warm_latencies_ms") or ()),
+            loads_seconds=tuple(float(x) for x in item.get("loads_seconds") or ()),
+            cold_answer=item.get("cold_answer"), held_minutes=number("held_minutes"),
+            released_minutes=number("released_minutes"), finished_at=parse_iso(item.get("finished_at")),
+            reason=item.get("reason"),
+        )
+
+
 @dataclass(frozen=True)
 class ImportedModel:
     """What GetImportedModel says about a model, as far as keepwarm uses it; a field
@@ -402,8 +483,6 @@ class ModelState:
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> "ModelState":
-        from chalicelib.probe import Probe  # the probe's module reads these records
-
         pending = item.get("pending")
         return cls(
             status=item.get("status", "cold"),

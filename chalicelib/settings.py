@@ -6,11 +6,14 @@ local stack and the tests point DynamoDB, SQS and bedrock-runtime at stand-ins.
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
 from dataclasses import MISSING, dataclass, fields
-from typing import Mapping
+from typing import Mapping, Optional
+
+from chalicelib.leads import PERCENTILES
 
 
 class SettingsError(ValueError):
@@ -22,6 +25,44 @@ class SettingsError(ValueError):
 # one attempt), then the state write, the events and the queue send.
 WORKER_MARGIN_SECONDS = 30
 ROLE_PATTERN_RE = re.compile(r"^arn:[a-z*?-]+:iam::[0-9*?]*:role/\S+\Z")
+
+
+# The shape of an AWS region name (us-west-2, eu-central-1, us-gov-west-1, ap-southeast-1),
+# as chalicelib.records accepts it in an imported-model ARN.
+_REGION_RE = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}\Z")
+
+
+def parse_price_overrides(text: Optional[str]) -> dict[str, float]:
+    """Parse the operator's prices, JSON like ``{"us-west-2": 0.05718, "eu-central-1": 0.0686}``.
+
+    Empty or missing text means no overrides. Raises ValueError naming the problem for text
+    that is not a JSON object, a key that is not a region name, or a price that is not a
+    positive finite number (booleans and strings are refused, not coerced)."""
+    if text is None or not text.strip():
+        return {}
+    try:
+        data = json.loads(text)
+    except ValueError as err:
+        raise ValueError(f"CMU price overrides are not valid JSON ({err}); "
+                         'expected e.g. {"us-west-2": 0.05718}') from None
+    if not isinstance(data, dict):
+        raise ValueError(f"CMU price overrides must be a JSON object of region -> USD per "
+                         f"CMU-minute, got {type(data).__name__}")
+    prices: dict[str, float] = {}
+    for region, value in data.items():
+        if not _REGION_RE.match(region):
+            raise ValueError(f"CMU price overrides: {region[:40]!r} is not an AWS region name "
+                             "(e.g. us-west-2)")
+        # bool is an int subclass: true must not become a price of $1.
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"CMU price overrides: the price for {region} must be a number, "
+                             f"got {str(value)[:40]!r}")
+        # json.loads admits NaN and Infinity, which would poison every sum.
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError(f"CMU price overrides: the price for {region} must be a positive "
+                             f"number of USD per CMU-minute, got {value!r}")
+        prices[region] = float(value)
+    return prices
 
 
 @dataclass(frozen=True)
@@ -125,8 +166,6 @@ class Settings:
             else:
                 values[f.name] = raw
         settings = cls(**values)  # type: ignore[arg-type]
-        from chalicelib.costs import parse_price_overrides  # pure; checked here to fail fast
-
         try:
             parse_price_overrides(settings.cmu_prices)
         except ValueError as err:
@@ -142,8 +181,6 @@ class Settings:
                 f"{cls.env_name('worker_timeout_seconds')} ({settings.worker_timeout_seconds} s, the worker "
                 "Lambda's timeout) for the control-plane check and the state, event and queue writes"
             )
-        from chalicelib.leads import PERCENTILES  # pure, like the price check above
-
         for name in ("lead_percentile", "held_lead_percentile"):
             if getattr(settings, name) not in PERCENTILES:
                 raise SettingsError(f"{cls.env_name(name)} must be one of {', '.join(map(str, PERCENTILES))}, "
@@ -154,6 +191,11 @@ class Settings:
                 f"{cls.env_name('default_release_minutes')}"
             )
         return settings
+
+    @property
+    def price_overrides(self) -> dict[str, float]:
+        """The operator's CMU-minute prices by region (``cmu_prices``, checked by from_env)."""
+        return parse_price_overrides(self.cmu_prices)
 
     def describe(self) -> dict[str, object]:
         """Every setting with its variable name: what docs/settings.md's table lists."""

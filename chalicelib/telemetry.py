@@ -28,9 +28,10 @@ from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
+from chalicelib.answers import MODEL_ERROR, READY
 from chalicelib.logs import SERVICE, log_event
 from chalicelib.notify import EventBus
-from chalicelib.planner import MODEL_ERROR, PLANNING_ERRORS, READY, prewarm_lead, release_in_force
+from chalicelib.planner import PLANNING_ERRORS, prewarm_lead, release_in_force
 from chalicelib.readiness import WINDOW_NOT_READY, WINDOW_READY
 from chalicelib.records import Event, Model, WarmSpan, parse_iso
 from chalicelib.settings import Settings

@@ -26,8 +26,8 @@ from typing import Any, Iterable, Mapping, Optional
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chalicelib.answers import MODEL_ERROR, READY
 from chalicelib.clients import AssumeRoleError, Clients
-from chalicelib.planner import MODEL_ERROR, READY
 from chalicelib.records import ModelConfig, parse_iso
 
 UTC = timezone.utc

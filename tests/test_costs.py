@@ -17,7 +17,10 @@ from botocore.config import Config
 from botocore.stub import Stubber
 
 from chalicelib import costs
+from chalicelib.bedrock import custom_model_units
+from chalicelib.billing import ready_check
 from chalicelib.costs import CostError, Period, Price
+from chalicelib.settings import parse_price_overrides
 from helpers import cents
 from local.simulator import ManualClock, Simulator
 
@@ -296,7 +299,7 @@ def test_to_dict_is_json_ready_with_utc_z_times():
     ('{"us-gov-west-1": 1}', {"us-gov-west-1": 1.0}),
 ])
 def test_price_overrides_parse(text, expected):
-    parsed = costs.parse_price_overrides(text)
+    parsed = parse_price_overrides(text)
     assert parsed == expected
     assert all(type(v) is float for v in parsed.values())
 
@@ -319,20 +322,20 @@ def test_price_overrides_parse(text, expected):
 ])
 def test_bad_price_overrides_are_refused(text, problem):
     with pytest.raises(ValueError, match=problem):
-        costs.parse_price_overrides(text)
+        parse_price_overrides(text)
 
 
 # -- custom model units -------------------------------------------------------------------------------
 def test_custom_model_units_from_get_imported_model(simulator):
     simulator.add_model(ARN, load_seconds=0, cmus=4)
-    assert costs.custom_model_units(boto3.client("bedrock", region_name="us-west-2"), ARN) == 4
+    assert custom_model_units(boto3.client("bedrock", region_name="us-west-2"), ARN) == 4
 
 
 def test_an_unknown_model_is_a_cost_error(simulator):
     simulator.add_model(ARN)
     simulator.remove_model(ARN)
     with pytest.raises(CostError, match="not found") as caught:
-        costs.custom_model_units(boto3.client("bedrock", region_name="us-west-2"), ARN)
+        custom_model_units(boto3.client("bedrock", region_name="us-west-2"), ARN)
     assert caught.value.reason == "not_found" and ARN in str(caught.value)
 
 
@@ -342,7 +345,7 @@ def test_access_denied_is_a_cost_error():
         stub.add_client_error("get_imported_model", service_error_code="AccessDeniedException",
                               service_message="not authorized", http_status_code=403)
         with pytest.raises(CostError, match="access denied") as caught:
-            costs.custom_model_units(client, ARN)
+            custom_model_units(client, ARN)
     assert caught.value.reason == "access_denied"
 
 
@@ -356,7 +359,7 @@ def test_missing_model_units_are_a_cost_error(response):
     with Stubber(client) as stub:
         stub.add_response("get_imported_model", response, {"modelIdentifier": ARN})
         with pytest.raises(CostError, match="no custom model units") as caught:
-            costs.custom_model_units(client, ARN)
+            custom_model_units(client, ARN)
     assert caught.value.reason == "missing_units"
 
 
@@ -365,7 +368,7 @@ def test_an_unreachable_bedrock_is_a_cost_error():
     client = boto3.client("bedrock", region_name="us-west-2",
                           config=Config(retries={"total_max_attempts": 1}, connect_timeout=2))
     with pytest.raises(CostError, match="could not reach") as caught:
-        costs.custom_model_units(client, ARN)
+        custom_model_units(client, ARN)
     assert caught.value.reason == "upstream"
 
 
@@ -487,7 +490,7 @@ def test_the_ready_check_bills_no_more_than_any_earlier_check_with_or_without_us
     closed = opened + timedelta(minutes=length)
     ka, release = timedelta(minutes=keepalive), timedelta(minutes=keepalive + extra)
     margin = timedelta(minutes=least)
-    chosen = costs.ready_check(opened, least=margin)
+    chosen = ready_check(opened, least=margin)
     assert chosen <= opened - margin
     calls = [opened + timedelta(minutes=min(u, length - 1)) for u in users]
 
