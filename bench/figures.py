@@ -11,7 +11,7 @@ set against the floor, and the targets keepwarm is judged by.
 - The targets (``targets``), each judged met or not, with where a miss came from.
 
 It reads the scenario (``bench.scenario``) and nothing that runs or writes:
-``bench.simulate`` produces these figures and writes them up.
+``bench.report`` writes these figures, ``bench.simulate`` produces them.
 """
 from __future__ import annotations
 

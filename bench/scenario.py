@@ -10,8 +10,8 @@ file, and the fleet and its users drawn from a scenario and a seed.
 - The fleet (``make_fleet``) and the users' requests in each window (``user_requests``):
   reproducible from the scenario and the seed, the same for every strategy.
 
-Nothing here runs a strategy or measures one: ``bench.simulate`` runs them, measures what
-the simulators saw and writes it up.
+Nothing here runs a strategy or measures one: ``bench.figures`` measures what the simulators
+saw, ``bench.report`` writes it up, and ``bench.simulate`` runs everything.
 """
 from __future__ import annotations
 
