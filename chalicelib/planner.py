@@ -326,10 +326,11 @@ def next_call(config: ModelConfig, state: ModelState, now: datetime, settings: S
     last = hold.close if hold.cut else hold.close - keepalive
     at = max(now, hold.start, min(covered, last))
     if at < hold.open:
-        check = ready_check_at(config, state, hold, settings)
-        if check is not None and at < check and _chain_alive(state, at, settings):
-            # The load is under way: the next call is the held-back ready-check.
-            return Action("ready_check", check)
+        if state.ready_check_at is not None and _chain_alive(state, at, settings):
+            # The load is under way and its held-back ready-check still to come: that is
+            # the next call, sent at once when overdue (its message was lost), so that it
+            # is read as the check it is.
+            return Action("ready_check", max(at, state.ready_check_at))
         return Action("prewarm", at)
     return Action("keepalive" if is_warm(config, state, at) else "warmup", at)
 

@@ -23,6 +23,7 @@ from chalicelib.planner import (
     NOT_READY,
     READY,
     THROTTLED,
+    Action,
     CallResult,
     apply_outcome,
     fleet_prior,
@@ -820,3 +821,58 @@ def test_a_copy_is_shown_released_once_the_release_it_learned_has_passed():
     assert release_in_force(OFFICE, warm) == 4
     assert is_warm(OFFICE, warm, utc(9, 9, 3, 59)) and not is_warm(OFFICE, warm, utc(9, 9, 4))
     assert display_status(OFFICE, warm, utc(9, 9, 5), SETTINGS) == "cold"
+
+
+# -- a lost message, and the call that replaces it ------------------------------------------------
+def test_a_held_check_whose_message_was_lost_goes_out_as_a_check_when_the_tick_finds_it_overdue():
+    # The trigger's load is under way and its check was due at ``due``; the message never
+    # came. The tick, finding the model overdue, sends the check itself: the same call,
+    # named so its unpolled wait is read as one (not a prewarm that restarts nothing).
+    from chalicelib.planner import drop_claim
+
+    loading = _after_trigger()
+    due = loading.ready_check_at
+    assert due is not None and loading.pending.kind == "ready_check"
+    lost = drop_claim(loading)
+    for now in (due, due + timedelta(seconds=30)):
+        assert next_call(AWARE, lost, now, SETTINGS) == Action("ready_check", now)
+    assert next_call(AWARE, lost, due - timedelta(seconds=30), SETTINGS) == Action("ready_check", due)
+
+
+def test_a_model_loading_after_an_error_is_called_at_once_when_its_poll_is_lost():
+    # Retries ran out (an error), then a call found the model loading: it is warming, the
+    # error stands until an answer clears it. Its poll's message was lost: the tick polls
+    # now, not a keep-alive after the error.
+    now = utc(9, 10)
+    state = ModelState(status="warming", warming_since=now - timedelta(minutes=1), last_call_at=now - timedelta(seconds=20),
+                       error="ThrottlingException: gave up after 8 attempts (slow down)", error_kind="transient",
+                       error_at=now - timedelta(minutes=2))
+    assert next_call(OFFICE, state, now, SETTINGS).at == now
+
+
+def test_a_call_at_the_very_open_is_the_windows_warmup_not_a_prewarm():
+    assert next_call(OFFICE, ModelState(), utc(9, 9), SETTINGS) == Action("warmup", utc(9, 9))
+
+
+def test_a_load_is_continued_by_a_call_until_the_chain_ends_and_not_after():
+    # Polls and retries come within the longest backoff; a lost poll is replaced after its
+    # claim expires and the next tick: up to that, a call continues the measurement.
+    from chalicelib.planner import chain_end
+
+    slack = max(SETTINGS.backoff_max_seconds, SETTINGS.claim_timeout_seconds) + SETTINGS.poll_seconds + 120
+    end = WARMING.last_call_at + timedelta(seconds=slack)
+    assert chain_end(WARMING, SETTINGS) == end
+    continued = answer(WARMING, CallResult(READY), end, seconds=0.4)
+    assert [e.detail["exact"] for e in continued.events if e.kind == "cold_start"] == [False]
+    anew = answer(WARMING, CallResult(READY), end + timedelta(microseconds=1), seconds=0.4)
+    assert not [e for e in anew.events if e.kind == "cold_start"]
+
+
+@pytest.mark.parametrize("held, waived", [(None, False), (0.5, False), (1.0, True), (1.5, True)])
+def test_a_probe_waives_the_regions_prior_only_past_a_copy_it_saw_survive_that_long(held, waived):
+    from chalicelib.planner import keepalive_in_force
+    from chalicelib.probe import DONE, Probe
+
+    probed = ModelState(region_release_minutes=1.0,
+                        probe=Probe(status=DONE, started_at=utc(9, 6), gaps_minutes=(4,), held_minutes=held))
+    assert keepalive_in_force(OFFICE, probed) == (14 if waived else 1)
