@@ -26,6 +26,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Optional
 
 from chalicelib.api import MAX_ACTIVE_LEASES, MAX_EXCLUDE_DATES, MAX_REQUEST_BODY_BYTES
+from chalicelib.dynamo import TABLE_KEYS
 from chalicelib.records import (
     COLD_START_SAMPLES,
     READINESS_KEPT,
@@ -37,7 +38,6 @@ from chalicelib.records import (
     Pending,
     WindowRecord,
 )
-from chalicelib.store import TABLE_KEYS
 
 TABLE_KEY_NAMES = [k["AttributeName"] for k in TABLE_KEYS["KeySchema"]]
 

@@ -48,8 +48,8 @@ from botocore.config import Config  # noqa: E402
 from bench.capacity import item_size  # noqa: E402
 from bench.tick_scaling import NOW, Latency, cpu_seconds, fleet_model, settings_for, start_moto  # noqa: E402
 from chalicelib import fleet, fleetpage  # noqa: E402
+from chalicelib.dynamo import FLEET_READERS, DynamoStore, create_table  # noqa: E402
 from chalicelib.records import Event, Model  # noqa: E402
-from chalicelib.store import FLEET_READERS, DynamoStore, create_table  # noqa: E402
 
 DYNAMODB_MS = 7.0
 WRITERS = 4

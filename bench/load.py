@@ -43,10 +43,11 @@ def run(models: int, throttle: float, workers: int, seed: int = 1, store_kind: s
 
     from chalicelib.api import Api
     from chalicelib.bedrock import Invoker
+    from chalicelib.dynamo import DynamoStore, create_table
     from chalicelib.loop import Ticker, Worker
+    from chalicelib.memstore import MemoryStore
     from chalicelib.queue import WorkMessage
     from chalicelib.settings import Settings
-    from chalicelib.store import DynamoStore, MemoryStore, create_table
     from local.harness import SimQueue
     from local.simulator import ManualClock, Simulator, SimulatorServer
 

@@ -52,12 +52,12 @@ import boto3  # noqa: E402
 from botocore.config import Config  # noqa: E402
 
 from bench.capacity import CapacityMeter, Usage, fullest_model, index_entry, item_size  # noqa: E402
+from chalicelib.dynamo import DUE_SHARDS, TABLE_KEYS, DynamoStore, create_table  # noqa: E402
 from chalicelib.loop import TICK_HORIZON, Ticker  # noqa: E402
 from chalicelib.planner import with_next_due  # noqa: E402
 from chalicelib.queue import SqsQueue  # noqa: E402
 from chalicelib.records import READINESS_KEPT, Lease, Model, ModelConfig, ModelState, WindowRecord  # noqa: E402
 from chalicelib.settings import Settings  # noqa: E402
-from chalicelib.store import DUE_SHARDS, TABLE_KEYS, DynamoStore, create_table  # noqa: E402
 from local.stack import free_port, wait_for_http  # noqa: E402
 
 UTC = timezone.utc

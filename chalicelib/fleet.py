@@ -22,7 +22,7 @@ from chalicelib.planner import (MODEL_ERROR, PLANNING_ERRORS, READY, chain_end, 
                                 release_in_force)
 from chalicelib.records import Model, WindowRecord, iso, parse_iso
 from chalicelib.settings import Settings, parse_price_overrides
-from chalicelib.store import Store, encode_token
+from chalicelib.storage import Store, encode_token
 from chalicelib.timeline import next_window, window_intervals
 
 STATUSES = ("cold", "warming", "warm", "error")

@@ -29,7 +29,7 @@ from chalicelib.fleet import STATUSES, Day, FleetModel, day_events, day_of, read
 from chalicelib.planner import MODEL_ERROR, NOT_READY, PLANNING_ERRORS, READY, prewarm_lead
 from chalicelib.records import Model, parse_iso
 from chalicelib.settings import Settings
-from chalicelib.store import Store
+from chalicelib.storage import Store
 from chalicelib.timeline import current_window, next_hold
 
 REFRESH_SECONDS = 5

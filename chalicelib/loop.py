@@ -49,7 +49,7 @@ from chalicelib.records import (
     require_aware,
 )
 from chalicelib.settings import Settings
-from chalicelib.store import StateConflict, Store
+from chalicelib.storage import StateConflict, Store
 from chalicelib.telemetry import Journal
 
 Clock = Callable[[], datetime]

@@ -16,12 +16,13 @@ from botocore.config import Config
 from chalicelib.api import Api, utcnow
 from chalicelib.bedrock import ControlPlane, Invoker
 from chalicelib.clients import Clients
+from chalicelib.dynamo import DUE_SHARDS, DynamoStore
 from chalicelib.fleet import glance
 from chalicelib.loop import InvokerLike, Ticker, Worker
 from chalicelib.notify import CLIENT_CONFIG, EventBus
 from chalicelib.queue import SqsQueue, WorkQueue
 from chalicelib.settings import Settings
-from chalicelib.store import DUE_SHARDS, DynamoStore, Store
+from chalicelib.storage import Store
 from chalicelib.telemetry import Journal
 from chalicelib.traffic import Traffic
 

@@ -35,7 +35,7 @@ from chalicelib.planner import PLANNING_ERRORS, prewarm_lead, release_in_force
 from chalicelib.readiness import WINDOW_NOT_READY, WINDOW_READY
 from chalicelib.records import Event, Model, WarmSpan, parse_iso
 from chalicelib.settings import Settings
-from chalicelib.store import Store
+from chalicelib.storage import Store
 from chalicelib.timeline import next_hold
 
 NAMESPACE = "keepwarm"

@@ -46,8 +46,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from chalicelib import telemetry  # noqa: E402
+from chalicelib.dynamo import TABLE_KEYS, TTL_ATTRIBUTE  # noqa: E402
 from chalicelib.settings import Settings  # noqa: E402
-from chalicelib.store import TABLE_KEYS, TTL_ATTRIBUTE  # noqa: E402
 
 # Chalice's logical ids: each function and its role.
 ROLES = {"APIHandler": "ApiHandlerRole", "Tick": "TickRole", "Worker": "WorkerRole",

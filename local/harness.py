@@ -92,7 +92,7 @@ def sqs_batch_event(messages: list[dict[str, Any]], queue_name: str = "keepwarm-
 class Driver:
     """Advance a manual clock, firing ticks on each minute and queued work when due."""
 
-    clock: Any  # local.simulator.ManualClock (now(), set())
+    clock: Any  # local.models.ManualClock (now(), set())
     queue: SimQueue
     tick: Callable[[datetime], Any]
     work: Callable[[str], Any]
@@ -142,7 +142,7 @@ class Driver:
 
 
 class SimulatorInvoker:
-    """Calls a :class:`local.simulator.Simulator` in this process, without HTTP: for soaks
+    """Calls a :class:`local.models.Simulator` in this process, without HTTP: for soaks
     and benchmarks that run hundreds of models for weeks, where the loop, not the wire, is
     under test.
 

@@ -162,7 +162,7 @@ os.execv(sys.argv[2], sys.argv[2:])
 
 def create_resources() -> dict[str, str]:
     """The table, the queue and its dead-letter queue, as the deployment template has them."""
-    from chalicelib.store import create_table
+    from chalicelib.dynamo import create_table
 
     create_table(boto3.client("dynamodb"), TABLE)
     sqs = boto3.client("sqs")
