@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.api import (
+from chalicelib.inputs import (
     MAX_ACTIVE_LEASES,
     MAX_COST_DAYS,
     MAX_EXCLUDE_DATES,

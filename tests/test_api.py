@@ -241,7 +241,7 @@ def test_request_bodies_at_the_limits_are_stored_and_survive_changes(client):
 
 
 def test_python_callers_get_the_same_checks(settings, clock):
-    from chalicelib.api import RequestError, new_config
+    from chalicelib.inputs import RequestError, new_config
 
     body = {**CUSTOM, "request_body": {"temperature": float("nan")}}
     with pytest.raises(RequestError, match=r"^request_body.temperature: NaN is not allowed"):
