@@ -25,6 +25,7 @@ from chalicelib.inputs import (
     COST_DAYS,
     MAX_ACTIVE_LEASES,
     MAX_COST_DAYS,
+    MAX_HOLDER_CHARS,
     MAX_LEASE_MINUTES,
     MAX_OVERRIDE_DAYS,
     MAX_PREVIEW_DAYS,
@@ -377,8 +378,8 @@ class Api:
                                           'minutes, e.g. {"minutes": 60}')
         minutes = _int(body, "minutes", 0, 1, MAX_LEASE_MINUTES)
         holder = body.get("holder")
-        if holder is not None and (not isinstance(holder, str) or not 0 < len(holder) <= 100):
-            raise RequestError("holder", "must be a string of 1-100 characters")
+        if holder is not None and (not isinstance(holder, str) or not 0 < len(holder) <= MAX_HOLDER_CHARS):
+            raise RequestError("holder", f"must be a string of 1-{MAX_HOLDER_CHARS} characters")
         lease = Lease("l" + secrets.token_hex(6), now, now + timedelta(minutes=minutes), holder)
 
         def change(model: Model) -> Model:

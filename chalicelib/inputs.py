@@ -32,7 +32,10 @@ from chalicelib.settings import Settings
 from chalicelib.timeline import holiday_calendar
 
 MAX_KEEPALIVE_MINUTES = 14
+# A keep-alive of at least a minute must come before the release.
+MIN_RELEASE_MINUTES = 2
 MAX_RELEASE_MINUTES = 120
+MAX_CUSTOM_MODEL_UNITS = 1000
 MAX_REQUEST_BODY_BYTES = 4096
 # DynamoDB nests at most 32 levels in an item, and the stored config holds request_body a
 # level or two down: 16 leaves room and is deeper than any model's request needs.
@@ -50,6 +53,7 @@ FIELDS = {"model_arn", "name", "timezone", "windows", "keepalive_minutes", "rele
 MAX_EXCLUDE_DATES = 366
 MAX_LISTED_SUBDIVISIONS = 12
 MAX_LEASE_MINUTES = 720
+MAX_HOLDER_CHARS = 100
 MAX_ACTIVE_LEASES = 20
 MAX_OVERRIDE_DAYS = 31
 MAX_COST_DAYS = 366
@@ -190,7 +194,7 @@ def _object(body: Any) -> dict[str, Any]:
 def _config(body: dict[str, Any], defaults: ModelConfig, now: datetime, settings: Settings) -> ModelConfig:
     """Validate every field of ``body`` over ``defaults``; the result is what is stored."""
     schedule = _schedule(body, defaults, now)
-    release = _int(body, "release_minutes", defaults.release_minutes, 2, MAX_RELEASE_MINUTES)
+    release = _int(body, "release_minutes", defaults.release_minutes, MIN_RELEASE_MINUTES, MAX_RELEASE_MINUTES)
     keepalive = _int(body, "keepalive_minutes", defaults.keepalive_minutes, 1, MAX_KEEPALIVE_MINUTES)
     if keepalive >= release:
         field = "keepalive_minutes" if "keepalive_minutes" in body else "release_minutes"
@@ -218,7 +222,7 @@ def _config(body: dict[str, Any], defaults: ModelConfig, now: datetime, settings
                    exclude_dates=_exclude_dates(body.get("exclude_dates", list(defaults.exclude_dates))),
                    holidays=_holidays(body.get("holidays", defaults.holidays)),
                    custom_model_units=_optional_int(body, "custom_model_units",
-                                                    defaults.custom_model_units, 1, 1000))
+                                                    defaults.custom_model_units, 1, MAX_CUSTOM_MODEL_UNITS))
 
 
 def _schedule(body: dict[str, Any], defaults: ModelConfig, now: datetime) -> Schedule:

@@ -496,6 +496,16 @@ def test_the_openapi_document_describes_every_route(client):
                 assert op["requestBody"]["content"]["application/json"]["schema"]["$ref"], (path, verb)
 
 
+def test_the_document_names_every_field_the_validators_take_and_no_other():
+    """A registration's and a change's fields are the validators' list (inputs.FIELDS):
+    a field only one side knows would be refused by the other (the fuzz finds it too, by
+    chance and slowly; this says so at once)."""
+    from chalicelib.inputs import FIELDS
+
+    schemas = DOCUMENT["components"]["schemas"]
+    assert set(schemas["Registration"]["properties"]) == FIELDS == set(schemas["Change"]["properties"])
+
+
 # -- registration asks Bedrock whether the model exists ---------------------------------------
 def control_plane_client(runtime):
     """The bedrock client the API's GetImportedModel goes through, to stub an answer on."""
