@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chalicelib.fleet import STATUSES
 from chalicelib.inputs import (
     MAX_ACTIVE_LEASES,
     MAX_COST_DAYS,
@@ -25,7 +26,6 @@ from chalicelib.inputs import (
     MIN_RELEASE_MINUTES,
     MIN_STORED_MAGNITUDE,
 )
-from chalicelib.fleet import STATUSES
 from chalicelib.probe import DEFAULT_GAPS_MINUTES, MAX_GAP_MINUTES, MAX_GAPS
 from chalicelib.records import ARN_PARTS, NAME_RE, READINESS_KEPT, REQUEST_FORMATS, ROLE_NAME
 from chalicelib.schedule import MAX_WINDOWS

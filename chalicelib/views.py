@@ -37,7 +37,7 @@ from chalicelib.schedule import Interval
 from chalicelib.settings import Settings
 from chalicelib.timeline import current_window, next_hold, window_intervals
 
-# -- views --------------------------------------------------------------------------------
+# -- a model and its leases --------------------------------------------------------------
 def expected_ready_at(model: Model, now: datetime, settings: Settings) -> datetime:
     """When a call made now is expected to find the model ready, from its cold starts."""
     config, state = model.config, model.state
@@ -212,6 +212,7 @@ def verification_view(state: ModelState, action: Optional[Action]) -> dict[str, 
 
 
 
+# -- a preview's window, and what a schedule costs ---------------------------------------
 def _interval_view(interval: Interval, end: datetime) -> dict[str, Any]:
     """A window as a preview shows it. One that goes on past where the schedule's merging
     stopped (an always-on schedule) has no close to show: that instant is a planning cut
