@@ -11,8 +11,9 @@ from typing import Any
 from chalice import Chalice, IAMAuthorizer, Rate, Response
 
 from chalicelib import fleet, fleetpage
-from chalicelib.api import http_errors, parse_body
+from chalicelib.api import http_errors
 from chalicelib.delivery import WORKER_BATCH, handle_batch
+from chalicelib.inputs import parse_body
 from chalicelib.logs import lambda_context
 from chalicelib.openapi import DOCUMENT
 from chalicelib.records import parse_iso

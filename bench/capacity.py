@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Optional
 
-from chalicelib.api import MAX_ACTIVE_LEASES, MAX_EXCLUDE_DATES, MAX_REQUEST_BODY_BYTES
 from chalicelib.dynamo import TABLE_KEYS
+from chalicelib.inputs import MAX_ACTIVE_LEASES, MAX_EXCLUDE_DATES, MAX_REQUEST_BODY_BYTES
 from chalicelib.records import (
     COLD_START_SAMPLES,
     READINESS_KEPT,

@@ -1,4 +1,5 @@
-"""The REST API's logic: validate requests, act on the store, shape responses.
+"""The REST API's handlers: :class:`Api` acts on the store for each route, with the request
+checked by ``chalicelib.inputs`` and the answer shaped by ``chalicelib.views``.
 
 Routes in app.py only read the request and call in here. Domain errors become HTTP errors
 in exactly one place, :func:`http_errors`. A request is validated whole before anything
@@ -6,104 +7,109 @@ is written, so a rejected request changes nothing stored.
 """
 from __future__ import annotations
 
-import json
-import math
 import re
 import secrets
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import date, datetime, timedelta, timezone
-from functools import lru_cache
-from typing import Any, Callable, Iterator, Optional, Protocol, Union
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Iterator, Optional, Protocol
 from urllib.parse import unquote
 
-import holidays
 from chalice import BadRequestError, ChaliceViewError, ConflictError, NotFoundError
 
-from chalicelib import costs, readiness, suggest, traffic
+from chalicelib import costs, suggest, traffic
 from chalicelib import probe as probing
 from chalicelib.bedrock import ControlPlane, ControlPlaneError, custom_model_units, format_in_use
 from chalicelib.budget import PlanningOverrun, budget
-from chalicelib.loop import fleet_priors
-from chalicelib.planner import (
-    MODEL_ERROR,
-    PLANNING_ERRORS,
-    Action,
-    cold_answer_seconds,
-    display_status,
-    drop_claim,
-    is_warm,
-    keepalive_in_force,
-    load_samples,
-    model_cmus,
-    next_action,
-    percentile,
-    prewarm_lead,
-    prior_of,
-    ready_check_at,
-    release_in_force,
-    typical_load,
-    warm_latency_ms,
-    with_next_due,
+from chalicelib.inputs import (
+    COST_DAYS,
+    MAX_ACTIVE_LEASES,
+    MAX_COST_DAYS,
+    MAX_HOLDER_CHARS,
+    MAX_LEASE_MINUTES,
+    MAX_OVERRIDE_DAYS,
+    MAX_PREVIEW_DAYS,
+    MAX_SUGGEST_EVENTS,
+    MAX_SUGGEST_WEEKS,
+    RequestError,
+    _bool,
+    _gaps,
+    _instant,
+    _int,
+    _query_instant,
+    changed_config,
+    new_config,
+    query_int,
+    query_share,
 )
+from chalicelib.loop import fleet_priors
+from chalicelib.planner import drop_claim, model_cmus, prewarm_lead, with_next_due
 from chalicelib.records import (
-    ARN_PARTS,
-    ROLE_NAME,
     ARN_RE,
     NAME_RE,
-    REQUEST_FORMATS,
     Event,
-    ImportedModel,
     Lease,
     Model,
     ModelConfig,
     ModelState,
     Override,
     arn_account,
-    arn_partition,
     expire_leases,
     iso,
-    parse_iso,
 )
-from chalicelib.schedule import Interval, Schedule, ScheduleError
+from chalicelib.schedule import ScheduleError
 from chalicelib.settings import Settings
 from chalicelib.store import BadPageToken, ModelAlreadyExists, ModelNotFound, StateConflict, Store
 from chalicelib.telemetry import Journal
-from chalicelib.timeline import current_window, exclusions, holiday_calendar, next_hold, window_intervals
+from chalicelib.timeline import exclusions, window_intervals
+from chalicelib.views import (
+    _interval_view,
+    held_windows,
+    holding,
+    lease_blocker,
+    lease_view,
+    price_hint,
+    schedule_cost,
+    view,
+)
 
-MAX_KEEPALIVE_MINUTES = 14
-MAX_RELEASE_MINUTES = 120
-MAX_REQUEST_BODY_BYTES = 4096
-# DynamoDB nests at most 32 levels in an item, and the stored config holds request_body a
-# level or two down: 16 leaves room and is deeper than any model's request needs.
-MAX_REQUEST_BODY_DEPTH = 16
-# DynamoDB numbers: 38 digits of precision, magnitude from 1e-130. The store reads a whole
-# number back as an int, which it must be able to write again, so whole numbers (and floats
-# from 1e38, which are all whole) stop below 1e38.
-MAX_STORED_DIGITS = 38
-MIN_STORED_MAGNITUDE = 1e-130
-MAX_PAGE = 100
-MAX_PREVIEW_DAYS = 92
-FIELDS = {"model_arn", "name", "timezone", "windows", "keepalive_minutes", "release_minutes",
-          "enabled", "request_format", "request_body", "exclude_dates", "holidays",
-          "custom_model_units", "role_arn", "external_id", "billing_aware_prewarm"}
+# Importable from chalicelib.api as before request checking (inputs.py) and answers
+# (views.py) moved out of it; new code imports them from their own modules.
+from chalicelib.inputs import (  # noqa: F401 (re-exported: chalicelib.api's public names)
+    ARN_RULE,
+    DATE_RE,
+    EXTERNAL_ID_RE,
+    FIELDS,
+    INSTANT_RE,
+    MAX_EXCLUDE_DATES,
+    MAX_KEEPALIVE_MINUTES,
+    MAX_LISTED_SUBDIVISIONS,
+    MAX_PAGE,
+    MAX_RELEASE_MINUTES,
+    MAX_REQUEST_BODY_BYTES,
+    MAX_REQUEST_BODY_DEPTH,
+    MAX_STORED_DIGITS,
+    MIN_STORED_MAGNITUDE,
+    ROLE_RE,
+    ROLE_RULE,
+    calendar_date,
+    parse_body,
+)
+from chalicelib.views import (  # noqa: F401 (re-exported: chalicelib.api's public names)
+    expected_ready_at,
+    is_ready,
+    prewarm_view,
+    request_format_view,
+    shown_error,
+    verification_view,
+    warm_latency_view,
+)
+
 UPDATE_TRIES = 3
-MAX_EXCLUDE_DATES = 366
-MAX_LISTED_SUBDIVISIONS = 12
-MAX_LEASE_MINUTES = 720
-MAX_ACTIVE_LEASES = 20
 # How long an ended lease (expired or released) is remembered, and how many at most: a
 # batch job's cleanup releasing it late is told it is over (not that it never existed).
 LEASE_MEMORY = timedelta(days=7)
 MAX_ENDED_LEASES = 50
-MAX_OVERRIDE_DAYS = 31
-MAX_COST_DAYS = 366
-# A suggestion reads at most this many weeks of hourly counts (CloudWatch keeps hourly data
-# 455 days; keepwarm's own calls are known for KEEPWARM_EVENT_TTL_DAYS), and prices its
-# windows, today's and always-on over the COST_DAYS ahead, as GET .../cost does by default.
-MAX_SUGGEST_WEEKS = 8
-MAX_SUGGEST_EVENTS = 50_000
-COST_DAYS = 30
 # Well under API Gateway's 29 s; every schedule the API accepts plans in far less.
 API_PLANNING_BUDGET_SECONDS = 10
 
@@ -112,14 +118,6 @@ class UpstreamError(ChaliceViewError):
     """A service keepwarm depends on (Bedrock's control plane) refused or failed."""
 
     STATUS_CODE = 502
-
-
-class RequestError(ValueError):
-    """Bad input; the message names the field and the problem."""
-
-    def __init__(self, field: str, problem: str):
-        super().__init__(f"{field}: {problem}")
-        self.field = field
 
 
 @contextmanager
@@ -172,382 +170,6 @@ class LeaseEnded(NotFoundError):
 # As create_lease mints them ("l" + secrets.token_hex(6)); anything else names no lease.
 LEASE_ID_RE = re.compile(r"^l[0-9a-f]{12}\Z")
 
-
-# -- the body -----------------------------------------------------------------------------
-class _NotFinite:
-    """A number Python would read as NaN or as infinite (``NaN``, ``-Infinity``, ``1e400``),
-    kept as its text until its place in the body is known, then refused."""
-
-    def __init__(self, text: str):
-        self.text = text
-
-
-def _finite_float(text: str) -> Union[float, _NotFinite]:
-    value = float(text)
-    return value if math.isfinite(value) else _NotFinite(text)
-
-
-def parse_body(raw: Union[str, bytes, None]) -> Any:
-    """A request's body as strict JSON (UTF-8, finite numbers), whatever its Content-Type
-    says: curl sends ``-d`` data as a form unless told otherwise.
-
-    Python's json reads NaN and Infinity, which no model accepts and DynamoDB cannot
-    store, so they are refused here, by the path to them."""
-    try:
-        text = raw.decode("utf-8") if isinstance(raw, bytes) else (raw or "")
-    except UnicodeDecodeError as err:
-        raise RequestError("body", f"is not valid JSON (not UTF-8 text: {err.reason} at byte {err.start})") from None
-    if not text.strip():
-        raise RequestError("body", "is required (a JSON object)")
-    try:
-        body = json.loads(text, parse_constant=_NotFinite, parse_float=_finite_float)
-    except json.JSONDecodeError as err:
-        raise RequestError("body", f"is not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})") from None
-    except RecursionError:
-        raise RequestError("body", "is not valid JSON (nested too deeply)") from None
-    except ValueError:  # Python reads no integer of more than 4300 digits
-        raise RequestError("body", "is not valid JSON (a number has more than 4300 digits)") from None
-    for path, value, _ in _json_nodes(body):
-        problem = _wire_problem(value)
-        if problem:
-            raise RequestError(path, problem)
-    return body
-
-
-def _json_nodes(value: Any, path: str = "") -> Iterator[tuple[str, Any, int]]:
-    """Every value in a JSON document, in document order, with its path
-    (``request_body.messages[0].role``) and depth (the root is 1). Iterative: a body
-    nested a thousand deep is walked, not a RecursionError."""
-    stack = [(path, value, 1)]
-    while stack:
-        path, value, depth = stack.pop()
-        yield path or "body", value, depth
-        if isinstance(value, dict):
-            children = [(_child_path(path, key), item, depth + 1) for key, item in value.items()]
-        elif isinstance(value, list):
-            children = [(_child_path(path, i), item, depth + 1) for i, item in enumerate(value)]
-        else:
-            continue
-        stack.extend(reversed(children))
-
-
-def _child_path(path: str, key: Union[str, int]) -> str:
-    if isinstance(key, str) and key.isidentifier():
-        return f"{path}.{key}" if path else key
-    return f"{path or 'body'}[{key if isinstance(key, int) else json.dumps(key)}]"
-
-
-def _wire_problem(value: Any) -> Optional[str]:
-    """Why ``value`` cannot be stored or sent as strict JSON; None if it can."""
-    if isinstance(value, _NotFinite):
-        return f"{value.text} is not allowed; numbers must be finite"
-    if isinstance(value, float) and not math.isfinite(value):
-        spelled = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-        return f"{spelled} is not allowed; numbers must be finite"
-    if isinstance(value, str) and not _is_unicode(value):
-        return f"is not valid Unicode text ({_LONE_SURROGATE})"
-    if isinstance(value, dict) and not all(_is_unicode(key) for key in value):
-        return f"has a key that is not valid Unicode text ({_LONE_SURROGATE})"
-    return None
-
-
-# JSON can escape half of a UTF-16 pair on its own ("\\ud800"); UTF-8 cannot hold it.
-_LONE_SURROGATE = "a lone surrogate such as \\ud800; characters beyond U+FFFF are escaped as pairs"
-
-
-def _is_unicode(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-# -- validation ---------------------------------------------------------------------------
-def _int(body: dict[str, Any], field: str, default: int, low: int, high: int) -> int:
-    value = body.get(field, default)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise RequestError(field, f"must be a whole number from {low} to {high}, got {str(value)[:40]!r}")
-    if not low <= value <= high:
-        raise RequestError(field, f"must be from {low} to {high}, got {value}")
-    return value
-
-
-def _bool(body: dict[str, Any], field: str, default: bool) -> bool:
-    value = body.get(field, default)
-    if not isinstance(value, bool):
-        raise RequestError(field, f"must be true or false, got {str(value)[:40]!r}")
-    return value
-
-
-def _object(body: Any) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise RequestError("body", "must be a JSON object")
-    unknown = sorted(set(body) - FIELDS)
-    if unknown:
-        # Spelled as a path, like every other field: a raw key ("", "windows: x") would
-        # make the message start with nothing, or with a field that is not at fault.
-        raise RequestError(_child_path("", unknown[0]), f"unknown field (known: {', '.join(sorted(FIELDS))})")
-    return body
-
-
-def _config(body: dict[str, Any], defaults: ModelConfig, now: datetime, settings: Settings) -> ModelConfig:
-    """Validate every field of ``body`` over ``defaults``; the result is what is stored."""
-    schedule = _schedule(body, defaults, now)
-    release = _int(body, "release_minutes", defaults.release_minutes, 2, MAX_RELEASE_MINUTES)
-    keepalive = _int(body, "keepalive_minutes", defaults.keepalive_minutes, 1, MAX_KEEPALIVE_MINUTES)
-    if keepalive >= release:
-        field = "keepalive_minutes" if "keepalive_minutes" in body else "release_minutes"
-        raise RequestError(field, f"keepalive_minutes ({keepalive}) must be below release_minutes "
-                                  f"({release}): a copy must not be released between keep-alives")
-    enabled = _bool(body, "enabled", defaults.enabled)
-    billing_aware = _bool(body, "billing_aware_prewarm", defaults.billing_aware_prewarm)
-    request_format = body.get("request_format", defaults.request_format)
-    if request_format not in REQUEST_FORMATS:
-        raise RequestError("request_format", f"must be one of {', '.join(REQUEST_FORMATS)}, got {request_format!r}")
-    request_body = body.get("request_body", defaults.request_body)
-    if request_format == "custom":
-        _request_body(request_body)
-    elif "request_body" in body and request_body is not None:
-        raise RequestError("request_body", "is only used with request_format custom")
-    else:
-        request_body = None
-    role_arn, external_id = _role(body, defaults, settings)
-    spec = schedule.to_dict()
-    return replace(defaults, timezone=spec["timezone"], windows=spec["windows"],
-                   role_arn=role_arn, external_id=external_id,
-                   keepalive_minutes=keepalive, release_minutes=release, enabled=enabled,
-                   billing_aware_prewarm=billing_aware,
-                   request_format=request_format, request_body=request_body,
-                   exclude_dates=_exclude_dates(body.get("exclude_dates", list(defaults.exclude_dates))),
-                   holidays=_holidays(body.get("holidays", defaults.holidays)),
-                   custom_model_units=_optional_int(body, "custom_model_units",
-                                                    defaults.custom_model_units, 1, 1000))
-
-
-def _schedule(body: dict[str, Any], defaults: ModelConfig, now: datetime) -> Schedule:
-    """The schedule the request asks for. Only a schedule the request changes is checked
-    against ``now`` (it must open): a stored one was checked when it was stored, and a
-    window that opened then but never again (``0 9 29 2 *`` after its last leap day) must
-    not stop the model from being paused or edited, nor a fleet file that repeats it."""
-    zone, windows = body.get("timezone", defaults.timezone), body.get("windows", defaults.windows)
-    if defaults.windows:  # a change, not a registration
-        asked = Schedule.from_stored(zone, windows)
-        if asked.to_dict() == Schedule.from_stored(defaults.timezone, defaults.windows).to_dict():
-            return asked
-    return Schedule.from_dict(zone, windows, at=now)
-
-
-# IAM's role ARN (a path of /-separated names, then the name) and STS's external id.
-ROLE_RE = re.compile(rf"^arn:(?P<partition>{ARN_PARTS['partition']}):iam::{ARN_PARTS['account']}:"
-                     rf"role/{ROLE_NAME}\Z")
-ROLE_RULE = "arn:<partition>:iam::<12-digit account>:role/<name>"
-EXTERNAL_ID_RE = re.compile(r"^[\w+=,.@:/-]{2,1224}\Z")
-
-
-def _role(body: dict[str, Any], defaults: ModelConfig, settings: Settings) -> tuple[Optional[str], Optional[str]]:
-    """The role (and external id) the model is reached through: an IAM role ARN in the
-    model's partition that the operator's KEEPWARM_ASSUME_ROLE_PATTERN allows."""
-    role_arn = body.get("role_arn", defaults.role_arn)
-    dropped = "role_arn" in body and role_arn is None and "external_id" not in body
-    external_id = None if dropped else body.get("external_id", defaults.external_id)
-    if role_arn is None:
-        if external_id is not None:
-            raise RequestError("external_id", "is only used with role_arn")
-        return None, None
-    match = ROLE_RE.match(role_arn) if isinstance(role_arn, str) else None
-    if match is None:
-        raise RequestError("role_arn", f"{str(role_arn)[:300]!r} is not an IAM role ARN; expected {ROLE_RULE}")
-    partition = arn_partition(defaults.model_arn)
-    if match.group("partition") != partition:
-        raise RequestError("role_arn", f"is in partition {match.group('partition')} and the model in {partition}; "
-                                       "a role is assumed in the model's own partition")
-    pattern = settings.assume_role_pattern
-    if not pattern:
-        raise RequestError("role_arn", f"this keepwarm assumes no roles: its operator sets "
-                                       f"{Settings.env_name('assume_role_pattern')} (e.g. "
-                                       "arn:aws:iam::*:role/keepwarm-*) and grants sts:AssumeRole on the same roles")
-    if not _iam_match(pattern, role_arn):
-        raise RequestError("role_arn", f"{role_arn!r} is not a role this keepwarm may assume: "
-                                       f"they match {pattern}")
-    if external_id is not None and not (isinstance(external_id, str) and EXTERNAL_ID_RE.match(external_id)):
-        raise RequestError("external_id", "must be 2-1224 letters, digits or the characters _+=,.@:/- "
-                                          "(what STS takes)")
-    return role_arn, external_id
-
-
-def _iam_match(pattern: str, arn: str) -> bool:
-    """Whether ``arn`` matches an IAM resource pattern (``*``: any run, ``?``: one character)."""
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.fullmatch(regex, arn) is not None
-
-
-def _request_body(value: Any) -> None:
-    """A custom body must be storable in DynamoDB as it is and sendable as strict JSON."""
-    if not isinstance(value, dict) or not value:
-        raise RequestError("request_body", "must be a non-empty JSON object when request_format is custom")
-    for path, node, depth in _json_nodes(value, "request_body"):
-        if isinstance(node, (dict, list)) and depth > MAX_REQUEST_BODY_DEPTH:
-            raise RequestError(path, f"is nested {depth} levels deep; request_body may nest at most "
-                                     f"{MAX_REQUEST_BODY_DEPTH} levels of objects and lists")
-        problem = _wire_problem(node) or _stored_number_problem(node)
-        if isinstance(node, dict) and "" in node:  # DynamoDB keeps no empty map key
-            problem = problem or 'has an empty key ""; object keys must not be empty'
-        if problem:
-            raise RequestError(path, problem)
-    if len(json.dumps(value)) > MAX_REQUEST_BODY_BYTES:
-        raise RequestError("request_body", f"must be at most {MAX_REQUEST_BODY_BYTES} bytes as JSON")
-
-
-def _stored_number_problem(value: Any) -> Optional[str]:
-    """Why DynamoDB (through this store) cannot keep the number ``value``; None if it can."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value == 0:
-        return None
-    if isinstance(value, int):
-        digits = len(str(abs(value)))
-        if digits <= MAX_STORED_DIGITS:
-            return None
-        shown = str(value) if digits <= 60 else f"{str(value)[:40]}..."
-        return f"{shown} has {digits} digits; whole numbers may have at most {MAX_STORED_DIGITS} (DynamoDB's precision)"
-    if abs(value) >= 10.0 ** MAX_STORED_DIGITS:
-        return (f"{value!r} is too large; numbers must be below 1e{MAX_STORED_DIGITS} in magnitude "
-                f"(DynamoDB keeps {MAX_STORED_DIGITS} digits)")
-    if abs(value) < MIN_STORED_MAGNITUDE:
-        return (f"{value!r} is too small; numbers other than 0 must be at least {MIN_STORED_MAGNITUDE!r} "
-                "in magnitude (DynamoDB's range)")
-    return None
-
-
-# Dates and instants as the API takes them: ISO 8601's calendar dates, extended form only.
-# Python's fromisoformat also reads week dates ("2026-W10-1" is 2 March) and the basic
-# form ("20260309"), which nobody typing a date means and which would be kept as another day.
-DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
-INSTANT_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?"
-                        r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})\Z")
-
-
-def calendar_date(text: Any) -> date:
-    """A date written YYYY-MM-DD; ValueError for anything else."""
-    if not isinstance(text, str) or not DATE_RE.match(text):
-        raise ValueError(f"{str(text)[:40]!r} is not a date (YYYY-MM-DD)")
-    return date.fromisoformat(text)
-
-
-def _exclude_dates(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list) or len(value) > MAX_EXCLUDE_DATES:
-        raise RequestError("exclude_dates", f"must be a list of at most {MAX_EXCLUDE_DATES} dates (YYYY-MM-DD)")
-    days = set()
-    for i, text in enumerate(value):
-        try:
-            days.add(calendar_date(text).isoformat())
-        except ValueError:
-            raise RequestError(f"exclude_dates[{i}]", f"{str(text)[:40]!r} is not a date (YYYY-MM-DD)") from None
-    return tuple(sorted(days))
-
-
-def _holidays(value: Any) -> Optional[dict[str, Any]]:
-    if value is None:
-        return None
-    if not isinstance(value, dict) or not set(value) <= {"country", "subdiv"} or "country" not in value:
-        raise RequestError("holidays", 'must be null or {"country": "GB", "subdiv": "ENG"} (subdiv optional)')
-    country, subdiv = value["country"], value.get("subdiv")
-    for field, text in (("country", country), ("subdiv", subdiv)):
-        if text is not None and not isinstance(text, str):
-            raise RequestError(f"holidays.{field}", f"must be a string, got {str(text)[:40]!r}")
-    # Checked against the package's own list before it is asked for a calendar: it looks
-    # the code up as an attribute, so "__class__" would otherwise reach its internals.
-    countries = _holiday_countries()
-    if country not in countries:
-        hint = (f"did you mean {country.upper()!r}?" if country.upper() in countries
-                else "use its ISO 3166 alpha-2 code in capitals, e.g. GB, US, DE")
-        raise RequestError("holidays.country", f"{country[:40]!r} is not a country the holidays package knows; {hint}")
-    subdivisions = countries[country]
-    if subdiv is not None and subdiv not in subdivisions:
-        if not subdivisions:
-            raise RequestError("holidays.subdiv", f"{country} has no subdivisions; leave subdiv out")
-        shown = ", ".join(subdivisions[:MAX_LISTED_SUBDIVISIONS])
-        if len(subdivisions) > MAX_LISTED_SUBDIVISIONS:
-            shown += f", ... ({len(subdivisions)} in all)"
-        raise RequestError("holidays.subdiv", f"{subdiv[:40]!r} is not a subdivision of {country}; use one of {shown}")
-    holiday_calendar(country, subdiv)  # built (and cached) now, not by the first tick
-    return {"country": country, "subdiv": subdiv} if subdiv else {"country": country}
-
-
-@lru_cache(maxsize=1)
-def _holiday_countries() -> dict[str, list[str]]:
-    """Country codes (alpha-2, alpha-3 and a few aliases such as UK) -> their subdivisions."""
-    return holidays.list_supported_countries()
-
-
-def _optional_int(body: dict[str, Any], field: str, default: Optional[int], low: int, high: int) -> Optional[int]:
-    if body.get(field, default) is None:
-        return None
-    return _int(body, field, default or low, low, high)
-
-
-ARN_RULE = ("arn:aws[-cn|-us-gov]:bedrock:<region>:<12-digit account>:imported-model/"
-            "<id of exactly 12 lowercase letters and digits>")
-
-
-def _arn_problem(arn: str) -> str:
-    """Which part keeps ``arn`` (which ARN_RE refused) from being an imported-model ARN."""
-    parts = arn.split(":", 5)
-    if len(parts) < 6 or parts[0] != "arn":
-        return "an ARN has six parts separated by ':', starting with arn"
-    _, partition, service, region, account, resource = parts
-    kind, _, model_id = resource.partition("/")
-    if not re.fullmatch(ARN_PARTS["partition"], partition):
-        return f"the partition {partition[:40]!r} is not aws, aws-cn or aws-us-gov"
-    if service != "bedrock":
-        return f"the service is {service[:40]!r}, not bedrock"
-    if not re.fullmatch(ARN_PARTS["region"], region):
-        return f"the region {region[:40]!r} is not an AWS region name such as us-west-2"
-    if kind in ("foundation-model", "inference-profile", "application-inference-profile", "provisioned-model",
-                "prompt-router", "default-prompt-router"):
-        # Checked before the account: a foundation model's ARN has none, which is not the point.
-        return (f"it names a {kind} ({resource[:80]!r}); keepwarm keeps imported models warm (Custom Model "
-                "Import), whose ARN names an imported-model in your account")
-    if not re.fullmatch(ARN_PARTS["account"], account):
-        return f"the account {account[:40]!r} is not 12 digits"
-    if kind != "imported-model":
-        return f"the resource type is {kind[:40]!r}, not imported-model"
-    if len(model_id) != 12:
-        return f"the model id {model_id[:40]!r} has {len(model_id)} characters"
-    return f"the model id {model_id!r} is not lowercase letters and digits"
-
-
-def new_config(body: Any, now: datetime, settings: Settings) -> ModelConfig:
-    body = _object(body)
-    arn = body.get("model_arn")
-    if arn is None:
-        raise RequestError("model_arn", "is required")
-    if not isinstance(arn, str):
-        raise RequestError("model_arn", f"must be a string, got {str(arn)[:40]!r}; expected {ARN_RULE}")
-    match = ARN_RE.match(arn)
-    if match is None:
-        raise RequestError("model_arn", f"{arn[:300]!r} is not an imported-model ARN: {_arn_problem(arn)}; "
-                                        f"expected {ARN_RULE}")
-    name = body.get("name", match.group("model_id"))
-    if not isinstance(name, str) or not NAME_RE.match(name):
-        raise RequestError("name", f"{str(name)[:100]!r} must be 1-63 lowercase letters, digits "
-                                   "or hyphens, starting with a letter or digit")
-    if "windows" not in body:
-        raise RequestError("windows", "is required (at least one window)")
-    defaults = ModelConfig(name=name, model_arn=arn, timezone="UTC", windows=[],
-                           keepalive_minutes=settings.default_keepalive_minutes,
-                           release_minutes=settings.default_release_minutes,
-                           created_at=now, updated_at=now)
-    return _config(body, defaults, now, settings)
-
-
-def changed_config(current: ModelConfig, body: Any, now: datetime, settings: Settings) -> ModelConfig:
-    body = _object(body)
-    for field in ("model_arn", "name"):
-        if field in body and body[field] != getattr(current, field):
-            raise RequestError(field, "cannot be changed; delete the model and register it again")
-    return replace(_config(body, current, now, settings), updated_at=now)
-
-
 def model_key(raw: str) -> str:
     """The ``{model}`` path parameter: a name or a URL-encoded ARN. Anything else names no
     model (and must not reach the store: a key has a size limit)."""
@@ -564,206 +186,6 @@ def lease_key(raw: str) -> str:
         raise LeaseNotFound(f"no lease {lease_id[:40]!r} (a lease id is l and 12 hex digits)")
     return lease_id
 
-
-def query_share(params: Optional[dict[str, str]], field: str, default: float) -> float:
-    """A share above 0 and at most 1, such as 0.99."""
-    raw = (params or {}).get(field)
-    if raw is None:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or not 0 < value <= 1:
-        raise RequestError(field, f"must be a number above 0 and at most 1 (0.99 is 99%), got {raw[:40]!r}")
-    return value
-
-
-def query_int(params: Optional[dict[str, str]], field: str, default: int, low: int, high: int) -> int:
-    raw = (params or {}).get(field)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise RequestError(field, f"must be a whole number, got {raw!r}") from None
-    if not low <= value <= high:
-        raise RequestError(field, f"must be from {low} to {high}, got {value}")
-    return value
-
-
-# -- views --------------------------------------------------------------------------------
-def expected_ready_at(model: Model, now: datetime, settings: Settings) -> datetime:
-    """When a call made now is expected to find the model ready, from its cold starts."""
-    config, state = model.config, model.state
-    if is_warm(config, state, now):
-        return now
-    typical = typical_load(config, state, settings)
-    if state.status == "warming" and state.warming_since is not None:
-        return max(now + timedelta(seconds=settings.poll_seconds), state.warming_since + typical)
-    return now + typical
-
-
-def _override_in_force(state: ModelState, now: datetime) -> Optional[Override]:
-    return state.override if state.override is not None and now < state.override.until else None
-
-
-def lease_blocker(model: Model, now: datetime) -> Optional[str]:
-    """Why no lease can warm the model now, and how to lift it; None if a lease can.
-
-    A paused model is never called, and a cold override suppresses every hold until it
-    ends: a lease taken then would promise a readiness that never comes."""
-    override = _override_in_force(model.state, now)
-    if not model.config.enabled:
-        return (f"{model.name} is paused (enabled: false); PUT /models/{model.name} with "
-                '{"enabled": true} resumes it')
-    if override is not None and override.state == "cold":
-        return (f"a cold override keeps {model.name} cold until {iso(override.until)}; "
-                f"DELETE /models/{model.name}/override ends it")
-    return None
-
-
-def lease_view(model: Model, lease: Lease, now: datetime, settings: Settings) -> dict[str, Any]:
-    config, state = model.config, model.state
-    active = now < lease.expires_at
-    blocked = lease_blocker(model, now) if active else None
-    promised = active and blocked is None
-    status = display_status(config, state, now, settings)
-    error = shown_error(state, status)
-    return {
-        "id": lease.id, "model": model.name, "holder": lease.holder,
-        "created_at": iso(lease.created_at), "expires_at": iso(lease.expires_at), "active": active,
-        "ready": promised and is_ready(config, state, now), "status": status,
-        # A model in error is ready at no time anyone can foresee: none is promised.
-        "expected_ready_at": iso(expected_ready_at(model, now, settings)) if promised and status != "error" else None,
-        "blocked": blocked,
-        "error": error,
-        # When the error was last answered, and when a call verifies it again: a waiting
-        # batch job gives up once an answer after its lease confirms the error.
-        "error_at": iso(state.error_at) if error else None,
-        "verify_at": iso(state.verify_requested_at) if error and state.verify_requested_at else None,
-    }
-
-
-def is_ready(config: ModelConfig, state: ModelState, now: datetime) -> bool:
-    """A copy is loaded as far as its last answer shows, and its calls succeed."""
-    return is_warm(config, state, now) and state.error is None
-
-
-def shown_error(state: ModelState, status: str) -> Optional[str]:
-    """The error a user should see: the model's, in status error; and a failing container's
-    (ModelErrorException) while the model is warm, since its calls fail all the same."""
-    return state.error if status == "error" or state.error_kind == MODEL_ERROR else None
-
-
-def view(model: Model, now: datetime, settings: Settings) -> dict[str, Any]:
-    config, state = model.config, model.state
-    samples, bounds = load_samples(config, state, settings)
-    status = display_status(config, state, now, settings)
-    error = shown_error(state, status)
-    try:
-        with budget(settings.plan_budget_seconds):
-            action = next_action(config, state, now, settings)
-            window_open = config.enabled and current_window(config, now) is not None
-            prewarm = prewarm_view(config, state, now, settings)
-    except PLANNING_ERRORS as err:
-        # A stored model must always be viewable; the planning failure is its error.
-        action, window_open, prewarm = None, False, None
-        status, error = "error", f"planning failed ({type(err).__name__}: {str(err)[:300]})"
-    override = _override_in_force(state, now)
-    return {
-        **config.to_item(),
-        "state": {
-            "status": status,
-            "ready": is_ready(config, state, now),
-            "window_open": window_open,
-            "last_success_at": iso(state.last_success_at),
-            "last_call_at": iso(state.last_call_at),
-            "warming_since": iso(state.warming_since),
-            "next_action": {"kind": action.kind, "at": iso(action.at)} if action else None,
-            "error": error,
-            "keepalive_minutes_in_force": keepalive_in_force(config, state),
-            "release_minutes_assumed": release_in_force(config, state),
-            "keepalive_reason": state.keepalive_reason,
-            "release_learning": {
-                "found_cold_after_minutes": state.release_found_cold_minutes,
-                "proven_safe_minutes": state.release_proven_minutes,
-                "region_found_cold_after_minutes": state.region_release_minutes,
-            },
-            "warm_latency": warm_latency_view(state),
-            "prewarm_lead_seconds": prewarm_lead(config, state, settings).total_seconds(),
-            "prewarm": prewarm,
-            "cold_starts": {
-                "count": state.cold_start_count,
-                "exact": len(samples),
-                "bounded": len(bounds),
-                "last_seconds": samples[-1] if samples else None,
-                "p50_seconds": percentile(samples, 50),
-                "p95_seconds": percentile(samples, 95),
-                "typical_seconds": round(typical_load(config, state, settings).total_seconds(), 1),
-                "prior": prior_of(state, settings).source,
-            },
-            "leases": [lease_view(model, lease, now, settings)
-                       for lease in state.leases if lease.expires_at > now],
-            "override": override.to_item() if override else None,
-            "verification": verification_view(state, action),
-            "request_format": request_format_view(config, state),
-            "probe": probing.view(state.probe, config),
-        },
-        "readiness": readiness.view(state, now),
-    }
-
-
-def warm_latency_view(state: ModelState) -> dict[str, Any]:
-    """A loaded copy's one-token answer time, learned from recent warm answers, and the
-    answer time beyond which an answer is read as a cold copy (planner.evidence_of)."""
-    p50, p95 = warm_latency_ms(state)
-    return {"p50_ms": p50, "p95_ms": p95, "samples": len(state.warm_latencies_ms),
-            "cold_above_ms": round(cold_answer_seconds(state) * 1000)}
-
-
-def prewarm_view(config: ModelConfig, state: ModelState, now: datetime, settings: Settings) -> Optional[dict[str, Any]]:
-    """The next pre-warm: when the load is triggered, when (if the model is billing-aware)
-    the first call that can succeed goes out, and when the window opens; None when the
-    next hold is already open, or none comes."""
-    lead = prewarm_lead(config, state, settings)
-    hold = next_hold(config, state, now, lead) if config.enabled else None
-    if hold is None or hold.open <= now:
-        return None
-    check = ready_check_at(config, state, hold, settings)
-    why = ("billing starts at the first successful call: the load is triggered at load_at, and the first "
-           "call that can succeed is held until ready_check_at, just before the open: every minute billed "
-           "before the open is paid for once users call") if check else (
-        "the first call triggers the load and the model is polled until ready")
-    return {"billing_aware": config.billing_aware_prewarm, "load_at": iso(hold.start),
-            "ready_check_at": iso(check), "opens_at": iso(hold.open), "why": why}
-
-
-def request_format_view(config: ModelConfig, state: ModelState) -> dict[str, Any]:
-    """The body the next call sends and why; with request_format auto, also whether the
-    model has accepted it and which bodies it refused."""
-    in_use, why = format_in_use(config, state)
-    auto = config.request_format == "auto"
-    return {"in_use": in_use, "why": why, "accepted": state.format_confirmed is not None if auto else None,
-            "refused": list(state.formats_refused)}
-
-
-def verification_view(state: ModelState, action: Optional[Action]) -> dict[str, Any]:
-    """Whether Bedrock confirmed the model exists, what it said about it, and, for a model
-    registered while the control plane did not answer, why not and when it is checked
-    again: by the worker, just before the model's next call."""
-    imported = state.imported or ImportedModel()
-    verified = state.verified_at is not None
-    return {
-        "status": "verified" if verified else "unverified",
-        "checked_at": iso(state.verified_at),
-        "reason": None if verified else state.unverified_reason,
-        "next_check_at": None if verified or action is None else iso(action.at),
-        "architecture": imported.architecture,
-        "imported_at": iso(imported.created_at),
-        "instruct_supported": imported.instruct_supported,
-        "custom_model_units": imported.custom_model_units,
-    }
 
 
 # -- operations ---------------------------------------------------------------------------
@@ -956,8 +378,8 @@ class Api:
                                           'minutes, e.g. {"minutes": 60}')
         minutes = _int(body, "minutes", 0, 1, MAX_LEASE_MINUTES)
         holder = body.get("holder")
-        if holder is not None and (not isinstance(holder, str) or not 0 < len(holder) <= 100):
-            raise RequestError("holder", "must be a string of 1-100 characters")
+        if holder is not None and (not isinstance(holder, str) or not 0 < len(holder) <= MAX_HOLDER_CHARS):
+            raise RequestError("holder", f"must be a string of 1-{MAX_HOLDER_CHARS} characters")
         lease = Lease("l" + secrets.token_hex(6), now, now + timedelta(minutes=minutes), holder)
 
         def change(model: Model) -> Model:
@@ -1187,91 +609,6 @@ class Api:
         return costs.month_to_date([costs.Period(s.start, s.end) for s in spans], now=now,
                                    custom_model_units=cmus, price=price, rest=rest)
 
-
-def _interval_view(interval: Interval, end: datetime) -> dict[str, Any]:
-    """A window as a preview shows it. One that goes on past where the schedule's merging
-    stopped (an always-on schedule) has no close to show: that instant is a planning cut
-    point, not a close, so it is open-ended and said to be open still at the preview's end."""
-    if interval.cut:
-        return {"open": iso(interval.open), "close": None, "still_open_at": iso(end)}
-    return {"open": iso(interval.open), "close": iso(interval.close)}
-
-
-def price_hint(config: ModelConfig, price: Optional[costs.Price]) -> Optional[str]:
-    """Money is null without a price; the operator is told how to supply one."""
-    if price is not None:
-        return None
-    return (f"no CMU-minute price is known for {config.region}: set KEEPWARM_CMU_PRICES to its USD price "
-            "per CMU-minute from the Amazon Bedrock pricing page (Custom Model Import), "
-            f"e.g. KEEPWARM_CMU_PRICES='{json.dumps({config.region: 0.0686})}'")
-
-
-def holding(config: ModelConfig, state: ModelState, settings: Settings) -> dict[str, Any]:
-    """How a projection holds the model: its lead, typical cold start and timings, and for
-    a billing-aware model the margin its ready-check keeps before the open."""
-    lead = prewarm_lead(config, state, settings)
-    typical = percentile(load_samples(config, state, settings)[0], 50)
-    if config.billing_aware_prewarm:
-        # Billed from the held-back check, which the load has typically finished by: its
-        # cold starts are mostly bounded by that check, so the fit over them says how long.
-        margin: Optional[timedelta] = timedelta(seconds=settings.ready_check_margin_seconds)
-        cold_start = timedelta(seconds=typical) if typical is not None else typical_load(config, state, settings)
-    else:
-        margin, cold_start = None, timedelta(seconds=typical) if typical is not None else lead
-    return {"lead": lead, "cold_start": cold_start,
-            "keepalive": timedelta(minutes=keepalive_in_force(config, state)),
-            "release": timedelta(minutes=release_in_force(config, state)), "ready_check_margin": margin}
-
-
-def held_windows(config: ModelConfig, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
-    """The window intervals keepwarm will hold over [start, end): none while the model is
-    paused, which is never called and so never billed. Every projection (a model's cost,
-    its month so far, the fleet's month) follows this one rule."""
-    if not config.enabled:
-        return []
-    return [(i.open, i.close) for i in window_intervals(config, start, end)]
-
-
-def schedule_cost(config: ModelConfig, state: ModelState, start: datetime, days: int, cmus: int,
-                  settings: Settings) -> costs.CostEstimate:
-    """What the model's schedule implies over ``days`` from ``start``: its windows, each
-    held from the pre-warm to the copy's release, priced for its region (nothing while
-    it is paused)."""
-    price = costs.price_for(config.region, settings.price_overrides)
-    return costs.estimate(
-        held_windows(config, start, start + timedelta(days=days)),
-        start=start, days=days, custom_model_units=cmus, price=price, **holding(config, state, settings))
-
-
-def _gaps(raw: Any) -> tuple[int, ...]:
-    """A probe's idle gaps: 1 to MAX_GAPS whole minutes, each longer than the one before."""
-    shape = (f"must be a list of 1 to {probing.MAX_GAPS} whole minutes, each longer than the one before, "
-             f"at most {probing.MAX_GAP_MINUTES}")
-    if not isinstance(raw, list) or not 1 <= len(raw) <= probing.MAX_GAPS:
-        raise RequestError("gaps_minutes", shape)
-    if any(isinstance(g, bool) or not isinstance(g, int) or not 1 <= g <= probing.MAX_GAP_MINUTES for g in raw):
-        raise RequestError("gaps_minutes", f"{shape}; got {json.dumps(raw)[:100]}")
-    if any(b <= a for a, b in zip(raw, raw[1:])):
-        raise RequestError("gaps_minutes", f"{shape}; got {json.dumps(raw)[:100]}")
-    return tuple(raw)
-
-
-def _instant(raw: Any, field: str) -> datetime:
-    try:
-        if not isinstance(raw, str) or not INSTANT_RE.match(raw):
-            raise ValueError
-        at = parse_iso(raw)
-        if not 2000 <= at.year <= 2200:  # type: ignore[union-attr]
-            raise ValueError  # and keeps date arithmetic away from datetime's limits
-        return at  # type: ignore[return-value]
-    except (ValueError, OverflowError):  # 0001-01-01T00:00:00+14:00 is before datetime's first UTC instant
-        raise RequestError(field, f"{str(raw)[:60]!r} is not an ISO 8601 instant with a zone in the years "
-                                  "2000-2200, e.g. 2026-03-09T00:00:00Z") from None
-
-
-def _query_instant(params: Optional[dict[str, str]], field: str, default: datetime) -> datetime:
-    raw = (params or {}).get(field)
-    return default if raw is None else _instant(raw, field)
 
 
 def utcnow() -> datetime:

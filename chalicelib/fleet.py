@@ -16,14 +16,15 @@ from functools import lru_cache
 from typing import Any, Iterator, Mapping, Optional
 
 from chalicelib import costs, readiness
-from chalicelib.api import MAX_PAGE, RequestError, query_int, schedule_cost, view
 from chalicelib.budget import PlanningOverrun, budget
+from chalicelib.inputs import MAX_PAGE, RequestError, query_int
 from chalicelib.planner import (MODEL_ERROR, PLANNING_ERRORS, READY, chain_end, model_cmus, next_action,
                                 release_in_force)
 from chalicelib.records import Model, WindowRecord, iso, parse_iso
 from chalicelib.settings import Settings, parse_price_overrides
 from chalicelib.storage import Store, encode_token
 from chalicelib.timeline import next_window, window_intervals
+from chalicelib.views import schedule_cost, view
 
 STATUSES = ("cold", "warming", "warm", "error")
 LIST_PARAMS = ("limit", "next_token", "status", "paused", "window_open")

@@ -24,13 +24,13 @@ from typing import Any, Optional
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from chalicelib.api import view
 from chalicelib.fleet import STATUSES, Day, FleetModel, day_events, day_of, read_fleet, summary
 from chalicelib.planner import MODEL_ERROR, NOT_READY, PLANNING_ERRORS, READY, prewarm_lead
 from chalicelib.records import Model, parse_iso
 from chalicelib.settings import Settings
 from chalicelib.storage import Store
 from chalicelib.timeline import current_window, next_hold
+from chalicelib.views import view
 
 REFRESH_SECONDS = 5
 MODELS_PER_SECOND = 100  # of the refresh interval, past 500 models

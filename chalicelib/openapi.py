@@ -7,10 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.api import (
+from chalicelib.fleet import STATUSES
+from chalicelib.inputs import (
     MAX_ACTIVE_LEASES,
     MAX_COST_DAYS,
+    MAX_CUSTOM_MODEL_UNITS,
     MAX_EXCLUDE_DATES,
+    MAX_HOLDER_CHARS,
+    MAX_KEEPALIVE_MINUTES,
     MAX_LEASE_MINUTES,
     MAX_PAGE,
     MAX_PREVIEW_DAYS,
@@ -19,12 +23,13 @@ from chalicelib.api import (
     MAX_REQUEST_BODY_DEPTH,
     MAX_STORED_DIGITS,
     MAX_SUGGEST_WEEKS,
+    MIN_RELEASE_MINUTES,
     MIN_STORED_MAGNITUDE,
 )
-from chalicelib.fleet import STATUSES
 from chalicelib.probe import DEFAULT_GAPS_MINUTES, MAX_GAP_MINUTES, MAX_GAPS
-from chalicelib.records import ARN_PARTS, READINESS_KEPT, REQUEST_FORMATS, ROLE_NAME
+from chalicelib.records import ARN_PARTS, NAME_RE, READINESS_KEPT, REQUEST_FORMATS, ROLE_NAME
 from chalicelib.schedule import MAX_WINDOWS
+from chalicelib.settings import Settings
 
 ISO = {"type": "string", "format": "date-time", "example": "2026-03-09T09:00:00Z"}
 MAYBE_ISO = {**ISO, "nullable": True}
@@ -91,8 +96,10 @@ WINDOW = {"oneOf": [
 CONFIG_FIELDS: dict[str, Any] = {
     "timezone": {"type": "string", "default": "UTC", "example": "Asia/Shanghai"},
     "windows": {"type": "array", "minItems": 1, "maxItems": MAX_WINDOWS, "items": WINDOW},
-    "keepalive_minutes": {"type": "integer", "minimum": 1, "maximum": 14, "default": 14},
-    "release_minutes": {"type": "integer", "minimum": 2, "maximum": MAX_RELEASE_MINUTES, "default": 15},
+    "keepalive_minutes": {"type": "integer", "minimum": 1, "maximum": MAX_KEEPALIVE_MINUTES,
+                          "default": Settings.default_keepalive_minutes},
+    "release_minutes": {"type": "integer", "minimum": MIN_RELEASE_MINUTES, "maximum": MAX_RELEASE_MINUTES,
+                        "default": Settings.default_release_minutes},
     "enabled": {"type": "boolean", "default": True},
     "billing_aware_prewarm": {"type": "boolean", "default": True,
                               "description": "trigger the load early and hold the first call that can "
@@ -114,7 +121,7 @@ CONFIG_FIELDS: dict[str, Any] = {
                                                            "package's list_supported_countries() has it"},
                                 "subdiv": {"type": "string", "example": "ENG",
                                            "description": "one of that country's subdivision codes"}}},
-    "custom_model_units": {"type": "integer", "minimum": 1, "maximum": 1000, "nullable": True},
+    "custom_model_units": {"type": "integer", "minimum": 1, "maximum": MAX_CUSTOM_MODEL_UNITS, "nullable": True},
     "role_arn": {"type": "string", "nullable": True, "example": "arn:aws:iam::111122223333:role/keepwarm-target",
                  "pattern": f"^arn:{ARN_PARTS['partition']}:iam::{ARN_PARTS['account']}:role/{ROLE_NAME}$",
                  "description": "a role in the model's account that keepwarm assumes to read and call it; it "
@@ -126,7 +133,7 @@ CONFIG_FIELDS: dict[str, Any] = {
 ARN = {"type": "string", "example": "arn:aws:bedrock:us-west-2:123456789012:imported-model/km5b98xhpqel",
        "pattern": f"^arn:{ARN_PARTS['partition']}:bedrock:{ARN_PARTS['region']}:{ARN_PARTS['account']}:"
                   f"imported-model/{ARN_PARTS['model_id']}$"}
-NAME = {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"}
+NAME = {"type": "string", "pattern": NAME_RE.pattern.replace("\\Z", "$")}
 
 SCHEMAS: dict[str, Any] = {
     "Registration": {"type": "object", "additionalProperties": False, "required": ["model_arn", "windows"],
@@ -273,7 +280,7 @@ SCHEMAS: dict[str, Any] = {
         "probe": _ref("Probe")}},
     "LeaseRequest": {"type": "object", "additionalProperties": False, "required": ["minutes"], "properties": {
         "minutes": {"type": "integer", "minimum": 1, "maximum": MAX_LEASE_MINUTES},
-        "holder": {"type": "string", "minLength": 1, "maxLength": 100}}},
+        "holder": {"type": "string", "minLength": 1, "maxLength": MAX_HOLDER_CHARS}}},
     "Lease": {"type": "object", "properties": {
         "id": {"type": "string"}, "model": NAME, "holder": {"type": "string", "nullable": True},
         "created_at": ISO, "expires_at": ISO, "active": {"type": "boolean"}, "ready": {"type": "boolean"},

@@ -12,8 +12,8 @@ from helpers import at
 from hypothesis import given, settings as hsettings, strategies as st
 
 from chalicelib import fleetpage
-from chalicelib.api import RequestError, new_config
 from chalicelib.fleet import ModelFilter, day_of, list_models, read_fleet, summary
+from chalicelib.inputs import RequestError, new_config
 from chalicelib.records import Event, Lease, Model, ModelState
 from chalicelib.settings import Settings
 from chalicelib.store import MemoryStore

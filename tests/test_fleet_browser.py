@@ -24,8 +24,8 @@ from helpers import at
 from live import running_stack
 
 from chalicelib import fleetpage
-from chalicelib.api import new_config
 from chalicelib.fleet import STATUSES, summary
+from chalicelib.inputs import new_config
 from chalicelib.records import Event, Lease, Model, ModelState, Override
 from chalicelib.settings import Settings
 from chalicelib.store import MemoryStore

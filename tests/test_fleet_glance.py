@@ -12,8 +12,8 @@ from helpers import at
 from hypothesis import given, settings as hsettings, strategies as st
 
 from chalicelib import fleet
-from chalicelib.api import new_config
 from chalicelib.fleet import from_glance, glance, planned, read_fleet, summary
+from chalicelib.inputs import new_config
 from chalicelib.records import Lease, Model, ModelState, Override
 from chalicelib.settings import Settings
 from chalicelib.store import DynamoStore, MemoryStore
