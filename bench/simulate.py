@@ -23,13 +23,14 @@ same run, on the same cold-start draws and the same user requests:
   its billing, one that finds none starts a load and meets a cold model (429, or held).
 
 A scenario file (JSON, ``bench/scenarios/``) says what is simulated: the fleet, its load
-times, its windows, how the platform behaves (``local.simulator`` options: idle release,
-release jitter, a cold model answering 429 or holding the call, billing from the first
-success or from the end of the load) and the users' traffic; see ``SCENARIO_KEYS``. Every
-figure comes from what the simulators saw (their calls and their copies' load, billing and
-release instants), never from a strategy's own account, and is set against the *floor*
-(:func:`bench.figures.floor_copies`): the least any strategy must be billed to keep a copy ready at every
-instant of every window, knowing the platform's rules but not when users will call.
+times, its windows, how the platform behaves (``local.models.Simulator`` options: idle
+release, release jitter, a cold model answering 429 or holding the call, billing from the
+first success or from the end of the load) and the users' traffic; see
+``bench.scenario.SCENARIO_KEYS``. Every figure comes from what the simulators saw (their
+calls and their copies' load, billing and release instants), never from a strategy's own
+account, and is set against the *floor* (:func:`bench.figures.floor_copies`): the least any
+strategy must be billed to keep a copy ready at every instant of every window, knowing the
+platform's rules but not when users will call.
 
 ``python -m bench.simulate --scenario FILE.json [--scenario ...] [--json OUT.json]
 [--out docs/benchmarks.md] [--png docs/timeline.png]`` runs each scenario over its seeds,
@@ -58,8 +59,8 @@ from bench.common import log, offline_aws, write_section
 
 offline_aws()  # before any boto3 client exists
 
-# Tests, diagnostics and scripts reach the whole benchmark through this module: the names
-# below that it does not use itself are kept importable from here.
+# Tests and diagnostics reach the benchmark's main names through this module: those below
+# that it does not use itself are kept importable from here (the rest: their own modules).
 from bench.figures import (FloorBroken, Result, Run, check_floor, cold_users_why, floor_minutes,  # noqa: E402,F401
                            measure, observe, targets)
 from bench.report import as_json, plot_opening, plot_timeline, report  # noqa: E402
@@ -69,7 +70,6 @@ from bench.scenario import (BASELINE_RETRIES, BASELINE_RETRY_SECONDS, CRONS, DEF
                             tuned_cron, user_requests, windows_of)
 from bench.strategies import (PING_BODY, USER_PREFIX, Users, bench_settings, new_simulator,  # noqa: E402,F401
                               run_cron, run_keepwarm)
-from chalicelib.store import MemoryStore  # noqa: E402,F401 (bench.strategies.MemoryStore is the one a run uses)
 
 # -- every strategy, every seed -------------------------------------------------------------
 def simulate(scenario: Scenario = Scenario(), seed: int = 1, strategies: Optional[Sequence[str]] = None) -> Result:

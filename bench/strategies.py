@@ -28,7 +28,7 @@ from chalicelib.loop import Ticker, Worker  # noqa: E402
 from chalicelib.queue import WorkMessage  # noqa: E402
 from chalicelib.settings import Settings  # noqa: E402
 # run_keepwarm builds its store from this module's name: a diagnostic may replace it here.
-from chalicelib.store import MemoryStore  # noqa: E402
+from chalicelib.memstore import MemoryStore  # noqa: E402
 from local.harness import Driver, SimQueue, SimulatorInvoker  # noqa: E402
 from local.simulator import ManualClock, Simulator  # noqa: E402
 

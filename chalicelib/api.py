@@ -59,7 +59,7 @@ from chalicelib.records import (
 )
 from chalicelib.schedule import ScheduleError
 from chalicelib.settings import Settings
-from chalicelib.store import BadPageToken, ModelAlreadyExists, ModelNotFound, StateConflict, Store
+from chalicelib.storage import BadPageToken, ModelAlreadyExists, ModelNotFound, StateConflict, Store
 from chalicelib.telemetry import Journal
 from chalicelib.timeline import exclusions, window_intervals
 from chalicelib.views import (

@@ -46,7 +46,7 @@ DAYS_PER_MONTH = 30
 #   figure least often confirmed: override it if your bill disagrees).
 # No other region is listed because no source for it was at hand: a model in any other
 # region gets no price, and the estimate says so, until the operator supplies one
-# (KEEPWARM_CMU_PRICES, parsed by parse_price_overrides). Do not add guessed figures.
+# (KEEPWARM_CMU_PRICES, parsed by chalicelib.settings: Settings.price_overrides). Do not add guessed figures.
 BUILTIN_PRICES: dict[str, float] = {
     "us-west-2": 0.05718,
     "us-east-1": 0.05718,

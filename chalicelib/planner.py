@@ -21,12 +21,14 @@ from typing import Mapping, Optional
 
 from chalicelib import probe as probing
 from chalicelib.answers import (  # noqa: F401 (re-exported: the outcomes the planner reads, by their usual home)
+    ANSWERED,
     COLD_ANSWER_FACTOR,
     COLD_ANSWER_FLOOR_SECONDS,
     FATAL,
     MODEL_ERROR,
     NOT_READY,
     READY,
+    RETRIED,
     THROTTLED,
     TRANSIENT,
     CallResult,
@@ -175,7 +177,7 @@ def ready_check_at(config: ModelConfig, state: ModelState, hold: Hold, settings:
 
     Bedrock bills a copy in 5-minute windows from its first successful call, so the check
     is held back until ``ready_check_margin_seconds`` before the open, the least bill
-    whoever calls in the window (chalicelib.costs.ready_check), leaving the margin for a
+    whoever calls in the window (chalicelib.billing.ready_check), leaving the margin for a
     load still running to finish under polls. But a copy that
     loaded as fast as the model's loads go (from ``trigger``, the load's first call:
     the hold's start unless given) must not idle longer than the keep-alive in force
@@ -256,7 +258,7 @@ def evidence_of(outcome: str, elapsed_seconds: float, state: ModelState) -> str:
     NO_EVIDENCE)."""
     if outcome == NOT_READY:
         return COLD
-    if outcome in (READY, MODEL_ERROR):
+    if outcome in ANSWERED:
         return COLD if elapsed_seconds > cold_answer_seconds(state) else WARM
     return NO_EVIDENCE
 
@@ -328,9 +330,12 @@ def next_call(config: ModelConfig, state: ModelState, now: datetime, settings: S
     if at < hold.open:
         if state.ready_check_at is not None and _chain_alive(state, at, settings):
             # The load is under way and its held-back ready-check still to come: that is
-            # the next call, sent at once when overdue (its message was lost), so that it
-            # is read as the check it is.
-            return Action("ready_check", max(at, state.ready_check_at))
+            # the next call, placed for the hold as it is now (a PUT may have moved the
+            # window or the keep-alive since the trigger) and sent at once when overdue
+            # (its message was lost), so that it is read as the check it is.
+            check = ready_check_at(config, state, hold, settings, trigger=state.warming_since)
+            if check is not None:
+                return Action("ready_check", max(at, check))
         return Action("prewarm", at)
     return Action("keepalive" if is_warm(config, state, at) else "warmup", at)
 
@@ -385,7 +390,7 @@ def apply_outcome(
     base = replace(state, last_call_at=called_at, pending=None, verify_requested_at=None)
     follow: Optional[Pending] = None
 
-    if result.outcome in (READY, MODEL_ERROR):
+    if result.outcome in ANSWERED:
         # last_success_at: the last answer from a loaded copy, which is what holds it.
         believed = is_warm(config, state, called_at)
         chained = _chain_alive(state, called_at, settings)
@@ -468,7 +473,7 @@ def apply_outcome(
         waited = (answered_at - since).total_seconds() - (waited_unpolled or 0.0)
         if waited > settings.max_cold_start_seconds:
             reason = f"model did not become ready within {settings.max_cold_start_seconds} s"
-            new = replace(base, status="error", warming_since=None, error=reason,
+            new = replace(base, status="error", warming_since=None, ready_check_at=None, error=reason,
                           error_kind="transient", error_at=answered_at)
             events.append(Event(answered_at, "error", {"reason": reason}))
         else:
@@ -492,11 +497,11 @@ def apply_outcome(
                 events.append(Event(answered_at, "cold", detail))
             follow = (Pending(new_action_id(), "ready_check", new.ready_check_at) if new.ready_check_at
                       else Pending(new_action_id(), "poll", poll_at))
-    elif result.outcome in (THROTTLED, TRANSIENT):
+    elif result.outcome in RETRIED:
         attempt = action.attempt + 1
         if attempt >= settings.max_attempts:
             reason = f"{result.code}: gave up after {attempt} attempts ({result.message})"
-            new = replace(base, status="error", warming_since=None, error=reason,
+            new = replace(base, status="error", warming_since=None, ready_check_at=None, error=reason,
                           error_kind="transient", error_at=answered_at)
             events.append(Event(answered_at, "error", {"reason": reason}))
         else:
@@ -506,7 +511,7 @@ def apply_outcome(
                              attempt=attempt)
     else:
         reason = f"{result.code}: {result.message}"
-        new = replace(base, status="error", warming_since=None, error=reason,
+        new = replace(base, status="error", warming_since=None, ready_check_at=None, error=reason,
                       error_kind="fatal", error_at=answered_at)
         events.append(Event(answered_at, "error", {"reason": reason}))
 

@@ -28,7 +28,8 @@ ROLE_PATTERN_RE = re.compile(r"^arn:[a-z*?-]+:iam::[0-9*?]*:role/\S+\Z")
 
 
 # The shape of an AWS region name (us-west-2, eu-central-1, us-gov-west-1, ap-southeast-1),
-# as chalicelib.records accepts it in an imported-model ARN.
+# for a key of the operator's prices (an imported-model ARN's region is checked by
+# chalicelib.records, more narrowly).
 _REGION_RE = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}\Z")
 
 

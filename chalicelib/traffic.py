@@ -26,7 +26,7 @@ from typing import Any, Iterable, Mapping, Optional
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.answers import MODEL_ERROR, READY
+from chalicelib.answers import ANSWERED
 from chalicelib.clients import AssumeRoleError, Clients
 from chalicelib.records import ModelConfig, parse_iso
 
@@ -119,7 +119,6 @@ def _call(client: Any, model_arn: str, kwargs: dict[str, Any]) -> dict[str, Any]
 
 
 # The outcomes of calls Bedrock surely counted in Invocations: a loaded copy answered them.
-ANSWERED = (READY, MODEL_ERROR)
 
 
 def own_calls(events: Iterable[Mapping[str, Any]]) -> dict[datetime, int]:

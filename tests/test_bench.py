@@ -20,6 +20,7 @@ from hypothesis import given, settings, strategies as st
 from bench import simulate, tick_scaling
 from conftest import unique
 from local.simulator import ManualClock, Simulator
+from chalicelib.settings import Settings
 
 # Its module-scoped fixtures are costly: all its tests run on one worker.
 pytestmark = pytest.mark.xdist_group("bench")
@@ -234,7 +235,7 @@ def test_a_bad_scenario_is_refused_naming_the_key(data, named, tmp_path, capsys)
 def test_every_family_file_is_a_valid_scenario_whose_draws_are_not_the_planners_defaults():
     files = sorted(Path(simulate.__file__).parent.glob("scenarios/*.json"))
     assert len(files) >= 9
-    defaults = simulate.Settings(table_name="x", queue_url="x")
+    defaults = Settings(table_name="x", queue_url="x")
     for path in files:
         scenario = simulate.load_scenario(path)
         # The planner's prior median must not be the middle of the fleet's medians, nor its

@@ -1,5 +1,6 @@
-"""chalicelib.costs: prices, loaded periods, 5-minute billing, the estimate, and reading a
-model's custom model units from Bedrock (the simulator, through a real boto3 client).
+"""chalicelib.costs: prices, loaded periods, 5-minute billing and the estimate; with them the
+operator's price setting (chalicelib.settings) and reading a model's custom model units from
+Bedrock (chalicelib.bedrock, against the simulator through a real boto3 client).
 
 Expected figures are worked out by hand in each test, not by calling the code under test.
 """

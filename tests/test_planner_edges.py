@@ -725,7 +725,7 @@ def test_a_warm_answer_teaches_its_latency_in_milliseconds():
 
 
 def test_a_cold_answer_past_the_release_proves_no_gap():
-    # The copy was believed released (20 idle minutes, release 15); the call was held 60 s
+    # The copy was believed released (20 idle minutes, its learned release 6); the call was held 60 s
     # while a copy loaded. That proves nothing about how long an idle copy lives.
     warm = ModelState(status="warm", last_success_at=utc(9, 9, 0), learned_keepalive_minutes=5,
                       learned_release_minutes=6, release_found_cold_minutes=6.0)
@@ -839,6 +839,39 @@ def test_a_held_check_whose_message_was_lost_goes_out_as_a_check_when_the_tick_f
     assert next_call(AWARE, lost, due - timedelta(seconds=30), SETTINGS) == Action("ready_check", due)
 
 
+@pytest.mark.parametrize("change, expected", [
+    # The window moved to open at 08:55: the check goes out a margin before that open.
+    ({"windows": [{"days": "MON-FRI", "start": "08:55", "stop": "18:00"}]}, ("ready_check", utc(9, 8, 54))),
+    # The window moved to open right now: nothing to hold back, the call goes out now.
+    ({"windows": [{"days": "MON-FRI", "start": "08:52", "stop": "18:00"}]}, ("ready_check", utc(9, 8, 51))),
+    # Not billing-aware any more: no check is held back; the next call is the plain
+    # pre-warm, at its own (shorter) lead before the open.
+    ({"billing_aware_prewarm": False}, ("prewarm", None)),
+])
+def test_a_held_check_follows_a_change_made_while_its_load_runs(change, expected):
+    # A PUT while the trigger's load runs drops the queued check (the plan changed) and the
+    # tick plans again: the check is placed for the schedule as it is now, never left at
+    # a time the old schedule chose (after the new open, or past the keep-alive).
+    loading = _after_trigger()
+    assert loading.ready_check_at > utc(9, 8, 55)
+    from chalicelib.planner import drop_claim
+
+    changed = replace(AWARE, **change)
+    action = next_call(changed, drop_claim(loading), utc(9, 8, 51), SETTINGS)
+    kind, at = expected
+    assert (action.kind, action.at) == (kind, at or utc(9, 9) - prewarm_lead(changed, loading, SETTINGS))
+
+
+def test_a_held_check_moves_earlier_when_the_keepalive_is_shortened_while_its_load_runs():
+    from chalicelib.planner import drop_claim, fast_load
+
+    loading = _after_trigger()
+    shorter = replace(AWARE, keepalive_minutes=2, release_minutes=3)
+    action = next_call(shorter, drop_claim(loading), utc(9, 8, 51), SETTINGS)
+    assert action.kind == "ready_check"
+    assert action.at == max(utc(9, 8, 51), TRIGGER + fast_load(loading, SETTINGS) + timedelta(minutes=2))
+
+
 def test_a_model_loading_after_an_error_is_called_at_once_when_its_poll_is_lost():
     # Retries ran out (an error), then a call found the model loading: it is warming, the
     # error stands until an answer clears it. Its poll's message was lost: the tick polls
@@ -847,7 +880,7 @@ def test_a_model_loading_after_an_error_is_called_at_once_when_its_poll_is_lost(
     state = ModelState(status="warming", warming_since=now - timedelta(minutes=1), last_call_at=now - timedelta(seconds=20),
                        error="ThrottlingException: gave up after 8 attempts (slow down)", error_kind="transient",
                        error_at=now - timedelta(minutes=2))
-    assert next_call(OFFICE, state, now, SETTINGS).at == now
+    assert next_call(OFFICE, state, now, SETTINGS) == Action("warmup", now)
 
 
 def test_a_call_at_the_very_open_is_the_windows_warmup_not_a_prewarm():
