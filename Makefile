@@ -36,6 +36,11 @@ browser:
 soak: $(STAMP)
 	KEEPWARM_SOAK_MODELS=400 $(BIN)/python -m pytest -n auto tests/test_soak.py
 
+# The fleet page's screenshots in docs/ (operations.md shows them), taken by its browser test.
+.PHONY: screenshots
+screenshots: $(STAMP) browser
+	KEEPWARM_SCREENSHOTS=docs $(BIN)/python -m pytest -n 1 tests/test_fleet_browser.py -k fits_the_screen
+
 # The whole service on loopback: moto, the simulator, chalice local, tick and worker.
 # Flags for it: make run ARGS="--strict-models --load-seconds 90"
 ARGS ?=
