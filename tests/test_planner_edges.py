@@ -909,3 +909,18 @@ def test_a_probe_waives_the_regions_prior_only_past_a_copy_it_saw_survive_that_l
     probed = ModelState(region_release_minutes=1.0,
                         probe=Probe(status=DONE, started_at=utc(9, 6), gaps_minutes=(4,), held_minutes=held))
     assert keepalive_in_force(OFFICE, probed) == (14 if waived else 1)
+
+
+def test_a_lost_poll_after_the_held_check_is_replaced_by_a_call_now_not_by_another_check():
+    # The held check found the load still running; polls followed and one was lost. The
+    # tick calls now: the check is done, so this call's silence before it was a lost poll,
+    # not a held check's unpolled wait (which only a "ready_check" is read as).
+    from chalicelib.planner import drop_claim
+
+    loading = _after_trigger()
+    check = loading.ready_check_at
+    polled = answer(loading, NOT_READY_429, check, seconds=0, kind="ready_check", config=AWARE).state
+    assert polled.ready_check_at is None and polled.status == "warming"
+    now = check + timedelta(seconds=30)
+    assert now < utc(9, 9)
+    assert next_call(AWARE, drop_claim(polled), now, SETTINGS) == Action("prewarm", now)
